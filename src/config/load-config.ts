@@ -1,0 +1,134 @@
+import { formatDurationMs, parseDurationMs } from "./duration.ts";
+import { DEFAULT_OPTIONS, SETTINGS, type Setting, type SidecarOptions } from "./options.ts";
+
+/** Invalid configuration: the message names the setting (env var and flag). */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Reads settings from `env`, then `argv` flags (`--default-ttl 5s` or
+ * `--default-ttl=5s`), which override the environment, and checks every value
+ * and the relations between them.
+ */
+export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[]): SidecarOptions {
+  const raw = new Map<Setting, { text: string; source: string }>();
+  for (const setting of SETTINGS) {
+    const text = env[setting.env];
+    if (text !== undefined && text !== "") raw.set(setting, { text, source: setting.env });
+  }
+  for (const [flag, text] of parseFlags(argv)) {
+    const setting = SETTINGS.find((s) => s.flag === flag);
+    if (!setting) throw new ConfigError(`unknown flag --${flag} (see --help)`);
+    raw.set(setting, { text, source: `--${flag}` });
+  }
+  const options: Record<string, unknown> = { ...DEFAULT_OPTIONS };
+  for (const [setting, { text, source }] of raw) options[setting.key] = parseSetting(setting, text, source === setting.env ? describe(setting) : `${source} (${setting.env})`);
+  const result = options as unknown as SidecarOptions;
+  checkRelations(result);
+  return result;
+}
+
+export function helpText(): string {
+  const lines = ["Usage: redlock-sidecar [--flag value ...]", "", "Settings (flag, environment variable, default):"];
+  for (const s of SETTINGS) {
+    lines.push(`  --${s.flag.padEnd(18)} ${s.env.padEnd(22)} ${formatDefault(s)}`, `      ${s.help}`);
+  }
+  return lines.join("\n");
+}
+
+function parseFlags(argv: readonly string[]): [string, string][] {
+  const flags: [string, string][] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --name value)`);
+    const eq = arg.indexOf("=");
+    if (eq >= 0) {
+      flags.push([arg.slice(2, eq), arg.slice(eq + 1)]);
+      continue;
+    }
+    const value = argv[i + 1];
+    if (value === undefined) throw new ConfigError(`flag ${arg} needs a value`);
+    flags.push([arg.slice(2), value]);
+    i++;
+  }
+  return flags;
+}
+
+function parseSetting(setting: Setting, text: string, where: string): unknown {
+  switch (setting.kind) {
+    case "duration": {
+      const ms = parseDurationMs(text);
+      if (ms === undefined) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not a duration like 250ms, 10s, 5m or 1h`);
+      return checkBounds(setting, ms, where, formatDurationMs);
+    }
+    case "integer": {
+      if (!/^\d+$/.test(text.trim())) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not a whole number`);
+      return checkBounds(setting, Number(text.trim()), where, String);
+    }
+    case "string":
+      return text;
+    case "address":
+      return parseAddress(text, where);
+    case "urls":
+      return text
+        .split(",")
+        .map((url) => url.trim())
+        .filter((url) => url !== "")
+        .map((url) => checkInstanceUrl(url, where));
+  }
+}
+
+function checkBounds(setting: Setting, value: number, where: string, show: (n: number) => string): number {
+  if (setting.min !== undefined && value < setting.min) throw new ConfigError(`${where}: ${show(value)} is below the minimum ${show(setting.min)}`);
+  if (setting.max !== undefined && value > setting.max) throw new ConfigError(`${where}: ${show(value)} is above the maximum ${show(setting.max)}`);
+  return value;
+}
+
+function parseAddress(text: string, where: string): string {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text.trim());
+  if (!match || Number(match[2]) > 65_535) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not host:port (for example 127.0.0.1:50051)`);
+  return text.trim();
+}
+
+function checkInstanceUrl(url: string, where: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Never echo the value: it may carry a password.
+    throw new ConfigError(`${where}: an entry is not a URL (expected redis://[user:password@]host:port[/db] or rediss://...)`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new ConfigError(`${where}: ${parsed.protocol}//${parsed.host} is not a redis:// or rediss:// URL`);
+  }
+  if (!parsed.hostname) throw new ConfigError(`${where}: an entry has no host`);
+  return url;
+}
+
+function checkRelations(o: SidecarOptions): void {
+  const ttl = (s: string) => SETTINGS.find((x) => x.key === s)!;
+  const name = (key: string) => describe(ttl(key));
+  if (o.minTtlMs > o.maxTtlMs) throw new ConfigError(`${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) exceeds ${name("maxTtlMs")} (${formatDurationMs(o.maxTtlMs)})`);
+  if (o.defaultTtlMs < o.minTtlMs || o.defaultTtlMs > o.maxTtlMs) {
+    throw new ConfigError(`${name("defaultTtlMs")} (${formatDurationMs(o.defaultTtlMs)}) must lie within ${name("minTtlMs")} and ${name("maxTtlMs")}`);
+  }
+  // A lease must outlive a few round trips, or every grant would be too slow to be valid.
+  if (o.minTtlMs < 2 * o.instanceTimeoutMs) {
+    throw new ConfigError(`${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) must be at least twice ${name("instanceTimeoutMs")} (${formatDurationMs(o.instanceTimeoutMs)})`);
+  }
+  if (o.fenceRetentionMs < o.maxTtlMs) throw new ConfigError(`${name("fenceRetentionMs")} must be at least ${name("maxTtlMs")}`);
+  if (new Set(o.instances.map((u) => new URL(u).host)).size !== o.instances.length) {
+    throw new ConfigError(`${name("instances")}: the same instance is listed twice; Redlock needs independent instances`);
+  }
+}
+
+function describe(s: Setting): string {
+  return `${s.env} / --${s.flag}`;
+}
+
+function formatDefault(s: Setting): string {
+  if (s.kind === "duration") return formatDurationMs(s.default as number);
+  if (s.kind === "urls") return "(embedded)";
+  return String(s.default);
+}

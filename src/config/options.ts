@@ -1,0 +1,70 @@
+/**
+ * Every setting of the sidecar, with its unit in its name, its default and
+ * its bounds, in one table. `load-config.ts` reads them from the environment
+ * (`env`) and command-line flags (`--flag`, which win); the README documents
+ * the same table.
+ */
+export interface SidecarOptions {
+  /** redis:// or rediss:// URLs of the independent instances; empty: embedded memory store. */
+  instances: string[];
+  /** host:port the gRPC API listens on. */
+  listen: string;
+  defaultTtlMs: number;
+  minTtlMs: number;
+  maxTtlMs: number;
+  /** Longest `wait` an Acquire may ask for. */
+  maxWaitMs: number;
+  /** Prefix of every key written to the instances (isolates tenants). */
+  keyPrefix: string;
+  /** Bound on each call to one instance. */
+  instanceTimeoutMs: number;
+  /** Pause between acquire attempts while waiting, before jitter. */
+  retryDelayMs: number;
+  /** Random extra pause, uniform in [0, retryJitterMs). */
+  retryJitterMs: number;
+  /** How long an idle lock name's fencing counter is kept on the instances. */
+  fenceRetentionMs: number;
+  /** How often instance reachability is probed for the health service. */
+  healthIntervalMs: number;
+  /** Longest time shutdown waits for calls and releases before exiting. */
+  shutdownGraceMs: number;
+  /** Longest lock name, in UTF-8 bytes. */
+  maxNameBytes: number;
+}
+
+export type SettingKind = "duration" | "integer" | "string" | "urls" | "address";
+
+export interface Setting<K extends keyof SidecarOptions = keyof SidecarOptions> {
+  key: K;
+  env: string;
+  flag: string;
+  kind: SettingKind;
+  default: SidecarOptions[K];
+  /** Inclusive bounds for durations (ms) and integers. */
+  min?: number;
+  max?: number;
+  help: string;
+}
+
+const HOUR_MS = 3_600_000;
+
+export const SETTINGS: readonly Setting[] = [
+  { key: "instances", env: "LOCK_INSTANCES", flag: "instances", kind: "urls", default: [], help: "comma-separated redis:// or rediss:// URLs (with password) of the independent instances; unset: an embedded in-process store (single process only)" },
+  { key: "listen", env: "LOCK_LISTEN", flag: "listen", kind: "address", default: "127.0.0.1:50051", help: "host:port of the gRPC API (port 0 picks a free port)" },
+  { key: "defaultTtlMs", env: "LOCK_DEFAULT_TTL", flag: "default-ttl", kind: "duration", default: 10_000, min: 10, max: 24 * HOUR_MS, help: "TTL of a lease when the request leaves ttl unset" },
+  { key: "minTtlMs", env: "LOCK_MIN_TTL", flag: "min-ttl", kind: "duration", default: 100, min: 10, max: 24 * HOUR_MS, help: "shortest TTL a request may ask for" },
+  { key: "maxTtlMs", env: "LOCK_MAX_TTL", flag: "max-ttl", kind: "duration", default: 5 * 60_000, min: 10, max: 24 * HOUR_MS, help: "longest TTL a request may ask for" },
+  { key: "maxWaitMs", env: "LOCK_MAX_WAIT", flag: "max-wait", kind: "duration", default: 5 * 60_000, min: 0, max: 24 * HOUR_MS, help: "longest wait an Acquire may ask for" },
+  { key: "keyPrefix", env: "LOCK_KEY_PREFIX", flag: "key-prefix", kind: "string", default: "redlock-sidecar:", help: "prefix of every key written to the instances" },
+  { key: "instanceTimeoutMs", env: "LOCK_INSTANCE_TIMEOUT", flag: "instance-timeout", kind: "duration", default: 50, min: 1, max: 60_000, help: "bound on each call to one instance" },
+  { key: "retryDelayMs", env: "LOCK_RETRY_DELAY", flag: "retry-delay", kind: "duration", default: 100, min: 0, max: 60_000, help: "pause between acquire attempts while waiting" },
+  { key: "retryJitterMs", env: "LOCK_RETRY_JITTER", flag: "retry-jitter", kind: "duration", default: 100, min: 0, max: 60_000, help: "random extra pause added to each retry delay" },
+  { key: "fenceRetentionMs", env: "LOCK_FENCE_RETENTION", flag: "fence-retention", kind: "duration", default: 24 * HOUR_MS, min: 60_000, max: 365 * 24 * HOUR_MS, help: "how long an idle lock name's fencing counter is kept" },
+  { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },
+  { key: "shutdownGraceMs", env: "LOCK_SHUTDOWN_GRACE", flag: "shutdown-grace", kind: "duration", default: 10_000, min: 0, max: 10 * 60_000, help: "longest time shutdown waits for calls and releases" },
+  { key: "maxNameBytes", env: "LOCK_MAX_NAME_BYTES", flag: "max-name-bytes", kind: "integer", default: 512, min: 1, max: 65_536, help: "longest lock name in UTF-8 bytes" },
+];
+
+export const DEFAULT_OPTIONS: SidecarOptions = Object.fromEntries(
+  SETTINGS.map((s) => [s.key, s.default]),
+) as unknown as SidecarOptions;

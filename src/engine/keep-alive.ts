@@ -1,0 +1,55 @@
+import { LockError } from "../errors/lock-error.ts";
+import { sleep } from "../util/abort.ts";
+import type { Lease } from "./lease.ts";
+import type { LockEngine } from "./lock-engine.ts";
+
+export interface KeepAliveOptions {
+  name: string;
+  leaseId: string;
+  ttlMs: number;
+  /** Pause before retrying a renewal that a majority did not answer. */
+  retryDelayMs: number;
+}
+
+/**
+ * Renews a lease until `signal` aborts: at once, then about every third of
+ * its TTL, reporting each renewal through `onRenewed`. Returns when the
+ * signal aborts (the caller decides whether to release). Throws `not-held`
+ * when the lease is lost, or when renewals could not be confirmed by a
+ * majority before its validity ended: the owner must stop its work.
+ */
+export async function keepAlive(
+  engine: LockEngine,
+  options: KeepAliveOptions,
+  signal: AbortSignal,
+  onRenewed: (lease: Lease) => void,
+): Promise<void> {
+  const clock = engine.clock;
+  let endMs = engine.leases.get(options.leaseId)?.endMs;
+  let nextMs = clock.monotonicMs();
+  while (!signal.aborted) {
+    try {
+      await sleep(nextMs - clock.monotonicMs(), signal);
+    } catch {
+      return;
+    }
+    try {
+      const lease = await engine.extend(options.name, options.leaseId, options.ttlMs);
+      endMs = lease.endMs;
+      if (signal.aborted) return;
+      onRenewed(lease);
+      nextMs = clock.monotonicMs() + options.ttlMs / 3;
+    } catch (error) {
+      if (!(error instanceof LockError) || error.code !== "unavailable") throw error;
+      // Not confirmed. Without a known validity (first renewal of a lease
+      // granted elsewhere) the caller may retry; otherwise keep trying while
+      // the lease is still valid, and declare it lost the moment it is not.
+      if (endMs === undefined) throw error;
+      const nowMs = clock.monotonicMs();
+      if (nowMs >= endMs) {
+        throw new LockError("not-held", `lock ${JSON.stringify(options.name)}: no majority confirmed a renewal before the lease expired`, { cause: error });
+      }
+      nextMs = Math.min(nowMs + options.retryDelayMs, endMs);
+    }
+  }
+}

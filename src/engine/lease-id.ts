@@ -1,0 +1,28 @@
+import { invalidArgument } from "../errors/lock-error.ts";
+
+/**
+ * A lease id is `<secret>.<fencing token>`. The secret (random, stored as the
+ * lock key's value) is the only proof of ownership; the token rides along so
+ * any sidecar, even a restarted one, can report it on Extend and KeepAlive.
+ * Altering the token part changes nothing but what is echoed back.
+ */
+export interface LeaseIdParts {
+  secret: string;
+  fencingToken: bigint;
+}
+
+const LEASE_ID = /^([A-Za-z0-9_-]{16,128})\.(\d{1,20})$/;
+const MAX_UINT64 = (1n << 64n) - 1n;
+
+export function formatLeaseId(parts: LeaseIdParts): string {
+  return `${parts.secret}.${parts.fencingToken.toString()}`;
+}
+
+export function parseLeaseId(leaseId: string): LeaseIdParts {
+  const match = LEASE_ID.exec(leaseId);
+  const token = match ? BigInt(match[2]!) : -1n;
+  if (!match || token > MAX_UINT64) {
+    throw invalidArgument("lease_id", "malformed: pass the lease_id returned by Acquire unchanged");
+  }
+  return { secret: match[1]!, fencingToken: token };
+}

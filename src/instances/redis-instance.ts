@@ -1,0 +1,79 @@
+import { Redis } from "ioredis";
+import type { AcquireReply, LockInstance, LockKeys } from "./lock-instance.ts";
+import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, type LuaScript } from "./lua-scripts.ts";
+
+export interface RedisInstanceOptions {
+  /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** One Redis-protocol server (Dragonfly, redis-server) reached through ioredis. */
+export class RedisInstance implements LockInstance {
+  readonly name: string;
+  readonly #client: Redis;
+
+  constructor(url: string, options: RedisInstanceOptions) {
+    this.name = describeUrl(url);
+    this.#client = new Redis(url, {
+      // A vote that cannot be sent now is a failed vote: never queue commands
+      // for a later reconnect, where they would act after the lease's validity.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+      retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
+      // Reconnects are background work; they must not hold the process open.
+      keepAlive: 10_000,
+      lazyConnect: false,
+    });
+    // Errors surface as failed votes on each call; an unhandled 'error' event
+    // would only add noise (ioredis logs it otherwise).
+    this.#client.on("error", () => undefined);
+  }
+
+  async acquire(keys: LockKeys, secret: string, ttlMs: number, fenceRetentionMs: number): Promise<AcquireReply> {
+    const reply = await this.#run(ACQUIRE, [keys.lock, keys.fence], [secret, ttlMs, fenceRetentionMs]);
+    if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected acquire reply ${String(reply)}`);
+    const [granted, detail] = reply as [unknown, unknown];
+    if (granted === 1) return { granted: true, fence: BigInt(String(detail)) };
+    return { granted: false, holderTtlMs: Number(detail) };
+  }
+
+  async extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean> {
+    return (await this.#run(EXTEND, [lockKey], [secret, ttlMs])) === 1;
+  }
+
+  async release(lockKey: string, secret: string): Promise<boolean> {
+    return (await this.#run(RELEASE, [lockKey], [secret])) === 1;
+  }
+
+  async raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
+    return BigInt(String(await this.#run(RAISE_FENCE, [fenceKey], [token.toString(), fenceRetentionMs])));
+  }
+
+  async ping(): Promise<void> {
+    await this.#client.ping();
+  }
+
+  async close(): Promise<void> {
+    this.#client.disconnect(false);
+  }
+
+  /** EVALSHA first; on NOSCRIPT (restart, SCRIPT FLUSH) EVAL, which caches it again. */
+  async #run(lua: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.#client.evalsha(lua.sha1, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return await this.#client.eval(lua.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/** host:port (and TLS) without credentials, for logs and metrics. */
+export function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  const db = parsed.pathname && parsed.pathname !== "/" ? parsed.pathname : "";
+  return `${parsed.protocol}//${parsed.host}${db}`;
+}

@@ -1,0 +1,89 @@
+import { chooseFencingToken, type FencingChoice } from "./fencing.ts";
+import { quorumOf } from "./quorum.ts";
+import { isStillValid, leaseEndMs } from "./validity.ts";
+
+/** One instance's answer to an acquire attempt. */
+export type AcquireVote =
+  | { kind: "granted"; fence: bigint }
+  | { kind: "held"; holderTtlMs: number }
+  | { kind: "failed"; error: unknown };
+
+/** What an acquire attempt amounts to once every instance answered or timed out. */
+export type AcquireVerdict =
+  | { kind: "granted"; fencing: FencingChoice; endMs: number }
+  /** A majority answered but the lock is held elsewhere. */
+  | { kind: "contended"; retryAfterMs: number | undefined }
+  /** Fewer than a majority answered: an outage, not contention. */
+  | { kind: "unavailable"; answered: number }
+  /** A majority granted, but too slowly for the lease to be valid. */
+  | { kind: "too-slow"; elapsedMs: number };
+
+export interface AttemptTiming {
+  startMs: number;
+  elapsedMs: number;
+  ttlMs: number;
+}
+
+export function judgeAcquire(votes: readonly AcquireVote[], timing: AttemptTiming): AcquireVerdict {
+  const quorum = quorumOf(votes.length);
+  const granted: bigint[] = [];
+  const holderTtls: number[] = [];
+  for (const vote of votes) {
+    if (vote.kind === "granted") granted.push(vote.fence);
+    else if (vote.kind === "held") holderTtls.push(vote.holderTtlMs);
+  }
+  if (granted.length >= quorum) {
+    if (!isStillValid(timing.startMs, timing.ttlMs, timing.elapsedMs)) {
+      return { kind: "too-slow", elapsedMs: timing.elapsedMs };
+    }
+    return {
+      kind: "granted",
+      fencing: chooseFencingToken(granted, quorum),
+      endMs: leaseEndMs(timing.startMs, timing.ttlMs, timing.elapsedMs),
+    };
+  }
+  const answered = granted.length + holderTtls.length;
+  if (answered < quorum) return { kind: "unavailable", answered };
+  return { kind: "contended", retryAfterMs: holderRetryAfterMs(holderTtls, votes.length - quorum + 1) };
+}
+
+/**
+ * When the lock will most likely be free: the holder's key must be gone from
+ * enough instances that the remaining ones cannot block a majority, so take
+ * the `needed`-th smallest remaining TTL among those that reported a holder.
+ * Negative TTLs (key without expiry, or gone by the time PTTL ran) say nothing.
+ */
+function holderRetryAfterMs(holderTtls: readonly number[], needed: number): number | undefined {
+  const known = holderTtls.filter((ttl) => ttl >= 0).sort((a, b) => a - b);
+  if (known.length === 0) return undefined;
+  return known[Math.min(needed, known.length) - 1];
+}
+
+/** One instance's answer to an extend (or release) of a specific lease. */
+export type LeaseVote = { kind: "matched" } | { kind: "missing" } | { kind: "failed"; error: unknown };
+
+export type ExtendVerdict =
+  | { kind: "extended"; endMs: number }
+  /** A majority answered and too few still held the lease: it is lost. */
+  | { kind: "lost" }
+  /** Fewer than a majority answered: the lease's fate is unknown. */
+  | { kind: "unavailable"; answered: number }
+  | { kind: "too-slow"; elapsedMs: number };
+
+export function judgeExtend(votes: readonly LeaseVote[], timing: AttemptTiming): ExtendVerdict {
+  const quorum = quorumOf(votes.length);
+  const matched = votes.filter((v) => v.kind === "matched").length;
+  const answered = matched + votes.filter((v) => v.kind === "missing").length;
+  if (matched >= quorum) {
+    if (!isStillValid(timing.startMs, timing.ttlMs, timing.elapsedMs)) return { kind: "too-slow", elapsedMs: timing.elapsedMs };
+    return { kind: "extended", endMs: leaseEndMs(timing.startMs, timing.ttlMs, timing.elapsedMs) };
+  }
+  // Enough instances lack the lease that no majority can hold it any more.
+  if (answered - matched > votes.length - quorum) return { kind: "lost" };
+  return { kind: "unavailable", answered };
+}
+
+/** Released when a majority still held the lease and deleted it. */
+export function judgeRelease(votes: readonly LeaseVote[]): boolean {
+  return votes.filter((v) => v.kind === "matched").length >= quorumOf(votes.length);
+}

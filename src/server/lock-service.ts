@@ -1,0 +1,123 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  AcquireResponseSchema,
+  ExtendResponseSchema,
+  KeepAliveResponseSchema,
+  ReleaseResponseSchema,
+  type AcquireRequest,
+  type AcquireResponse,
+  type ExtendRequest,
+  type ExtendResponse,
+  type KeepAliveRequest,
+  type KeepAliveResponse,
+  type ReleaseRequest,
+  type ReleaseResponse,
+} from "../../gen/lock/v1/lock_pb.ts";
+import { keepAlive } from "../engine/keep-alive.ts";
+import type { LockEngine } from "../engine/lock-engine.ts";
+import { toGrpcStatus } from "../errors/grpc-status.ts";
+import type { Logger } from "../log/logger.ts";
+import { callSignal, type CallSignal } from "./call-signal.ts";
+import { toLeaseMessage } from "./lease-message.ts";
+import { checkLeaseId, checkName, checkOwner, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
+
+export interface LockServiceContext {
+  engine: LockEngine;
+  limits: Limits;
+  instanceTimeoutMs: number;
+  retryDelayMs: number;
+  /** Aborts (with a shutting-down LockError) when the sidecar stops. */
+  shutdown: AbortSignal;
+  logger: Logger;
+  /** KeepAlive handlers still running, so shutdown can wait for their releases. */
+  streams: Set<Promise<void>>;
+}
+
+/** lock.v1.LockService over the engine: validation in, messages out, errors mapped once. */
+export function lockServiceImplementation(ctx: LockServiceContext): UntypedServiceImplementation {
+  const { engine, limits } = ctx;
+  const clock = engine.clock;
+
+  const acquire = unary<AcquireRequest, AcquireResponse>(ctx, async (req, call) => {
+    const name = checkName(req.name, limits);
+    const ttlMs = checkTtlMs(req.ttl, limits);
+    checkOwner(req.owner);
+    // Leave the last attempt and its rollback room to finish before the deadline.
+    const budgetMs = call.remainingMs() - 2 * ctx.instanceTimeoutMs - 5;
+    const waitMs = Math.max(0, Math.min(checkWaitMs(req.wait, limits), budgetMs));
+    const result = await engine.acquire(name, ttlMs, waitMs, call.signal);
+    if (!result.acquired) {
+      return create(AcquireResponseSchema, {
+        acquired: false,
+        ...(result.retryAfterMs === undefined ? {} : { retryAfter: durationFromMs(Math.max(0, Math.ceil(result.retryAfterMs))) }),
+      });
+    }
+    return create(AcquireResponseSchema, { acquired: true, lease: toLeaseMessage(result.lease, clock) });
+  });
+
+  const extend = unary<ExtendRequest, ExtendResponse>(ctx, async (req, call) => {
+    const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId), checkTtlMs(req.ttl, limits), call.signal);
+    return create(ExtendResponseSchema, { lease: toLeaseMessage(lease, clock) });
+  });
+
+  const release = unary<ReleaseRequest, ReleaseResponse>(ctx, async (req) => {
+    // Not tied to the call's signal: a release the client gave up on should still happen.
+    const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId));
+    return create(ReleaseResponseSchema, { released });
+  });
+
+  const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
+    const done = runKeepAlive(ctx, stream).finally(() => ctx.streams.delete(done));
+    ctx.streams.add(done);
+  };
+
+  return { acquire, extend, release, keepAlive: keepAliveHandler } as UntypedServiceImplementation;
+}
+
+async function runKeepAlive(ctx: LockServiceContext, stream: ServerWritableStream<KeepAliveRequest, KeepAliveResponse>): Promise<void> {
+  const call = callSignal(stream, ctx.shutdown);
+  const req = stream.request;
+  try {
+    const name = checkName(req.name, ctx.limits);
+    const leaseId = checkLeaseId(req.leaseId);
+    const ttlMs = checkTtlMs(req.ttl, ctx.limits);
+    try {
+      await keepAlive(ctx.engine, { name, leaseId, ttlMs, retryDelayMs: ctx.retryDelayMs }, call.signal, (lease) => {
+        stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(lease, ctx.engine.clock) }));
+      });
+    } catch (error) {
+      ctx.logger.warn({ lock: name, reason: error instanceof Error ? error.message : String(error) }, "keepalive ended: lease lost or unconfirmed");
+      throw error;
+    }
+    // The stream is gone (client cancel, deadline or shutdown): stop renewing at once.
+    if (req.expireOnClose) ctx.engine.leases.delete(leaseId);
+    else await ctx.engine.release(name, leaseId).catch(() => undefined);
+    if (ctx.shutdown.aborted) stream.emit("error", toGrpcStatus(ctx.shutdown.reason));
+    else stream.end();
+  } catch (error) {
+    stream.emit("error", toGrpcStatus(error));
+  } finally {
+    call.cleanup();
+  }
+}
+
+function unary<Req, Res>(
+  ctx: LockServiceContext,
+  handler: (request: Req, call: CallSignal) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback) => {
+    const signal = callSignal(call, ctx.shutdown);
+    handler(call.request, signal)
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          const status = toGrpcStatus(error);
+          if (status.code === 13) ctx.logger.error({ err: error, path: call.getPath() }, "internal error");
+          callback(status);
+        },
+      )
+      .finally(signal.cleanup);
+  };
+}

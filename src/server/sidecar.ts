@@ -1,0 +1,111 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { file_lock_v1_lock, LockService } from "../../gen/lock/v1/lock_pb.ts";
+import type { SidecarOptions } from "../config/options.ts";
+import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
+import { LockError } from "../errors/lock-error.ts";
+import type { LockInstance } from "../instances/lock-instance.ts";
+import { MemoryInstance } from "../instances/memory-instance.ts";
+import { RedisInstance } from "../instances/redis-instance.ts";
+import { silentLogger, type Logger } from "../log/logger.ts";
+import { systemClock } from "../redlock/clock.ts";
+import { grpcServiceDefinition } from "./grpc-service-definition.ts";
+import { QuorumHealth } from "./health.ts";
+import { lockServiceImplementation } from "./lock-service.ts";
+import { addReflection } from "./reflection.ts";
+
+export interface SidecarDeps extends EngineDeps {
+  logger?: Logger;
+  /** Instances to use instead of those named in the options (tests). */
+  instances?: LockInstance[];
+}
+
+export interface Sidecar {
+  /** host:port actually bound (port 0 resolved). */
+  readonly address: string;
+  readonly port: number;
+  readonly engine: LockEngine;
+  readonly health: QuorumHealth;
+  /** Stops taking calls, ends KeepAlive streams, releases held leases. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The embedded default: three members in this process. */
+export const EMBEDDED_INSTANCE_COUNT = 3;
+
+export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = {}): Promise<Sidecar> {
+  const logger = deps.logger ?? silentLogger();
+  const instances = deps.instances ?? createInstances(options, deps, logger);
+  const engine = new LockEngine(instances, options, deps);
+  const health = new QuorumHealth(engine, logger);
+  const shutdown = new AbortController();
+  const streams = new Set<Promise<void>>();
+
+  const server = new Server();
+  server.addService(
+    grpcServiceDefinition(LockService),
+    lockServiceImplementation({
+      engine,
+      limits: options,
+      instanceTimeoutMs: options.instanceTimeoutMs,
+      retryDelayMs: options.retryDelayMs,
+      shutdown: shutdown.signal,
+      logger,
+      streams,
+    }),
+  );
+  health.addToServer(server);
+  addReflection(server, [file_lock_v1_lock]);
+
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(options.listen, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+  } catch (error) {
+    await engine.close();
+    throw new Error(`cannot listen on ${options.listen} (LOCK_LISTEN / --listen): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
+  const address = `${host}:${port}`;
+  await health.start(options.healthIntervalMs);
+  logger.info({ address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ leases: engine.leases.size, streams: streams.size }, "shutting down");
+      health.stop();
+      shutdown.abort(new LockError("shutting-down", "the sidecar is shutting down"));
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, options.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await Promise.allSettled(streams);
+      const released = await engine.releaseAll();
+      await engine.close();
+      logger.info({ released }, "shut down");
+    })();
+    return stopping;
+  };
+
+  return { address, port, engine, health, stop };
+}
+
+function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logger): LockInstance[] {
+  if (options.instances.length === 0) {
+    logger.warn(
+      "no instances configured (LOCK_INSTANCES): using an embedded in-process store of three members. " +
+        "Locks are only exclusive among clients of THIS sidecar process; configure independent instances for real use.",
+    );
+    return Array.from({ length: EMBEDDED_INSTANCE_COUNT }, (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock));
+  }
+  return options.instances.map(
+    (url) => new RedisInstance(url, { commandTimeoutMs: options.instanceTimeoutMs, connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs) }),
+  );
+}
