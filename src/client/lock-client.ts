@@ -1,0 +1,73 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  AcquireRequestSchema,
+  ExtendRequestSchema,
+  KeepAliveRequestSchema,
+  LockService,
+  ReleaseRequestSchema,
+  type AcquireResponse,
+  type ExtendResponse,
+  type KeepAliveResponse,
+  type ReleaseResponse,
+} from "../../gen/lock/v1/lock_pb.ts";
+import { grpcServiceDefinition } from "../server/grpc-service-definition.ts";
+
+type Unary<Req, Res> = (request: Req, options: CallOptions, callback: (error: ServiceError | null, response?: Res) => void) => unknown;
+
+interface RawClient {
+  acquire: Unary<unknown, AcquireResponse>;
+  extend: Unary<unknown, ExtendResponse>;
+  release: Unary<unknown, ReleaseResponse>;
+  keepAlive(request: unknown, options: CallOptions): ClientReadableStream<KeepAliveResponse>;
+  close(): void;
+  waitForReady(deadline: Date, callback: (error?: Error) => void): void;
+}
+
+const Constructor = makeGenericClientConstructor(grpcServiceDefinition(LockService), "LockService");
+
+/**
+ * A promise-based lock.v1.LockService client built from the generated
+ * descriptors (tests, benchmarks and lockctl use it). Calls reject with the
+ * grpc-js ServiceError, whose `code` is the gRPC status.
+ */
+export class LockClient {
+  readonly #raw: RawClient;
+
+  constructor(address: string, credentials: ChannelCredentials = ChannelCredentials.createInsecure()) {
+    this.#raw = new Constructor(address, credentials) as unknown as RawClient;
+  }
+
+  acquire(request: MessageInitShape<typeof AcquireRequestSchema>, options: CallOptions = {}): Promise<AcquireResponse> {
+    return this.#unary(this.#raw.acquire, create(AcquireRequestSchema, request), options);
+  }
+
+  extend(request: MessageInitShape<typeof ExtendRequestSchema>, options: CallOptions = {}): Promise<ExtendResponse> {
+    return this.#unary(this.#raw.extend, create(ExtendRequestSchema, request), options);
+  }
+
+  release(request: MessageInitShape<typeof ReleaseRequestSchema>, options: CallOptions = {}): Promise<ReleaseResponse> {
+    return this.#unary(this.#raw.release, create(ReleaseRequestSchema, request), options);
+  }
+
+  keepAlive(request: MessageInitShape<typeof KeepAliveRequestSchema>, options: CallOptions = {}): ClientReadableStream<KeepAliveResponse> {
+    return this.#raw.keepAlive(create(KeepAliveRequestSchema, request), options);
+  }
+
+  waitForReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.#raw.waitForReady(new Date(Date.now() + timeoutMs), (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  close(): void {
+    this.#raw.close();
+  }
+
+  #unary<Res>(method: Unary<unknown, Res>, request: unknown, options: CallOptions): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.#raw, request, options, (error, response) => (error ? reject(error) : resolve(response as Res)));
+    });
+  }
+}
