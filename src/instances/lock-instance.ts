@@ -25,6 +25,9 @@ export interface LockInstance {
   /** Raises the fencing counter to at least `token`; returns the counter after. */
   raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint>;
 
+  /** Resolves once connected, or after `timeoutMs` either way (start-up). */
+  waitUntilConnected(timeoutMs: number): Promise<void>;
+
   /** Resolves when the instance answers. */
   ping(): Promise<void>;
 

@@ -54,6 +54,8 @@ export class MemoryInstance implements LockInstance {
     return next;
   }
 
+  async waitUntilConnected(): Promise<void> {}
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {

@@ -52,6 +52,19 @@ export class RedisInstance implements LockInstance {
     return BigInt(String(await this.#run(RAISE_FENCE, [fenceKey], [token.toString(), fenceRetentionMs])));
   }
 
+  async waitUntilConnected(timeoutMs: number): Promise<void> {
+    if (this.#client.status === "ready") return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#client.off("ready", done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#client.once("ready", done);
+    });
+  }
+
   async ping(): Promise<void> {
     await this.#client.ping();
   }

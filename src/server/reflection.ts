@@ -1,20 +1,22 @@
-import { create, toBinary, type DescFile } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { toBinary, type DescFile } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { Server } from "@grpc/grpc-js";
-import { loadFileDescriptorSetFromBuffer, loadSync } from "@grpc/proto-loader";
+import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 
 /**
  * gRPC server reflection (v1 and v1alpha) so grpcurl and similar tools can
- * list and call the API without .proto files. The descriptors come from the
- * generated code, with their imports, plus the health service's.
+ * list and call the API without .proto files. The descriptors come straight
+ * from the generated code with their imports (ReflectionService only reads
+ * `fileDescriptorProtos` from each entry; round-tripping through
+ * proto-loader would rebuild them and drop imports), plus the health
+ * service's.
  */
 export function addReflection(server: Server, files: readonly DescFile[]): void {
-  const set = create(FileDescriptorSetSchema, { file: withDependencies(files).map((f) => f.proto) });
-  const api = loadFileDescriptorSetFromBuffer(Buffer.from(toBinary(FileDescriptorSetSchema, set)));
-  const health = loadSync(healthProtoPath);
-  new ReflectionService({ ...health, ...api }).addToServer(server);
+  const fileDescriptorProtos = withDependencies(files).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+  const api = { "generated-api": { fileDescriptorProtos } } as unknown as PackageDefinition;
+  new ReflectionService({ ...loadSync(healthProtoPath), ...api }).addToServer(server);
 }
 
 /** Files after everything they import, each once. */

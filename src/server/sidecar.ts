@@ -29,6 +29,9 @@ export interface Sidecar {
   stop(): Promise<void>;
 }
 
+/** Longest start-up wait for instance connections; unreachable ones are retried in the background. */
+const CONNECT_WAIT_MS = 2000;
+
 /** The embedded default: three members in this process. */
 export const EMBEDDED_INSTANCE_COUNT = 3;
 
@@ -67,6 +70,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   }
   const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
   const address = `${host}:${port}`;
+  // Give connections a moment so the first calls do not meet "not connected yet".
+  await Promise.all(instances.map((i) => i.waitUntilConnected(CONNECT_WAIT_MS)));
   await health.start(options.healthIntervalMs);
   logger.info({ address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
 

@@ -1,0 +1,168 @@
+import { status, type ServiceError } from "@grpc/grpc-js";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
+import { RedisServers } from "../support/redis-servers.ts";
+import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+
+/** Instance faults on real redis-server processes: SIGKILL, SIGSTOP, SCRIPT FLUSH. */
+describe("LockService under instance faults", () => {
+  let servers: RedisServers | undefined;
+  let running: Running | undefined;
+  const redis: Redis[] = [];
+
+  afterEach(async () => {
+    await running?.stop();
+    redis.splice(0).forEach((r) => r.disconnect());
+    await servers?.stopAll();
+    running = undefined;
+    servers = undefined;
+  });
+
+  async function setUp(count: number, overrides = {}): Promise<{ running: Running; servers: RedisServers; prefix: string }> {
+    servers = await RedisServers.start(count);
+    const options = testOptions({ instances: servers.urls, ...overrides });
+    running = await runSidecar(options);
+    await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
+    redis.push(
+      ...servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)),
+    );
+    return { running, servers, prefix: options.keyPrefix };
+  }
+
+  const errorOf = (call: Promise<unknown>): Promise<ServiceError | undefined> =>
+    call.then(
+      () => undefined,
+      (e: unknown) => e as ServiceError,
+    );
+
+  for (const [count, down] of [[3, [2]], [5, [0, 3]]] as const) {
+    it(`works with ${down.length} of ${count} instances down`, async () => {
+      const { running, servers } = await setUp(count);
+      for (const i of down) await servers.kill(i);
+      const { acquired, lease } = await running.client.acquire({ name: "minority-down", ttl: ms(2000) });
+      expect(acquired).toBe(true);
+      expect((await running.client.acquire({ name: "minority-down" })).acquired).toBe(false);
+      await running.client.extend({ name: "minority-down", leaseId: lease!.leaseId, ttl: ms(2000) });
+      expect((await running.client.release({ name: "minority-down", leaseId: lease!.leaseId })).released).toBe(true);
+    });
+  }
+
+  it("answers UNAVAILABLE (not acquired=false) when a majority is down, and health says NOT_SERVING", async () => {
+    const { running, servers } = await setUp(3);
+    await servers.kill(0);
+    await servers.kill(1);
+    const error = await errorOf(running.client.acquire({ name: "majority-down", ttl: ms(1000) }));
+    expect(error?.code).toBe(status.UNAVAILABLE);
+    expect(error?.details).toMatch(/only 1 of 3 instances answered \(need 2\)/);
+    // Waiting does not turn an outage into contention either.
+    const waited = await errorOf(running.client.acquire({ name: "majority-down", wait: ms(300) }));
+    expect(waited?.code).toBe(status.UNAVAILABLE);
+    await eventually(() => !running.sidecar.health.serving, 3000, "NOT_SERVING");
+    await servers.startOne(0);
+    await eventually(() => running.sidecar.health.serving, 5000, "SERVING again");
+    const { acquired } = await running.client.acquire({ name: "majority-down", ttl: ms(1000) });
+    expect(acquired).toBe(true);
+  });
+
+  it("treats paused (SIGSTOPped) instances as timeouts, bounded by the instance timeout", async () => {
+    const { running, servers } = await setUp(3, { instanceTimeoutMs: 80 });
+    servers.pause(0);
+    try {
+      const started = Date.now();
+      const { acquired, lease } = await running.client.acquire({ name: "paused", ttl: ms(2000) });
+      expect(acquired).toBe(true);
+      expect(Date.now() - started).toBeLessThan(1000);
+      servers.pause(1);
+      const error = await errorOf(running.client.extend({ name: "paused", leaseId: lease!.leaseId, ttl: ms(2000) }));
+      expect(error?.code).toBe(status.UNAVAILABLE);
+    } finally {
+      servers.resume(0);
+      servers.resume(1);
+    }
+  });
+
+  it("rolls back partial acquisitions when the caller's deadline cuts an attempt short", async () => {
+    const { running, servers, prefix } = await setUp(3, { instanceTimeoutMs: 600, minTtlMs: 1200 });
+    // Instance 0 hangs: every attempt waits its full timeout while 1 and 2 grant.
+    servers.pause(0);
+    try {
+      const error = await errorOf(running.client.acquire({ name: "cut-short", ttl: ms(5000) }, { deadline: Date.now() + 200 }));
+      expect(error?.code).toBe(status.DEADLINE_EXCEEDED);
+      // The attempt finishes in the background and must roll back its writes on 1 and 2.
+      await eventually(
+        async () => (await Promise.all([1, 2].map((i) => redis[i]!.exists(`${prefix}lock:cut-short`)))).every((n) => n === 0),
+        3000,
+        "rollback of the partial lock",
+      );
+    } finally {
+      servers.resume(0);
+    }
+    // The rollback reached the paused instance too, once it answered again.
+    await eventually(async () => (await redis[0]!.exists(`${prefix}lock:cut-short`)) === 0, 3000, "rollback on instance 0");
+  });
+
+  it("ends a KeepAlive stream with FAILED_PRECONDITION when a majority stops answering", async () => {
+    const { running, servers } = await setUp(3, { instanceTimeoutMs: 50 });
+    const { lease } = await running.client.acquire({ name: "lost", ttl: ms(600) });
+    const stream = running.client.keepAlive({ name: "lost", leaseId: lease!.leaseId, ttl: ms(600) });
+    const messages: KeepAliveResponse[] = [];
+    stream.on("data", (m: KeepAliveResponse) => messages.push(m));
+    const ended = new Promise<ServiceError | undefined>((resolve) => {
+      stream.on("error", (e: ServiceError) => resolve(e));
+      stream.on("end", () => resolve(undefined));
+    });
+    await eventually(() => messages.length >= 2, 2000, "renewals");
+    const lostAt = Date.now();
+    await servers.kill(0);
+    await servers.kill(1);
+    const error = await ended;
+    expect(error?.code).toBe(status.FAILED_PRECONDITION);
+    // It ends no later than the last reported expiry (plus scheduling slack), never after.
+    const lastExpiry = Number(messages[messages.length - 1]!.lease!.expiresAt!.seconds) * 1000 + messages[messages.length - 1]!.lease!.expiresAt!.nanos / 1e6;
+    expect(Date.now()).toBeLessThan(lastExpiry + 250);
+    expect(Date.now() - lostAt).toBeLessThan(1000);
+  });
+
+  it("ends a KeepAlive stream with FAILED_PRECONDITION when the lease is taken away", async () => {
+    const { running, prefix } = await setUp(3);
+    const { lease } = await running.client.acquire({ name: "stolen", ttl: ms(900) });
+    const stream = running.client.keepAlive({ name: "stolen", leaseId: lease!.leaseId, ttl: ms(900) });
+    stream.on("data", () => undefined);
+    const ended = new Promise<ServiceError | undefined>((resolve) => {
+      stream.on("error", (e: ServiceError) => resolve(e));
+      stream.on("end", () => resolve(undefined));
+    });
+    await Promise.all(redis.map((r) => r.set(`${prefix}lock:stolen`, "someone-else")));
+    expect((await ended)?.code).toBe(status.FAILED_PRECONDITION);
+    // The other holder's keys were not touched by the cleanup.
+    expect(await Promise.all(redis.map((r) => r.get(`${prefix}lock:stolen`)))).toEqual(["someone-else", "someone-else", "someone-else"]);
+  });
+
+  it("recovers from NOSCRIPT after the instances' script caches are flushed", async () => {
+    const { running } = await setUp(3);
+    const first = await running.client.acquire({ name: "flushed", ttl: ms(1000) });
+    await Promise.all(redis.map((r) => r.script("FLUSH")));
+    expect((await running.client.release({ name: "flushed", leaseId: first.lease!.leaseId })).released).toBe(true);
+    expect((await running.client.acquire({ name: "flushed", ttl: ms(1000) })).acquired).toBe(true);
+  });
+
+  it("keeps fencing tokens increasing after a minority instance restarts empty", async () => {
+    const { running, servers } = await setUp(3);
+    const tokens: bigint[] = [];
+    const cycle = async (): Promise<void> => {
+      const { lease } = await running.client.acquire({ name: "restart", ttl: ms(1000) });
+      tokens.push(lease!.fencingToken);
+      await running.client.release({ name: "restart", leaseId: lease!.leaseId });
+    };
+    await cycle();
+    await cycle();
+    await servers.kill(2);
+    await cycle();
+    await servers.startOne(2);
+    await eventually(async () => (await running.sidecar.engine.reachableCount()) === 3, 5000, "instance 2 back");
+    await cycle();
+    await cycle();
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
+  });
+});
