@@ -67,6 +67,7 @@ function parseSetting(setting: Setting, text: string, where: string): unknown {
       return checkBounds(setting, Number(text.trim()), where, String);
     }
     case "string":
+      if (setting.choices && !setting.choices.includes(text)) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not one of ${setting.choices.join(", ")}`);
       return text;
     case "address":
       return parseAddress(text, where);

@@ -24,12 +24,18 @@ export interface SidecarOptions {
   retryJitterMs: number;
   /** How long an idle lock name's fencing counter is kept on the instances. */
   fenceRetentionMs: number;
+  /** Life of a waiting ticket (fairness across sidecars) unless refreshed by its owner. */
+  waitTicketTtlMs: number;
   /** How often instance reachability is probed for the health service. */
   healthIntervalMs: number;
   /** Longest time shutdown waits for calls and releases before exiting. */
   shutdownGraceMs: number;
   /** Longest lock name, in UTF-8 bytes. */
   maxNameBytes: number;
+  /** host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status. */
+  adminListen: string;
+  /** pino level of the JSON logs. */
+  logLevel: string;
 }
 
 export type SettingKind = "duration" | "integer" | "string" | "urls" | "address";
@@ -43,6 +49,8 @@ export interface Setting<K extends keyof SidecarOptions = keyof SidecarOptions> 
   /** Inclusive bounds for durations (ms) and integers. */
   min?: number;
   max?: number;
+  /** The only values a string setting may take. */
+  choices?: readonly string[];
   help: string;
 }
 
@@ -60,9 +68,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: "retryDelayMs", env: "LOCK_RETRY_DELAY", flag: "retry-delay", kind: "duration", default: 100, min: 0, max: 60_000, help: "pause between acquire attempts while waiting" },
   { key: "retryJitterMs", env: "LOCK_RETRY_JITTER", flag: "retry-jitter", kind: "duration", default: 100, min: 0, max: 60_000, help: "random extra pause added to each retry delay" },
   { key: "fenceRetentionMs", env: "LOCK_FENCE_RETENTION", flag: "fence-retention", kind: "duration", default: 24 * HOUR_MS, min: 60_000, max: 365 * 24 * HOUR_MS, help: "how long an idle lock name's fencing counter is kept" },
+  { key: "waitTicketTtlMs", env: "LOCK_WAIT_TICKET_TTL", flag: "wait-ticket-ttl", kind: "duration", default: 1000, min: 50, max: 60_000, help: "life of a waiting ticket unless its waiter refreshes it: how long a waiter that died can hold up others (same on every sidecar)" },
   { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },
   { key: "shutdownGraceMs", env: "LOCK_SHUTDOWN_GRACE", flag: "shutdown-grace", kind: "duration", default: 10_000, min: 0, max: 10 * 60_000, help: "longest time shutdown waits for calls and releases" },
   { key: "maxNameBytes", env: "LOCK_MAX_NAME_BYTES", flag: "max-name-bytes", kind: "integer", default: 512, min: 1, max: 65_536, help: "longest lock name in UTF-8 bytes" },
+  { key: "adminListen", env: "LOCK_ADMIN_LISTEN", flag: "admin-listen", kind: "address", default: "0.0.0.0:9090", help: "host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status (port 0 picks a free port)" },
+  { key: "logLevel", env: "LOCK_LOG_LEVEL", flag: "log-level", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "level of the JSON logs" },
 ];
 
 export const DEFAULT_OPTIONS: SidecarOptions = Object.fromEntries(

@@ -1,17 +1,19 @@
 import { LockError } from "../errors/lock-error.ts";
-import type { LockInstance } from "../instances/lock-instance.ts";
+import type { InstanceAcquire, LockInstance, LockKeys } from "../instances/lock-instance.ts";
 import { systemClock, type Clock } from "../redlock/clock.ts";
 import { raiseConfirmed } from "../redlock/fencing.ts";
 import { quorumOf } from "../redlock/quorum.ts";
 import { systemRandomness, type Randomness } from "../redlock/randomness.ts";
 import { isStillValid } from "../redlock/validity.ts";
 import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
-import { sleep, throwIfAborted } from "../util/abort.ts";
+import { throwIfAborted } from "../util/abort.ts";
 import { fanOut, type Settled } from "./fan-out.ts";
 import { lockKeys } from "./keys.ts";
 import type { AcquireResult, Lease } from "./lease.ts";
 import { formatLeaseId, parseLeaseId } from "./lease-id.ts";
 import { LeaseRegistry } from "./lease-registry.ts";
+import { LocalQueues } from "./local-queue.ts";
+import { ReleaseWatches, type Watch } from "./release-watch.ts";
 
 export interface EngineOptions {
   keyPrefix: string;
@@ -22,7 +24,12 @@ export interface EngineOptions {
   retryJitterMs: number;
   /** How long an idle name's fencing counter is kept on each instance. */
   fenceRetentionMs: number;
+  /** Life of a waiting ticket unless its owner's attempts refresh it. */
+  waitTicketTtlMs: number;
 }
+
+/** How long a release subscription outlives its last waiter. */
+const WATCH_LINGER_MS = 2000;
 
 export interface EngineDeps {
   clock?: Clock;
@@ -40,6 +47,8 @@ export class LockEngine {
   readonly #options: EngineOptions;
   readonly #clock: Clock;
   readonly #random: Randomness;
+  readonly #queues: LocalQueues;
+  readonly #watches: ReleaseWatches;
 
   constructor(instances: readonly LockInstance[], options: EngineOptions, deps: EngineDeps = {}) {
     if (instances.length === 0) throw new RangeError("the engine needs at least one instance");
@@ -48,6 +57,8 @@ export class LockEngine {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.randomness ?? systemRandomness;
+    this.#queues = new LocalQueues(() => this.#random.leaseSecret());
+    this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs, WATCH_LINGER_MS);
   }
 
   get clock(): Clock {
@@ -55,20 +66,51 @@ export class LockEngine {
   }
 
   /**
-   * Tries to take `name`, retrying with jitter while it is held elsewhere
-   * until `waitMs` has passed. Held for the whole wait: `acquired: false`.
-   * Fewer than a majority answering on the last attempt: `unavailable`.
-   * An aborted signal rolls back the attempt in flight and throws its reason.
+   * Tries to take `name`. With a wait, callers of this sidecar queue FIFO
+   * per name and only the head contends: it presents the queue's waiting
+   * ticket (so other sidecars' newcomers cannot overtake it), and between
+   * attempts it sleeps until a release is announced, the holder's TTL runs
+   * out or the fallback delay passes. Held for the whole wait:
+   * `acquired: false`. Fewer than a majority answering on the last attempt:
+   * `unavailable`. An aborted signal rolls back the attempt in flight and
+   * throws its reason.
    */
   async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
+    throwIfAborted(signal);
+    const keys = lockKeys(this.#options.keyPrefix, name);
+    if (waitMs <= 0) {
+      // Callers queued here want this lock and will get it first.
+      if (this.#queues.size(name) > 0) return { acquired: false, retryAfterMs: undefined };
+      const verdict = await this.#attempt(name, keys, ttlMs, "", signal);
+      return verdict.kind === "granted" ? { acquired: true, lease: verdict.lease } : this.#giveUp(verdict);
+    }
     const waitEndMs = this.#clock.monotonicMs() + waitMs;
-    for (;;) {
-      throwIfAborted(signal);
-      const verdict = await this.#attempt(name, ttlMs, signal);
-      if (verdict.kind === "granted") return { acquired: true, lease: verdict.lease };
-      const remainingMs = waitEndMs - this.#clock.monotonicMs();
-      if (remainingMs <= 0) return this.#giveUp(verdict);
-      await sleep(Math.min(this.#retryDelayMs(verdict), remainingMs), signal);
+    const turn = await this.#queues.enter(name, waitMs, signal);
+    if (!turn) return { acquired: false, retryAfterMs: undefined };
+    let acquired = false;
+    let watch: Watch | undefined;
+    try {
+      for (;;) {
+        watch?.clearPending();
+        const verdict = await this.#attempt(name, keys, ttlMs, turn.ticket, signal);
+        if (verdict.kind === "granted") {
+          acquired = true;
+          return { acquired: true, lease: verdict.lease };
+        }
+        const remainingMs = waitEndMs - this.#clock.monotonicMs();
+        if (remainingMs <= 0) return this.#giveUp(verdict);
+        if (!watch) {
+          watch = await this.#watches.open(name, keys.channel);
+          // A release between that attempt and a new subscription went unannounced.
+          if (watch.fresh) continue;
+        }
+        await watch.wait(Math.min(this.#retryDelayMs(verdict), remainingMs), signal);
+      }
+    } finally {
+      watch?.close();
+      const { emptied, ticket } = turn.leave(acquired);
+      // Nobody here waits any more: let other sidecars' waiters go first now.
+      if (emptied && !acquired) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
     }
   }
 
@@ -117,9 +159,10 @@ export class LockEngine {
   async release(name: string, leaseId: string): Promise<boolean> {
     const { secret } = parseLeaseId(leaseId);
     const keys = lockKeys(this.#options.keyPrefix, name);
-    const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret)));
+    const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, keys.channel)));
     const known = this.leases.get(leaseId);
     if (known?.name === name) this.leases.delete(leaseId);
+    if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name);
     if (judgeRelease(votes)) return true;
     const answered = votes.filter((v) => v.kind !== "failed").length;
     if (answered >= this.quorum) return false;
@@ -143,18 +186,19 @@ export class LockEngine {
   }
 
   async close(): Promise<void> {
+    this.#watches.closeAll();
     await Promise.allSettled(this.instances.map((i) => i.close()));
   }
 
   /** One Redlock round; every outcome but a grant is rolled back on all instances. */
-  async #attempt(name: string, ttlMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
+  async #attempt(name: string, keys: LockKeys, ttlMs: number, ticket: string, signal: AbortSignal | undefined): Promise<Attempt> {
     const secret = this.#random.leaseSecret();
-    const keys = lockKeys(this.#options.keyPrefix, name);
-    const { instanceTimeoutMs, fenceRetentionMs } = this.#options;
+    const { instanceTimeoutMs, fenceRetentionMs, waitTicketTtlMs } = this.#options;
+    const request: InstanceAcquire = { keys, secret, ttlMs, fenceRetentionMs, ticket, ticketTtlMs: waitTicketTtlMs };
     const startMs = this.#clock.monotonicMs();
     // The fan-out is not abandoned on abort: it is bounded by the instance
     // timeout, and waiting for it means the rollback below follows every SET.
-    const replies = await fanOut(this.instances, instanceTimeoutMs, (i) => i.acquire(keys, secret, ttlMs, fenceRetentionMs));
+    const replies = await fanOut(this.instances, instanceTimeoutMs, (i) => i.acquire(request));
     let verdict: AcquireVerdict = judgeAcquire(replies.map(toAcquireVote), {
       startMs,
       elapsedMs: this.#clock.monotonicMs() - startMs,
@@ -169,7 +213,9 @@ export class LockEngine {
       else if (!isStillValid(startMs, ttlMs, elapsedMs)) verdict = { kind: "too-slow", elapsedMs };
     }
     if (verdict.kind !== "granted" || signal?.aborted) {
-      await this.#rollBack(keys.lock, secret);
+      // Announce only a lock that was free: a contended attempt's rollback
+      // would wake every waiter (this one too) for a lock still held.
+      await this.#rollBack(keys, secret, verdict.kind !== "contended");
       throwIfAborted(signal);
       return verdict.kind === "granted" ? { kind: "unavailable", answered: 0 } : verdict;
     }
@@ -180,20 +226,24 @@ export class LockEngine {
   }
 
   /** Unlocks every instance, also those that seemed to fail: their SET may have landed. */
-  async #rollBack(lockKey: string, secret: string): Promise<void> {
-    await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(lockKey, secret));
+  async #rollBack(keys: LockKeys, secret: string, announce: boolean): Promise<void> {
+    await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announce ? keys.channel : ""));
   }
 
   async #cleanUp(name: string, leaseId: string, secret: string): Promise<void> {
     this.leases.delete(leaseId);
-    await this.#rollBack(lockKeys(this.#options.keyPrefix, name).lock, secret);
+    await this.#rollBack(lockKeys(this.#options.keyPrefix, name), secret, true);
   }
 
   #retryDelayMs(verdict: Exclude<Attempt, { kind: "granted" }>): number {
     const { retryDelayMs, retryJitterMs } = this.#options;
-    const delay = retryDelayMs + this.#random.unit() * retryJitterMs;
+    // The fallback when no release is announced; it also refreshes the
+    // waiting ticket well before the ticket expires.
+    const delay = Math.min(retryDelayMs + this.#random.unit() * retryJitterMs, this.#options.waitTicketTtlMs / 3);
     // No point sleeping past the moment the holder's lease runs out.
-    if (verdict.kind === "contended" && verdict.retryAfterMs !== undefined) return Math.min(delay, verdict.retryAfterMs + 1);
+    if (verdict.kind === "contended" && verdict.retryAfterMs !== undefined && verdict.retryAfterMs >= 0) {
+      return Math.min(delay, verdict.retryAfterMs + 1);
+    }
     return delay;
   }
 

@@ -10,20 +10,34 @@ export interface LockInstance {
   readonly name: string;
 
   /**
-   * SET the lock key to `secret` with NX and PX `ttlMs`; on success bump the
-   * name's fencing counter and return it, otherwise return the holder's
-   * remaining TTL (negative when unknown).
+   * Unless an older live waiting ticket than the caller's exists, SET the
+   * lock key to the secret with NX and PX; on success bump the name's
+   * fencing counter and return it, otherwise return the holder's remaining
+   * TTL (negative when unknown). A non-empty ticket is registered (or
+   * refreshed) while the caller waits, and withdrawn when it is granted.
    */
-  acquire(keys: LockKeys, secret: string, ttlMs: number, fenceRetentionMs: number): Promise<AcquireReply>;
+  acquire(request: InstanceAcquire): Promise<AcquireReply>;
 
   /** Sets a new TTL where the key still holds `secret`; false when it does not. */
   extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean>;
 
-  /** Deletes the key where it still holds `secret`; false when it does not. */
-  release(lockKey: string, secret: string): Promise<boolean>;
+  /**
+   * Deletes the key where it still holds `secret`, and then announces the
+   * release on `channel` unless it is empty. False when it did not hold it.
+   */
+  release(lockKey: string, secret: string, channel: string): Promise<boolean>;
+
+  /** Withdraws a waiting ticket (a waiter gave up). */
+  withdrawTicket(queueKey: string, ticket: string): Promise<void>;
 
   /** Raises the fencing counter to at least `token`; returns the counter after. */
   raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint>;
+
+  /**
+   * Calls `onRelease` for each release announced on `channel`; resolves once
+   * subscribed. The returned function unsubscribes.
+   */
+  watchReleases(channel: string, onRelease: () => void): Promise<() => void>;
 
   /** Resolves once connected, or after `timeoutMs` either way (start-up). */
   waitUntilConnected(timeoutMs: number): Promise<void>;
@@ -34,9 +48,24 @@ export interface LockInstance {
   close(): Promise<void>;
 }
 
+/** Every key and channel of one lock name. */
 export interface LockKeys {
   lock: string;
   fence: string;
+  /** Hash of waiting tickets. */
+  queue: string;
+  /** Pub/sub channel releases are announced on. */
+  channel: string;
+}
+
+export interface InstanceAcquire {
+  keys: LockKeys;
+  secret: string;
+  ttlMs: number;
+  fenceRetentionMs: number;
+  /** The caller's waiting ticket; '' for a caller that does not wait. */
+  ticket: string;
+  ticketTtlMs: number;
 }
 
 export type AcquireReply = { granted: true; fence: bigint } | { granted: false; holderTtlMs: number };

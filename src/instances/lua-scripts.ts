@@ -18,23 +18,66 @@ function script(source: string): LuaScript {
 }
 
 /**
- * KEYS[1] lock key, KEYS[2] fencing counter; ARGV[1] secret, ARGV[2] TTL ms,
- * ARGV[3] counter retention ms. Returns {1, counter} when granted, else
- * {0, holder's PTTL}. A missing counter starts from the instance's clock in
- * microseconds, so a counter that expired or was lost in a restart still
- * starts above every token handed out before (fewer than one acquisition per
- * microsecond is all that needs).
+ * Waiting tickets (fairness across sidecars) live in a hash, KEYS[3]:
+ * ticket -> "<enqueued ms>:<expires ms>" on the instance's clock. A live
+ * ticket older than the caller's blocks the caller even when the lock is
+ * free, so a newcomer cannot overtake a sidecar that has waited longer.
+ * Tickets expire unless refreshed by their owner's attempts, so a waiter
+ * that died blocks others for at most one ticket TTL.
+ *
+ * KEYS[1] lock key, KEYS[2] fencing counter, KEYS[3] ticket hash;
+ * ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] counter retention ms,
+ * ARGV[4] the caller's ticket ('' for none), ARGV[5] ticket TTL ms.
+ * Returns {1, counter} when granted, else {0, holder's PTTL} (-2 when the
+ * lock is free but an older ticket goes first).
+ *
+ * A missing counter starts from the instance's clock in microseconds, so a
+ * counter that expired or was lost in a restart still starts above every
+ * token handed out before (fewer than one grant per microsecond is all that
+ * needs).
  */
 export const ACQUIRE = script(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('INCR', KEYS[2])
-  else
-    local now = redis.call('TIME')
-    redis.call('SET', KEYS[2], string.format('%d%06d', tonumber(now[1]), tonumber(now[2])))
+local ticket = ARGV[4]
+local oldest, oldestAt = nil, nil
+local entries = redis.call('HGETALL', KEYS[3])
+if #entries > 0 or ticket ~= '' then
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local mine = nil
+  for i = 1, #entries, 2 do
+    local field, value = entries[i], entries[i + 1]
+    local sep = string.find(value, ':', 1, true)
+    local at, expires = tonumber(string.sub(value, 1, sep - 1)), tonumber(string.sub(value, sep + 1))
+    if expires <= now then
+      redis.call('HDEL', KEYS[3], field)
+    else
+      if field == ticket then mine = at end
+      if oldest == nil or at < oldestAt or (at == oldestAt and field < oldest) then
+        oldest, oldestAt = field, at
+      end
+    end
   end
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  return {1, redis.call('GET', KEYS[2])}
+  if ticket ~= '' then
+    if mine == nil then
+      mine = now
+      if oldest == nil then oldest, oldestAt = ticket, now end
+    end
+    redis.call('HSET', KEYS[3], ticket, string.format('%d:%d', mine, now + tonumber(ARGV[5])))
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  end
+end
+if oldest == nil or oldest == ticket then
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    if ticket ~= '' then redis.call('HDEL', KEYS[3], ticket) end
+    if redis.call('EXISTS', KEYS[2]) == 1 then
+      redis.call('INCR', KEYS[2])
+    else
+      local t = redis.call('TIME')
+      redis.call('SET', KEYS[2], string.format('%d%06d', tonumber(t[1]), tonumber(t[2])))
+    end
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+    return {1, redis.call('GET', KEYS[2])}
+  end
 end
 return {0, redis.call('PTTL', KEYS[1])}
 `);
@@ -47,12 +90,24 @@ end
 return 0
 `);
 
-/** KEYS[1] lock key; ARGV[1] secret. 1 when this secret's key was deleted. */
+/**
+ * KEYS[1] lock key; ARGV[1] secret, ARGV[2] channel to announce the release
+ * on ('' for none). 1 when this secret's key was deleted. Announcing from
+ * the script keeps a release at one command per instance; waiting sidecars
+ * subscribed to the channel retry at once instead of on a timer.
+ */
 export const RELEASE = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], '1') end
+  return 1
 end
 return 0
+`);
+
+/** KEYS[1] ticket hash; ARGV[1] ticket. Withdraws a waiting ticket. */
+export const WITHDRAW_TICKET = script(`
+return redis.call('HDEL', KEYS[1], ARGV[1])
 `);
 
 /** KEYS[1] fencing counter; ARGV[1] token, ARGV[2] retention ms. Returns the counter. */

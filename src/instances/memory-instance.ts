@@ -1,10 +1,15 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, LockInstance, LockKeys } from "./lock-instance.ts";
+import type { AcquireReply, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 
 interface Entry {
   value: string;
-  /** On the monotonic clock; undefined: no expiry. */
-  expiresAtMs: number | undefined;
+  /** On the monotonic clock. */
+  expiresAtMs: number;
+}
+
+interface Ticket {
+  enqueuedAtMs: number;
+  expiresAtMs: number;
 }
 
 /**
@@ -16,22 +21,26 @@ export class MemoryInstance implements LockInstance {
   readonly name: string;
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
+  readonly #queues = new Map<string, Map<string, Ticket>>();
+  readonly #watchers = new Map<string, Set<() => void>>();
 
   constructor(name: string, clock: Clock) {
     this.name = name;
     this.#clock = clock;
   }
 
-  async acquire(keys: LockKeys, secret: string, ttlMs: number, fenceRetentionMs: number): Promise<AcquireReply> {
-    const holder = this.#get(keys.lock);
-    if (holder) {
-      const ttl = holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - this.#clock.monotonicMs());
-      return { granted: false, holderTtlMs: ttl };
+  async acquire(r: InstanceAcquire): Promise<AcquireReply> {
+    const now = this.#clock.monotonicMs();
+    const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
+    const holder = this.#get(r.keys.lock);
+    if (holder || (first !== undefined && first !== r.ticket)) {
+      return { granted: false, holderTtlMs: holder ? Math.ceil(holder.expiresAtMs - now) : -2 };
     }
-    this.#set(keys.lock, secret, ttlMs);
-    const counter = this.#get(keys.fence);
+    if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
+    this.#set(r.keys.lock, r.secret, r.ttlMs);
+    const counter = this.#get(r.keys.fence);
     const fence = counter ? BigInt(counter.value) + 1n : BigInt(Math.floor(this.#clock.wallMs() * 1000));
-    this.#set(keys.fence, fence.toString(), fenceRetentionMs);
+    this.#set(r.keys.fence, fence.toString(), r.fenceRetentionMs);
     return { granted: true, fence };
   }
 
@@ -41,10 +50,15 @@ export class MemoryInstance implements LockInstance {
     return true;
   }
 
-  async release(lockKey: string, secret: string): Promise<boolean> {
+  async release(lockKey: string, secret: string, channel: string): Promise<boolean> {
     if (this.#get(lockKey)?.value !== secret) return false;
     this.#entries.delete(lockKey);
+    if (channel !== "") for (const listener of this.#watchers.get(channel) ?? []) queueMicrotask(listener);
     return true;
+  }
+
+  async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
+    this.#queues.get(queueKey)?.delete(ticket);
   }
 
   async raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
@@ -54,12 +68,23 @@ export class MemoryInstance implements LockInstance {
     return next;
   }
 
+  async watchReleases(channel: string, onRelease: () => void): Promise<() => void> {
+    let listeners = this.#watchers.get(channel);
+    if (!listeners) this.#watchers.set(channel, (listeners = new Set()));
+    listeners.add(onRelease);
+    return () => {
+      listeners.delete(onRelease);
+      if (listeners.size === 0) this.#watchers.delete(channel);
+    };
+  }
+
   async waitUntilConnected(): Promise<void> {}
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     this.#entries.clear();
+    this.#queues.clear();
   }
 
   /** Keys held now (expired ones are dropped first): for tests and leak checks. */
@@ -68,9 +93,25 @@ export class MemoryInstance implements LockInstance {
     return this.#entries.size;
   }
 
+  /** Prunes expired tickets, registers or refreshes the caller's, and returns the oldest live one. */
+  #oldestTicket(queueKey: string, ticket: string, ticketTtlMs: number, now: number): string | undefined {
+    let queue = this.#queues.get(queueKey);
+    if (!queue && ticket === "") return undefined;
+    if (!queue) this.#queues.set(queueKey, (queue = new Map()));
+    for (const [id, t] of queue) if (t.expiresAtMs <= now) queue.delete(id);
+    if (ticket !== "") queue.set(ticket, { enqueuedAtMs: queue.get(ticket)?.enqueuedAtMs ?? now, expiresAtMs: now + ticketTtlMs });
+    let oldest: [string, Ticket] | undefined;
+    for (const entry of queue) {
+      const [id, t] = entry;
+      if (!oldest || t.enqueuedAtMs < oldest[1].enqueuedAtMs || (t.enqueuedAtMs === oldest[1].enqueuedAtMs && id < oldest[0])) oldest = entry;
+    }
+    if (queue.size === 0) this.#queues.delete(queueKey);
+    return oldest?.[0];
+  }
+
   #get(key: string): Entry | undefined {
     const entry = this.#entries.get(key);
-    if (entry?.expiresAtMs !== undefined && entry.expiresAtMs <= this.#clock.monotonicMs()) {
+    if (entry && entry.expiresAtMs <= this.#clock.monotonicMs()) {
       this.#entries.delete(key);
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
-import type { AcquireReply, LockInstance, LockKeys } from "./lock-instance.ts";
-import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, type LuaScript } from "./lua-scripts.ts";
+import type { AcquireReply, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
   /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
@@ -12,6 +12,8 @@ export interface RedisInstanceOptions {
 export class RedisInstance implements LockInstance {
   readonly name: string;
   readonly #client: Redis;
+  #sub: Redis | undefined;
+  readonly #watchers = new Map<string, Set<() => void>>();
 
   constructor(url: string, options: RedisInstanceOptions) {
     this.name = describeUrl(url);
@@ -32,8 +34,8 @@ export class RedisInstance implements LockInstance {
     this.#client.on("error", () => undefined);
   }
 
-  async acquire(keys: LockKeys, secret: string, ttlMs: number, fenceRetentionMs: number): Promise<AcquireReply> {
-    const reply = await this.#run(ACQUIRE, [keys.lock, keys.fence], [secret, ttlMs, fenceRetentionMs]);
+  async acquire(r: InstanceAcquire): Promise<AcquireReply> {
+    const reply = await this.#run(ACQUIRE, [r.keys.lock, r.keys.fence, r.keys.queue], [r.secret, r.ttlMs, r.fenceRetentionMs, r.ticket, r.ticketTtlMs]);
     if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected acquire reply ${String(reply)}`);
     const [granted, detail] = reply as [unknown, unknown];
     if (granted === 1) return { granted: true, fence: BigInt(String(detail)) };
@@ -44,8 +46,40 @@ export class RedisInstance implements LockInstance {
     return (await this.#run(EXTEND, [lockKey], [secret, ttlMs])) === 1;
   }
 
-  async release(lockKey: string, secret: string): Promise<boolean> {
-    return (await this.#run(RELEASE, [lockKey], [secret])) === 1;
+  async release(lockKey: string, secret: string, channel: string): Promise<boolean> {
+    return (await this.#run(RELEASE, [lockKey], [secret, channel])) === 1;
+  }
+
+  async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
+    await this.#run(WITHDRAW_TICKET, [queueKey], [ticket]);
+  }
+
+  async watchReleases(channel: string, onRelease: () => void): Promise<() => void> {
+    const subscriber = this.#subscriber();
+    let listeners = this.#watchers.get(channel);
+    if (!listeners) {
+      listeners = new Set();
+      this.#watchers.set(channel, listeners);
+    }
+    listeners.add(onRelease);
+    if (listeners.size === 1) await subscriber.subscribe(channel);
+    return () => {
+      const current = this.#watchers.get(channel);
+      if (!current?.delete(onRelease) || current.size > 0) return;
+      this.#watchers.delete(channel);
+      subscriber.unsubscribe(channel).catch(() => undefined);
+    };
+  }
+
+  /** One subscriber connection, opened on the first watch; ioredis resubscribes after reconnects. */
+  #subscriber(): Redis {
+    if (!this.#sub) {
+      const sub = this.#client.duplicate({ enableOfflineQueue: true });
+      sub.on("error", () => undefined);
+      sub.on("message", (channel: string) => this.#watchers.get(channel)?.forEach((listener) => listener()));
+      this.#sub = sub;
+    }
+    return this.#sub;
   }
 
   async raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
@@ -71,6 +105,7 @@ export class RedisInstance implements LockInstance {
 
   async close(): Promise<void> {
     this.#client.disconnect(false);
+    this.#sub?.disconnect(false);
   }
 
   /** EVALSHA first; on NOSCRIPT (restart, SCRIPT FLUSH) EVAL, which caches it again. */

@@ -1,0 +1,108 @@
+import { abortReason } from "../util/abort.ts";
+
+/**
+ * FIFO of the callers of this sidecar waiting for one lock name. Only the
+ * head contends with other sidecars, so N local waiters cost the instances
+ * what one does. The queue's waiting ticket (fairness across sidecars)
+ * passes from head to head while nobody acquires; a grant consumes it, so
+ * the next head queues behind every other sidecar's older ticket.
+ */
+export class LocalQueues {
+  readonly #queues = new Map<string, Queue>();
+  readonly #newTicket: () => string;
+
+  constructor(newTicket: () => string) {
+    this.#newTicket = newTicket;
+  }
+
+  /** Waiters queued for `name`, head included. */
+  size(name: string): number {
+    return this.#queues.get(name)?.waiters.length ?? 0;
+  }
+
+  /**
+   * Resolves with a Turn once the caller heads the queue for `name`, or with
+   * undefined when `untilMs` (a Date.now()-free timeout, in ms from now)
+   * passes first. Rejects with the abort reason if `signal` aborts; in every
+   * case but a Turn the caller has left the queue.
+   */
+  enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
+    let queue = this.#queues.get(name);
+    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: this.#newTicket() }));
+    const q = queue;
+    return new Promise<Turn | undefined>((resolve, reject) => {
+      if (signal?.aborted) {
+        this.#dropIfEmpty(name, q);
+        reject(abortReason(signal));
+        return;
+      }
+      const waiter: Waiter = {
+        start: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(this.#turn(name, q, waiter));
+        },
+      };
+      const leaveEarly = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        const index = q.waiters.indexOf(waiter);
+        if (index >= 0) q.waiters.splice(index, 1);
+        this.#dropIfEmpty(name, q);
+      };
+      const onAbort = (): void => {
+        leaveEarly();
+        reject(abortReason(signal!));
+      };
+      const timer = setTimeout(() => {
+        leaveEarly();
+        resolve(undefined);
+      }, Math.max(0, timeoutMs));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      q.waiters.push(waiter);
+      if (q.waiters.length === 1) waiter.start();
+    });
+  }
+
+  #turn(name: string, queue: Queue, waiter: Waiter): Turn {
+    let left = false;
+    return {
+      ticket: queue.ticket,
+      leave: (acquired) => {
+        if (left) return { emptied: false, ticket: queue.ticket };
+        left = true;
+        const ticket = queue.ticket;
+        queue.waiters.splice(queue.waiters.indexOf(waiter), 1);
+        if (acquired) queue.ticket = this.#newTicket();
+        const emptied = this.#dropIfEmpty(name, queue);
+        queue.waiters[0]?.start();
+        return { emptied, ticket };
+      },
+    };
+  }
+
+  #dropIfEmpty(name: string, queue: Queue): boolean {
+    if (queue.waiters.length > 0 || this.#queues.get(name) !== queue) return false;
+    this.#queues.delete(name);
+    return true;
+  }
+}
+
+interface Queue {
+  waiters: Waiter[];
+  ticket: string;
+}
+
+interface Waiter {
+  start(): void;
+}
+
+export interface Turn {
+  /** The queue's waiting ticket, to present on every attempt. */
+  readonly ticket: string;
+  /**
+   * Leaves the head of the queue and hands the turn to the next waiter.
+   * `emptied`: nobody else waits, so the ticket may be withdrawn.
+   */
+  leave(acquired: boolean): { emptied: boolean; ticket: string };
+}

@@ -1,0 +1,139 @@
+import type { LockInstance } from "../instances/lock-instance.ts";
+import { abortReason } from "../util/abort.ts";
+import { fanOut } from "./fan-out.ts";
+
+/**
+ * Release notices for the lock names this sidecar waits on: one
+ * subscription per name on every instance, shared by the name's waiters and
+ * dropped when the last one leaves. A release here wakes local waiters
+ * directly. Notices only shorten waits: a lost one costs the fallback
+ * delay, never correctness.
+ */
+export class ReleaseWatches {
+  readonly #instances: readonly LockInstance[];
+  readonly #timeoutMs: number;
+  readonly #lingerMs: number;
+  readonly #watches = new Map<string, WatchState>();
+
+  /**
+   * `lingerMs`: how long a subscription outlives its last waiter, so that
+   * successive waiters on a busy name do not pay SUBSCRIBE/UNSUBSCRIBE each.
+   */
+  constructor(instances: readonly LockInstance[], timeoutMs: number, lingerMs: number) {
+    this.#instances = instances;
+    this.#timeoutMs = timeoutMs;
+    this.#lingerMs = lingerMs;
+  }
+
+  /**
+   * Subscribes (once per name) and resolves when every instance answered or
+   * timed out. `fresh` says the subscription is new: a release just before it
+   * went unannounced, so the caller should look again before waiting.
+   */
+  async open(name: string, channel: string): Promise<Watch> {
+    let state = this.#watches.get(name);
+    const fresh = !state;
+    if (!state) {
+      const created: WatchState = { refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), linger: undefined };
+      const notify = (): void => this.#notify(created);
+      created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
+        for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
+        // Dropped while subscribing: undo at once.
+        if (this.#watches.get(name) !== created) created.unsubscribe.splice(0).forEach((u) => u());
+      });
+      this.#watches.set(name, (state = created));
+    }
+    clearTimeout(state.linger);
+    state.linger = undefined;
+    state.refs++;
+    const s = state;
+    await s.ready;
+    let closed = false;
+    return {
+      fresh,
+      clearPending: () => {
+        s.pending = false;
+      },
+      wait: (timeoutMs, signal) => this.#wait(s, timeoutMs, signal),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        if (--s.refs > 0) return;
+        s.linger = setTimeout(() => this.#drop(name, s), this.#lingerMs);
+        s.linger.unref();
+      },
+    };
+  }
+
+  /** Unsubscribes everything at once (shutdown). */
+  closeAll(): void {
+    for (const [name, state] of this.#watches) this.#drop(name, state);
+  }
+
+  #drop(name: string, state: WatchState): void {
+    clearTimeout(state.linger);
+    if (this.#watches.get(name) === state) this.#watches.delete(name);
+    state.unsubscribe.splice(0).forEach((u) => u());
+  }
+
+  /** A release through this sidecar: wake its waiters without a round trip. */
+  notifyLocal(name: string): void {
+    const state = this.#watches.get(name);
+    if (state) this.#notify(state);
+  }
+
+  #notify(state: WatchState): void {
+    if (state.wake) state.wake();
+    else state.pending = true;
+  }
+
+  #wait(state: WatchState, timeoutMs: number, signal?: AbortSignal): Promise<"notified" | "timeout"> {
+    if (state.pending) {
+      state.pending = false;
+      return Promise.resolve("notified");
+    }
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortReason(signal));
+        return;
+      }
+      const finish = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        state.wake = undefined;
+      };
+      const onAbort = (): void => {
+        finish();
+        reject(abortReason(signal!));
+      };
+      const timer = setTimeout(() => {
+        finish();
+        resolve("timeout");
+      }, Math.max(0, timeoutMs));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      state.wake = () => {
+        finish();
+        resolve("notified");
+      };
+    });
+  }
+}
+
+interface WatchState {
+  refs: number;
+  /** A notice arrived while nobody was waiting: the next wait returns at once. */
+  pending: boolean;
+  wake: (() => void) | undefined;
+  unsubscribe: (() => void)[];
+  ready: Promise<void>;
+  linger: NodeJS.Timeout | undefined;
+}
+
+export interface Watch {
+  readonly fresh: boolean;
+  /** Forgets notices so far: call right before an attempt, which sees their effect itself. */
+  clearPending(): void;
+  /** Resolves on the next release notice, or after `timeoutMs`. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<"notified" | "timeout">;
+  close(): void;
+}
