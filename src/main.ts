@@ -8,7 +8,6 @@ if (argv.includes("--help") || argv.includes("-h")) {
   process.exit(0);
 }
 
-const logger = createLogger();
 let options;
 try {
   options = loadConfig(process.env, argv);
@@ -17,6 +16,7 @@ try {
   console.error(`redlock-sidecar: invalid configuration: ${error.message}`);
   process.exit(2);
 }
+const logger = createLogger(options.logLevel);
 
 try {
   const sidecar = await startSidecar(options, { logger });

@@ -6,7 +6,7 @@ export type { Logger };
  * Structured JSON logs, one line per state change that matters. Lease ids
  * are never logged: they are the proof of ownership.
  */
-export function createLogger(level: string = process.env["LOCK_LOG_LEVEL"] ?? "info"): Logger {
+export function createLogger(level: string): Logger {
   return pino({ level, base: { service: "redlock-sidecar" }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 

@@ -1,24 +1,44 @@
 import { HealthImplementation } from "grpc-health-check";
 import type { Server } from "@grpc/grpc-js";
+import { fanOut } from "../engine/fan-out.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import type { Logger } from "../log/logger.ts";
 
+export interface InstanceState {
+  /** As the instance names itself: never includes credentials. */
+  readonly name: string;
+  /** Whether it answered the last probe; undefined before the first one. */
+  readonly up: boolean | undefined;
+}
+
+export interface QuorumHealthOptions {
+  /** Bound on each probe's PING to one instance. */
+  probeTimeoutMs: number;
+}
+
 /**
- * grpc.health.v1: SERVING while a quorum of instances answers PING, both for
- * the whole server ("") and for lock.v1.LockService; NOT_SERVING otherwise
- * and once shutdown starts. Probed in the background on an unref'd timer.
+ * Probes every instance with PING and derives readiness from the answers:
+ * grpc.health.v1 reports SERVING while a quorum answers, both for the whole
+ * server ("") and for lock.v1.LockService; NOT_SERVING otherwise and once
+ * shutdown starts. Each instance's state is kept for metrics and /status,
+ * and each change is logged once. Probed in the background on an unref'd timer.
  */
 export class QuorumHealth {
   readonly #health = new HealthImplementation({ "": "NOT_SERVING", "lock.v1.LockService": "NOT_SERVING" });
   readonly #engine: LockEngine;
   readonly #logger: Logger;
+  readonly #probeTimeoutMs: number;
+  readonly #up: (boolean | undefined)[];
   #timer: NodeJS.Timeout | undefined;
   #serving: boolean | undefined;
   #stopped = false;
+  #probing: Promise<boolean> | undefined;
 
-  constructor(engine: LockEngine, logger: Logger) {
+  constructor(engine: LockEngine, logger: Logger, options: QuorumHealthOptions) {
     this.#engine = engine;
     this.#logger = logger;
+    this.#probeTimeoutMs = options.probeTimeoutMs;
+    this.#up = engine.instances.map(() => undefined);
   }
 
   addToServer(server: Server): void {
@@ -29,6 +49,15 @@ export class QuorumHealth {
     return this.#serving === true;
   }
 
+  /** How many instances answered the last probe. */
+  get reachable(): number {
+    return this.#up.filter((up) => up === true).length;
+  }
+
+  instances(): InstanceState[] {
+    return this.#engine.instances.map((instance, i) => ({ name: instance.name, up: this.#up[i] }));
+  }
+
   /** Probes once now, then every `intervalMs`. */
   async start(intervalMs: number): Promise<void> {
     await this.probe();
@@ -36,16 +65,37 @@ export class QuorumHealth {
     this.#timer.unref();
   }
 
-  async probe(): Promise<boolean> {
-    const reachable = await this.#engine.reachableCount();
-    if (!this.#stopped) this.#set(reachable >= this.#engine.quorum, reachable);
-    return this.serving;
+  /** One probe of every instance; joins the probe in flight rather than piling up behind slow instances. */
+  probe(): Promise<boolean> {
+    this.#probing ??= this.#probeAll().finally(() => (this.#probing = undefined));
+    return this.#probing;
   }
 
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
     this.#set(false, undefined);
+  }
+
+  async #probeAll(): Promise<boolean> {
+    const answers = await fanOut(this.#engine.instances, this.#probeTimeoutMs, (i) => i.ping());
+    if (this.#stopped) return false;
+    answers.forEach((answer, i) => this.#setInstance(i, answer.ok ? undefined : answer.error));
+    const reachable = this.reachable;
+    this.#set(reachable >= this.#engine.quorum, reachable);
+    return this.serving;
+  }
+
+  /** `error` undefined: the instance answered. */
+  #setInstance(index: number, error: unknown): void {
+    const up = error === undefined;
+    const was = this.#up[index];
+    if (up === was) return;
+    this.#up[index] = up;
+    const instance = this.#engine.instances[index]!.name;
+    // At start-up only the instances that are down are worth a line.
+    if (!up) this.#logger.warn({ instance, reason: error instanceof Error ? error.message : String(error) }, "instance down");
+    else if (was !== undefined) this.#logger.info({ instance }, "instance up");
   }
 
   #set(serving: boolean, reachable: number | undefined): void {
@@ -56,6 +106,7 @@ export class QuorumHealth {
     this.#health.setStatus("lock.v1.LockService", status);
     const instances = this.#engine.instances.length;
     if (serving) this.#logger.info({ reachable, instances, quorum: this.#engine.quorum }, "quorum reachable: serving");
+    else if (reachable === undefined) this.#logger.info({ instances, quorum: this.#engine.quorum }, "shutting down: not serving");
     else this.#logger.warn({ reachable, instances, quorum: this.#engine.quorum }, "quorum not reachable: not serving");
   }
 }

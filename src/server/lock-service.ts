@@ -19,8 +19,11 @@ import { keepAlive } from "../engine/keep-alive.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import type { Logger } from "../log/logger.ts";
+import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
+import { leaseLossReason } from "./lease-loss-reason.ts";
 import { toLeaseMessage } from "./lease-message.ts";
+import type { LockServiceObserver } from "./lock-service-observer.ts";
 import { checkLeaseId, checkName, checkOwner, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
 
 export interface LockServiceContext {
@@ -33,6 +36,16 @@ export interface LockServiceContext {
   logger: Logger;
   /** KeepAlive handlers still running, so shutdown can wait for their releases. */
   streams: Set<Promise<void>>;
+  /** Told about every call's outcome and every renewal and lost lease (metrics). */
+  observer?: LockServiceObserver;
+}
+
+/** How a unary RPC is reported: its name, and the outcome of a successful answer. */
+interface RpcReport<Req, Res> {
+  rpc: Rpc;
+  outcome(response: Res): CallOutcome;
+  /** Whether the request asked to wait (Acquire only). */
+  waits?(request: Req): boolean;
 }
 
 /** lock.v1.LockService over the engine: validation in, messages out, errors mapped once. */
@@ -40,7 +53,12 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   const { engine, limits } = ctx;
   const clock = engine.clock;
 
-  const acquire = unary<AcquireRequest, AcquireResponse>(ctx, async (req, call) => {
+  const acquireReport: RpcReport<AcquireRequest, AcquireResponse> = {
+    rpc: "acquire",
+    outcome: (res) => (res.acquired ? "acquired" : "contended"),
+    waits: (req) => req.wait !== undefined && (req.wait.seconds > 0n || req.wait.nanos > 0),
+  };
+  const acquire = unary<AcquireRequest, AcquireResponse>(ctx, acquireReport, async (req, call) => {
     const name = checkName(req.name, limits);
     const ttlMs = checkTtlMs(req.ttl, limits);
     checkOwner(req.owner);
@@ -57,12 +75,13 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     return create(AcquireResponseSchema, { acquired: true, lease: toLeaseMessage(result.lease, clock) });
   });
 
-  const extend = unary<ExtendRequest, ExtendResponse>(ctx, async (req, call) => {
+  const extend = unary<ExtendRequest, ExtendResponse>(ctx, { rpc: "extend", outcome: () => "extended" }, async (req, call) => {
     const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId), checkTtlMs(req.ttl, limits), call.signal);
     return create(ExtendResponseSchema, { lease: toLeaseMessage(lease, clock) });
   });
 
-  const release = unary<ReleaseRequest, ReleaseResponse>(ctx, async (req) => {
+  const releaseReport: RpcReport<ReleaseRequest, ReleaseResponse> = { rpc: "release", outcome: (res) => (res.released ? "released" : "not_released") };
+  const release = unary<ReleaseRequest, ReleaseResponse>(ctx, releaseReport, async (req) => {
     // Not tied to the call's signal: a release the client gave up on should still happen.
     const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId));
     return create(ReleaseResponseSchema, { released });
@@ -85,10 +104,14 @@ async function runKeepAlive(ctx: LockServiceContext, stream: ServerWritableStrea
     const ttlMs = checkTtlMs(req.ttl, ctx.limits);
     try {
       await keepAlive(ctx.engine, { name, leaseId, ttlMs, retryDelayMs: ctx.retryDelayMs }, call.signal, (lease) => {
+        ctx.observer?.renewed();
         stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(lease, ctx.engine.clock) }));
       });
     } catch (error) {
-      ctx.logger.warn({ lock: name, reason: error instanceof Error ? error.message : String(error) }, "keepalive ended: lease lost or unconfirmed");
+      const reason = leaseLossReason(error);
+      ctx.observer?.leaseLost(reason);
+      // Messages name the lock, never the lease id: it is the proof of ownership.
+      ctx.logger.warn({ lock: name, reason, detail: error instanceof Error ? error.message : String(error) }, "lease lost: keepalive ended");
       throw error;
     }
     // The stream is gone (client cancel, deadline or shutdown): stop renewing at once.
@@ -105,14 +128,22 @@ async function runKeepAlive(ctx: LockServiceContext, stream: ServerWritableStrea
 
 function unary<Req, Res>(
   ctx: LockServiceContext,
+  report: RpcReport<Req, Res>,
   handler: (request: Req, call: CallSignal) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
+  const clock = ctx.engine.clock;
+  const { observer } = ctx;
   return (call: ServerUnaryCall<Req, Res>, callback) => {
+    const startMs = clock.monotonicMs();
     const signal = callSignal(call, ctx.shutdown);
     handler(call.request, signal)
       .then(
-        (response) => callback(null, response),
+        (response) => {
+          observer?.callEnded(report.rpc, report.outcome(response), clock.monotonicMs() - startMs, report.waits?.(call.request) === true);
+          callback(null, response);
+        },
         (error: unknown) => {
+          observer?.callEnded(report.rpc, errorOutcome(error), clock.monotonicMs() - startMs, report.waits?.(call.request) === true);
           const status = toGrpcStatus(error);
           if (status.code === 13) ctx.logger.error({ err: error, path: call.getPath() }, "internal error");
           callback(status);

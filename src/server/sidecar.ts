@@ -1,12 +1,16 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { file_lock_v1_lock, LockService } from "../../gen/lock/v1/lock_pb.ts";
+import { startAdminServer, type AdminServer } from "../admin/admin-server.ts";
+import { sidecarStatus } from "../admin/sidecar-status.ts";
 import type { SidecarOptions } from "../config/options.ts";
 import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
+import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
 import { silentLogger, type Logger } from "../log/logger.ts";
+import { SidecarMetrics } from "../metrics/sidecar-metrics.ts";
 import { systemClock } from "../redlock/clock.ts";
 import { grpcServiceDefinition } from "./grpc-service-definition.ts";
 import { QuorumHealth } from "./health.ts";
@@ -23,8 +27,12 @@ export interface Sidecar {
   /** host:port actually bound (port 0 resolved). */
   readonly address: string;
   readonly port: number;
+  /** host:port of the admin HTTP listener (port 0 resolved). */
+  readonly adminAddress: string;
+  readonly adminPort: number;
   readonly engine: LockEngine;
   readonly health: QuorumHealth;
+  readonly metrics: SidecarMetrics;
   /** Stops taking calls, ends KeepAlive streams, releases held leases. Idempotent. */
   stop(): Promise<void>;
 }
@@ -37,9 +45,14 @@ export const EMBEDDED_INSTANCE_COUNT = 3;
 
 export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = {}): Promise<Sidecar> {
   const logger = deps.logger ?? silentLogger();
-  const instances = deps.instances ?? createInstances(options, deps, logger);
+  const metrics = new SidecarMetrics();
+  const clock = deps.clock ?? systemClock;
+  const instances = (deps.instances ?? createInstances(options, deps, logger)).map(
+    (instance) => new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)),
+  );
   const engine = new LockEngine(instances, options, deps);
-  const health = new QuorumHealth(engine, logger);
+  // Generous against the per-call timeout: a slow answer is still an answer for readiness.
+  const health = new QuorumHealth(engine, logger, { probeTimeoutMs: options.instanceTimeoutMs * 4 });
   const shutdown = new AbortController();
   const streams = new Set<Promise<void>>();
 
@@ -54,6 +67,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       shutdown: shutdown.signal,
       logger,
       streams,
+      observer: metrics,
     }),
   );
   health.addToServer(server);
@@ -70,10 +84,28 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   }
   const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
   const address = `${host}:${port}`;
+  metrics.observe({
+    leasesHeld: () => engine.leases.valid(clock.monotonicMs()).length,
+    keepAliveStreams: () => streams.size,
+    instances: () => health.instances(),
+    quorumAvailable: () => health.serving,
+  });
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer(
+      options.adminListen,
+      { metrics: () => metrics.exposition(), status: () => sidecarStatus(health, engine.quorum), ready: () => health.serving },
+      logger,
+    );
+  } catch (error) {
+    server.forceShutdown();
+    await engine.close();
+    throw error;
+  }
   // Give connections a moment so the first calls do not meet "not connected yet".
   await Promise.all(instances.map((i) => i.waitUntilConnected(CONNECT_WAIT_MS)));
   await health.start(options.healthIntervalMs);
-  logger.info({ address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
+  logger.info({ address, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -94,12 +126,14 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       await Promise.allSettled(streams);
       const released = await engine.releaseAll();
       await engine.close();
+      // Last: /readyz answers 503 and /metrics stays scrapeable until here.
+      await admin.close();
       logger.info({ released }, "shut down");
     })();
     return stopping;
   };
 
-  return { address, port, engine, health, stop };
+  return { address, port, adminAddress: admin.address, adminPort: admin.port, engine, health, metrics, stop };
 }
 
 function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logger): LockInstance[] {

@@ -17,7 +17,8 @@ describe("the sidecar process", () => {
   });
 
   function start(env: Record<string, string>, args: string[] = []): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
-    const proc = spawn(process.execPath, ["src/main.ts", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    // A free admin port: the default 0.0.0.0:9090 would collide across parallel test files.
+    const proc = spawn(process.execPath, ["src/main.ts", ...args], { env: { ...process.env, LOCK_ADMIN_LISTEN: "127.0.0.1:0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     procs.push(proc);
     let output = "";
     proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));

@@ -7,6 +7,7 @@ export function testOptions(overrides: Partial<SidecarOptions> = {}): SidecarOpt
   return {
     ...DEFAULT_OPTIONS,
     listen: "127.0.0.1:0",
+    adminListen: "127.0.0.1:0",
     keyPrefix: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}:`,
     instanceTimeoutMs: 100,
     minTtlMs: 200,

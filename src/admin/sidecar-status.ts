@@ -1,0 +1,38 @@
+import type { QuorumHealth } from "../server/health.ts";
+
+/**
+ * The JSON document GET /status answers with (and `lockctl status` reads):
+ * readiness and each instance's state as of the last health probe.
+ */
+export interface SidecarStatus {
+  /** Whether a quorum answered the last probe and the sidecar is not shutting down. */
+  serving: boolean;
+  /** How many instances must answer for a lease to be granted. */
+  quorum: number;
+  /** How many answered the last probe. */
+  reachable: number;
+  /** `up` is null before the first probe. Names carry no credentials. */
+  instances: { name: string; up: boolean | null }[];
+}
+
+export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStatus {
+  return {
+    serving: health.serving,
+    quorum,
+    reachable: health.reachable,
+    instances: health.instances().map(({ name, up }) => ({ name, up: up ?? null })),
+  };
+}
+
+/** Checks a parsed /status document's shape (the client side of the contract). */
+export function isSidecarStatus(value: unknown): value is SidecarStatus {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v["serving"] === "boolean" &&
+    typeof v["quorum"] === "number" &&
+    typeof v["reachable"] === "number" &&
+    Array.isArray(v["instances"]) &&
+    v["instances"].every((i: unknown) => typeof i === "object" && i !== null && typeof (i as Record<string, unknown>)["name"] === "string")
+  );
+}

@@ -1,0 +1,34 @@
+import { LockError, type LockErrorCode } from "../errors/lock-error.ts";
+
+/** The unary RPCs whose outcomes are counted. */
+export type Rpc = "acquire" | "extend" | "release";
+
+/** How a call that failed ended, one label value per error class. */
+export type ErrorOutcome = "invalid" | "unavailable" | "not_held" | "resource_exhausted" | "cancelled" | "deadline" | "shutting_down" | "internal";
+
+/** How a unary call ended: its answer, or the class of its error. */
+export type CallOutcome = "acquired" | "contended" | "extended" | "released" | "not_released" | ErrorOutcome;
+
+const OUTCOME_OF: Record<LockErrorCode, ErrorOutcome> = {
+  "invalid-argument": "invalid",
+  unavailable: "unavailable",
+  "not-held": "not_held",
+  "resource-exhausted": "resource_exhausted",
+  cancelled: "cancelled",
+  "deadline-exceeded": "deadline",
+  "shutting-down": "shutting_down",
+};
+
+export const ERROR_OUTCOMES: readonly ErrorOutcome[] = [...new Set(Object.values(OUTCOME_OF)), "internal"];
+
+/** Every outcome each RPC can have, so each series exists (at 0) from the start. */
+export const OUTCOMES_OF_RPC: Readonly<Record<Rpc, readonly CallOutcome[]>> = {
+  acquire: ["acquired", "contended", ...ERROR_OUTCOMES],
+  extend: ["extended", ...ERROR_OUTCOMES],
+  release: ["released", "not_released", ...ERROR_OUTCOMES],
+};
+
+/** The outcome label of a thrown value: its LockError class, or `internal` (a bug). */
+export function errorOutcome(error: unknown): ErrorOutcome {
+  return error instanceof LockError ? OUTCOME_OF[error.code] : "internal";
+}
