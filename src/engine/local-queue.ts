@@ -28,7 +28,7 @@ export class LocalQueues {
    */
   enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: this.#newTicket() }));
+    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false }));
     const q = queue;
     return new Promise<Turn | undefined>((resolve, reject) => {
       if (signal?.aborted) {
@@ -67,13 +67,18 @@ export class LocalQueues {
   #turn(name: string, queue: Queue, waiter: Waiter): Turn {
     let left = false;
     return {
-      ticket: queue.ticket,
+      // Made at the first attempt that needs it: its time then orders it
+      // after every ticket other sidecars already registered.
+      ticket: () => (queue.ticket ??= this.#newTicket()),
+      afterGrant: queue.afterGrant,
       leave: (acquired) => {
-        if (left) return { emptied: false, ticket: queue.ticket };
-        left = true;
         const ticket = queue.ticket;
+        if (left) return { emptied: false, ticket };
+        left = true;
         queue.waiters.splice(queue.waiters.indexOf(waiter), 1);
-        if (acquired) queue.ticket = this.#newTicket();
+        queue.afterGrant = acquired;
+        // A grant consumed the ticket on the instances.
+        if (acquired) queue.ticket = undefined;
         const emptied = this.#dropIfEmpty(name, queue);
         queue.waiters[0]?.start();
         return { emptied, ticket };
@@ -90,7 +95,9 @@ export class LocalQueues {
 
 interface Queue {
   waiters: Waiter[];
-  ticket: string;
+  ticket: string | undefined;
+  /** The last head left with the lock: it is held here now. */
+  afterGrant: boolean;
 }
 
 interface Waiter {
@@ -99,10 +106,15 @@ interface Waiter {
 
 export interface Turn {
   /** The queue's waiting ticket, to present on every attempt. */
-  readonly ticket: string;
+  ticket(): string;
+  /**
+   * The previous head just acquired the lock, so it is held by a caller of
+   * this sidecar: wait for its release before trying.
+   */
+  readonly afterGrant: boolean;
   /**
    * Leaves the head of the queue and hands the turn to the next waiter.
-   * `emptied`: nobody else waits, so the ticket may be withdrawn.
+   * `emptied`: nobody else waits, so the ticket (if any) may be withdrawn.
    */
-  leave(acquired: boolean): { emptied: boolean; ticket: string };
+  leave(acquired: boolean): { emptied: boolean; ticket: string | undefined };
 }

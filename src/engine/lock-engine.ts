@@ -57,7 +57,7 @@ export class LockEngine {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.randomness ?? systemRandomness;
-    this.#queues = new LocalQueues(() => this.#random.leaseSecret());
+    this.#queues = new LocalQueues(() => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()));
     this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs, WATCH_LINGER_MS);
   }
 
@@ -90,9 +90,14 @@ export class LockEngine {
     let acquired = false;
     let watch: Watch | undefined;
     try {
+      if (turn.afterGrant) {
+        // Held by the caller just served here: its release wakes us locally.
+        watch = await this.#watches.open(name, keys.channel);
+        await watch.wait(Math.min(this.#options.retryDelayMs + this.#random.unit() * this.#options.retryJitterMs, waitEndMs - this.#clock.monotonicMs()), signal);
+      }
       for (;;) {
         watch?.clearPending();
-        const verdict = await this.#attempt(name, keys, ttlMs, turn.ticket, signal);
+        const verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
         if (verdict.kind === "granted") {
           acquired = true;
           return { acquired: true, lease: verdict.lease };
@@ -110,7 +115,7 @@ export class LockEngine {
       watch?.close();
       const { emptied, ticket } = turn.leave(acquired);
       // Nobody here waits any more: let other sidecars' waiters go first now.
-      if (emptied && !acquired) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
+      if (emptied && !acquired && ticket !== undefined) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
     }
   }
 
@@ -157,12 +162,13 @@ export class LockEngine {
    * majority answered (the lease may linger on the others until its TTL).
    */
   async release(name: string, leaseId: string): Promise<boolean> {
-    const { secret } = parseLeaseId(leaseId);
+    const { secret, fencingToken } = parseLeaseId(leaseId);
     const keys = lockKeys(this.#options.keyPrefix, name);
-    const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, keys.channel)));
+    const announce = { channel: keys.channel, tag: releaseTag(fencingToken) };
+    const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announce)));
     const known = this.leases.get(leaseId);
     if (known?.name === name) this.leases.delete(leaseId);
-    if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name);
+    if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
     if (judgeRelease(votes)) return true;
     const answered = votes.filter((v) => v.kind !== "failed").length;
     if (answered >= this.quorum) return false;
@@ -213,9 +219,20 @@ export class LockEngine {
       else if (!isStillValid(startMs, ttlMs, elapsedMs)) verdict = { kind: "too-slow", elapsedMs };
     }
     if (verdict.kind !== "granted" || signal?.aborted) {
-      // Announce only a lock that was free: a contended attempt's rollback
-      // would wake every waiter (this one too) for a lock still held.
-      await this.#rollBack(keys, secret, verdict.kind !== "contended");
+      // Every instance that did not answer "held" may carry our key (a timed
+      // out SET can still land). Announce only a lock that was free: a
+      // contended attempt's rollback would wake every waiter for a lock
+      // still held.
+      const mayHoldOurKey = this.instances.filter((_, i) => {
+        const reply = replies[i]!;
+        return !reply.ok || reply.value.granted;
+      });
+      await this.#rollBack(keys, secret, verdict.kind !== "contended", mayHoldOurKey);
+      if (verdict.kind === "contended" && grantedAny(replies)) {
+        // Some instances had it free: a split vote or an expiring holder.
+        // Look again soon rather than after the whole fallback delay.
+        verdict = { ...verdict, retryAfterMs: Math.min(verdict.retryAfterMs ?? SPLIT_RETRY_MS, SPLIT_RETRY_MS * (1 + this.#random.unit())) };
+      }
       throwIfAborted(signal);
       return verdict.kind === "granted" ? { kind: "unavailable", answered: 0 } : verdict;
     }
@@ -225,9 +242,11 @@ export class LockEngine {
     return { kind: "granted", lease };
   }
 
-  /** Unlocks every instance, also those that seemed to fail: their SET may have landed. */
-  async #rollBack(keys: LockKeys, secret: string, announce: boolean): Promise<void> {
-    await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announce ? keys.channel : ""));
+  /** Unlocks the instances, also those that seemed to fail: their SET may have landed. */
+  async #rollBack(keys: LockKeys, secret: string, announce: boolean, instances: readonly LockInstance[] = this.instances): Promise<void> {
+    if (instances.length === 0) return;
+    const announcement = announce ? { channel: keys.channel, tag: `rollback-${this.#random.leaseSecret().slice(0, 8)}` } : undefined;
+    await fanOut(instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announcement));
   }
 
   async #cleanUp(name: string, leaseId: string, secret: string): Promise<void> {
@@ -263,6 +282,26 @@ export class LockEngine {
         );
     }
   }
+}
+
+/** Pause before looking again after a split vote (some instances had the lock free). */
+const SPLIT_RETRY_MS = 3;
+
+/** Names a release in announcements by the lease's fencing token: unique per grant, not secret. */
+function releaseTag(fencingToken: bigint): string {
+  return fencingToken.toString();
+}
+
+/**
+ * A waiting ticket sorts by the waiter's start on the wall clock (zero-padded
+ * milliseconds), then by random bits: every instance orders tickets alike.
+ */
+function waitingTicket(wallMs: number, random: string): string {
+  return `${Math.floor(wallMs).toString().padStart(15, "0")}-${random.slice(0, 12)}`;
+}
+
+function grantedAny(replies: readonly Settled<Awaited<ReturnType<LockInstance["acquire"]>>>[]): boolean {
+  return replies.some((r) => r.ok && r.value.granted);
 }
 
 type Attempt = { kind: "granted"; lease: Lease } | Exclude<AcquireVerdict, { kind: "granted" }>;

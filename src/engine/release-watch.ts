@@ -34,8 +34,8 @@ export class ReleaseWatches {
     let state = this.#watches.get(name);
     const fresh = !state;
     if (!state) {
-      const created: WatchState = { refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), linger: undefined };
-      const notify = (): void => this.#notify(created);
+      const created: WatchState = { refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), linger: undefined, seen: [] };
+      const notify = (tag: string): void => this.#notify(created, tag);
       created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
         for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
         // Dropped while subscribing: undo at once.
@@ -77,12 +77,18 @@ export class ReleaseWatches {
   }
 
   /** A release through this sidecar: wake its waiters without a round trip. */
-  notifyLocal(name: string): void {
+  notifyLocal(name: string, tag: string): void {
     const state = this.#watches.get(name);
-    if (state) this.#notify(state);
+    if (state) this.#notify(state, tag);
   }
 
-  #notify(state: WatchState): void {
+  /** One wake per release: the same tag comes from every instance (and locally). */
+  #notify(state: WatchState, tag: string): void {
+    if (tag !== "") {
+      if (state.seen.includes(tag)) return;
+      state.seen.push(tag);
+      if (state.seen.length > SEEN_TAGS) state.seen.shift();
+    }
     if (state.wake) state.wake();
     else state.pending = true;
   }
@@ -127,7 +133,12 @@ interface WatchState {
   unsubscribe: (() => void)[];
   ready: Promise<void>;
   linger: NodeJS.Timeout | undefined;
+  /** Tags of recent releases, to drop the copies from other instances. */
+  seen: string[];
 }
+
+/** Releases remembered per name; copies of one release arrive within milliseconds. */
+const SEEN_TAGS = 16;
 
 export interface Watch {
   readonly fresh: boolean;

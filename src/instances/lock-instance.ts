@@ -23,9 +23,10 @@ export interface LockInstance {
 
   /**
    * Deletes the key where it still holds `secret`, and then announces the
-   * release on `channel` unless it is empty. False when it did not hold it.
+   * release with `announce.tag` on `announce.channel`, when given. False
+   * when it did not hold it.
    */
-  release(lockKey: string, secret: string, channel: string): Promise<boolean>;
+  release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean>;
 
   /** Withdraws a waiting ticket (a waiter gave up). */
   withdrawTicket(queueKey: string, ticket: string): Promise<void>;
@@ -34,10 +35,10 @@ export interface LockInstance {
   raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint>;
 
   /**
-   * Calls `onRelease` for each release announced on `channel`; resolves once
-   * subscribed. The returned function unsubscribes.
+   * Calls `onRelease` with the tag of each release announced on `channel`;
+   * resolves once subscribed. The returned function unsubscribes.
    */
-  watchReleases(channel: string, onRelease: () => void): Promise<() => void>;
+  watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void>;
 
   /** Resolves once connected, or after `timeoutMs` either way (start-up). */
   waitUntilConnected(timeoutMs: number): Promise<void>;
@@ -58,12 +59,18 @@ export interface LockKeys {
   channel: string;
 }
 
+/** Where and under which tag a release is announced; the tag is never the secret. */
+export interface Announcement {
+  channel: string;
+  tag: string;
+}
+
 export interface InstanceAcquire {
   keys: LockKeys;
   secret: string;
   ttlMs: number;
   fenceRetentionMs: number;
-  /** The caller's waiting ticket; '' for a caller that does not wait. */
+  /** The caller's waiting ticket (ordered as strings: oldest first); '' for a caller that does not wait. */
   ticket: string;
   ticketTtlMs: number;
 }

@@ -19,11 +19,14 @@ function script(source: string): LuaScript {
 
 /**
  * Waiting tickets (fairness across sidecars) live in a hash, KEYS[3]:
- * ticket -> "<enqueued ms>:<expires ms>" on the instance's clock. A live
- * ticket older than the caller's blocks the caller even when the lock is
- * free, so a newcomer cannot overtake a sidecar that has waited longer.
- * Tickets expire unless refreshed by their owner's attempts, so a waiter
- * that died blocks others for at most one ticket TTL.
+ * ticket -> expiry (ms, instance clock). A ticket starts with the waiter's
+ * zero-padded wall-clock start time, so every instance orders tickets the
+ * same way (oldest = smallest string): the same waiter wins on every
+ * instance and votes do not split. A live ticket older than the caller's
+ * blocks the caller even when the lock is free, so a newcomer cannot
+ * overtake a sidecar that has waited longer. Tickets expire unless
+ * refreshed by their owner's attempts, so a waiter that died holds others
+ * up for at most one ticket TTL.
  *
  * KEYS[1] lock key, KEYS[2] fencing counter, KEYS[3] ticket hash;
  * ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] counter retention ms,
@@ -38,32 +41,22 @@ function script(source: string): LuaScript {
  */
 export const ACQUIRE = script(`
 local ticket = ARGV[4]
-local oldest, oldestAt = nil, nil
+local oldest = nil
 local entries = redis.call('HGETALL', KEYS[3])
 if #entries > 0 or ticket ~= '' then
   local clock = redis.call('TIME')
   local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-  local mine = nil
   for i = 1, #entries, 2 do
-    local field, value = entries[i], entries[i + 1]
-    local sep = string.find(value, ':', 1, true)
-    local at, expires = tonumber(string.sub(value, 1, sep - 1)), tonumber(string.sub(value, sep + 1))
-    if expires <= now then
-      redis.call('HDEL', KEYS[3], field)
-    else
-      if field == ticket then mine = at end
-      if oldest == nil or at < oldestAt or (at == oldestAt and field < oldest) then
-        oldest, oldestAt = field, at
-      end
+    if tonumber(entries[i + 1]) <= now then
+      redis.call('HDEL', KEYS[3], entries[i])
+    elseif oldest == nil or entries[i] < oldest then
+      oldest = entries[i]
     end
   end
   if ticket ~= '' then
-    if mine == nil then
-      mine = now
-      if oldest == nil then oldest, oldestAt = ticket, now end
-    end
-    redis.call('HSET', KEYS[3], ticket, string.format('%d:%d', mine, now + tonumber(ARGV[5])))
+    redis.call('HSET', KEYS[3], ticket, string.format('%d', now + tonumber(ARGV[5])))
     redis.call('PEXPIRE', KEYS[3], ARGV[5])
+    if oldest == nil or ticket < oldest then oldest = ticket end
   end
 end
 if oldest == nil or oldest == ticket then
@@ -92,14 +85,15 @@ return 0
 
 /**
  * KEYS[1] lock key; ARGV[1] secret, ARGV[2] channel to announce the release
- * on ('' for none). 1 when this secret's key was deleted. Announcing from
- * the script keeps a release at one command per instance; waiting sidecars
- * subscribed to the channel retry at once instead of on a timer.
+ * on ('' for none), ARGV[3] a tag naming this release (never the secret).
+ * 1 when this secret's key was deleted. Announcing from the script keeps a
+ * release at one command per instance; waiting sidecars subscribed to the
+ * channel retry at once instead of on a timer, once per tag.
  */
 export const RELEASE = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], '1') end
+  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
   return 1
 end
 return 0

@@ -1,14 +1,9 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 
 interface Entry {
   value: string;
   /** On the monotonic clock. */
-  expiresAtMs: number;
-}
-
-interface Ticket {
-  enqueuedAtMs: number;
   expiresAtMs: number;
 }
 
@@ -21,8 +16,9 @@ export class MemoryInstance implements LockInstance {
   readonly name: string;
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
-  readonly #queues = new Map<string, Map<string, Ticket>>();
-  readonly #watchers = new Map<string, Set<() => void>>();
+  /** Ticket hash per queue key: ticket -> expiry on the monotonic clock. */
+  readonly #queues = new Map<string, Map<string, number>>();
+  readonly #watchers = new Map<string, Set<(tag: string) => void>>();
 
   constructor(name: string, clock: Clock) {
     this.name = name;
@@ -50,10 +46,10 @@ export class MemoryInstance implements LockInstance {
     return true;
   }
 
-  async release(lockKey: string, secret: string, channel: string): Promise<boolean> {
+  async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     if (this.#get(lockKey)?.value !== secret) return false;
     this.#entries.delete(lockKey);
-    if (channel !== "") for (const listener of this.#watchers.get(channel) ?? []) queueMicrotask(listener);
+    if (announce) for (const listener of this.#watchers.get(announce.channel) ?? []) queueMicrotask(() => listener(announce.tag));
     return true;
   }
 
@@ -68,7 +64,7 @@ export class MemoryInstance implements LockInstance {
     return next;
   }
 
-  async watchReleases(channel: string, onRelease: () => void): Promise<() => void> {
+  async watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
     let listeners = this.#watchers.get(channel);
     if (!listeners) this.#watchers.set(channel, (listeners = new Set()));
     listeners.add(onRelease);
@@ -98,15 +94,12 @@ export class MemoryInstance implements LockInstance {
     let queue = this.#queues.get(queueKey);
     if (!queue && ticket === "") return undefined;
     if (!queue) this.#queues.set(queueKey, (queue = new Map()));
-    for (const [id, t] of queue) if (t.expiresAtMs <= now) queue.delete(id);
-    if (ticket !== "") queue.set(ticket, { enqueuedAtMs: queue.get(ticket)?.enqueuedAtMs ?? now, expiresAtMs: now + ticketTtlMs });
-    let oldest: [string, Ticket] | undefined;
-    for (const entry of queue) {
-      const [id, t] = entry;
-      if (!oldest || t.enqueuedAtMs < oldest[1].enqueuedAtMs || (t.enqueuedAtMs === oldest[1].enqueuedAtMs && id < oldest[0])) oldest = entry;
-    }
+    for (const [id, expiresAtMs] of queue) if (expiresAtMs <= now) queue.delete(id);
+    if (ticket !== "") queue.set(ticket, now + ticketTtlMs);
+    let oldest: string | undefined;
+    for (const id of queue.keys()) if (oldest === undefined || id < oldest) oldest = id;
     if (queue.size === 0) this.#queues.delete(queueKey);
-    return oldest?.[0];
+    return oldest;
   }
 
   #get(key: string): Entry | undefined {

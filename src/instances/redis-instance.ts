@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import type { AcquireReply, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
@@ -13,7 +13,7 @@ export class RedisInstance implements LockInstance {
   readonly name: string;
   readonly #client: Redis;
   #sub: Redis | undefined;
-  readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchers = new Map<string, Set<(tag: string) => void>>();
 
   constructor(url: string, options: RedisInstanceOptions) {
     this.name = describeUrl(url);
@@ -46,15 +46,15 @@ export class RedisInstance implements LockInstance {
     return (await this.#run(EXTEND, [lockKey], [secret, ttlMs])) === 1;
   }
 
-  async release(lockKey: string, secret: string, channel: string): Promise<boolean> {
-    return (await this.#run(RELEASE, [lockKey], [secret, channel])) === 1;
+  async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
+    return (await this.#run(RELEASE, [lockKey], [secret, announce?.channel ?? "", announce?.tag ?? ""])) === 1;
   }
 
   async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
     await this.#run(WITHDRAW_TICKET, [queueKey], [ticket]);
   }
 
-  async watchReleases(channel: string, onRelease: () => void): Promise<() => void> {
+  async watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
     const subscriber = this.#subscriber();
     let listeners = this.#watchers.get(channel);
     if (!listeners) {
@@ -76,7 +76,7 @@ export class RedisInstance implements LockInstance {
     if (!this.#sub) {
       const sub = this.#client.duplicate({ enableOfflineQueue: true });
       sub.on("error", () => undefined);
-      sub.on("message", (channel: string) => this.#watchers.get(channel)?.forEach((listener) => listener()));
+      sub.on("message", (channel: string, tag: string) => this.#watchers.get(channel)?.forEach((listener) => listener(tag)));
       this.#sub = sub;
     }
     return this.#sub;

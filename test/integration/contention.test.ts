@@ -90,14 +90,14 @@ describe("contention", () => {
     const [a] = await sidecars(1, { retryDelayMs: 20, retryJitterMs: 0, waitTicketTtlMs: 60_000 });
     const time = await redis[0]!.time();
     const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
-    // A dead sidecar's ticket, enqueued long ago, expiring in 700 ms.
-    await Promise.all(redis.map((r) => r.hset(`${prefix}queue:orphan`, "dead-waiter", `${nowMs - 60_000}:${nowMs + 700}`)));
+    // A dead sidecar's ticket, enqueued long ago (it sorts first), expiring in 700 ms.
+    await Promise.all(redis.map((r) => r.hset(`${prefix}queue:orphan`, "000000000000000-dead", String(nowMs + 700))));
     expect((await a!.client.acquire({ name: "orphan", ttl: ms(5000) })).acquired).toBe(false);
     const started = Date.now();
     const got = await a!.client.acquire({ name: "orphan", ttl: ms(5000), wait: ms(10_000) });
     expect(got.acquired).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
-    expect(await redis[0]!.hexists(`${prefix}queue:orphan`, "dead-waiter")).toBe(0);
+    expect(await redis[0]!.hexists(`${prefix}queue:orphan`, "000000000000000-dead")).toBe(0);
   });
 
   it("withdraws the ticket and the subscription when the last waiter gives up or is cancelled", async () => {
