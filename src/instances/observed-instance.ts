@@ -1,5 +1,5 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 
 /**
  * Told about every finished call to one instance: how long it took until it
@@ -50,10 +50,10 @@ export class ObservedInstance implements LockInstance {
     }
   }
 
-  async release(lockKey: string, secret: string, channel: string): Promise<boolean> {
+  async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     const startMs = this.#clock.monotonicMs();
     try {
-      const released = await this.#inner.release(lockKey, secret, channel);
+      const released = await this.#inner.release(lockKey, secret, announce);
       this.#observe(this.#clock.monotonicMs() - startMs, true);
       return released;
     } catch (error) {
@@ -97,7 +97,7 @@ export class ObservedInstance implements LockInstance {
   }
 
   // Long-lived or lifecycle calls: not latencies worth a histogram.
-  watchReleases(channel: string, onRelease: () => void): Promise<() => void> {
+  watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
     return this.#inner.watchReleases(channel, onRelease);
   }
 
