@@ -1,0 +1,53 @@
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { parseDurationMs } from "../config/duration.ts";
+import { usageError } from "./cli-error.ts";
+
+export interface CommandArgs {
+  /** Arguments before `--` that are not options. */
+  positionals: string[];
+  values: Record<string, string | boolean | undefined>;
+  /** Everything after `--`; undefined without one. */
+  rest: string[] | undefined;
+}
+
+/**
+ * Parses one command's arguments: `--flag value` or `--flag=value`, options
+ * anywhere before `--`, and everything after `--` kept verbatim (the
+ * command `hold` runs). Unknown options are usage errors.
+ */
+export function parseCommandArgs(argv: readonly string[], options: ParseArgsOptionsConfig): CommandArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
+  } catch (error) {
+    throw usageError(error instanceof Error ? error.message : String(error));
+  }
+  const terminator = parsed.tokens.find((t) => t.kind === "option-terminator");
+  const positionals = parsed.tokens.flatMap((t) => (t.kind === "positional" && (!terminator || t.index < terminator.index) ? [t.value] : []));
+  return {
+    positionals,
+    values: parsed.values as Record<string, string | boolean | undefined>,
+    rest: terminator ? argv.slice(terminator.index + 1) : undefined,
+  };
+}
+
+/** A duration option (`250ms`, `10s`, `5m`), or undefined when not given. */
+export function durationOption(args: CommandArgs, flag: string): number | undefined {
+  const text = args.values[flag];
+  if (text === undefined) return undefined;
+  const ms = typeof text === "string" ? parseDurationMs(text) : undefined;
+  if (ms === undefined) throw usageError(`--${flag}: ${JSON.stringify(text)} is not a duration like 250ms, 10s or 5m`);
+  return ms;
+}
+
+export function stringOption(args: CommandArgs, flag: string): string | undefined {
+  const value = args.values[flag];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Exactly `names.length` positionals, named in the error when some are missing. */
+export function positionals(args: CommandArgs, names: readonly string[]): string[] {
+  if (args.positionals.length < names.length) throw usageError(`missing ${names.slice(args.positionals.length).join(" and ")}`);
+  if (args.positionals.length > names.length) throw usageError(`unexpected argument ${JSON.stringify(args.positionals[names.length])}`);
+  return args.positionals;
+}

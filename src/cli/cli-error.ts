@@ -1,0 +1,31 @@
+import { status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { EXIT, exitCodeOfStatus, type ExitCode } from "./exit-codes.ts";
+
+/** A failure lockctl reports on stderr and exits with. */
+export class CliError extends Error {
+  override readonly name = "CliError";
+  readonly exitCode: ExitCode;
+
+  constructor(exitCode: ExitCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.exitCode = exitCode;
+  }
+}
+
+export function usageError(message: string): CliError {
+  return new CliError(EXIT.usage, message);
+}
+
+/** Turns what a call rejected with into a CliError naming what was being done. */
+export function callFailed(what: string, error: unknown): CliError {
+  if (error instanceof CliError) return error;
+  if (isServiceError(error)) {
+    const name = grpcStatus[error.code] ?? String(error.code);
+    return new CliError(exitCodeOfStatus(error.code), `${what}: ${name}: ${error.details}`, { cause: error });
+  }
+  return new CliError(EXIT.error, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
+function isServiceError(error: unknown): error is ServiceError {
+  return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number" && "details" in error;
+}

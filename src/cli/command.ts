@@ -1,0 +1,32 @@
+import type { ParseArgsOptionsConfig } from "node:util";
+import type { CommandArgs } from "./cli-args.ts";
+
+export interface CliContext {
+  env: Record<string, string | undefined>;
+  /** Writes to stdout: the command's result (JSON where scripts read it). */
+  out(text: string): void;
+  /** Writes to stderr: diagnostics. */
+  err(text: string): void;
+}
+
+/** One lockctl subcommand: its options, its --help text, and what it does. */
+export interface Command {
+  readonly name: string;
+  /** One line for `lockctl --help`. */
+  readonly summary: string;
+  /** The whole `lockctl NAME --help` text. */
+  readonly usage: string;
+  readonly options: ParseArgsOptionsConfig;
+  /** Resolves to the exit code; throws CliError for failures. */
+  run(args: CommandArgs, ctx: CliContext): Promise<number>;
+}
+
+/** Options every command takes. */
+export const COMMON_OPTIONS = {
+  address: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsOptionsConfig;
+
+export const COMMON_USAGE = `Common options:
+  --address HOST:PORT   the sidecar's gRPC address (env LOCK_ADDRESS, default 127.0.0.1:50051)
+  -h, --help            this help`;

@@ -1,0 +1,74 @@
+import { isSidecarStatus, type SidecarStatus } from "../../admin/sidecar-status.ts";
+import { HealthClient } from "../../client/health-client.ts";
+import { positionals, stringOption, type CommandArgs } from "../cli-args.ts";
+import { callFailed } from "../cli-error.ts";
+import { COMMON_OPTIONS, COMMON_USAGE, type CliContext, type Command } from "../command.ts";
+import { EXIT } from "../exit-codes.ts";
+import { CALL_TIMEOUT_MS, deadline, nonEmpty, sidecarAddress } from "../sidecar-connection.ts";
+
+export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";
+
+export const statusCommand: Command = {
+  name: "status",
+  summary: "show whether the sidecar serves, and which instances are up",
+  usage: `Usage: lockctl status [--admin-address HOST:PORT] [--json]
+
+Asks the sidecar's grpc.health.v1 service whether it serves (a quorum of
+instances answers), and its admin listener's GET /status which instances
+answered the last health probe. Prints text, or one JSON object with --json:
+{"address","health","status":{"serving","quorum","reachable","instances":[{"name","up"}]}}
+("status" is null when the admin listener could not be read).
+
+Options:
+  --admin-address HOST:PORT   the sidecar's admin listener (env LOCK_ADMIN_ADDRESS, default ${DEFAULT_ADMIN_ADDRESS})
+  --json                      print JSON instead of text
+${COMMON_USAGE}
+
+Exit codes: 0 serving, 2 usage, 4 not serving or unreachable, 5 other error.
+Instance states are informative: failing to read them does not change the code.`,
+  options: { ...COMMON_OPTIONS, "admin-address": { type: "string" }, json: { type: "boolean" } },
+
+  async run(args: CommandArgs, ctx: CliContext): Promise<number> {
+    positionals(args, []);
+    const address = sidecarAddress(args, ctx);
+    const adminAddress = stringOption(args, "admin-address") ?? nonEmpty(ctx.env["LOCK_ADMIN_ADDRESS"]) ?? DEFAULT_ADMIN_ADDRESS;
+    const [health, status] = await Promise.all([checkHealth(address), readStatus(adminAddress)]);
+    if (args.values["json"] === true) {
+      ctx.out(`${JSON.stringify({ address, health: health.status, status: status.ok ? status.value : null })}\n`);
+    } else {
+      ctx.out(`sidecar ${address}: ${health.status}\n`);
+      if (status.ok) {
+        const { reachable, quorum, instances } = status.value;
+        ctx.out(`instances: ${reachable} of ${instances.length} reachable (quorum ${quorum})\n`);
+        for (const { name, up } of instances) ctx.out(`  ${up === null ? "unknown" : up ? "up" : "down"}\t${name}\n`);
+      }
+    }
+    if (health.error) ctx.err(`lockctl: ${health.error.message}\n`);
+    if (!status.ok) ctx.err(`lockctl: instance states unknown: http://${adminAddress}/status: ${status.error}\n`);
+    if (health.error && health.error.exitCode !== EXIT.unavailable) return health.error.exitCode;
+    return health.status === "SERVING" ? EXIT.ok : EXIT.unavailable;
+  },
+};
+
+async function checkHealth(address: string): Promise<{ status: string; error?: ReturnType<typeof callFailed> }> {
+  const client = new HealthClient(address);
+  try {
+    return { status: await client.check("", { deadline: deadline() }) };
+  } catch (error) {
+    return { status: "UNREACHABLE", error: callFailed(`health check of ${address}`, error) };
+  } finally {
+    client.close();
+  }
+}
+
+async function readStatus(adminAddress: string): Promise<{ ok: true; value: SidecarStatus } | { ok: false; error: string }> {
+  try {
+    const response = await fetch(`http://${adminAddress}/status`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+    if (!response.ok) return { ok: false, error: `HTTP ${response.status}` };
+    const body: unknown = await response.json();
+    return isSidecarStatus(body) ? { ok: true, value: body } : { ok: false, error: "not a status document" };
+  } catch (error) {
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
+    return { ok: false, error: `${error instanceof Error ? error.message : String(error)}${cause}` };
+  }
+}

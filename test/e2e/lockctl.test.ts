@@ -1,0 +1,191 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { freePort, RedisServers } from "../support/redis-servers.ts";
+import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+
+interface Run {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** lockctl as users run it: a separate process against a sidecar over real gRPC on 127.0.0.1. */
+describe("lockctl", () => {
+  let servers: RedisServers | undefined;
+  let running: Running | undefined;
+  let prefix = "";
+  const redis: Redis[] = [];
+  const procs: ChildProcess[] = [];
+
+  afterEach(async () => {
+    for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    await running?.stop();
+    redis.splice(0).forEach((r) => r.disconnect());
+    await servers?.stopAll();
+    running = undefined;
+    servers = undefined;
+  });
+
+  async function setUp(): Promise<Running> {
+    servers = await RedisServers.start(3);
+    const options = testOptions({ instances: servers.urls });
+    prefix = options.keyPrefix;
+    running = await runSidecar(options);
+    await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
+    redis.push(...servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)));
+    return running;
+  }
+
+  function start(args: string[], env: Record<string, string> = {}): Run {
+    const proc = spawn(process.execPath, ["src/cli/lockctl.ts", ...args], {
+      env: { ...process.env, LOCK_ADDRESS: running?.sidecar.address ?? "", LOCK_ADMIN_ADDRESS: `127.0.0.1:${running?.sidecar.adminPort ?? 1}`, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    procs.push(proc);
+    let stdout = "";
+    let stderr = "";
+    proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+    proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once("close", (code) => resolve(code)));
+    return { proc, stdout: () => stdout, stderr: () => stderr, exited };
+  }
+
+  async function lockctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const run = start(args, env);
+    const code = await run.exited;
+    return { code, stdout: run.stdout(), stderr: run.stderr() };
+  }
+
+  const lockValues = (name: string) => Promise.all(redis.map((r) => r.get(`${prefix}lock:${name}`)));
+
+  it("acquire, extend and release with their exit codes", async () => {
+    const { sidecar } = await setUp();
+    const acquired = await lockctl(["acquire", "ctl-a", "--ttl", "5s", "--owner", "test"]);
+    expect(acquired.code).toBe(0);
+    const lease = JSON.parse(acquired.stdout) as { name: string; leaseId: string; fencingToken: string; expiresAt: string; ttlMs: number };
+    expect(lease).toMatchObject({ name: "ctl-a", ttlMs: 5000 });
+    expect(lease.fencingToken).toMatch(/^\d+$/);
+    expect(Date.parse(lease.expiresAt)).toBeGreaterThan(Date.now());
+    // Really held on the instances, under the lease's secret.
+    expect(await lockValues("ctl-a")).toEqual(Array(3).fill(lease.leaseId.split(".")[0]));
+
+    const contended = await lockctl(["acquire", "ctl-a", "--wait", "200ms"]);
+    expect(contended.code).toBe(1);
+    expect(contended.stdout).toBe("");
+    expect(contended.stderr).toMatch(/not acquired: "ctl-a" is held elsewhere/);
+
+    const extended = await lockctl(["extend", "ctl-a", lease.leaseId, "--ttl", "8s", "--address", sidecar.address], { LOCK_ADDRESS: "127.0.0.1:1" });
+    expect(extended.code).toBe(0);
+    expect(JSON.parse(extended.stdout)).toMatchObject({ name: "ctl-a", leaseId: lease.leaseId, ttlMs: 8000 });
+
+    const released = await lockctl(["release", "ctl-a", lease.leaseId]);
+    expect(released.code).toBe(0);
+    expect(JSON.parse(released.stdout)).toEqual({ released: true });
+    expect(await lockValues("ctl-a")).toEqual([null, null, null]);
+    const again = await lockctl(["release", "ctl-a", lease.leaseId]);
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout)).toEqual({ released: false });
+
+    const lost = await lockctl(["extend", "ctl-a", lease.leaseId]);
+    expect(lost.code).toBe(3);
+    expect(lost.stderr).toMatch(/FAILED_PRECONDITION/);
+  });
+
+  // More usage errors are covered in-process by test/unit/lockctl-usage.test.ts.
+  it("exits 2 on usage errors (also those the sidecar finds), 4 when the sidecar is unreachable", async () => {
+    await setUp();
+    for (const args of [["acquire"], ["acquire", "x", "--ttl", "1h"]]) {
+      const result = await lockctl(args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toMatch(/^lockctl: .*--help/);
+    }
+    const unreachable = await lockctl(["acquire", "x"], { LOCK_ADDRESS: `127.0.0.1:${await freePort()}` });
+    expect(unreachable.code).toBe(4);
+    expect(unreachable.stderr).toMatch(/UNAVAILABLE/);
+    const help = await lockctl(["hold", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: lockctl hold NAME/);
+  });
+
+  it("hold runs the command with the fencing token, keeps the lease alive and releases it afterwards", async () => {
+    const { client } = await setUp();
+    const run = start(["hold", "ctl-hold", "--ttl", "600ms", "--", "sh", "-c", 'echo "name=$LOCK_NAME token=$LOCK_FENCING_TOKEN"; sleep 1.2; exit 7']);
+    await eventually(() => run.stdout().includes("token="), 10_000, "the command to start");
+    const [, name, token] = /name=(\S*) token=(\S*)/.exec(run.stdout())!;
+    expect(name).toBe("ctl-hold");
+    expect(token).toMatch(/^\d+$/);
+    // Past the first TTL: still held, so the KeepAlive stream renewed it.
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await client.acquire({ name: "ctl-hold" })).acquired).toBe(false);
+    expect(await run.exited).toBe(7);
+    expect(await lockValues("ctl-hold")).toEqual([null, null, null]);
+    const next = await client.acquire({ name: "ctl-hold", ttl: ms(1000) });
+    expect(next.acquired).toBe(true);
+    expect(next.lease!.fencingToken).toBeGreaterThan(BigInt(token!));
+  });
+
+  it("hold does not run the command when the lock is held elsewhere", async () => {
+    const { client } = await setUp();
+    await client.acquire({ name: "ctl-busy", ttl: ms(5000) });
+    const result = await lockctl(["hold", "ctl-busy", "--", "sh", "-c", "echo ran"]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+  });
+
+  it("hold stops the command with SIGTERM and exits 3 when the lease is taken away", async () => {
+    await setUp();
+    const run = start(["hold", "ctl-lost", "--ttl", "600ms", "--", "sh", "-c", 'trap "echo got-term; exit 0" TERM; echo started; while :; do sleep 0.05; done']);
+    await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
+    await Promise.all(redis.map((r) => r.set(`${prefix}lock:ctl-lost`, "someone-else")));
+    expect(await run.exited).toBe(3);
+    expect(run.stdout()).toContain("got-term");
+    expect(run.stderr()).toMatch(/lease on "ctl-lost" lost/);
+    // The new holder's keys are untouched by the final release.
+    expect(await lockValues("ctl-lost")).toEqual(["someone-else", "someone-else", "someone-else"]);
+  });
+
+  it("hold exits 3 when a majority of instances dies under it", async () => {
+    await setUp();
+    const run = start(["hold", "ctl-outage", "--ttl", "600ms", "--", "sh", "-c", 'trap "exit 0" TERM; echo started; while :; do sleep 0.05; done']);
+    await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
+    await servers!.kill(0);
+    await servers!.kill(1);
+    expect(await run.exited).toBe(3);
+  });
+
+  it("hold passes SIGTERM on to the command and still releases", async () => {
+    await setUp();
+    const run = start(["hold", "ctl-signal", "--ttl", "5s", "--", "sh", "-c", 'trap "exit 42" TERM; echo started; while :; do sleep 0.05; done']);
+    await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
+    run.proc.kill("SIGTERM");
+    expect(await run.exited).toBe(42);
+    expect(await lockValues("ctl-signal")).toEqual([null, null, null]);
+  });
+
+  it("status shows serving and each instance, and exits 4 once a majority is down", async () => {
+    const { sidecar } = await setUp();
+    const ok = await lockctl(["status"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`sidecar ${sidecar.address}: SERVING`);
+    expect(ok.stdout).toContain("instances: 3 of 3 reachable (quorum 2)");
+    for (const url of servers!.urls) expect(ok.stdout).toContain(`up\t${url}`);
+
+    await servers!.kill(0);
+    await servers!.kill(1);
+    await eventually(() => !sidecar.health.serving, 3000, "NOT_SERVING");
+    const down = await lockctl(["status", "--json"]);
+    expect(down.code).toBe(4);
+    expect(JSON.parse(down.stdout)).toEqual({
+      address: sidecar.address,
+      health: "NOT_SERVING",
+      status: { serving: false, quorum: 2, reachable: 1, instances: servers!.urls.map((name, i) => ({ name, up: i === 2 })) },
+    });
+
+    const gone = await lockctl(["status"], { LOCK_ADDRESS: `127.0.0.1:${await freePort()}`, LOCK_ADMIN_ADDRESS: `127.0.0.1:${await freePort()}` });
+    expect(gone.code).toBe(4);
+    expect(gone.stdout).toMatch(/UNREACHABLE/);
+    expect(gone.stderr).toMatch(/instance states unknown/);
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { parseCommandArgs } from "../../src/cli/cli-args.ts";
+import { holdCommand } from "../../src/cli/commands/hold.ts";
+import { COMMANDS, runLockctl } from "../../src/cli/run-lockctl.ts";
+
+/** lockctl's command line, in-process: usage errors never reach a sidecar. */
+describe("lockctl command line", () => {
+  async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = "";
+    let err = "";
+    // An address nothing listens on: any call reaching the network would fail with 4, not 2.
+    const code = await runLockctl(argv, { env: { LOCK_ADDRESS: "127.0.0.1:1" }, out: (t) => (out += t), err: (t) => (err += t) });
+    return { code, out, err };
+  }
+
+  it.each([
+    [["acquire"], /missing NAME \(see lockctl acquire --help\)/],
+    [["acquire", "a", "b"], /unexpected argument "b"/],
+    [["acquire", "x", "--ttl", "ten"], /--ttl: "ten" is not a duration/],
+    [["acquire", "x", "--wait"], /--wait/],
+    [["acquire", "x", "--bogus"], /Unknown option '--bogus'/],
+    [["release", "x"], /missing LEASE_ID/],
+    [["extend"], /missing NAME and LEASE_ID/],
+    [["hold", "x"], /missing the command to run/],
+    [["hold", "x", "--"], /missing the command to run/],
+    [["status", "extra"], /unexpected argument "extra"/],
+    [["frobnicate"], /unknown command "frobnicate" \(see lockctl --help\)/],
+  ])("exits 2 for %j", async (argv, message) => {
+    const { code, out, err } = await run(...argv);
+    expect(code).toBe(2);
+    expect(out).toBe("");
+    expect(err).toMatch(message);
+  });
+
+  it("prints the main help on --help (exit 0) and when no command is given (exit 2)", async () => {
+    const help = await run("--help");
+    expect(help.code).toBe(0);
+    for (const command of COMMANDS) expect(help.out).toContain(`  ${command.name.padEnd(9)} ${command.summary}`);
+    const none = await run();
+    expect(none.code).toBe(2);
+    expect(none.err).toContain("Usage: lockctl COMMAND");
+  });
+
+  it("prints each command's help with its exit codes", async () => {
+    for (const command of COMMANDS) {
+      const { code, out } = await run(command.name, "--help");
+      expect(code).toBe(0);
+      expect(out).toMatch(new RegExp(`^Usage: lockctl ${command.name}`));
+      expect(out).toMatch(/Exit codes:/);
+    }
+  });
+
+  it("keeps everything after -- verbatim for hold, options included", () => {
+    const args = parseCommandArgs(["job", "--ttl", "5s", "--", "sh", "-c", "echo --ttl", "--wait"], holdCommand.options);
+    expect(args.positionals).toEqual(["job"]);
+    expect(args.values["ttl"]).toBe("5s");
+    expect(args.values["wait"]).toBeUndefined();
+    expect(args.rest).toEqual(["sh", "-c", "echo --ttl", "--wait"]);
+  });
+
+  it("accepts --address before the command", async () => {
+    const { code, err } = await run("--address", "127.0.0.1:1", "acquire");
+    expect(code).toBe(2);
+    expect(err).toMatch(/missing NAME/);
+  });
+});
