@@ -26,6 +26,12 @@ export interface SidecarOptions {
   fenceRetentionMs: number;
   /** Life of a waiting ticket (fairness across sidecars) unless refreshed by its owner. */
   waitTicketTtlMs: number;
+  /** "on": an instance that restarted (new run_id) is kept out of quorums for the max TTL. */
+  restartQuarantine: string;
+  /** Consecutive failures after which an instance is skipped fast and probed in the background. */
+  circuitFailures: number;
+  /** How often an instance whose circuit is open is probed. */
+  circuitProbeIntervalMs: number;
   /** How often instance reachability is probed for the health service. */
   healthIntervalMs: number;
   /** Longest time shutdown waits for calls and releases before exiting. */
@@ -69,6 +75,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: "retryJitterMs", env: "LOCK_RETRY_JITTER", flag: "retry-jitter", kind: "duration", default: 100, min: 0, max: 60_000, help: "random extra pause added to each retry delay" },
   { key: "fenceRetentionMs", env: "LOCK_FENCE_RETENTION", flag: "fence-retention", kind: "duration", default: 24 * HOUR_MS, min: 60_000, max: 365 * 24 * HOUR_MS, help: "how long an idle lock name's fencing counter is kept" },
   { key: "waitTicketTtlMs", env: "LOCK_WAIT_TICKET_TTL", flag: "wait-ticket-ttl", kind: "duration", default: 1000, min: 50, max: 60_000, help: "life of a waiting ticket unless its waiter refreshes it: how long a waiter that died can hold up others (same on every sidecar)" },
+  { key: "restartQuarantine", env: "LOCK_RESTART_QUARANTINE", flag: "restart-quarantine", kind: "string", default: "on", choices: ["on", "off"], help: "keep an instance that restarted (new run_id, so it forgot its locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar" },
+  { key: "circuitFailures", env: "LOCK_CIRCUIT_FAILURES", flag: "circuit-failures", kind: "integer", default: 3, min: 1, max: 1000, help: "consecutive failures after which an instance is skipped fast and probed in the background" },
+  { key: "circuitProbeIntervalMs", env: "LOCK_CIRCUIT_PROBE_INTERVAL", flag: "circuit-probe-interval", kind: "duration", default: 500, min: 10, max: 60_000, help: "how often an instance whose circuit is open is probed" },
   { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },
   { key: "shutdownGraceMs", env: "LOCK_SHUTDOWN_GRACE", flag: "shutdown-grace", kind: "duration", default: 10_000, min: 0, max: 10 * 60_000, help: "longest time shutdown waits for calls and releases" },
   { key: "maxNameBytes", env: "LOCK_MAX_NAME_BYTES", flag: "max-name-bytes", kind: "integer", default: 512, min: 1, max: 65_536, help: "longest lock name in UTF-8 bytes" },

@@ -18,8 +18,12 @@ export interface LockInstance {
    */
   acquire(request: InstanceAcquire): Promise<AcquireReply>;
 
-  /** Sets a new TTL where the key still holds `secret`; false when it does not. */
-  extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Sets a new TTL where the key still holds `secret`; false when it does
+   * not. With `adopt`, a missing key is created too: how an instance in
+   * restart quarantine catches up with leases it forgot.
+   */
+  extend(lockKey: string, secret: string, ttlMs: number, adopt?: boolean): Promise<boolean>;
 
   /**
    * Deletes the key where it still holds `secret`, and then announces the
@@ -39,6 +43,15 @@ export interface LockInstance {
    * resolves once subscribed. The returned function unsubscribes.
    */
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void>;
+
+  /**
+   * The server's identity (INFO server run_id): it changes when the server
+   * restarts, and with it everything it held is gone.
+   */
+  identify(): Promise<string>;
+
+  /** Increments on every (re)connection: replies from a new connection need the identity checked again. */
+  connectionEpoch(): number;
 
   /** Resolves once connected, or after `timeoutMs` either way (start-up). */
   waitUntilConnected(timeoutMs: number): Promise<void>;

@@ -75,10 +75,18 @@ end
 return {0, redis.call('PTTL', KEYS[1])}
 `);
 
-/** KEYS[1] lock key; ARGV[1] secret, ARGV[2] TTL ms. 1 when extended. */
+/**
+ * KEYS[1] lock key; ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] '1' to adopt a
+ * missing key (restart quarantine catch-up). 1 when extended.
+ */
 export const EXTEND = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if (not current) and ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 `);

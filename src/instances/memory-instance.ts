@@ -40,8 +40,9 @@ export class MemoryInstance implements LockInstance {
     return { granted: true, fence };
   }
 
-  async extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean> {
-    if (this.#get(lockKey)?.value !== secret) return false;
+  async extend(lockKey: string, secret: string, ttlMs: number, adopt = false): Promise<boolean> {
+    const current = this.#get(lockKey);
+    if (current ? current.value !== secret : !adopt) return false;
     this.#set(lockKey, secret, ttlMs);
     return true;
   }
@@ -72,6 +73,14 @@ export class MemoryInstance implements LockInstance {
       listeners.delete(onRelease);
       if (listeners.size === 0) this.#watchers.delete(channel);
     };
+  }
+
+  async identify(): Promise<string> {
+    return this.name;
+  }
+
+  connectionEpoch(): number {
+    return 0;
   }
 
   async waitUntilConnected(): Promise<void> {}

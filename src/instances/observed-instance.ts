@@ -38,10 +38,10 @@ export class ObservedInstance implements LockInstance {
     }
   }
 
-  async extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean> {
+  async extend(lockKey: string, secret: string, ttlMs: number, adopt?: boolean): Promise<boolean> {
     const startMs = this.#clock.monotonicMs();
     try {
-      const extended = await this.#inner.extend(lockKey, secret, ttlMs);
+      const extended = await this.#inner.extend(lockKey, secret, ttlMs, adopt);
       this.#observe(this.#clock.monotonicMs() - startMs, true);
       return extended;
     } catch (error) {
@@ -99,6 +99,14 @@ export class ObservedInstance implements LockInstance {
   // Long-lived or lifecycle calls: not latencies worth a histogram.
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
     return this.#inner.watchReleases(channel, onRelease);
+  }
+
+  identify(): Promise<string> {
+    return this.#inner.identify();
+  }
+
+  connectionEpoch(): number {
+    return this.#inner.connectionEpoch();
   }
 
   waitUntilConnected(timeoutMs: number): Promise<void> {

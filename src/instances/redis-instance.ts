@@ -13,6 +13,7 @@ export class RedisInstance implements LockInstance {
   readonly name: string;
   readonly #client: Redis;
   #sub: Redis | undefined;
+  #epoch = 0;
   readonly #watchers = new Map<string, Set<(tag: string) => void>>();
 
   constructor(url: string, options: RedisInstanceOptions) {
@@ -32,6 +33,9 @@ export class RedisInstance implements LockInstance {
     // Errors surface as failed votes on each call; an unhandled 'error' event
     // would only add noise (ioredis logs it otherwise).
     this.#client.on("error", () => undefined);
+    // Before any command is sent on a new connection, so a reply can be
+    // matched to the connection (and server identity) it came through.
+    this.#client.on("ready", () => this.#epoch++);
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
@@ -42,8 +46,22 @@ export class RedisInstance implements LockInstance {
     return { granted: false, holderTtlMs: Number(detail) };
   }
 
-  async extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean> {
-    return (await this.#run(EXTEND, [lockKey], [secret, ttlMs])) === 1;
+  async extend(lockKey: string, secret: string, ttlMs: number, adopt = false): Promise<boolean> {
+    return (await this.#run(EXTEND, [lockKey], [secret, ttlMs, adopt ? "1" : "0"])) === 1;
+  }
+
+  async identify(): Promise<string> {
+    const info = await this.#client.info("server");
+    const runId = /^run_id:(\S+)/m.exec(info)?.[1];
+    if (runId) return runId;
+    // A server without run_id: its start time (to 10 s) stands in for it.
+    const uptime = Number(/^uptime_in_seconds:(\d+)/m.exec(info)?.[1]);
+    if (!Number.isFinite(uptime)) throw new Error("INFO server has neither run_id nor uptime_in_seconds");
+    return `started:${Math.round((Date.now() / 1000 - uptime) / 10)}`;
+  }
+
+  connectionEpoch(): number {
+    return this.#epoch;
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {

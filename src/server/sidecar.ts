@@ -7,6 +7,7 @@ import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
+import { GuardedInstance } from "../instances/guarded-instance.ts";
 import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
 import { silentLogger, type Logger } from "../log/logger.ts";
@@ -47,8 +48,14 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const logger = deps.logger ?? silentLogger();
   const metrics = new SidecarMetrics();
   const clock = deps.clock ?? systemClock;
+  const guard = {
+    // Every lease an instance may have forgotten in a restart was granted for at most the max TTL.
+    quarantineMs: options.restartQuarantine === "on" ? options.maxTtlMs : 0,
+    circuitFailures: options.circuitFailures,
+    circuitProbeIntervalMs: options.circuitProbeIntervalMs,
+  };
   const instances = (deps.instances ?? createInstances(options, deps, logger)).map(
-    (instance) => new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)),
+    (instance) => new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger),
   );
   const engine = new LockEngine(instances, options, deps);
   // Generous against the per-call timeout: a slow answer is still an answer for readiness.

@@ -15,6 +15,8 @@ export function testOptions(overrides: Partial<SidecarOptions> = {}): SidecarOpt
     retryJitterMs: 20,
     healthIntervalMs: 100,
     shutdownGraceMs: 2000,
+    // Tests restart instances and use them at once; quarantine has its own tests.
+    restartQuarantine: "off",
     ...overrides,
   };
 }

@@ -1,0 +1,193 @@
+import type { Logger } from "../log/logger.ts";
+import type { Clock } from "../redlock/clock.ts";
+import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+
+export interface GuardOptions {
+  /**
+   * How long an instance that came back with a new identity (it restarted
+   * and forgot its keys) is kept out of every quorum; 0 turns quarantine
+   * off. It must be at least the longest TTL a lease can be granted for.
+   */
+  quarantineMs: number;
+  /** Consecutive failures that open the circuit. */
+  circuitFailures: number;
+  /** While the circuit is open: how often the instance is probed. */
+  circuitProbeIntervalMs: number;
+}
+
+/** Why an instance's answer does not count: the engine sees a failed vote. */
+export class VoteWithheldError extends Error {
+  override readonly name = "VoteWithheldError";
+}
+
+export type GuardState = "ok" | "quarantined" | "circuit-open" | "unverified";
+
+/**
+ * Guards one instance's votes:
+ * - restart quarantine ("delayed restarts", done by the client): the
+ *   server's run_id is checked on every new connection; when it changed,
+ *   the instance is still written to (so it catches up, and extends adopt
+ *   leases it forgot) but its answers are withheld from every quorum until
+ *   `quarantineMs` has passed, by when every lease it forgot has expired;
+ * - circuit breaker: after `circuitFailures` consecutive failures calls
+ *   fail at once instead of waiting for their timeout, and the instance is
+ *   probed in the background until it answers again.
+ * Withheld answers reach the engine as failed votes, which it also rolls
+ * back, so a write to a quarantined instance never lingers.
+ */
+export class GuardedInstance implements LockInstance {
+  readonly name: string;
+  readonly #inner: LockInstance;
+  readonly #options: GuardOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  #runId: string | undefined;
+  #verifiedEpoch = -1;
+  #verifying: Promise<void> | undefined;
+  #quarantinedUntilMs = Number.NEGATIVE_INFINITY;
+  #quarantineTimer: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #probe: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(inner: LockInstance, options: GuardOptions, clock: Clock, logger: Logger) {
+    this.name = inner.name;
+    this.#inner = inner;
+    this.#options = options;
+    this.#clock = clock;
+    this.#logger = logger;
+  }
+
+  /** What the guard does with this instance's answers now (health, metrics). */
+  state(): GuardState {
+    if (this.#probe) return "circuit-open";
+    if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) return "quarantined";
+    if (this.#verifiedEpoch !== this.#inner.connectionEpoch()) return "unverified";
+    return "ok";
+  }
+
+  /** Milliseconds of quarantine left (0 when none). */
+  quarantineRemainingMs(): number {
+    return Math.max(0, this.#quarantinedUntilMs - this.#clock.monotonicMs());
+  }
+
+  acquire(request: InstanceAcquire): Promise<AcquireReply> {
+    return this.#guard(() => this.#inner.acquire(request));
+  }
+
+  extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean> {
+    // In quarantine, extends re-create leases the restart lost, so the
+    // instance holds every live lease by the time its votes count again.
+    return this.#guard(() => this.#inner.extend(lockKey, secret, ttlMs, this.state() === "quarantined"));
+  }
+
+  release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
+    return this.#guard(() => this.#inner.release(lockKey, secret, announce));
+  }
+
+  withdrawTicket(queueKey: string, ticket: string): Promise<void> {
+    return this.#guard(() => this.#inner.withdrawTicket(queueKey, ticket));
+  }
+
+  raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
+    return this.#guard(() => this.#inner.raiseFence(fenceKey, token, fenceRetentionMs));
+  }
+
+  /** Counts as reachable only when its votes would count. */
+  ping(): Promise<void> {
+    return this.#guard(() => this.#inner.ping());
+  }
+
+  watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
+    return this.#inner.watchReleases(channel, onRelease);
+  }
+
+  identify(): Promise<string> {
+    return this.#inner.identify();
+  }
+
+  connectionEpoch(): number {
+    return this.#inner.connectionEpoch();
+  }
+
+  async waitUntilConnected(timeoutMs: number): Promise<void> {
+    await this.#inner.waitUntilConnected(timeoutMs);
+    await this.#verify().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#probe);
+    clearTimeout(this.#quarantineTimer);
+    await this.#inner.close();
+  }
+
+  async #guard<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#probe) throw new VoteWithheldError(`${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`);
+    let result: T;
+    try {
+      result = await call();
+    } catch (error) {
+      this.#failed();
+      throw error;
+    }
+    this.#failures = 0;
+    if (this.#verifiedEpoch !== this.#inner.connectionEpoch()) {
+      // A reply through a connection whose server we have not identified:
+      // it may have restarted empty. Check, and withhold this answer.
+      void this.#verify().catch(() => undefined);
+      throw new VoteWithheldError(`${this.name}: new connection, identity not yet checked`);
+    }
+    if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) {
+      throw new VoteWithheldError(`${this.name}: restarted, in quarantine for ${Math.ceil(this.quarantineRemainingMs())} ms more`);
+    }
+    return result;
+  }
+
+  #verify(): Promise<void> {
+    this.#verifying ??= (async () => {
+      try {
+        const epoch = this.#inner.connectionEpoch();
+        const runId = await this.#inner.identify();
+        if (this.#runId !== undefined && runId !== this.#runId && this.#options.quarantineMs > 0) this.#quarantine();
+        else if (this.#runId !== undefined && runId !== this.#runId) {
+          this.#logger.warn({ instance: this.name }, "instance restarted (new run_id); quarantine is off, its votes count at once");
+        }
+        this.#runId = runId;
+        this.#verifiedEpoch = epoch;
+      } finally {
+        this.#verifying = undefined;
+      }
+    })();
+    return this.#verifying;
+  }
+
+  #quarantine(): void {
+    this.#quarantinedUntilMs = this.#clock.monotonicMs() + this.#options.quarantineMs;
+    this.#logger.warn(
+      { instance: this.name, quarantineMs: this.#options.quarantineMs },
+      "instance restarted (new run_id): its votes do not count until every lease it may have forgotten has expired",
+    );
+    clearTimeout(this.#quarantineTimer);
+    this.#quarantineTimer = setTimeout(() => this.#logger.info({ instance: this.name }, "instance quarantine over: its votes count again"), this.#options.quarantineMs);
+    this.#quarantineTimer.unref();
+  }
+
+  #failed(): void {
+    if (++this.#failures < this.#options.circuitFailures || this.#probe || this.#closed) return;
+    this.#logger.warn({ instance: this.name, failures: this.#failures }, "instance circuit open: calls fail fast while it is probed");
+    this.#probe = setInterval(() => {
+      this.#inner.ping().then(
+        () => {
+          if (!this.#probe) return;
+          clearInterval(this.#probe);
+          this.#probe = undefined;
+          this.#failures = 0;
+          this.#logger.info({ instance: this.name }, "instance circuit closed: it answers again");
+        },
+        () => undefined,
+      );
+    }, this.#options.circuitProbeIntervalMs);
+    this.#probe.unref();
+  }
+}
