@@ -52,6 +52,40 @@ describe("the sidecar process", () => {
     expect(second.output()).not.toContain("hunter2");
   });
 
+  it("after a pause longer than the TTL, ends KeepAlive with FAILED_PRECONDITION instead of renewing", async () => {
+    servers = await RedisServers.start(3);
+    const port = await freePort();
+    const { proc, output } = start({ LOCK_INSTANCES: servers.urls.join(","), LOCK_LISTEN: `127.0.0.1:${port}`, LOCK_MIN_TTL: "100ms" });
+    await eventually(() => output().includes("sidecar listening"), 10_000, "start-up");
+    const client = new LockClient(`127.0.0.1:${port}`);
+    try {
+      const { lease } = await client.acquire({ name: "paused", ttl: ms(600) });
+      const stream = client.keepAlive({ name: "paused", leaseId: lease!.leaseId, ttl: ms(600) });
+      const expiries: number[] = [];
+      stream.on("data", (m: { lease?: { expiresAt?: { seconds: bigint; nanos: number } } }) =>
+        expiries.push(Number(m.lease!.expiresAt!.seconds) * 1000 + m.lease!.expiresAt!.nanos / 1e6),
+      );
+      const ended = new Promise<number>((resolve) => {
+        stream.on("error", (e: ServiceError) => resolve(e.code));
+        stream.on("end", () => resolve(status.OK));
+      });
+      await eventually(() => expiries.length >= 2, 3000, "renewals");
+      proc.kill("SIGSTOP");
+      const pausedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1500));
+      const seenBeforeResume = expiries.length;
+      proc.kill("SIGCONT");
+      expect(await ended).toBe(status.FAILED_PRECONDITION);
+      // Nothing renewed after the wake-up, and no lease reported valid past the pause.
+      expect(expiries.length).toBe(seenBeforeResume);
+      expect(Math.max(...expiries)).toBeLessThan(pausedAt + 600);
+      // Another client can take the lock: nobody still holds it.
+      expect((await client.acquire({ name: "paused", ttl: ms(600) })).acquired).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
   it("on SIGTERM ends KeepAlive streams, releases held leases and exits 0", async () => {
     servers = await RedisServers.start(3);
     const port = await freePort();
