@@ -1,0 +1,190 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+/**
+ * What the proxy does to traffic, switchable at run time:
+ * - pass: forwards both ways at once;
+ * - delay: holds every chunk `ms` in each direction (order kept);
+ * - blackhole: accepts connections but forwards nothing, as a network
+ *   partition looks to both ends: requests and replies stall. Leaving it
+ *   for pass or delay delivers what stalled (the partition healed while the
+ *   connections lived); leaving it for reset drops it with the connections.
+ *   Bytes are never dropped from a connection that stays open: that would
+ *   desynchronise the protocol, which real TCP never does;
+ * - reset: destroys every connection (RST) and every new one at once.
+ */
+export type ProxyMode = { kind: "pass" } | { kind: "delay"; ms: number } | { kind: "blackhole" } | { kind: "reset" };
+
+/** An in-process TCP proxy on 127.0.0.1:0 in front of one upstream port. */
+export class TcpProxy {
+  readonly #server: Server;
+  readonly #upstreamPort: number;
+  readonly #upstreamHost: string;
+  readonly #connections = new Set<Connection>();
+  #mode: ProxyMode = { kind: "pass" };
+  #port = 0;
+  #accepted = 0;
+
+  private constructor(upstreamHost: string, upstreamPort: number) {
+    this.#upstreamHost = upstreamHost;
+    this.#upstreamPort = upstreamPort;
+    this.#server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+  }
+
+  static async start(upstreamPort: number, upstreamHost = "127.0.0.1"): Promise<TcpProxy> {
+    const proxy = new TcpProxy(upstreamHost, upstreamPort);
+    await new Promise<void>((resolve, reject) => {
+      proxy.#server.once("error", reject);
+      proxy.#server.listen(0, "127.0.0.1", () => resolve());
+    });
+    const address = proxy.#server.address();
+    proxy.#port = typeof address === "object" && address ? address.port : 0;
+    return proxy;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get mode(): ProxyMode {
+    return this.#mode;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  /** Connections accepted since start. */
+  get accepted(): number {
+    return this.#accepted;
+  }
+
+  setMode(mode: ProxyMode): void {
+    const previous = this.#mode;
+    this.#mode = mode;
+    if (mode.kind === "reset") {
+      for (const c of this.#connections) c.destroy();
+      return;
+    }
+    if (previous.kind === "blackhole" || previous.kind === "delay") for (const c of this.#connections) c.pump();
+  }
+
+  /** Destroys every open connection once, whatever the mode (a one-off reset). */
+  resetConnections(): void {
+    for (const c of this.#connections) c.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#connections) c.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #accept(client: Socket): void {
+    this.#accepted++;
+    if (this.#mode.kind === "reset") {
+      client.on("error", () => undefined);
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect({ port: this.#upstreamPort, host: this.#upstreamHost, noDelay: true });
+    const connection = new Connection(client, upstream, () => this.#mode, () => this.#connections.delete(connection));
+    this.#connections.add(connection);
+  }
+}
+
+/** One proxied connection: two one-way pipes that share its fate. */
+class Connection {
+  readonly #toUpstream: Pipe;
+  readonly #toClient: Pipe;
+  readonly #client: Socket;
+  readonly #upstream: Socket;
+  readonly #mode: () => ProxyMode;
+  readonly #onGone: () => void;
+  #gone = false;
+  /** An end closed while the connection was stalled: close once it no longer is. */
+  #closePending = false;
+
+  constructor(client: Socket, upstream: Socket, mode: () => ProxyMode, onGone: () => void) {
+    this.#client = client;
+    this.#upstream = upstream;
+    this.#mode = mode;
+    this.#onGone = onGone;
+    this.#toUpstream = new Pipe(client, upstream, mode);
+    this.#toClient = new Pipe(upstream, client, mode);
+    for (const socket of [client, upstream]) {
+      socket.on("error", () => this.#endSeen());
+      socket.on("close", () => this.#endSeen());
+    }
+  }
+
+  pump(): void {
+    this.#toUpstream.pump();
+    this.#toClient.pump();
+    if (this.#closePending && this.#mode().kind !== "blackhole") this.destroy();
+  }
+
+  destroy(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#toUpstream.clear();
+    this.#toClient.clear();
+    for (const socket of [this.#client, this.#upstream]) {
+      // RST, as a peer that went away does; a socket without a live handle is just destroyed.
+      if (!socket.destroyed && !socket.connecting) socket.resetAndDestroy();
+      if (!socket.destroyed) socket.destroy();
+    }
+    this.#onGone();
+  }
+
+  #endSeen(): void {
+    // Seen from the other side of a partition, nothing happened yet.
+    if (this.#mode().kind === "blackhole") this.#closePending = true;
+    else this.destroy();
+  }
+}
+
+/** Bytes from one socket to another, held back by the mode's delay or stall. */
+class Pipe {
+  readonly #to: Socket;
+  readonly #mode: () => ProxyMode;
+  readonly #queue: { dueAt: number; chunk: Buffer }[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #lastDueAt = 0;
+
+  constructor(from: Socket, to: Socket, mode: () => ProxyMode) {
+    this.#to = to;
+    this.#mode = mode;
+    from.on("data", (chunk: Buffer) => {
+      const m = mode();
+      if (m.kind === "reset") return;
+      const now = performance.now();
+      // Never before an earlier chunk: a shorter delay must not reorder bytes.
+      const dueAt = Math.max(now + (m.kind === "delay" ? m.ms : 0), this.#lastDueAt);
+      this.#lastDueAt = dueAt;
+      this.#queue.push({ dueAt, chunk });
+      this.pump();
+    });
+  }
+
+  pump(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#mode().kind === "blackhole" || this.#mode().kind === "reset") return;
+    const now = performance.now();
+    while (this.#queue.length > 0 && this.#queue[0]!.dueAt <= now) {
+      const { chunk } = this.#queue.shift()!;
+      // While the upstream is still connecting, net buffers the write.
+      if (!this.#to.destroyed) this.#to.write(chunk);
+    }
+    const next = this.#queue[0];
+    if (next) this.#timer = setTimeout(() => this.pump(), Math.max(0, next.dueAt - now));
+  }
+
+  clear(): void {
+    this.#queue.length = 0;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
