@@ -3,6 +3,16 @@ import { sleep } from "../util/abort.ts";
 import type { Lease } from "./lease.ts";
 import type { LockEngine } from "./lock-engine.ts";
 
+/**
+ * When to renew next: about a third of the TTL from now, rounded up to a
+ * tick (at most 100 ms, a thirtieth of the TTL for short ones) shared by
+ * every lease, so renewals due together go to the instances as one batch.
+ */
+export function renewalDueMs(nowMs: number, ttlMs: number): number {
+  const tickMs = Math.min(100, Math.max(1, Math.floor(ttlMs / 30)));
+  return Math.ceil((nowMs + ttlMs / 3) / tickMs) * tickMs;
+}
+
 export interface KeepAliveOptions {
   name: string;
   leaseId: string;
@@ -38,7 +48,7 @@ export async function keepAlive(
       endMs = lease.endMs;
       if (signal.aborted) return;
       onRenewed(lease);
-      nextMs = clock.monotonicMs() + options.ttlMs / 3;
+      nextMs = renewalDueMs(clock.monotonicMs(), options.ttlMs);
     } catch (error) {
       if (!(error instanceof LockError) || error.code !== "unavailable") throw error;
       // Not confirmed. Without a known validity (first renewal of a lease

@@ -14,6 +14,7 @@ import { formatLeaseId, parseLeaseId } from "./lease-id.ts";
 import { LeaseRegistry } from "./lease-registry.ts";
 import { LocalQueues } from "./local-queue.ts";
 import { ReleaseWatches, type Watch } from "./release-watch.ts";
+import { RenewalBatcher } from "./renewal-batcher.ts";
 
 export interface EngineOptions {
   keyPrefix: string;
@@ -49,6 +50,7 @@ export class LockEngine {
   readonly #random: Randomness;
   readonly #queues: LocalQueues;
   readonly #watches: ReleaseWatches;
+  readonly #renewals: RenewalBatcher;
 
   constructor(instances: readonly LockInstance[], options: EngineOptions, deps: EngineDeps = {}) {
     if (instances.length === 0) throw new RangeError("the engine needs at least one instance");
@@ -59,6 +61,7 @@ export class LockEngine {
     this.#random = deps.randomness ?? systemRandomness;
     this.#queues = new LocalQueues(() => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()));
     this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs, WATCH_LINGER_MS);
+    this.#renewals = new RenewalBatcher(instances, options.instanceTimeoutMs, this.#clock);
   }
 
   get clock(): Clock {
@@ -131,9 +134,8 @@ export class LockEngine {
       await this.#cleanUp(name, leaseId, secret);
       throw notHeld(name);
     }
-    const startMs = this.#clock.monotonicMs();
-    const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.extend(keys.lock, secret, ttlMs)));
-    const verdict = judgeExtend(votes, { startMs, elapsedMs: this.#clock.monotonicMs() - startMs, ttlMs });
+    const { votes, startMs, elapsedMs } = await this.#renewals.extend({ lockKey: keys.lock, secret, ttlMs });
+    const verdict = judgeExtend(votes, { startMs, elapsedMs, ttlMs });
     switch (verdict.kind) {
       case "extended": {
         const lease: Lease = { name, leaseId, fencingToken, ttlMs, endMs: verdict.endMs };

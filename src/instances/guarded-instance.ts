@@ -1,6 +1,6 @@
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 
 export interface GuardOptions {
   /**
@@ -9,7 +9,11 @@ export interface GuardOptions {
    * off. It must be at least the longest TTL a lease can be granted for.
    */
   quarantineMs: number;
-  /** Consecutive failures that open the circuit. */
+  /**
+   * Consecutive failures that open the circuit, when they also span at
+   * least one probe interval: a burst of timeouts under load is not an
+   * instance that is gone.
+   */
   circuitFailures: number;
   /** While the circuit is open: how often the instance is probed. */
   circuitProbeIntervalMs: number;
@@ -47,6 +51,7 @@ export class GuardedInstance implements LockInstance {
   #quarantinedUntilMs = Number.NEGATIVE_INFINITY;
   #quarantineTimer: NodeJS.Timeout | undefined;
   #failures = 0;
+  #firstFailureMs = 0;
   #probe: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -75,10 +80,10 @@ export class GuardedInstance implements LockInstance {
     return this.#guard(() => this.#inner.acquire(request));
   }
 
-  extend(lockKey: string, secret: string, ttlMs: number): Promise<boolean> {
+  extend(items: readonly ExtendItem[]): Promise<boolean[]> {
     // In quarantine, extends re-create leases the restart lost, so the
     // instance holds every live lease by the time its votes count again.
-    return this.#guard(() => this.#inner.extend(lockKey, secret, ttlMs, this.state() === "quarantined"));
+    return this.#guard(() => this.#inner.extend(items, this.state() === "quarantined"));
   }
 
   release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
@@ -174,7 +179,10 @@ export class GuardedInstance implements LockInstance {
   }
 
   #failed(): void {
-    if (++this.#failures < this.#options.circuitFailures || this.#probe || this.#closed) return;
+    const nowMs = this.#clock.monotonicMs();
+    if (this.#failures++ === 0) this.#firstFailureMs = nowMs;
+    if (this.#failures < this.#options.circuitFailures || this.#probe || this.#closed) return;
+    if (nowMs - this.#firstFailureMs < this.#options.circuitProbeIntervalMs) return;
     this.#logger.warn({ instance: this.name, failures: this.#failures }, "instance circuit open: calls fail fast while it is probed");
     this.#probe = setInterval(() => {
       this.#inner.ping().then(

@@ -19,11 +19,13 @@ export interface LockInstance {
   acquire(request: InstanceAcquire): Promise<AcquireReply>;
 
   /**
-   * Sets a new TTL where the key still holds `secret`; false when it does
-   * not. With `adopt`, a missing key is created too: how an instance in
-   * restart quarantine catches up with leases it forgot.
+   * For each item, sets a new TTL where the key still holds its secret; one
+   * call carries many leases (renewals due together). Answers per item:
+   * false where the key does not hold the secret. With `adopt`, a missing
+   * key is created too: how an instance in restart quarantine catches up
+   * with leases it forgot.
    */
-  extend(lockKey: string, secret: string, ttlMs: number, adopt?: boolean): Promise<boolean>;
+  extend(items: readonly ExtendItem[], adopt?: boolean): Promise<boolean[]>;
 
   /**
    * Deletes the key where it still holds `secret`, and then announces the
@@ -70,6 +72,12 @@ export interface LockKeys {
   queue: string;
   /** Pub/sub channel releases are announced on. */
   channel: string;
+}
+
+export interface ExtendItem {
+  lockKey: string;
+  secret: string;
+  ttlMs: number;
 }
 
 /** Where and under which tag a release is announced; the tag is never the secret. */

@@ -76,19 +76,26 @@ return {0, redis.call('PTTL', KEYS[1])}
 `);
 
 /**
- * KEYS[1] lock key; ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] '1' to adopt a
- * missing key (restart quarantine catch-up). 1 when extended.
+ * Renews many leases in one call. KEYS[i] lock key; ARGV[1] '1' to adopt
+ * missing keys (restart quarantine catch-up), then ARGV[2i] secret and
+ * ARGV[2i+1] TTL ms for KEYS[i]. Returns, per key, 1 when extended.
  */
 export const EXTEND = script(`
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local adopt = ARGV[1] == '1'
+local extended = {}
+for i = 1, #KEYS do
+  local secret, ttl = ARGV[2 * i], ARGV[2 * i + 1]
+  local current = redis.call('GET', KEYS[i])
+  if current == secret then
+    extended[i] = redis.call('PEXPIRE', KEYS[i], ttl)
+  elseif (not current) and adopt then
+    redis.call('SET', KEYS[i], secret, 'PX', ttl)
+    extended[i] = 1
+  else
+    extended[i] = 0
+  end
 end
-if (not current) and ARGV[3] == '1' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
+return extended
 `);
 
 /**

@@ -1,5 +1,5 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 
 interface Entry {
   value: string;
@@ -40,11 +40,13 @@ export class MemoryInstance implements LockInstance {
     return { granted: true, fence };
   }
 
-  async extend(lockKey: string, secret: string, ttlMs: number, adopt = false): Promise<boolean> {
-    const current = this.#get(lockKey);
-    if (current ? current.value !== secret : !adopt) return false;
-    this.#set(lockKey, secret, ttlMs);
-    return true;
+  async extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
+    return items.map(({ lockKey, secret, ttlMs }) => {
+      const current = this.#get(lockKey);
+      if (current ? current.value !== secret : !adopt) return false;
+      this.#set(lockKey, secret, ttlMs);
+      return true;
+    });
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {

@@ -1,5 +1,5 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 
 /**
  * Told about every finished call to one instance: how long it took until it
@@ -38,10 +38,10 @@ export class ObservedInstance implements LockInstance {
     }
   }
 
-  async extend(lockKey: string, secret: string, ttlMs: number, adopt?: boolean): Promise<boolean> {
+  async extend(items: readonly ExtendItem[], adopt?: boolean): Promise<boolean[]> {
     const startMs = this.#clock.monotonicMs();
     try {
-      const extended = await this.#inner.extend(lockKey, secret, ttlMs, adopt);
+      const extended = await this.#inner.extend(items, adopt);
       this.#observe(this.#clock.monotonicMs() - startMs, true);
       return extended;
     } catch (error) {

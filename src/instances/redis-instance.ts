@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import type { AcquireReply, Announcement, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
@@ -46,8 +46,12 @@ export class RedisInstance implements LockInstance {
     return { granted: false, holderTtlMs: Number(detail) };
   }
 
-  async extend(lockKey: string, secret: string, ttlMs: number, adopt = false): Promise<boolean> {
-    return (await this.#run(EXTEND, [lockKey], [secret, ttlMs, adopt ? "1" : "0"])) === 1;
+  async extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
+    const args: (string | number)[] = [adopt ? "1" : "0"];
+    for (const item of items) args.push(item.secret, item.ttlMs);
+    const reply = await this.#run(EXTEND, items.map((item) => item.lockKey), args);
+    if (!Array.isArray(reply) || reply.length !== items.length) throw new Error(`unexpected extend reply of ${Array.isArray(reply) ? reply.length : typeof reply} items`);
+    return reply.map((r) => r === 1);
   }
 
   async identify(): Promise<string> {

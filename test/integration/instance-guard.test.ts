@@ -70,6 +70,7 @@ describe("instance guard", () => {
     const { client } = running;
     servers.pause(1);
     try {
+      // Two failures spanning at least the probe interval open it.
       for (let i = 0; i < 3; i++) await client.acquire({ name: `circuit-${i}`, ttl: ms(1000) });
       expect(guards(running)[1]!.state()).toBe("circuit-open");
       // Skipped fast: a call no longer waits for the paused instance's timeout.

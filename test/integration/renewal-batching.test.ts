@@ -1,0 +1,59 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
+import { RedisServers } from "../support/redis-servers.ts";
+import { ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+
+/** Many kept-alive leases renew in batches: one script call per instance per tick, not per lease. */
+describe("renewal batching", () => {
+  let servers: RedisServers;
+  let running: Running;
+  let redis: Redis[];
+  let prefix: string;
+
+  beforeAll(async () => {
+    servers = await RedisServers.start(3);
+    const options = testOptions({ instances: servers.urls });
+    prefix = options.keyPrefix;
+    running = await runSidecar(options);
+    redis = servers.urls.map((url) => new Redis(url));
+  });
+
+  afterAll(async () => {
+    await running?.stop();
+    redis?.forEach((r) => r.disconnect());
+    await servers?.stopAll();
+  });
+
+  async function scriptCalls(r: Redis): Promise<number> {
+    const info = await r.info("commandstats");
+    return [...info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
+  }
+
+  it("keeps 300 leases alive with far fewer script calls than renewals, losing none", async () => {
+    const count = 300;
+    const leases = [];
+    for (let i = 0; i < count; i++) leases.push((await running.client.acquire({ name: `batch-${i}`, ttl: ms(30_000) })).lease!);
+    let renewals = 0;
+    let failures = 0;
+    const before = await scriptCalls(redis[0]!);
+    // Each renewal sets a 900 ms TTL: from then on only renewals keep these alive.
+    const streams = leases.map((lease) => {
+      const stream = running.client.keepAlive({ name: lease.name, leaseId: lease.leaseId, ttl: ms(900) });
+      stream.on("data", (_m: KeepAliveResponse) => renewals++);
+      stream.on("error", () => failures++);
+      return stream;
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    const calls = (await scriptCalls(redis[0]!)) - before;
+    // Every lease is still held on every instance.
+    const held = await Promise.all(redis.map((r) => r.exists(...leases.map((l) => `${prefix}lock:${l.name}`))));
+    streams.forEach((s) => s.cancel());
+    expect(held).toEqual([count, count, count]);
+    expect(failures).toBe(0);
+    // Each stream renews at once and then every ~300 ms: well over 1500 renewals in 2 s.
+    expect(renewals).toBeGreaterThan(count * 4);
+    // Renewals due in the same tick share one call per instance.
+    expect(calls).toBeLessThan(renewals / 10);
+  });
+});
