@@ -38,6 +38,12 @@ export interface SidecarOptions {
   shutdownGraceMs: number;
   /** Longest lock name, in UTF-8 bytes. */
   maxNameBytes: number;
+  /** Most leases this sidecar holds at once. */
+  maxLeases: number;
+  /** Most KeepAlive streams open at once. */
+  maxStreams: number;
+  /** Most Acquire calls waiting at once. */
+  maxWaiters: number;
   /** host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status. */
   adminListen: string;
   /** pino level of the JSON logs. */
@@ -81,6 +87,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },
   { key: "shutdownGraceMs", env: "LOCK_SHUTDOWN_GRACE", flag: "shutdown-grace", kind: "duration", default: 10_000, min: 0, max: 10 * 60_000, help: "longest time shutdown waits for calls and releases" },
   { key: "maxNameBytes", env: "LOCK_MAX_NAME_BYTES", flag: "max-name-bytes", kind: "integer", default: 512, min: 1, max: 65_536, help: "longest lock name in UTF-8 bytes" },
+  { key: "maxLeases", env: "LOCK_MAX_LEASES", flag: "max-leases", kind: "integer", default: 100_000, min: 1, max: 10_000_000, help: "most leases this sidecar holds at once; beyond it Acquire is RESOURCE_EXHAUSTED" },
+  { key: "maxStreams", env: "LOCK_MAX_STREAMS", flag: "max-streams", kind: "integer", default: 100_000, min: 1, max: 10_000_000, help: "most KeepAlive streams open at once; beyond it KeepAlive is RESOURCE_EXHAUSTED" },
+  { key: "maxWaiters", env: "LOCK_MAX_WAITERS", flag: "max-waiters", kind: "integer", default: 10_000, min: 1, max: 10_000_000, help: "most Acquire calls waiting (wait > 0) at once; beyond it Acquire is RESOURCE_EXHAUSTED" },
   { key: "adminListen", env: "LOCK_ADMIN_LISTEN", flag: "admin-listen", kind: "address", default: "0.0.0.0:9090", help: "host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status (port 0 picks a free port)" },
   { key: "logLevel", env: "LOCK_LOG_LEVEL", flag: "log-level", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "level of the JSON logs" },
 ];

@@ -32,6 +32,12 @@ export class LeaseRegistry {
     return this.#leases.size;
   }
 
+  /** Leases held at `nowMs` (expired ones pruned at most once a second, so it may run slightly high). */
+  sizeAt(nowMs: number): number {
+    this.#prune(nowMs);
+    return this.#leases.size;
+  }
+
   #prune(nowMs: number, force = false): void {
     // At most once a second: pruning is O(n) and leases are plentiful.
     if (!force && nowMs - this.#lastPruneMs < 1000) return;

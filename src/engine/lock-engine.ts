@@ -27,6 +27,10 @@ export interface EngineOptions {
   fenceRetentionMs: number;
   /** Life of a waiting ticket unless its owner's attempts refresh it. */
   waitTicketTtlMs: number;
+  /** Most leases held at once; more is `resource-exhausted`. */
+  maxLeases: number;
+  /** Most acquires waiting at once; more is `resource-exhausted`. */
+  maxWaiters: number;
 }
 
 /** How long a release subscription outlives its last waiter. */
@@ -51,6 +55,7 @@ export class LockEngine {
   readonly #queues: LocalQueues;
   readonly #watches: ReleaseWatches;
   readonly #renewals: RenewalBatcher;
+  #waiting = 0;
 
   constructor(instances: readonly LockInstance[], options: EngineOptions, deps: EngineDeps = {}) {
     if (instances.length === 0) throw new RangeError("the engine needs at least one instance");
@@ -80,6 +85,10 @@ export class LockEngine {
    */
   async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
     throwIfAborted(signal);
+    const { maxLeases, maxWaiters } = this.#options;
+    if (this.leases.sizeAt(this.#clock.monotonicMs()) >= maxLeases) {
+      throw new LockError("resource-exhausted", `this sidecar holds ${maxLeases} leases, its limit (LOCK_MAX_LEASES)`);
+    }
     const keys = lockKeys(this.#options.keyPrefix, name);
     if (waitMs <= 0) {
       // Callers queued here want this lock and will get it first.
@@ -87,6 +96,23 @@ export class LockEngine {
       const verdict = await this.#attempt(name, keys, ttlMs, "", signal);
       return verdict.kind === "granted" ? { acquired: true, lease: verdict.lease } : this.#giveUp(verdict);
     }
+    if (this.#waiting >= maxWaiters) {
+      throw new LockError("resource-exhausted", `${maxWaiters} acquires are already waiting on this sidecar, its limit (LOCK_MAX_WAITERS)`);
+    }
+    this.#waiting++;
+    try {
+      return await this.#acquireWaiting(name, keys, ttlMs, waitMs, signal);
+    } finally {
+      this.#waiting--;
+    }
+  }
+
+  /** Acquires currently waiting (for metrics). */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  async #acquireWaiting(name: string, keys: LockKeys, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
     const waitEndMs = this.#clock.monotonicMs() + waitMs;
     const turn = await this.#queues.enter(name, waitMs, signal);
     if (!turn) return { acquired: false, retryAfterMs: undefined };

@@ -18,6 +18,7 @@ import {
 import { keepAlive } from "../engine/keep-alive.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
+import { LockError } from "../errors/lock-error.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
@@ -36,6 +37,8 @@ export interface LockServiceContext {
   logger: Logger;
   /** KeepAlive handlers still running, so shutdown can wait for their releases. */
   streams: Set<Promise<void>>;
+  /** Most KeepAlive streams open at once. */
+  maxStreams: number;
   /** Told about every call's outcome and every renewal and lost lease (metrics). */
   observer?: LockServiceObserver;
 }
@@ -88,6 +91,11 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   });
 
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
+    if (ctx.streams.size >= ctx.maxStreams) {
+      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`);
+      stream.emit("error", toGrpcStatus(limit));
+      return;
+    }
     const done = runKeepAlive(ctx, stream).finally(() => ctx.streams.delete(done));
     ctx.streams.add(done);
   };

@@ -74,6 +74,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       shutdown: shutdown.signal,
       logger,
       streams,
+      maxStreams: options.maxStreams,
       observer: metrics,
     }),
   );

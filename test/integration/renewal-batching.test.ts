@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
+import type { KeepAliveResponse, Lease } from "../../gen/lock/v1/lock_pb.ts";
 import { RedisServers } from "../support/redis-servers.ts";
 import { ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
 
@@ -32,7 +32,7 @@ describe("renewal batching", () => {
 
   it("keeps 300 leases alive with far fewer script calls than renewals, losing none", async () => {
     const count = 300;
-    const leases = [];
+    const leases: Lease[] = [];
     for (let i = 0; i < count; i++) leases.push((await running.client.acquire({ name: `batch-${i}`, ttl: ms(30_000) })).lease!);
     let renewals = 0;
     let failures = 0;
