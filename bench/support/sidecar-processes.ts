@@ -5,6 +5,7 @@ import { freePort } from "../../test/support/redis-servers.ts";
 /** Sidecars as separate processes (`node src/main.ts`), as deployed. */
 export interface SidecarProcess {
   address: string;
+  pid: number;
   client: LockClient;
   stop(): Promise<void>;
 }
@@ -20,6 +21,7 @@ export async function startSidecarProcess(env: Record<string, string>): Promise<
   await client.waitForReady(15_000);
   return {
     address,
+    pid: proc.pid!,
     client,
     stop: async () => {
       client.close();
