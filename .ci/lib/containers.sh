@@ -154,7 +154,7 @@ ci_build_dragonfly_standin() {
     --change 'WORKDIR /data' \
     --change 'EXPOSE 6379' \
     --change 'CMD ["dragonfly", "--port", "6379"]' \
-    "$root.tar" "$tag" >/dev/null
+    --quiet "$root.tar" "$tag" >/dev/null
   rm -rf "$root" "$root.tar"
   echo "built $tag"
 }
@@ -186,7 +186,7 @@ ci_build_node_standin() {
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change 'ENV HOME=/root' \
     --change 'CMD ["node"]' \
-    "$root.tar" "$tag" >/dev/null
+    --quiet "$root.tar" "$tag" >/dev/null
   rm -rf "$root" "$root.tar"
   echo "built $tag ($("$node_bin" --version), npm $(node "$npm_dir/bin/npm-cli.js" --version))"
 }
@@ -196,4 +196,33 @@ ci_timed() {
   local start=$SECONDS
   "$@"
   echo "--- $1 took $((SECONDS - start)) s"
+}
+
+# A free TCP port on 127.0.0.1.
+ci_free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# Polls a URL until it answers 2xx or the timeout (seconds) passes.
+ci_wait_http() {
+  local url="$1" timeout="${2:-30}" i
+  for i in $(seq 1 $((timeout * 4))); do
+    curl -fsS --max-time 1 "$url" >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  curl -sS --max-time 2 "$url" >&2 || true
+  return 1
+}
+
+# `podman build` of the sidecar image (Dockerfile) on a local base image.
+# --network=host: the build's `npm ci` reaches the npm registry exactly as the
+# host does. Where the host trusts an extra CA (a TLS-intercepting proxy in
+# front of the registry), that bundle is handed to the build as the optional
+# `npm_ca` build secret, which is never stored in the image.
+ci_build_sidecar_image() {
+  local tag="${1:-$CI_SIDECAR_IMAGE}" base="${2:-$CI_NODE_STANDIN}" secret=()
+  local ca="${NODE_EXTRA_CA_CERTS:-}"
+  [ -n "$ca" ] && [ -s "$ca" ] || ca=$(npm config get cafile 2>/dev/null || true)
+  [ -n "$ca" ] && [ "$ca" != "null" ] && [ "$ca" != "undefined" ] && [ -s "$ca" ] && secret=(--secret "id=npm_ca,src=$ca")
+  podman build --network=host "${secret[@]}" --build-arg "NODE_IMAGE=$base" -t "$tag" .
 }
