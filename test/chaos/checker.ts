@@ -91,7 +91,7 @@ export function clientInterval(grant: GrantRecord): Interval {
   return { start: grant.receivedAt, end: Math.min(stop, validUntil) };
 }
 
-export function checkExclusion(history: History, o: Pick<CheckOptions, "overlapToleranceMs">): Violation[] {
+export function checkExclusion(history: History, o: Pick<CheckOptions, "overlapToleranceMs" | "maxTtlMs">): Violation[] {
   const violations: Violation[] = [];
   for (const grants of byName(history.grants).values()) {
     const spans = grants
@@ -106,7 +106,8 @@ export function checkExclusion(history: History, o: Pick<CheckOptions, "overlapT
           invariant: "exclusion",
           message:
             `lock ${JSON.stringify(span.grant.name)}: ${describeGrant(widest.grant, history)} held it until ${at(widest.end, history)}, ` +
-            `but ${describeGrant(span.grant, history)} was granted it at ${at(span.start, history)} (overlap ${overlapMs.toFixed(1)} ms)`,
+            `but ${describeGrant(span.grant, history)} was granted it at ${at(span.start, history)} (overlap ${overlapMs.toFixed(1)} ms)` +
+            faultsAround(history, widest.grant.requestedAt - o.maxTtlMs, span.start),
         });
       }
       if (!widest || span.end > widest.end) widest = span;
@@ -268,6 +269,12 @@ interface Effect {
 export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">): Effect[] {
   const effects: Effect[] = [];
   const healed = fault.endAt;
+  // While it was being applied, everything it touches is unknown.
+  if (fault.beganAt !== undefined && fault.beganAt < fault.startAt) {
+    for (const instance of fault.instances) effects.push({ sidecar: undefined, instance, state: "unknown", from: fault.beganAt, to: fault.startAt });
+    for (const { sidecar, instance } of fault.links) effects.push({ sidecar, instance, state: "unknown", from: fault.beganAt, to: fault.startAt });
+    for (const sidecar of fault.kind === "sidecar-pause" ? fault.sidecars : []) effects.push({ sidecar, instance: undefined, state: "sidecar-out", from: fault.beganAt, to: fault.startAt });
+  }
   switch (fault.kind) {
     case "instance-kill-restart":
     case "instance-kill-delayed-restart":
@@ -408,6 +415,13 @@ function byName(grants: readonly GrantRecord[]): Map<string, GrantRecord[]> {
 
 function at(time: number, history: History): string {
   return `t+${(time - history.origin).toFixed(1)}ms`;
+}
+
+/** The faults in effect at some point of [from, to], for a violation's message. */
+function faultsAround(history: History, from: number, to: number): string {
+  const faults = history.faults.filter((f) => (f.beganAt ?? f.startAt) <= to && (f.restartedAt ?? f.endAt) >= from);
+  if (faults.length === 0) return "";
+  return `; faults meanwhile: ${faults.map((f) => `#${f.id} ${f.kind}${f.instances.length ? ` [instances ${f.instances.join(",")}]` : ""}${f.sidecars.length ? ` [sidecars ${f.sidecars.join(",")}]` : ""}${f.links.length && f.kind !== "sidecar-partition" ? ` [links ${f.links.map((l) => `s${l.sidecar}->i${l.instance}`).join(",")}]` : ""} ${at(f.startAt, history)}..${at(f.restartedAt ?? f.endAt, history)}`).join("; ")}`;
 }
 
 function describeGrant(grant: GrantRecord, history: History): string {

@@ -35,7 +35,7 @@ export interface Renewal {
   expiresAt: number;
 }
 
-export type StopReason = "released" | "stream-closed" | "expired" | "lost" | "campaign-end";
+export type StopReason = "released" | "stream-closed" | "expired" | "lost" | "fenced" | "campaign-end";
 
 /**
  * One request to the protected resource. Each carries the fencing token of
@@ -116,6 +116,8 @@ export interface FaultRecord {
   delayMs?: number;
   /** link-blackhole, sidecar-partition: whether stalled data was delivered or the connections reset. */
   heal?: "deliver" | "reset";
+  /** When the injector began applying it (a kill takes effect somewhere before startAt). */
+  beganAt?: number;
   startAt: number;
   endAt: number;
   restartedAt?: number;

@@ -1,0 +1,162 @@
+import { formatDurationMs, parseDurationMs } from "../../src/config/duration.ts";
+import { INVARIANTS, keyKind } from "./checker.ts";
+import { DEFAULT_CAMPAIGN, runCampaign, type CampaignConfig, type CampaignResult } from "./campaign.ts";
+import { FAULT_KINDS, type FaultKind } from "./history.ts";
+
+const USAGE = `Usage: npm run chaos -- [--seed N] [--duration 30s] [options]
+
+Runs a seeded chaos campaign against real redis-server instances and sidecar
+processes (through fault proxies), then checks the recorded history. Exits 0
+when no invariant was broken, 1 on any violation, 2 on bad arguments.
+
+  --seed N              campaign seed (default: random, printed)
+  --duration D          how long faults and clients run, e.g. 20s (default 30s)
+  --quarantine on|off   LOCK_RESTART_QUARANTINE of the sidecars (default on)
+  --instances N         redis-server instances (default ${DEFAULT_CAMPAIGN.instanceCount})
+  --sidecars N          sidecar processes (default ${DEFAULT_CAMPAIGN.sidecarCount})
+  --clients N           clients per sidecar (default ${DEFAULT_CAMPAIGN.clientsPerSidecar})
+  --lanes N             fault schedules running side by side (default ${DEFAULT_CAMPAIGN.faultLanes})
+  --faults k1,k2        only these fault kinds (default all):
+                        ${FAULT_KINDS.join(", ")}
+  --verbose             print each fault as it is injected`;
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: boolean } {
+  const config: CampaignConfig & { verbose: boolean } = { ...DEFAULT_CAMPAIGN, seed: Math.floor(Math.random() * 2 ** 31), durationMs: 30_000, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    const count = (min: number): number => {
+      const v = value();
+      if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${flag}: ${JSON.stringify(v)} is not a whole number >= ${min}`);
+      return Number(v);
+    };
+    switch (flag) {
+      case "--seed": {
+        const v = value();
+        if (!/^-?\d+$/.test(v)) throw new UsageError(`--seed: ${JSON.stringify(v)} is not an integer`);
+        config.seed = Number(v);
+        break;
+      }
+      case "--duration": {
+        const v = value();
+        const ms = parseDurationMs(v);
+        if (ms === undefined || ms < 1000) throw new UsageError(`--duration: ${JSON.stringify(v)} is not a duration of at least 1s (like 20s or 2m)`);
+        config.durationMs = ms;
+        break;
+      }
+      case "--quarantine": {
+        const v = value();
+        if (v !== "on" && v !== "off") throw new UsageError(`--quarantine: ${JSON.stringify(v)} is not on or off`);
+        config.restartQuarantine = v;
+        break;
+      }
+      case "--instances":
+        config.instanceCount = count(1);
+        break;
+      case "--sidecars":
+        config.sidecarCount = count(1);
+        break;
+      case "--clients":
+        config.clientsPerSidecar = count(0);
+        break;
+      case "--lanes":
+        config.faultLanes = count(0);
+        break;
+      case "--faults": {
+        const kinds = value()
+          .split(",")
+          .map((k) => k.trim())
+          .filter((k) => k !== "");
+        const unknown = kinds.filter((k) => !FAULT_KINDS.includes(k as FaultKind));
+        if (unknown.length > 0) throw new UsageError(`--faults: unknown kind ${unknown.join(", ")} (known: ${FAULT_KINDS.join(", ")})`);
+        config.faultKinds = kinds as FaultKind[];
+        break;
+      }
+      case "--verbose":
+        config.verbose = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
+    }
+  }
+  return config;
+}
+
+/** The campaign's report: what ran, what was injected, what broke, and how to run it again. */
+export function formatSummary(result: CampaignResult): string {
+  const { config, history, violations, operations } = result;
+  const lines: string[] = [];
+  lines.push(
+    `chaos campaign: seed ${config.seed}, duration ${formatDurationMs(config.durationMs)}, quarantine ${config.restartQuarantine}, ` +
+      `${config.instanceCount} instances, ${config.sidecarCount} sidecars x ${config.clientsPerSidecar} clients, ${config.lockNames} lock names, ` +
+      `TTL ${config.ttlMinMs}-${config.ttlMaxMs} ms, max TTL ${formatDurationMs(config.maxTtlMs)}`,
+  );
+  lines.push(`elapsed: ${(result.elapsedMs / 1000).toFixed(1)} s`);
+  lines.push("operations:");
+  const groups = new Map<string, [string, number][]>();
+  for (const [key, n] of Object.entries(operations).sort(([a], [b]) => a.localeCompare(b))) {
+    const [group, outcome] = key.includes(":") ? [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)] : [key, ""];
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group)!.push([outcome, n]);
+  }
+  for (const [group, entries] of groups) {
+    const total = entries.find(([o]) => o === "")?.[1];
+    const parts = entries.filter(([o]) => o !== "").map(([o, n]) => `${o} ${n}`);
+    lines.push(`  ${group}${total === undefined ? "" : ` ${total}`}${parts.length ? ` (${parts.join(", ")})` : ""}`);
+  }
+  const perName = new Map<string, number>();
+  for (const g of history.grants) perName.set(g.name, (perName.get(g.name) ?? 0) + 1);
+  lines.push(`grants: ${history.grants.length} (${[...perName].sort().map(([n, c]) => `${n} ${c}`).join(", ")})`);
+  lines.push(`resource requests: ${history.resourceOps.length} (accepted writes ${history.resourceOps.filter((o) => o.kind === "write" && o.accepted).length})`);
+  const planned = result.plan.length;
+  lines.push(`faults injected: ${history.faults.length} of ${planned} planned`);
+  for (const kind of FAULT_KINDS) if (result.faults[kind]) lines.push(`  ${kind} ${result.faults[kind]}`);
+  const p = result.probes;
+  lines.push(`liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]})`);
+  if (history.keyScan) {
+    const kinds = new Map<string, number>();
+    for (const k of history.keyScan.keys) kinds.set(keyKind(history.keyScan.prefix, k.key), (kinds.get(keyKind(history.keyScan.prefix, k.key)) ?? 0) + 1);
+    lines.push(
+      `keys left ${(history.keyScan.quietForMs / 1000).toFixed(1)} s after the sidecars stopped: ${history.keyScan.keys.length}` +
+        `${kinds.size ? ` (${[...kinds].sort().map(([k, n]) => `${k} ${n}`).join(", ")})` : ""}`,
+    );
+  }
+  const byInvariant = INVARIANTS.map((inv) => `${inv} ${violations.filter((v) => v.invariant === inv).length}`).join(", ");
+  lines.push(`violations: ${violations.length} (${byInvariant})`);
+  const shown = 30;
+  for (const v of violations.slice(0, shown)) lines.push(`  [${v.invariant}] ${v.message}`);
+  if (violations.length > shown) lines.push(`  ... and ${violations.length - shown} more`);
+  lines.push(violations.length === 0 ? "result: PASS" : "result: FAIL");
+  lines.push(`reproduce: npm run chaos -- --seed ${config.seed} --duration ${formatDurationMs(config.durationMs)} --quarantine ${config.restartQuarantine}`);
+  return lines.join("\n");
+}
+
+/** Runs the command; returns the exit code. */
+export async function runChaosCli(argv: readonly string[], out: (line: string) => void = console.log): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    out(USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = parseArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    out(`chaos: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { verbose, ...campaign } = config;
+  out(`chaos: seed ${campaign.seed}, running for ${formatDurationMs(campaign.durationMs)} (plus start-up, a max TTL of quiet and the key scan)...`);
+  const result = await runCampaign(verbose ? { ...campaign, log: out } : campaign);
+  out(formatSummary(result));
+  return result.violations.length === 0 ? 0 : 1;
+}

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { LockClient } from "../../src/client/lock-client.ts";
+import { freePort } from "../support/redis-servers.ts";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * A sidecar as a separate process (`node src/main.ts`, configured by its
+ * environment, as deployed), with the process faults the campaign needs:
+ * SIGSTOP/SIGCONT. Its stderr is kept (the last lines) for diagnosis.
+ */
+export class SidecarProcess {
+  readonly address: string;
+  readonly client: LockClient;
+  readonly #proc: ChildProcess;
+  readonly #exited: Promise<void>;
+  #stderr = "";
+  #paused = false;
+
+  private constructor(address: string, proc: ChildProcess) {
+    this.address = address;
+    this.#proc = proc;
+    this.client = new LockClient(address);
+    this.#exited = new Promise((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+      else proc.once("exit", () => resolve());
+    });
+    proc.stderr?.on("data", (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString()).slice(-4000);
+    });
+  }
+
+  /** Starts `node src/main.ts` on a free loopback port and waits until its gRPC port answers. */
+  static async start(env: Record<string, string>, readyTimeoutMs = 20_000): Promise<SidecarProcess> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const proc = spawn(process.execPath, ["src/main.ts"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOCK_LISTEN: address, LOCK_ADMIN_LISTEN: "127.0.0.1:0", LOCK_LOG_LEVEL: "error", ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const sidecar = new SidecarProcess(address, proc);
+    const died = sidecar.#exited.then(() => {
+      throw new Error(`sidecar on ${address} exited during start-up (${proc.exitCode ?? proc.signalCode}): ${sidecar.#stderr}`);
+    });
+    try {
+      await Promise.race([sidecar.client.waitForReady(readyTimeoutMs), died]);
+    } catch (error) {
+      await sidecar.kill();
+      throw error;
+    }
+    died.catch(() => undefined);
+    return sidecar;
+  }
+
+  get pid(): number | undefined {
+    return this.#proc.pid;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get running(): boolean {
+    return this.#proc.exitCode === null && this.#proc.signalCode === null;
+  }
+
+  stderrTail(): string {
+    return this.#stderr;
+  }
+
+  pause(): void {
+    if (!this.running) return;
+    this.#proc.kill("SIGSTOP");
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.running) return;
+    this.#proc.kill("SIGCONT");
+    this.#paused = false;
+  }
+
+  /** SIGTERM (the sidecar releases what it holds), SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.client.close();
+    if (!this.running) return;
+    this.resume();
+    this.#proc.kill("SIGTERM");
+    const timer = setTimeout(() => this.#proc.kill("SIGKILL"), graceMs);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  async kill(): Promise<void> {
+    this.client.close();
+    if (!this.running) return;
+    this.#proc.kill("SIGKILL");
+    await this.#exited;
+  }
+}
