@@ -20,7 +20,8 @@ describe("lockctl", () => {
   const procs: ChildProcess[] = [];
 
   afterEach(async () => {
-    for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    // Each lockctl leads its own process group: killing the group also ends a command it left running.
+    for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) process.kill(-p.pid!, "SIGKILL");
     await running?.stop();
     redis.splice(0).forEach((r) => r.disconnect());
     await servers?.stopAll();
@@ -42,6 +43,7 @@ describe("lockctl", () => {
     const proc = spawn(process.execPath, ["src/cli/lockctl.ts", ...args], {
       env: { ...process.env, LOCK_ADDRESS: running?.sidecar.address ?? "", LOCK_ADMIN_ADDRESS: `127.0.0.1:${running?.sidecar.adminPort ?? 1}`, ...env },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     procs.push(proc);
     let stdout = "";

@@ -87,6 +87,9 @@ function runWhileHeld(client: LockClient, lease: Lease, command: string[], optio
     let killTimer: NodeJS.Timeout | undefined;
 
     const stream = client.keepAlive({ name: lease.name, leaseId: lease.leaseId, expireOnClose: false, ...options.ttl });
+    // Listen before spawning: a signal that arrives once the command runs must reach it, not end lockctl.
+    const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
     const child = spawn(command[0]!, command.slice(1), {
       stdio: "inherit",
       env: { ...ctx.env, LOCK_NAME: lease.name, LOCK_FENCING_TOKEN: lease.fencingToken.toString() },
@@ -111,9 +114,6 @@ function runWhileHeld(client: LockClient, lease: Lease, command: string[], optio
     });
     stream.on("error", (error: ServiceError) => lose(callFailed("keepalive", error).message));
     stream.on("end", () => lose("the sidecar ended the keepalive stream"));
-
-    const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
-    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
 
     const finish = (code: number): void => {
       if (done) return;
