@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from "node:fs";
 import { formatDurationMs, parseDurationMs } from "./duration.ts";
 import { DEFAULT_OPTIONS, SETTINGS, type Setting, type SidecarOptions } from "./options.ts";
 
@@ -77,6 +78,8 @@ function parseSetting(setting: Setting, text: string, where: string): unknown {
         .map((url) => url.trim())
         .filter((url) => url !== "")
         .map((url) => checkInstanceUrl(url, where));
+    case "file":
+      return checkReadableFile(text, where);
   }
 }
 
@@ -90,6 +93,18 @@ function parseAddress(text: string, where: string): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text.trim());
   if (!match || Number(match[2]) > 65_535) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not host:port (for example 127.0.0.1:50051)`);
   return text.trim();
+}
+
+/** A missing or unreadable file stops start-up here; its contents are checked where they are used. */
+function checkReadableFile(path: string, where: string): string {
+  try {
+    if (!statSync(path).isFile()) throw new ConfigError(`${where}: ${JSON.stringify(path)} is not a file`);
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)} (${error instanceof Error && "code" in error ? String(error.code) : "unreadable"})`);
+  }
+  return path;
 }
 
 function checkInstanceUrl(url: string, where: string): string {
@@ -119,7 +134,25 @@ function checkRelations(o: SidecarOptions): void {
     throw new ConfigError(`${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) must be at least twice ${name("instanceTimeoutMs")} (${formatDurationMs(o.instanceTimeoutMs)})`);
   }
   if (o.fenceRetentionMs < o.maxTtlMs) throw new ConfigError(`${name("fenceRetentionMs")} must be at least ${name("maxTtlMs")}`);
-  if (new Set(o.instances.map((u) => new URL(u).host)).size !== o.instances.length) {
+  // A certificate without its key (or the reverse) is a half-done TLS set-up, never "TLS off".
+  if ((o.tlsCertFile === "") !== (o.tlsKeyFile === "")) throw new ConfigError(`${name("tlsCertFile")} and ${name("tlsKeyFile")} must be set together`);
+  if (o.tlsClientCaFile !== "" && o.tlsCertFile === "") {
+    throw new ConfigError(`${name("tlsClientCaFile")} needs ${name("tlsCertFile")} and ${name("tlsKeyFile")}: client certificates are only asked for over TLS`);
+  }
+  if ((o.instanceTlsCertFile === "") !== (o.instanceTlsKeyFile === "")) {
+    throw new ConfigError(`${name("instanceTlsCertFile")} and ${name("instanceTlsKeyFile")} must be set together`);
+  }
+  const instanceTlsSet = o.instanceTlsCaFile !== "" || o.instanceTlsCertFile !== "";
+  if (instanceTlsSet && !o.instances.some((u) => new URL(u).protocol === "rediss:")) {
+    // Otherwise an operator could believe instance traffic is encrypted when no instance uses TLS.
+    throw new ConfigError(`${name("instanceTlsCaFile")} / ${name("instanceTlsCertFile")} are set but no instance in ${name("instances")} is a rediss:// URL`);
+  }
+  // Compared as the client connects: host names are case-blind, the port defaults to 6379.
+  const endpoint = (u: string): string => {
+    const url = new URL(u);
+    return `${url.hostname.toLowerCase()}:${url.port || "6379"}`;
+  };
+  if (new Set(o.instances.map(endpoint)).size !== o.instances.length) {
     throw new ConfigError(`${name("instances")}: the same instance is listed twice; Redlock needs independent instances`);
   }
 }
@@ -131,5 +164,6 @@ function describe(s: Setting): string {
 function formatDefault(s: Setting): string {
   if (s.kind === "duration") return formatDurationMs(s.default as number);
   if (s.kind === "urls") return "(embedded)";
+  if (s.kind === "file") return "(none)";
   return String(s.default);
 }

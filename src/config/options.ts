@@ -48,9 +48,23 @@ export interface SidecarOptions {
   adminListen: string;
   /** pino level of the JSON logs. */
   logLevel: string;
+  /** PEM certificate chain the gRPC API presents; empty: plaintext. */
+  tlsCertFile: string;
+  /** PEM private key of that certificate. */
+  tlsKeyFile: string;
+  /** PEM CA bundle client certificates must chain to; empty: no client certificates asked for. */
+  tlsClientCaFile: string;
+  /** How often the TLS files are read again to pick up a rotated certificate. */
+  tlsRefreshIntervalMs: number;
+  /** PEM CA bundle that rediss:// instances' certificates must chain to; empty: the system's CAs. */
+  instanceTlsCaFile: string;
+  /** PEM client certificate presented to rediss:// instances (instance mTLS). */
+  instanceTlsCertFile: string;
+  /** PEM private key of that client certificate. */
+  instanceTlsKeyFile: string;
 }
 
-export type SettingKind = "duration" | "integer" | "string" | "urls" | "address";
+export type SettingKind = "duration" | "integer" | "string" | "urls" | "address" | "file";
 
 export interface Setting<K extends keyof SidecarOptions = keyof SidecarOptions> {
   key: K;
@@ -92,6 +106,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: "maxWaiters", env: "LOCK_MAX_WAITERS", flag: "max-waiters", kind: "integer", default: 10_000, min: 1, max: 10_000_000, help: "most Acquire calls waiting (wait > 0) at once; beyond it Acquire is RESOURCE_EXHAUSTED" },
   { key: "adminListen", env: "LOCK_ADMIN_LISTEN", flag: "admin-listen", kind: "address", default: "0.0.0.0:9090", help: "host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status (port 0 picks a free port)" },
   { key: "logLevel", env: "LOCK_LOG_LEVEL", flag: "log-level", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "level of the JSON logs" },
+  { key: "tlsCertFile", env: "LOCK_TLS_CERT", flag: "tls-cert", kind: "file", default: "", help: "PEM certificate (chain) of the gRPC API; with LOCK_TLS_KEY it turns TLS on; unset: plaintext" },
+  { key: "tlsKeyFile", env: "LOCK_TLS_KEY", flag: "tls-key", kind: "file", default: "", help: "PEM private key of LOCK_TLS_CERT" },
+  { key: "tlsClientCaFile", env: "LOCK_TLS_CLIENT_CA", flag: "tls-client-ca", kind: "file", default: "", help: "PEM CA bundle: when set, every client must present a certificate signed by it (mutual TLS)" },
+  { key: "tlsRefreshIntervalMs", env: "LOCK_TLS_REFRESH_INTERVAL", flag: "tls-refresh-interval", kind: "duration", default: 60_000, min: 100, max: HOUR_MS, help: "how often the TLS files are read again; a changed certificate serves new connections from then on" },
+  { key: "instanceTlsCaFile", env: "LOCK_INSTANCE_TLS_CA", flag: "instance-tls-ca", kind: "file", default: "", help: "PEM CA bundle that rediss:// instances' certificates must chain to (unset: the system's CAs)" },
+  { key: "instanceTlsCertFile", env: "LOCK_INSTANCE_TLS_CERT", flag: "instance-tls-cert", kind: "file", default: "", help: "PEM client certificate presented to rediss:// instances (with LOCK_INSTANCE_TLS_KEY)" },
+  { key: "instanceTlsKeyFile", env: "LOCK_INSTANCE_TLS_KEY", flag: "instance-tls-key", kind: "file", default: "", help: "PEM private key of LOCK_INSTANCE_TLS_CERT" },
 ];
 
 export const DEFAULT_OPTIONS: SidecarOptions = Object.fromEntries(

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
 import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
 import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
@@ -6,6 +7,8 @@ export interface RedisInstanceOptions {
   /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
   commandTimeoutMs: number;
   connectTimeoutMs: number;
+  /** TLS options (CA, client certificate) for a rediss:// URL; ignored for redis:// ones. */
+  tls?: ConnectionOptions | undefined;
 }
 
 /** One Redis-protocol server (Dragonfly, redis-server) reached through ioredis. */
@@ -29,6 +32,8 @@ export class RedisInstance implements LockInstance {
       // Reconnects are background work; they must not hold the process open.
       keepAlive: 10_000,
       lazyConnect: false,
+      // ioredis turns TLS on for any `tls` option: keep redis:// URLs plaintext as written.
+      ...(options.tls && new URL(url).protocol === "rediss:" ? { tls: options.tls } : {}),
     });
     // Errors surface as failed votes on each call; an unhandled 'error' event
     // would only add noise (ioredis logs it otherwise).

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
 import { file_lock_v1_lock, LockService } from "../../gen/lock/v1/lock_pb.ts";
 import { startAdminServer, type AdminServer } from "../admin/admin-server.ts";
 import { sidecarStatus } from "../admin/sidecar-status.ts";
@@ -8,6 +8,7 @@ import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
 import { GuardedInstance } from "../instances/guarded-instance.ts";
+import { instanceTlsOptions } from "../instances/instance-tls.ts";
 import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
 import { silentLogger, type Logger } from "../log/logger.ts";
@@ -17,6 +18,7 @@ import { grpcServiceDefinition } from "./grpc-service-definition.ts";
 import { QuorumHealth } from "./health.ts";
 import { lockServiceImplementation } from "./lock-service.ts";
 import { addReflection } from "./reflection.ts";
+import { apiCredentials } from "./tls-credentials.ts";
 
 export interface SidecarDeps extends EngineDeps {
   logger?: Logger;
@@ -48,6 +50,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const logger = deps.logger ?? silentLogger();
   const metrics = new SidecarMetrics();
   const clock = deps.clock ?? systemClock;
+  // First: unreadable or mismatched certificate files stop start-up before anything connects.
+  const api = apiCredentials(options, logger);
   const guard = {
     // Every lease an instance may have forgotten in a restart was granted for at most the max TTL.
     quarantineMs: options.restartQuarantine === "on" ? options.maxTtlMs : 0,
@@ -84,9 +88,10 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(options.listen, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+      server.bindAsync(options.listen, api.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
     );
   } catch (error) {
+    api.close();
     await engine.close();
     throw new Error(`cannot listen on ${options.listen} (LOCK_LISTEN / --listen): ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -107,13 +112,14 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     );
   } catch (error) {
     server.forceShutdown();
+    api.close();
     await engine.close();
     throw error;
   }
   // Give connections a moment so the first calls do not meet "not connected yet".
   await Promise.all(instances.map((i) => i.waitUntilConnected(CONNECT_WAIT_MS)));
   await health.start(options.healthIntervalMs);
-  logger.info({ address, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
+  logger.info({ address, tls: api.mode, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -131,6 +137,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
           resolve();
         });
       });
+      api.close();
       await Promise.allSettled(streams);
       const released = await engine.releaseAll();
       await engine.close();
@@ -152,7 +159,8 @@ function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logg
     );
     return Array.from({ length: EMBEDDED_INSTANCE_COUNT }, (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock));
   }
+  const tls = instanceTlsOptions(options);
   return options.instances.map(
-    (url) => new RedisInstance(url, { commandTimeoutMs: options.instanceTimeoutMs, connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs) }),
+    (url) => new RedisInstance(url, { commandTimeoutMs: options.instanceTimeoutMs, connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs), tls }),
   );
 }
