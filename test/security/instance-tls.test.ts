@@ -1,0 +1,193 @@
+import { readFileSync } from "node:fs";
+import { status, type ServiceError } from "@grpc/grpc-js";
+import { pino, type Logger } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET } from "../../src/instances/lua-scripts.ts";
+import { TestCertificates, type Authority, type Issued } from "../support/certificates.ts";
+import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { TlsRedisServers } from "../support/tls-redis-servers.ts";
+
+const ADMIN_PASSWORD = "admin-Pa55-never-in-logs";
+const SIDECAR_PASSWORD = "acl-Pa55-never-in-logs";
+const WRONG_PASSWORD = "wrong-Pa55-never-in-logs";
+const ACL_USER = "redlock-sidecar";
+
+/**
+ * The minimal ACL as the README documents it (the line starting with
+ * `ACL SETUSER redlock-sidecar`): the test uses that very line, so the
+ * documentation cannot drift from what was proven to work.
+ */
+function readmeAclRules(password: string): string[] {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const line = readme.split("\n").find((l) => l.startsWith(`ACL SETUSER ${ACL_USER} `));
+  if (!line) throw new Error(`README.md has no "ACL SETUSER ${ACL_USER}" line`);
+  return line
+    .trim()
+    .split(/\s+/)
+    .slice(3)
+    .map((rule) => (rule === ">CHANGE-ME" ? `>${password}` : rule));
+}
+
+/** Instances over TLS with AUTH: rediss://, instance mTLS, an ACL user with only what the sidecar needs. */
+describe("instances over TLS with AUTH", () => {
+  let certs: TestCertificates;
+  let ca: Authority;
+  let otherCa: Authority;
+  let redisServer: Issued;
+  let sidecarClient: Issued;
+  let servers: TlsRedisServers;
+  let running: Running | undefined;
+
+  beforeAll(async () => {
+    certs = await TestCertificates.create();
+    ca = await certs.authority("instance-ca");
+    otherCa = await certs.authority("instance-other-ca");
+    redisServer = await certs.issue(ca, "redis-server", "server");
+    sidecarClient = await certs.issue(ca, "sidecar-client", "client");
+    servers = await TlsRedisServers.start(3, { server: redisServer, ca, requireClientCertificate: true, adminPassword: ADMIN_PASSWORD });
+    const rules = readmeAclRules(SIDECAR_PASSWORD);
+    await Promise.all(servers.ports.map((_, i) => servers.admin(i, sidecarClient).call("ACL", "SETUSER", ACL_USER, ...rules)));
+  });
+
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+  });
+
+  afterAll(async () => {
+    await servers?.stopAll();
+    await certs?.remove();
+  });
+
+  const capture = (): { lines: string[]; logger: Logger } => {
+    const lines: string[] = [];
+    return { lines, logger: pino({ level: "trace" }, { write: (line: string) => void lines.push(line) }) };
+  };
+
+  const tlsFiles = { instanceTlsCaFile: "", instanceTlsCertFile: "", instanceTlsKeyFile: "" };
+
+  it("acquires, contends, extends, keeps alive and releases as the README's ACL user over rediss:// with client certificates", async () => {
+    const { lines, logger } = capture();
+    const options = testOptions({
+      instances: servers.urls(ACL_USER, SIDECAR_PASSWORD),
+      // The README's ACL covers the default prefix.
+      keyPrefix: "redlock-sidecar:",
+      ...tlsFiles,
+      instanceTlsCaFile: ca.certFile,
+      instanceTlsCertFile: sidecarClient.certFile,
+      instanceTlsKeyFile: sidecarClient.keyFile,
+    });
+    running = await runSidecar(options, { logger });
+    await eventually(() => running!.sidecar.health.serving, 5000, "quorum over TLS");
+    const { client } = running;
+    const admins = servers.ports.map((_, i) => servers.admin(i, sidecarClient));
+
+    const first = await client.acquire({ name: "tls-lock", ttl: ms(3000) });
+    expect(first.acquired).toBe(true);
+    const leaseId = first.lease!.leaseId;
+    const secret = leaseId.slice(0, leaseId.indexOf("."));
+    for (const admin of admins) expect(await admin.get("redlock-sidecar:lock:tls-lock")).toBe(secret);
+
+    // Contention: a waiter queues (ticket hash) and wakes on the release notice (pub/sub).
+    const waiter = client.acquire({ name: "tls-lock", ttl: ms(3000), wait: ms(4000) });
+    await new Promise((r) => setTimeout(r, 150));
+    const extended = await client.extend({ name: "tls-lock", leaseId, ttl: ms(4000) });
+    expect(extended.lease?.leaseId).toBe(leaseId);
+    const stream = client.keepAlive({ name: "tls-lock", leaseId, ttl: ms(600) });
+    const renewals: unknown[] = [];
+    stream.on("data", (m) => renewals.push(m));
+    stream.on("error", () => undefined);
+    await eventually(() => renewals.length >= 2, 3000, "KeepAlive renewals over TLS");
+    stream.cancel();
+    const second = await waiter;
+    expect(second.acquired).toBe(true);
+    expect(BigInt(second.lease!.fencingToken)).toBeGreaterThan(BigInt(first.lease!.fencingToken));
+    expect((await client.release({ name: "tls-lock", leaseId: second.lease!.leaseId })).released).toBe(true);
+    for (const admin of admins) expect(await admin.exists("redlock-sidecar:lock:tls-lock")).toBe(0);
+
+    // The ACL is enforced: the same user cannot touch keys outside its prefix.
+    const outside = await admins[0]!.call("ACL", "DRYRUN", ACL_USER, "SET", "other-tenant:lock:x", "1");
+    expect(String(outside)).toMatch(/no permissions/);
+
+    await running.stop();
+    running = undefined;
+    const all = lines.join("");
+    expect(all).toContain("sidecar listening");
+    expect(all).toContain("shut down");
+    expect(all).toContain(`rediss://127.0.0.1:${servers.ports[0]}`);
+    expect(all).not.toContain(SIDECAR_PASSWORD);
+    expect(all).not.toContain(ADMIN_PASSWORD);
+    expect(all).not.toContain(secret);
+  });
+
+  it("a wrong password gives UNAVAILABLE and NOT_SERVING, not a crash, and is never logged", async () => {
+    const { lines, logger } = capture();
+    const options = testOptions({
+      instances: servers.urls(ACL_USER, WRONG_PASSWORD),
+      keyPrefix: "redlock-sidecar:",
+      ...tlsFiles,
+      instanceTlsCaFile: ca.certFile,
+      instanceTlsCertFile: sidecarClient.certFile,
+      instanceTlsKeyFile: sidecarClient.keyFile,
+    });
+    running = await runSidecar(options, { logger });
+    const { client } = running;
+    const refused = await client.acquire({ name: "tls-wrong-pass", ttl: ms(1000) }).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
+    expect(refused?.code).toBe(status.UNAVAILABLE);
+    await eventually(() => lines.some((l) => l.includes('"instance down"')), 5000, "instance down lines");
+    expect(running.sidecar.health.serving).toBe(false);
+    // Still serving calls, and still answering them the same way.
+    const again = await client.release({ name: "tls-wrong-pass", leaseId: `${"a".repeat(27)}.1` }).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
+    expect(again?.code).toBe(status.UNAVAILABLE);
+    await running.stop();
+    running = undefined;
+    const all = lines.join("");
+    expect(all).toContain("shut down");
+    expect(all).not.toContain(WRONG_PASSWORD);
+    expect(all).not.toContain(SIDECAR_PASSWORD);
+  });
+
+  it("an instance whose certificate does not chain to LOCK_INSTANCE_TLS_CA is not used", async () => {
+    const strangerCaFile = otherCa.certFile;
+    const options = testOptions({
+      instances: servers.urls(ACL_USER, SIDECAR_PASSWORD),
+      keyPrefix: "redlock-sidecar:",
+      ...tlsFiles,
+      instanceTlsCaFile: strangerCaFile,
+      instanceTlsCertFile: sidecarClient.certFile,
+      instanceTlsKeyFile: sidecarClient.keyFile,
+    });
+    running = await runSidecar(options);
+    const refused = await running.client.acquire({ name: "tls-wrong-ca", ttl: ms(1000) }).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
+    expect(refused?.code).toBe(status.UNAVAILABLE);
+  });
+
+  it("an instance that requires a client certificate refuses a sidecar without one", async () => {
+    const options = testOptions({ instances: servers.urls(ACL_USER, SIDECAR_PASSWORD), keyPrefix: "redlock-sidecar:", ...tlsFiles, instanceTlsCaFile: ca.certFile });
+    running = await runSidecar(options);
+    const refused = await running.client.acquire({ name: "tls-no-client-cert", ttl: ms(1000) }).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
+    expect(refused?.code).toBe(status.UNAVAILABLE);
+  });
+
+  it("the README's ACL allows every command the Lua scripts call", () => {
+    const allowed = new Set(readmeAclRules("x").filter((r) => r.startsWith("+")).map((r) => r.slice(1).toLowerCase()));
+    const called = new Set<string>();
+    for (const script of [ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET]) {
+      for (const match of script.source.matchAll(/redis\.p?call\(\s*['"]([A-Za-z]+)['"]/g)) called.add(match[1]!.toLowerCase());
+    }
+    expect(called.size).toBeGreaterThan(5);
+    expect([...called].filter((command) => !allowed.has(command))).toEqual([]);
+  });
+});
