@@ -1,5 +1,5 @@
 import { LockError } from "../errors/lock-error.ts";
-import type { InstanceAcquire, LockInstance, LockKeys } from "../instances/lock-instance.ts";
+import type { Announcement, InstanceAcquire, LockInstance, LockKeys } from "../instances/lock-instance.ts";
 import { systemClock, type Clock } from "../redlock/clock.ts";
 import { raiseConfirmed } from "../redlock/fencing.ts";
 import { quorumOf } from "../redlock/quorum.ts";
@@ -56,6 +56,7 @@ export class LockEngine {
   readonly #watches: ReleaseWatches;
   readonly #renewals: RenewalBatcher;
   #waiting = 0;
+  #acquiring = 0;
 
   constructor(instances: readonly LockInstance[], options: EngineOptions, deps: EngineDeps = {}) {
     if (instances.length === 0) throw new RangeError("the engine needs at least one instance");
@@ -85,10 +86,21 @@ export class LockEngine {
    */
   async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
     throwIfAborted(signal);
-    const { maxLeases, maxWaiters } = this.#options;
-    if (this.leases.sizeAt(this.#clock.monotonicMs()) >= maxLeases) {
+    const { maxLeases } = this.#options;
+    // Acquires in flight count too, so concurrent calls cannot overshoot.
+    if (this.leases.sizeAt(this.#clock.monotonicMs()) + this.#acquiring >= maxLeases) {
       throw new LockError("resource-exhausted", `this sidecar holds ${maxLeases} leases, its limit (LOCK_MAX_LEASES)`);
     }
+    this.#acquiring++;
+    try {
+      return await this.#acquireCounted(name, ttlMs, waitMs, signal);
+    } finally {
+      this.#acquiring--;
+    }
+  }
+
+  async #acquireCounted(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
+    const { maxWaiters } = this.#options;
     const keys = lockKeys(this.#options.keyPrefix, name);
     if (waitMs <= 0) {
       // Callers queued here want this lock and will get it first.
@@ -164,7 +176,10 @@ export class LockEngine {
     const verdict = judgeExtend(votes, { startMs, elapsedMs, ttlMs });
     switch (verdict.kind) {
       case "extended": {
-        const lease: Lease = { name, leaseId, fencingToken, ttlMs, endMs: verdict.endMs };
+        // A known lease keeps its own id and token, whatever the caller's copy says.
+        const lease: Lease = known
+          ? { ...known, ttlMs, endMs: verdict.endMs }
+          : { name, leaseId, fencingToken, ttlMs, endMs: verdict.endMs };
         this.leases.put(lease, this.#clock.monotonicMs());
         return lease;
       }
@@ -194,8 +209,7 @@ export class LockEngine {
     const keys = lockKeys(this.#options.keyPrefix, name);
     const announce = { channel: keys.channel, tag: releaseTag(fencingToken) };
     const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announce)));
-    const known = this.leases.get(leaseId);
-    if (known?.name === name) this.leases.delete(leaseId);
+    this.leases.delete(name, leaseId);
     if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
     if (judgeRelease(votes)) return true;
     const answered = votes.filter((v) => v.kind !== "failed").length;
@@ -248,15 +262,17 @@ export class LockEngine {
     }
     if (verdict.kind !== "granted" || signal?.aborted) {
       // Every instance that did not answer "held" may carry our key (a timed
-      // out SET can still land). Announce only a lock that was free: a
-      // contended attempt's rollback would wake every waiter for a lock
-      // still held.
+      // out SET can still land). Announce only when a majority had the lock
+      // free (a grant that came too late or was cancelled): announcing a
+      // contended or unavailable attempt's rollback would wake waiters, and
+      // through their own rollbacks this one, for a lock nobody can take.
       const mayHoldOurKey = this.instances.filter((_, i) => {
         const reply = replies[i]!;
         return !reply.ok || reply.value.granted;
       });
-      await this.#rollBack(keys, secret, verdict.kind !== "contended", mayHoldOurKey);
-      if (verdict.kind === "contended" && grantedAny(replies)) {
+      const majorityFree = replies.filter((r) => r.ok && r.value.granted).length >= this.quorum;
+      await this.#rollBack(keys, secret, majorityFree, mayHoldOurKey);
+      if (verdict.kind === "contended" && grantedAny(replies) && heldCount(replies) < this.quorum) {
         // Some instances had it free: a split vote or an expiring holder.
         // Look again soon rather than after the whole fallback delay.
         verdict = { ...verdict, retryAfterMs: Math.min(verdict.retryAfterMs ?? SPLIT_RETRY_MS, SPLIT_RETRY_MS * (1 + this.#random.unit())) };
@@ -273,12 +289,17 @@ export class LockEngine {
   /** Unlocks the instances, also those that seemed to fail: their SET may have landed. */
   async #rollBack(keys: LockKeys, secret: string, announce: boolean, instances: readonly LockInstance[] = this.instances): Promise<void> {
     if (instances.length === 0) return;
-    const announcement = announce ? { channel: keys.channel, tag: `rollback-${this.#random.leaseSecret().slice(0, 8)}` } : undefined;
+    let announcement: Announcement | undefined;
+    if (announce) {
+      announcement = { channel: keys.channel, tag: `rollback-${this.#random.leaseSecret().slice(0, 8)}` };
+      // Our own waiters need no wake-up for a rollback they caused.
+      this.#watches.markSeen(keys.channel, announcement.tag);
+    }
     await fanOut(instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announcement));
   }
 
   async #cleanUp(name: string, leaseId: string, secret: string): Promise<void> {
-    this.leases.delete(leaseId);
+    this.leases.delete(name, leaseId);
     await this.#rollBack(lockKeys(this.#options.keyPrefix, name), secret, true);
   }
 
@@ -330,6 +351,10 @@ function waitingTicket(wallMs: number, random: string): string {
 
 function grantedAny(replies: readonly Settled<Awaited<ReturnType<LockInstance["acquire"]>>>[]): boolean {
   return replies.some((r) => r.ok && r.value.granted);
+}
+
+function heldCount(replies: readonly Settled<Awaited<ReturnType<LockInstance["acquire"]>>>[]): number {
+  return replies.filter((r) => r.ok && !r.value.granted).length;
 }
 
 type Attempt = { kind: "granted"; lease: Lease } | Exclude<AcquireVerdict, { kind: "granted" }>;

@@ -34,7 +34,7 @@ export class ReleaseWatches {
     let state = this.#watches.get(name);
     const fresh = !state;
     if (!state) {
-      const created: WatchState = { refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), linger: undefined, seen: [] };
+      const created: WatchState = { channel, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), linger: undefined, seen: [] };
       const notify = (tag: string): void => this.#notify(created, tag);
       created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
         for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
@@ -76,6 +76,11 @@ export class ReleaseWatches {
     state.unsubscribe.splice(0).forEach((u) => u());
   }
 
+  /** Drops a coming notice with this tag (one this sidecar announces itself). */
+  markSeen(channelName: string, tag: string): void {
+    for (const [, state] of this.#watches) if (state.channel === channelName) this.#remember(state, tag);
+  }
+
   /** A release through this sidecar: wake its waiters without a round trip. */
   notifyLocal(name: string, tag: string): void {
     const state = this.#watches.get(name);
@@ -84,13 +89,17 @@ export class ReleaseWatches {
 
   /** One wake per release: the same tag comes from every instance (and locally). */
   #notify(state: WatchState, tag: string): void {
-    if (tag !== "") {
-      if (state.seen.includes(tag)) return;
-      state.seen.push(tag);
-      if (state.seen.length > SEEN_TAGS) state.seen.shift();
-    }
+    if (tag !== "" && !this.#remember(state, tag)) return;
     if (state.wake) state.wake();
     else state.pending = true;
+  }
+
+  /** False when the tag was seen already. */
+  #remember(state: WatchState, tag: string): boolean {
+    if (state.seen.includes(tag)) return false;
+    state.seen.push(tag);
+    if (state.seen.length > SEEN_TAGS) state.seen.shift();
+    return true;
   }
 
   #wait(state: WatchState, timeoutMs: number, signal?: AbortSignal): Promise<"notified" | "timeout"> {
@@ -126,6 +135,7 @@ export class ReleaseWatches {
 }
 
 interface WatchState {
+  channel: string;
   refs: number;
   /** A notice arrived while nobody was waiting: the next wait returns at once. */
   pending: boolean;

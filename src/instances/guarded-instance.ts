@@ -17,6 +17,33 @@ export interface GuardOptions {
   circuitFailures: number;
   /** While the circuit is open: how often the instance is probed. */
   circuitProbeIntervalMs: number;
+  /** Shared by the instances of one engine: how many circuits may be open at once. */
+  circuitBudget: CircuitBudget;
+}
+
+/**
+ * At most N - quorum circuits open at once: skipping an instance is only
+ * worth it while the others still make a quorum. When every instance is
+ * slow (the sidecar itself is overloaded), calls keep trying them all
+ * rather than failing fast everywhere.
+ */
+export class CircuitBudget {
+  readonly #maxOpen: number;
+  #open = 0;
+
+  constructor(maxOpen: number) {
+    this.#maxOpen = maxOpen;
+  }
+
+  tryOpen(): boolean {
+    if (this.#open >= this.#maxOpen) return false;
+    this.#open++;
+    return true;
+  }
+
+  close(): void {
+    this.#open = Math.max(0, this.#open - 1);
+  }
 }
 
 /** Why an instance's answer does not count: the engine sees a failed vote. */
@@ -122,6 +149,7 @@ export class GuardedInstance implements LockInstance {
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#probe) this.#options.circuitBudget.close();
     clearInterval(this.#probe);
     clearTimeout(this.#quarantineTimer);
     await this.#inner.close();
@@ -183,6 +211,7 @@ export class GuardedInstance implements LockInstance {
     if (this.#failures++ === 0) this.#firstFailureMs = nowMs;
     if (this.#failures < this.#options.circuitFailures || this.#probe || this.#closed) return;
     if (nowMs - this.#firstFailureMs < this.#options.circuitProbeIntervalMs) return;
+    if (!this.#options.circuitBudget.tryOpen()) return;
     this.#logger.warn({ instance: this.name, failures: this.#failures }, "instance circuit open: calls fail fast while it is probed");
     this.#probe = setInterval(() => {
       this.#inner.ping().then(
@@ -191,6 +220,7 @@ export class GuardedInstance implements LockInstance {
           clearInterval(this.#probe);
           this.#probe = undefined;
           this.#failures = 0;
+          this.#options.circuitBudget.close();
           this.#logger.info({ instance: this.name }, "instance circuit closed: it answers again");
         },
         () => undefined,

@@ -44,14 +44,14 @@ export function judgeAcquire(votes: readonly AcquireVote[], timing: AttemptTimin
   }
   const answered = granted.length + holderTtls.length;
   if (answered < quorum) return { kind: "unavailable", answered };
-  return { kind: "contended", retryAfterMs: holderRetryAfterMs(holderTtls, votes.length - quorum + 1) };
+  return { kind: "contended", retryAfterMs: holderRetryAfterMs(holderTtls, quorum - granted.length) };
 }
 
 /**
- * When the lock will most likely be free: the holder's key must be gone from
- * enough instances that the remaining ones cannot block a majority, so take
- * the `needed`-th smallest remaining TTL among those that reported a holder.
- * Negative TTLs (key without expiry, or gone by the time PTTL ran) say nothing.
+ * When the lock will most likely be free: `needed` more instances must free
+ * up (a quorum minus those that granted), so take the `needed`-th smallest
+ * remaining TTL among those that reported a holder. Negative TTLs (key
+ * without expiry, or gone by the time PTTL ran) say nothing.
  */
 function holderRetryAfterMs(holderTtls: readonly number[], needed: number): number | undefined {
   const known = holderTtls.filter((ttl) => ttl >= 0).sort((a, b) => a - b);

@@ -123,7 +123,7 @@ async function runKeepAlive(ctx: LockServiceContext, stream: ServerWritableStrea
       throw error;
     }
     // The stream is gone (client cancel, deadline or shutdown): stop renewing at once.
-    if (req.expireOnClose) ctx.engine.leases.delete(leaseId);
+    if (req.expireOnClose) ctx.engine.leases.delete(name, leaseId);
     else await ctx.engine.release(name, leaseId).catch(() => undefined);
     if (ctx.shutdown.aborted) stream.emit("error", toGrpcStatus(ctx.shutdown.reason));
     else stream.end();

@@ -7,7 +7,8 @@ import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
-import { GuardedInstance } from "../instances/guarded-instance.ts";
+import { CircuitBudget, GuardedInstance } from "../instances/guarded-instance.ts";
+import { quorumOf } from "../redlock/quorum.ts";
 import { instanceTlsOptions } from "../instances/instance-tls.ts";
 import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
@@ -52,13 +53,15 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const clock = deps.clock ?? systemClock;
   // First: unreadable or mismatched certificate files stop start-up before anything connects.
   const api = apiCredentials(options, logger);
+  const raw = deps.instances ?? createInstances(options, deps, logger);
   const guard = {
     // Every lease an instance may have forgotten in a restart was granted for at most the max TTL.
     quarantineMs: options.restartQuarantine === "on" ? options.maxTtlMs : 0,
     circuitFailures: options.circuitFailures,
     circuitProbeIntervalMs: options.circuitProbeIntervalMs,
+    circuitBudget: new CircuitBudget(raw.length - quorumOf(raw.length)),
   };
-  const instances = (deps.instances ?? createInstances(options, deps, logger)).map(
+  const instances = raw.map(
     (instance) => new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger),
   );
   const engine = new LockEngine(instances, options, deps);
@@ -80,7 +83,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       streams,
       maxStreams: options.maxStreams,
       observer: metrics,
-    }),
+    })),
   );
   health.addToServer(server);
   addReflection(server, [file_lock_v1_lock]);

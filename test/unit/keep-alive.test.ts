@@ -1,0 +1,228 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_OPTIONS } from "../../src/config/options.ts";
+import { keepAlive, renewalDueMs, type KeepAliveOptions } from "../../src/engine/keep-alive.ts";
+import type { Lease } from "../../src/engine/lease.ts";
+import { LockEngine, type EngineOptions } from "../../src/engine/lock-engine.ts";
+import { fakeInstances } from "./support/fake-instance.ts";
+import { FakeTime } from "./support/fake-time.ts";
+import { expectLockError } from "./support/lock-error.ts";
+import { ManualClock } from "./support/manual-clock.ts";
+import { ScriptedRandomness } from "./support/scripted-randomness.ts";
+
+const OPTIONS: EngineOptions = {
+  ...DEFAULT_OPTIONS,
+  keyPrefix: "ka:",
+  instanceTimeoutMs: 20,
+  retryDelayMs: 10,
+  retryJitterMs: 10,
+  fenceRetentionMs: 60_000,
+  waitTicketTtlMs: 1000,
+};
+const NAME = "job";
+const LOCK = "ka:lock:job";
+const TTL = 300; // renewals every 100 ms
+const DRIFT = 5; // floor(300 / 100) + 2
+const RETRY = 10;
+
+async function setup(n = 3, startMs = 10_000) {
+  const clock = new ManualClock({ monotonicMs: startMs });
+  const time = new FakeTime(clock);
+  const fakes = fakeInstances(n, clock, { fenceStart: 1n });
+  const engine = new LockEngine(fakes, OPTIONS, { clock, randomness: new ScriptedRandomness("ka") });
+  const result = await time.settle(engine.acquire(NAME, TTL, 0));
+  if (!result.acquired) throw new Error("setup: not acquired");
+  const lease = result.lease;
+  const t0 = clock.monotonicMs();
+  const controller = new AbortController();
+  const renewals: Lease[] = [];
+  const options: KeepAliveOptions = { name: NAME, leaseId: lease.leaseId, ttlMs: TTL, retryDelayMs: RETRY };
+  const start = (on: LockEngine = engine): Promise<void> => keepAlive(on, options, controller.signal, (l) => renewals.push(l));
+  /** When each instance-0 extend call happened, relative to t0. */
+  const extendTimes = (): number[] => fakes[0]!.callsOf("extend").map((c) => c.atMs - t0);
+  return { clock, time, fakes, engine, lease, t0, controller, renewals, start, extendTimes };
+}
+
+beforeEach(() => FakeTime.install());
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("keepAlive", () => {
+  it("renews at once, then every ttl/3, reporting each renewal", async () => {
+    const { time, t0, controller, renewals, start, extendTimes, lease } = await setup();
+    const running = start();
+
+    await time.elapse(450);
+
+    expect(extendTimes()).toEqual([0, 100, 200, 300, 400]);
+    expect(renewals.map((l) => l.endMs - t0)).toEqual([0, 100, 200, 300, 400].map((at) => at + TTL - DRIFT));
+    for (const renewal of renewals) expect(renewal).toMatchObject({ name: NAME, leaseId: lease.leaseId, fencingToken: lease.fencingToken, ttlMs: TTL });
+    controller.abort();
+    await expect(time.settle(running)).resolves.toBeUndefined();
+  });
+
+  it("renewals fall on a shared tick (ttl/30, at most 100 ms), so leases due together batch", async () => {
+    // Acquired at 10 003: renewed at once, then at ceil((now + 100) / 10) * 10.
+    const { time, controller, start, extendTimes } = await setup(3, 10_003);
+    const running = start();
+    await time.elapse(320);
+    expect(extendTimes()).toEqual([0, 107, 207, 307]);
+    controller.abort();
+    await time.settle(running);
+  });
+
+  it("keeps the lease alive far beyond its TTL", async () => {
+    const { time, fakes, controller, start, lease } = await setup();
+    const running = start();
+    await time.elapse(10 * TTL, 10); // renewals fall on 10 ms ticks
+    expect(fakes[0]!.callsOf("extend")).toHaveLength(31); // at once, then every 100 ms
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBe(lease.leaseId.split(".")[0]);
+    controller.abort();
+    await time.settle(running);
+  });
+
+  it("returns when the signal aborts, renews no more, and leaves the lease held", async () => {
+    const { time, fakes, controller, renewals, start, extendTimes } = await setup();
+    const running = start();
+    await time.elapse(250);
+    controller.abort();
+
+    await expect(time.settle(running, 1)).resolves.toBeUndefined();
+    await time.elapse(1000);
+    expect(extendTimes()).toEqual([0, 100, 200]);
+    expect(renewals).toHaveLength(3);
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
+  });
+
+  it("returns at once, without renewing, when the signal is already aborted", async () => {
+    const { time, controller, start, extendTimes } = await setup();
+    controller.abort();
+    await expect(time.settle(start(), 1)).resolves.toBeUndefined();
+    expect(extendTimes()).toEqual([]);
+  });
+
+  it("does not report a renewal that completes after the abort", async () => {
+    const { time, fakes, controller, renewals, start } = await setup();
+    for (const fake of fakes) fake.behave("gate", "extend");
+    const running = start();
+    await time.flush();
+    expect(fakes.map((f) => f.gated)).toEqual([1, 1, 1]);
+    controller.abort();
+    for (const fake of fakes) fake.openGate();
+    await expect(time.settle(running)).resolves.toBeUndefined();
+    expect(renewals).toEqual([]);
+  });
+
+  it("throws not-held when the lease is taken away on the instances", async () => {
+    const { clock, time, fakes, t0, renewals, start } = await setup();
+    const running = start();
+    await time.elapse(50);
+    fakes[0]!.drop(LOCK);
+    fakes[1]!.put(LOCK, "thief-000000000000", 10_000);
+
+    const error = await time.rejection(running);
+
+    expectLockError(error, "not-held");
+    expect(clock.monotonicMs() - t0).toBe(100); // at the next renewal
+    expect(renewals).toHaveLength(1);
+    expect(fakes[2]!.valueAt(LOCK)).toBeUndefined(); // released where it remained
+    expect(fakes[1]!.valueAt(LOCK)).toBe("thief-000000000000");
+  });
+
+  it("when instances stop answering: retries every retryDelay, then not-held once the known end passes", async () => {
+    const { clock, time, fakes, t0, renewals, start, extendTimes } = await setup();
+    const running = start();
+    await time.elapse(50);
+    for (const fake of fakes) fake.behave("fail");
+
+    const error = await time.rejection(running);
+
+    expectLockError(error, "not-held");
+    // Last confirmed renewal at 0: known end 0 + 300 - 5 = 295. Retries at
+    // 100, 110, ..., 290; at 295 the engine refuses to renew past the end.
+    expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
+    expect(extendTimes()).toEqual([0, ...Array.from({ length: 20 }, (_, i) => 100 + RETRY * i)]);
+    expect(renewals).toHaveLength(1);
+  });
+
+  it("when instances hang: each try costs the instance timeout, and not-held comes right after the end", async () => {
+    const { clock, time, fakes, t0, start, extendTimes } = await setup();
+    const running = start();
+    await time.elapse(50);
+    for (const fake of fakes) fake.behave("hang");
+
+    const error = await time.rejection(running);
+
+    expectLockError(error, "not-held");
+    // Tries at 100, 130, ..., 280 (20 ms timeout + 10 ms pause); the one at
+    // 280 times out at 300, past the known end of 295.
+    expect(extendTimes()).toEqual([0, 100, 130, 160, 190, 220, 250, 280]);
+    expect(clock.monotonicMs() - t0).toBe(300);
+  });
+
+  it("when only a minority answers, keeps trying and resumes the ttl/3 schedule once a majority is back", async () => {
+    const { time, fakes, t0, controller, renewals, start, extendTimes } = await setup();
+    const running = start();
+    await time.elapse(50);
+    fakes[0]!.behave("fail");
+    fakes[1]!.behave("fail");
+    await time.elapse(100); // now t0 + 150: tries at 100, 110, ..., 150 failed
+    fakes[0]!.behave("answer");
+    fakes[1]!.behave("answer");
+    await time.elapse(200); // t0 + 350
+
+    expect(fakes[2]!.callsOf("extend").map((c) => c.atMs - t0)).toEqual([0, 100, 110, 120, 130, 140, 150, 160, 260]);
+    expect(extendTimes()).toEqual([0, 100, 110, 120, 130, 140, 150, 160, 260]);
+    expect(renewals.map((l) => l.endMs - t0)).toEqual([TTL - DRIFT, 160 + TTL - DRIFT, 260 + TTL - DRIFT]);
+    controller.abort();
+    await time.settle(running);
+  });
+
+  it("without a known validity (lease granted elsewhere), an unconfirmed first renewal throws unavailable", async () => {
+    const { clock, time, fakes, start } = await setup();
+    const stranger = new LockEngine(fakes, OPTIONS, { clock, randomness: new ScriptedRandomness("other") });
+    for (const fake of fakes.slice(1)) fake.behave("fail");
+    expectLockError(await time.rejection(start(stranger)), "unavailable");
+  });
+
+  it("a lease granted elsewhere is kept alive too", async () => {
+    const { clock, time, fakes, controller, renewals, start } = await setup();
+    const stranger = new LockEngine(fakes, OPTIONS, { clock, randomness: new ScriptedRandomness("other") });
+    const running = start(stranger);
+    await time.elapse(250);
+    expect(renewals).toHaveLength(3);
+    controller.abort();
+    await time.settle(running);
+  });
+});
+
+describe("renewalDueMs", () => {
+  it.each([
+    // now, ttl, due: now + ttl/3 rounded up to a tick of min(100, max(1, floor(ttl/30)))
+    [10_003, 300, 10_110], // tick 10
+    [10_000, 300, 10_100], // already on a tick
+    [5, 3000, 1100], // tick 100
+    [0, 30_000, 10_000], // tick capped at 100
+    [7, 20, 14], // tick 1: 13.67 rounds up
+    [0, 10, 4],
+  ])("now %i, ttl %i -> %i", (now, ttl, due) => {
+    expect(renewalDueMs(now, ttl)).toBe(due);
+  });
+
+  it("is never earlier than a third of the TTL, and at most one tick later", () => {
+    for (const ttl of [10, 31, 299, 300, 1000, 2999, 3000, 10_000, 86_400_000]) {
+      const tick = Math.min(100, Math.max(1, Math.floor(ttl / 30)));
+      for (let now = 0; now < 1000; now += 37) {
+        const due = renewalDueMs(now, ttl);
+        expect(due).toBeGreaterThanOrEqual(now + ttl / 3);
+        expect(due - (now + ttl / 3)).toBeLessThan(tick);
+        expect(due % tick).toBe(0);
+      }
+    }
+  });
+
+  it("leases renewed within one tick of each other are next due together", () => {
+    expect(renewalDueMs(1001, 3000)).toBe(renewalDueMs(1099, 3000));
+    expect(renewalDueMs(1000, 3000)).not.toBe(renewalDueMs(1001, 3000));
+  });
+});

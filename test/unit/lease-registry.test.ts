@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import type { Lease } from "../../src/engine/lease.ts";
+import { LeaseRegistry } from "../../src/engine/lease-registry.ts";
+
+function lease(leaseId: string, endMs: number, name = "n"): Lease {
+  return { name, leaseId, fencingToken: 1n, ttlMs: 1000, endMs };
+}
+
+describe("LeaseRegistry", () => {
+  it("stores, replaces and deletes by lease id", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("a", 5000), 0);
+    registry.put(lease("b", 6000), 0);
+    expect(registry.size).toBe(2);
+    expect(registry.get("a")).toEqual(lease("a", 5000));
+    registry.put(lease("a", 9000), 10);
+    expect(registry.get("a")?.endMs).toBe(9000);
+    expect(registry.size).toBe(2);
+    registry.delete("n", "a");
+    expect(registry.get("a")).toBeUndefined();
+    expect(registry.size).toBe(1);
+    registry.delete("n", "nope");
+    expect(registry.size).toBe(1);
+  });
+
+  it("deletes only the lease on the given name", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("s.1", 5000, "orders"), 0);
+    registry.delete("other", "s.1");
+    expect(registry.get("s.1")?.name).toBe("orders");
+    registry.delete("orders", "s.1");
+    expect(registry.get("s.1")).toBeUndefined();
+  });
+
+  it("finds a lease by its secret whatever token part the id carries", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("secret.42", 5000), 0);
+    expect(registry.get("secret.42")?.leaseId).toBe("secret.42");
+    expect(registry.get("secret.7")?.leaseId).toBe("secret.42");
+    expect(registry.get("other.42")).toBeUndefined();
+  });
+
+  it("valid(now) lists leases whose end lies after now; a lease ending exactly now is over", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("early", 100), 0);
+    registry.put(lease("exact", 200), 0);
+    registry.put(lease("late", 300), 0);
+    expect(registry.valid(199).map((l) => l.leaseId).sort()).toEqual(["exact", "late"]);
+    expect(registry.valid(200).map((l) => l.leaseId)).toEqual(["late"]);
+    // valid() dropped the expired ones for good.
+    expect(registry.get("early")).toBeUndefined();
+    expect(registry.get("exact")).toBeUndefined();
+    expect(registry.size).toBe(1);
+  });
+
+  it("get() returns an expired lease until it is pruned (the engine checks endMs itself)", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("a", 100), 0);
+    expect(registry.get("a")?.endMs).toBe(100);
+  });
+
+  it("put() prunes expired leases at most once a second", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("a", 100), 0); // first put prunes (nothing expired yet)
+    registry.put(lease("b", 10_000), 500); // 500 ms after the last prune: no prune
+    expect(registry.get("a")).toBeDefined();
+    registry.put(lease("c", 10_000), 999); // still within the second
+    expect(registry.get("a")).toBeDefined();
+    registry.put(lease("d", 10_000), 1000); // a second later: prunes a
+    expect(registry.get("a")).toBeUndefined();
+    expect(registry.size).toBe(3);
+  });
+
+  it("a lease already over when put is dropped by that put's prune", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("old", 50), 100);
+    expect(registry.get("old")).toBeUndefined();
+  });
+
+  it("sizeAt(now) counts leases, pruning expired ones on the same once-a-second schedule", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("a", 100), 0);
+    registry.put(lease("b", 5000), 0);
+    expect(registry.sizeAt(500)).toBe(2); // a is over but not yet pruned
+    expect(registry.sizeAt(1000)).toBe(1);
+  });
+});

@@ -1,0 +1,337 @@
+import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "../../../src/instances/lock-instance.ts";
+import type { ManualClock } from "./manual-clock.ts";
+
+export type Method =
+  | "acquire"
+  | "extend"
+  | "release"
+  | "withdrawTicket"
+  | "raiseFence"
+  | "watchReleases"
+  | "identify"
+  | "waitUntilConnected"
+  | "ping"
+  | "close";
+
+/** How a call to the fake is answered. */
+export type Behaviour =
+  /** Apply to the store and answer. */
+  | "answer"
+  /** Throw without touching the store: the command never arrived. */
+  | "fail"
+  /** Apply to the store, then throw: the write landed but the reply was lost. */
+  | "lose-reply"
+  /** Never answer and never apply: only the engine's per-instance timeout ends the call. */
+  | "hang"
+  /** Hold the call until `openGate()`, then apply and answer. */
+  | "gate";
+
+export interface Call {
+  method: Method;
+  args: readonly unknown[];
+  /** Monotonic clock when the call reached the fake. */
+  atMs: number;
+}
+
+export class InjectedFailure extends Error {
+  override readonly name = "InjectedFailure";
+}
+
+interface Entry {
+  value: string;
+  /** On the monotonic clock; undefined: no expiry. */
+  expiresAtMs: number | undefined;
+}
+
+
+export interface FakeInstanceOptions {
+  /**
+   * First value of a missing fencing counter. Default: the wall clock in
+   * microseconds, as the Lua script and MemoryInstance do.
+   */
+  fenceStart?: bigint;
+  /**
+   * Guard against a runaway retry loop that never yields to timers (it would
+   * freeze the test process): past this many calls, every call hangs.
+   */
+  callLimit?: number;
+}
+
+/**
+ * An instance for engine tests: a small key-value store with the semantics
+ * of the Lua scripts and MemoryInstance (waiting tickets ordered as strings,
+ * SET NX PX, counter INCR, compare-and-PEXPIRE, compare-and-DEL with a
+ * tagged release notice, raise-to-at-least), whose answers can be made to
+ * fail, hang, lose their reply or wait for the test. It records every call.
+ */
+export class FakeInstance implements LockInstance {
+  readonly name: string;
+  readonly calls: Call[] = [];
+  /**
+   * Simulated latency: each call advances the shared clock by this much
+   * before it is applied and answered. Calls of one fan-out are started one
+   * after another, so their latencies add up.
+   */
+  latencyMs = 0;
+  /** Runs as each call arrives, before its behaviour applies. */
+  onCall: ((call: Call) => void) | undefined;
+
+  readonly #clock: ManualClock;
+  readonly #fenceStart: bigint | undefined;
+  readonly #callLimit: number;
+  readonly #entries = new Map<string, Entry>();
+  /** Ticket hash per queue key: ticket -> expiry on the monotonic clock. */
+  readonly #queues = new Map<string, Map<string, number>>();
+  readonly #watchers = new Map<string, Set<(tag: string) => void>>();
+  readonly #behaviours = new Map<Method, Behaviour>();
+  #defaultBehaviour: Behaviour = "answer";
+  #restarts = 0;
+  #gated: (() => void)[] = [];
+
+  constructor(name: string, clock: ManualClock, options: FakeInstanceOptions = {}) {
+    this.name = name;
+    this.#clock = clock;
+    this.#fenceStart = options.fenceStart;
+    this.#callLimit = options.callLimit ?? 20_000;
+  }
+
+  /** Sets the behaviour of the given methods, or of every method when none are given. */
+  behave(behaviour: Behaviour, ...methods: Method[]): this {
+    if (methods.length === 0) {
+      this.#defaultBehaviour = behaviour;
+      this.#behaviours.clear();
+    } else {
+      for (const method of methods) this.#behaviours.set(method, behaviour);
+    }
+    return this;
+  }
+
+  behaviourOf(method: Method): Behaviour {
+    return this.#behaviours.get(method) ?? this.#defaultBehaviour;
+  }
+
+  callsOf(method: Method): Call[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  /** How many calls are waiting at the gate. */
+  get gated(): number {
+    return this.#gated.length;
+  }
+
+  /** Applies and answers every call held by the gate, in arrival order. */
+  openGate(): void {
+    const held = this.#gated;
+    this.#gated = [];
+    for (const run of held) run();
+  }
+
+  // --- LockInstance -------------------------------------------------------
+
+  acquire(r: InstanceAcquire): Promise<AcquireReply> {
+    return this.#call("acquire", [r], (): AcquireReply => {
+      const now = this.#clock.monotonicMs();
+      const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
+      const holder = this.#get(r.keys.lock);
+      if (holder || (first !== undefined && first !== r.ticket)) {
+        // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
+        const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
+        return { granted: false, holderTtlMs: ttl };
+      }
+      if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
+      this.#set(r.keys.lock, r.secret, r.ttlMs);
+      const counter = this.#get(r.keys.fence);
+      const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
+      this.#set(r.keys.fence, fence.toString(), r.fenceRetentionMs);
+      return { granted: true, fence };
+    });
+  }
+
+  /** One call per batch of renewals: answers per item. */
+  extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
+    return this.#call("extend", [items, adopt], () =>
+      items.map(({ lockKey, secret, ttlMs }) => {
+        const current = this.#get(lockKey);
+        // With `adopt`, a missing key is created (an instance catching up after a restart).
+        if (current ? current.value !== secret : !adopt) return false;
+        this.#set(lockKey, secret, ttlMs);
+        return true;
+      }),
+    );
+  }
+
+  release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
+    return this.#call("release", [lockKey, secret, announce], () => {
+      if (this.#get(lockKey)?.value !== secret) return false;
+      this.#entries.delete(lockKey);
+      if (announce) this.publish(announce.channel, announce.tag);
+      return true;
+    });
+  }
+
+  withdrawTicket(queueKey: string, ticket: string): Promise<void> {
+    return this.#call("withdrawTicket", [queueKey, ticket], () => {
+      this.#queues.get(queueKey)?.delete(ticket);
+    });
+  }
+
+  raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
+    return this.#call("raiseFence", [fenceKey, token, fenceRetentionMs], () => {
+      const current = this.#get(fenceKey);
+      const next = current && BigInt(current.value) >= token ? BigInt(current.value) : token;
+      this.#set(fenceKey, next.toString(), fenceRetentionMs);
+      return next;
+    });
+  }
+
+  watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
+    return this.#call("watchReleases", [channel], () => {
+      let listeners = this.#watchers.get(channel);
+      if (!listeners) this.#watchers.set(channel, (listeners = new Set()));
+      listeners.add(onRelease);
+      return () => {
+        listeners.delete(onRelease);
+        if (listeners.size === 0) this.#watchers.delete(channel);
+      };
+    });
+  }
+
+  /** The server's run id: changes with `restart()`. */
+  identify(): Promise<string> {
+    return this.#call("identify", [], () => `${this.name}-run-${this.#restarts}`);
+  }
+
+  /** Bumped by `restart()` (a reconnection). Not recorded as a call. */
+  connectionEpoch(): number {
+    return this.#restarts;
+  }
+
+  waitUntilConnected(timeoutMs: number): Promise<void> {
+    return this.#call("waitUntilConnected", [timeoutMs], () => undefined);
+  }
+
+  ping(): Promise<void> {
+    return this.#call("ping", [], () => undefined);
+  }
+
+  close(): Promise<void> {
+    return this.#call("close", [], () => undefined);
+  }
+
+  // --- Store, for arranging and inspecting tests ----------------------------
+
+  /** A restart without persistence: every key, ticket and subscription is gone; new run id and connection. */
+  restart(): void {
+    this.#entries.clear();
+    this.#queues.clear();
+    this.#watchers.clear();
+    this.#restarts++;
+  }
+
+  /** The value of a live key (the holder's secret for a lock key). */
+  valueAt(key: string): string | undefined {
+    return this.#get(key)?.value;
+  }
+
+  /** Remaining TTL of a live key, -1 without expiry, undefined when absent. */
+  ttlOf(key: string): number | undefined {
+    const entry = this.#get(key);
+    if (!entry) return undefined;
+    return entry.expiresAtMs === undefined ? -1 : entry.expiresAtMs - this.#clock.monotonicMs();
+  }
+
+  fenceOf(fenceKey: string): bigint | undefined {
+    const value = this.valueAt(fenceKey);
+    return value === undefined ? undefined : BigInt(value);
+  }
+
+  /** Writes a key directly (another holder, a seeded counter); ttl undefined: no expiry. */
+  put(key: string, value: string, ttlMs: number | undefined): void {
+    this.#entries.set(key, { value, expiresAtMs: ttlMs === undefined ? undefined : this.#clock.monotonicMs() + ttlMs });
+  }
+
+  /** Deletes a key directly (an eviction, a failover that lost it). */
+  drop(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  /** Announces a release on `channel` to its watchers, as PUBLISH would (asynchronously). */
+  publish(channel: string, tag: string): void {
+    for (const listener of this.#watchers.get(channel) ?? []) queueMicrotask(() => listener(tag));
+  }
+
+  /** How many watchers are subscribed to `channel`. */
+  watcherCount(channel: string): number {
+    return this.#watchers.get(channel)?.size ?? 0;
+  }
+
+  /** Live waiting tickets of a queue, oldest (smallest string) first. */
+  ticketsOf(queueKey: string): string[] {
+    const now = this.#clock.monotonicMs();
+    return [...(this.#queues.get(queueKey) ?? new Map<string, number>())]
+      .filter(([, expiresAtMs]) => expiresAtMs > now)
+      .map(([id]) => id)
+      .sort();
+  }
+
+  /** Live keys, expired ones dropped first. */
+  keys(): string[] {
+    return [...this.#entries.keys()].filter((key) => this.#get(key) !== undefined);
+  }
+
+  #call<T>(method: Method, args: readonly unknown[], apply: () => T): Promise<T> {
+    const call: Call = { method, args, atMs: this.#clock.monotonicMs() };
+    this.calls.push(call);
+    if (this.calls.length > this.#callLimit) return new Promise<T>(() => undefined);
+    this.onCall?.(call);
+    switch (this.behaviourOf(method)) {
+      case "answer":
+        return Promise.resolve(this.#apply(apply));
+      case "fail":
+        return Promise.reject(new InjectedFailure(`${this.name}: ${method} failed`));
+      case "lose-reply":
+        this.#apply(apply);
+        return Promise.reject(new InjectedFailure(`${this.name}: ${method} reply lost`));
+      case "hang":
+        return new Promise<T>(() => undefined);
+      case "gate":
+        return new Promise<T>((resolve) => this.#gated.push(() => resolve(this.#apply(apply))));
+    }
+  }
+
+  #apply<T>(apply: () => T): T {
+    if (this.latencyMs > 0) this.#clock.advance(this.latencyMs);
+    return apply();
+  }
+
+  /** Prunes expired tickets, registers or refreshes the caller's, and returns the oldest (smallest) live one. */
+  #oldestTicket(queueKey: string, ticket: string, ticketTtlMs: number, now: number): string | undefined {
+    let queue = this.#queues.get(queueKey);
+    if (!queue && ticket === "") return undefined;
+    if (!queue) this.#queues.set(queueKey, (queue = new Map()));
+    for (const [id, expiresAtMs] of queue) if (expiresAtMs <= now) queue.delete(id);
+    if (ticket !== "") queue.set(ticket, now + ticketTtlMs);
+    let oldest: string | undefined;
+    for (const id of queue.keys()) if (oldest === undefined || id < oldest) oldest = id;
+    if (queue.size === 0) this.#queues.delete(queueKey);
+    return oldest;
+  }
+
+  #get(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry?.expiresAtMs !== undefined && entry.expiresAtMs <= this.#clock.monotonicMs()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #set(key: string, value: string, ttlMs: number): void {
+    this.#entries.set(key, { value, expiresAtMs: this.#clock.monotonicMs() + ttlMs });
+  }
+}
+
+/** `count` fakes named i0, i1, ... on one clock. */
+export function fakeInstances(count: number, clock: ManualClock, options: FakeInstanceOptions = {}): FakeInstance[] {
+  return Array.from({ length: count }, (_, i) => new FakeInstance(`i${i}`, clock, options));
+}
