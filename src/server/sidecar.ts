@@ -83,7 +83,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       streams,
       maxStreams: options.maxStreams,
       observer: metrics,
-    })),
+    }),
   );
   health.addToServer(server);
   addReflection(server, [file_lock_v1_lock]);
