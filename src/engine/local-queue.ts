@@ -1,4 +1,5 @@
 import { abortReason } from "../util/abort.ts";
+import type { Watch } from "./release-watch.ts";
 
 /**
  * FIFO of the callers of this sidecar waiting for one lock name. Only the
@@ -28,7 +29,7 @@ export class LocalQueues {
    */
   enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false }));
+    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined }));
     const q = queue;
     return new Promise<Turn | undefined>((resolve, reject) => {
       if (signal?.aborted) {
@@ -71,6 +72,13 @@ export class LocalQueues {
       // after every ticket other sidecars already registered.
       ticket: () => (queue.ticket ??= this.#newTicket()),
       afterGrant: queue.afterGrant,
+      get watch() {
+        return queue.watch;
+      },
+      keepWatch: (watch) => {
+        if (queue.watch !== watch) queue.watch?.close();
+        return (queue.watch = watch);
+      },
       leave: (acquired) => {
         const ticket = queue.ticket;
         if (left) return { emptied: false, ticket };
@@ -89,6 +97,8 @@ export class LocalQueues {
   #dropIfEmpty(name: string, queue: Queue): boolean {
     if (queue.waiters.length > 0 || this.#queues.get(name) !== queue) return false;
     this.#queues.delete(name);
+    queue.watch?.close();
+    queue.watch = undefined;
     return true;
   }
 }
@@ -98,6 +108,8 @@ interface Queue {
   ticket: string | undefined;
   /** The last head left with the lock: it is held here now. */
   afterGrant: boolean;
+  /** Release notices for the name, shared by successive heads; closed when the queue empties. */
+  watch: Watch | undefined;
 }
 
 interface Waiter {
@@ -112,6 +124,10 @@ export interface Turn {
    * this sidecar: wait for its release before trying.
    */
   readonly afterGrant: boolean;
+  /** The queue's release subscription, if a head opened one. */
+  readonly watch: Watch | undefined;
+  /** Hands a subscription to the queue, which closes it when the last waiter leaves. */
+  keepWatch(watch: Watch): Watch;
   /**
    * Leaves the head of the queue and hands the turn to the next waiter.
    * `emptied`: nobody else waits, so the ticket (if any) may be withdrawn.

@@ -33,8 +33,7 @@ export interface EngineOptions {
   maxWaiters: number;
 }
 
-/** How long a release subscription outlives its last waiter. */
-const WATCH_LINGER_MS = 2000;
+
 
 export interface EngineDeps {
   clock?: Clock;
@@ -66,7 +65,7 @@ export class LockEngine {
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.randomness ?? systemRandomness;
     this.#queues = new LocalQueues(() => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()));
-    this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs, WATCH_LINGER_MS);
+    this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs);
     this.#renewals = new RenewalBatcher(instances, options.instanceTimeoutMs, this.#clock);
   }
 
@@ -129,11 +128,14 @@ export class LockEngine {
     const turn = await this.#queues.enter(name, waitMs, signal);
     if (!turn) return { acquired: false, retryAfterMs: undefined };
     let acquired = false;
-    let watch: Watch | undefined;
+    // The subscription belongs to the queue: it lasts while anyone here waits
+    // on this name, and goes the moment the last waiter leaves.
+    let watch: Watch | undefined = turn.watch;
+    const openWatch = async (): Promise<Watch> => turn.keepWatch(await this.#watches.open(name, keys.channel));
     try {
       if (turn.afterGrant) {
         // Held by the caller just served here: its release wakes us locally.
-        watch = await this.#watches.open(name, keys.channel);
+        watch ??= await openWatch();
         await watch.wait(Math.min(this.#options.retryDelayMs + this.#random.unit() * this.#options.retryJitterMs, waitEndMs - this.#clock.monotonicMs()), signal);
       }
       for (;;) {
@@ -146,14 +148,13 @@ export class LockEngine {
         const remainingMs = waitEndMs - this.#clock.monotonicMs();
         if (remainingMs <= 0) return this.#giveUp(verdict);
         if (!watch) {
-          watch = await this.#watches.open(name, keys.channel);
+          watch = await openWatch();
           // A release between that attempt and a new subscription went unannounced.
           if (watch.fresh) continue;
         }
         await watch.wait(Math.min(this.#retryDelayMs(verdict), remainingMs), signal);
       }
     } finally {
-      watch?.close();
       const { emptied, ticket } = turn.leave(acquired);
       // Nobody here waits any more: let other sidecars' waiters go first now.
       if (emptied && !acquired && ticket !== undefined) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));

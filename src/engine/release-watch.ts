@@ -12,17 +12,11 @@ import { fanOut } from "./fan-out.ts";
 export class ReleaseWatches {
   readonly #instances: readonly LockInstance[];
   readonly #timeoutMs: number;
-  readonly #lingerMs: number;
   readonly #watches = new Map<string, WatchState>();
 
-  /**
-   * `lingerMs`: how long a subscription outlives its last waiter, so that
-   * successive waiters on a busy name do not pay SUBSCRIBE/UNSUBSCRIBE each.
-   */
-  constructor(instances: readonly LockInstance[], timeoutMs: number, lingerMs: number) {
+  constructor(instances: readonly LockInstance[], timeoutMs: number) {
     this.#instances = instances;
     this.#timeoutMs = timeoutMs;
-    this.#lingerMs = lingerMs;
   }
 
   /**
@@ -34,7 +28,7 @@ export class ReleaseWatches {
     let state = this.#watches.get(name);
     const fresh = !state;
     if (!state) {
-      const created: WatchState = { channel, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), linger: undefined, seen: [] };
+      const created: WatchState = { channel, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [] };
       const notify = (tag: string): void => this.#notify(created, tag);
       created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
         for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
@@ -43,8 +37,6 @@ export class ReleaseWatches {
       });
       this.#watches.set(name, (state = created));
     }
-    clearTimeout(state.linger);
-    state.linger = undefined;
     state.refs++;
     const s = state;
     await s.ready;
@@ -58,9 +50,7 @@ export class ReleaseWatches {
       close: () => {
         if (closed) return;
         closed = true;
-        if (--s.refs > 0) return;
-        s.linger = setTimeout(() => this.#drop(name, s), this.#lingerMs);
-        s.linger.unref();
+        if (--s.refs === 0) this.#drop(name, s);
       },
     };
   }
@@ -71,7 +61,6 @@ export class ReleaseWatches {
   }
 
   #drop(name: string, state: WatchState): void {
-    clearTimeout(state.linger);
     if (this.#watches.get(name) === state) this.#watches.delete(name);
     state.unsubscribe.splice(0).forEach((u) => u());
   }
@@ -142,7 +131,6 @@ interface WatchState {
   wake: (() => void) | undefined;
   unsubscribe: (() => void)[];
   ready: Promise<void>;
-  linger: NodeJS.Timeout | undefined;
   /** Tags of recent releases, to drop the copies from other instances. */
   seen: string[];
 }

@@ -111,7 +111,7 @@ describe("contention", () => {
     const cutShort = await b!.client.acquire({ name: "give-up", ttl: ms(5000), wait: ms(20_000) }, { deadline: Date.now() + 400 });
     expect(cutShort.acquired).toBe(false);
     await eventually(async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:give-up`)))).every((n) => n === 0), 2000, "ticket withdrawn after deadline");
-    // The subscription lingers briefly for the next waiter, then goes.
+    // No subscription outlives the waiters that needed it.
     await eventually(
       async () => (await Promise.all(redis.map((r) => r.pubsub("NUMSUB", `${prefix}released:give-up`)))).every((r) => r[1] === 0),
       6000,

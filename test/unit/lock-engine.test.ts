@@ -706,18 +706,25 @@ describe("acquire: local queue and waiting tickets", () => {
     void second.catch(() => undefined);
   });
 
-  it("the release subscription outlives the last waiter briefly, then is dropped", async () => {
+  it("the release subscription lasts while someone waits here and goes with the last waiter", async () => {
     const { time, fakes, engine, peer, acquireNow } = setup(3);
     const holder = peer("holder").engine;
     const held = await acquireNow(10_000, holder);
-    const waiting = engine.acquire(NAME, TTL, 5000);
+    const first = engine.acquire(NAME, TTL, 5000);
+    const second = engine.acquire(NAME, TTL, 5000);
     await time.elapse(20);
-    await time.settle(holder.release(NAME, held.leaseId));
-    expect((await time.settle(waiting)).acquired).toBe(true);
     for (const fake of fakes) expect(fake.watcherCount(CHANNEL)).toBe(1);
-    await time.elapse(1990, 10);
-    for (const fake of fakes) expect(fake.watcherCount(CHANNEL)).toBe(1); // lingers 2 s
-    await time.elapse(10);
+    await time.settle(holder.release(NAME, held.leaseId));
+    const got = await time.settle(first);
+    expect(got.acquired).toBe(true);
+    // The second waiter still waits: the subscription stays, with no resubscribe.
+    for (const fake of fakes) {
+      expect(fake.watcherCount(CHANNEL)).toBe(1);
+      expect(fake.callsOf("watchReleases")).toHaveLength(1);
+    }
+    if (!got.acquired) throw new Error("unreachable");
+    await time.settle(engine.release(NAME, got.lease.leaseId));
+    expect((await time.settle(second)).acquired).toBe(true);
     for (const fake of fakes) expect(fake.watcherCount(CHANNEL)).toBe(0);
   });
 
