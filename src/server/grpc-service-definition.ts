@@ -1,5 +1,6 @@
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import { unreadableRequest, type UnreadableRequest } from "./unreadable-request.ts";
 
 /**
  * grpc-js has no protobuf-es generator: this builds its service definition
@@ -19,7 +20,7 @@ function methodDefinition(service: DescService, method: DescMethod): MethodDefin
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
     requestSerialize: serializer(method.input),
-    requestDeserialize: deserializer(method.input),
+    requestDeserialize: requestDeserializer(method.input),
     responseSerialize: serializer(method.output),
     responseDeserialize: deserializer(method.output),
     originalName: method.name,
@@ -35,4 +36,15 @@ function serializer<Desc extends DescMessage>(schema: Desc): (message: unknown) 
 
 function deserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) => MessageShape<Desc> {
   return (bytes) => fromBinary(schema, bytes);
+}
+
+/** Server side: bytes that do not parse become a marker answered with INVALID_ARGUMENT (see unreadable-request.ts). */
+function requestDeserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) => MessageShape<Desc> | UnreadableRequest {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (error) {
+      return unreadableRequest(schema.typeName, error);
+    }
+  };
 }

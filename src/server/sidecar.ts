@@ -20,6 +20,7 @@ import { QuorumHealth } from "./health.ts";
 import { lockServiceImplementation } from "./lock-service.ts";
 import { addReflection } from "./reflection.ts";
 import { apiCredentials } from "./tls-credentials.ts";
+import { rejectUnreadableRequests } from "./unreadable-request.ts";
 
 export interface SidecarDeps extends EngineDeps {
   logger?: Logger;
@@ -73,7 +74,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const server = new Server();
   server.addService(
     grpcServiceDefinition(LockService),
-    lockServiceImplementation({
+    rejectUnreadableRequests(lockServiceImplementation({
       engine,
       limits: options,
       instanceTimeoutMs: options.instanceTimeoutMs,
@@ -83,7 +84,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       streams,
       maxStreams: options.maxStreams,
       observer: metrics,
-    }),
+    })),
   );
   health.addToServer(server);
   addReflection(server, [file_lock_v1_lock]);
