@@ -10,7 +10,7 @@ describe("limits", () => {
 
   beforeAll(async () => {
     servers = await RedisServers.start(3);
-    running = await runSidecar(testOptions({ instances: servers.urls, maxLeases: 2, maxStreams: 1, maxWaiters: 1 }));
+    running = await runSidecar(testOptions({ instances: servers.urls, maxLeases: 3, maxStreams: 1, maxWaiters: 1 }));
   });
 
   afterAll(async () => {
@@ -24,12 +24,14 @@ describe("limits", () => {
     const { client } = running;
     const a = await client.acquire({ name: "limit-a", ttl: ms(5000) });
     const b = await client.acquire({ name: "limit-b", ttl: ms(5000) });
-    const third = await errorOf(client.acquire({ name: "limit-c", ttl: ms(5000) }));
-    expect(third?.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(third?.details).toMatch(/holds 2 leases.*\(LOCK_MAX_LEASES\)/);
+    const c = await client.acquire({ name: "limit-c", ttl: ms(5000) });
+    const fourth = await errorOf(client.acquire({ name: "limit-d", ttl: ms(5000) }));
+    expect(fourth?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(fourth?.details).toMatch(/holds 3 leases.*\(LOCK_MAX_LEASES\)/);
 
-    // A release frees room.
+    // Releases free room (a waiting acquire counts toward the lease limit too).
     await client.release({ name: "limit-b", leaseId: b.lease!.leaseId });
+    await client.release({ name: "limit-c", leaseId: c.lease!.leaseId });
     const waiter = client.acquire({ name: "limit-a", ttl: ms(5000), wait: ms(2000) });
     await new Promise((r) => setTimeout(r, 100));
     const second = await errorOf(client.acquire({ name: "limit-a", ttl: ms(5000), wait: ms(2000) }));

@@ -3,18 +3,22 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
-import { RedisServers } from "../support/redis-servers.ts";
+import { startServers, type InstanceServers } from "../support/instance-servers.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
 
-/** The lock API end to end: generated client -> gRPC -> sidecar -> 3 real redis-server processes. */
-describe("LockService against 3 redis-server instances", () => {
-  let servers: RedisServers;
+/**
+ * The lock API end to end: generated client -> gRPC -> sidecar -> 3 real
+ * instances: redis-server processes, or containers (Dragonfly or
+ * LOCK_TEST_IMAGE) when a container engine is there (test/support/instance-servers.ts).
+ */
+describe("LockService against 3 real instances", () => {
+  let servers: InstanceServers;
   let running: Running;
   let redis: Redis[];
   let prefix: string;
 
   beforeAll(async () => {
-    servers = await RedisServers.start(3);
+    servers = await startServers(3);
     const options = testOptions({ instances: servers.urls });
     prefix = options.keyPrefix;
     running = await runSidecar(options);
@@ -111,7 +115,7 @@ describe("LockService against 3 redis-server instances", () => {
   });
 
   it("lets a lease expire at its TTL, after which Extend is FAILED_PRECONDITION and others can acquire", async () => {
-    const { lease } = await client().acquire({ name: "expiring", ttl: ms(300) });
+    const { lease } = await client().acquire({ name: "expiring", ttl: ms(500) });
     await eventually(async () => (await keysOnEachInstance("expiring")).every((n) => n === 0), 3000, "keys to expire");
     expect(await code(client().extend({ name: "expiring", leaseId: lease!.leaseId, ttl: ms(1000) }))).toBe(status.FAILED_PRECONDITION);
     const next = await client().acquire({ name: "expiring", ttl: ms(1000) });
@@ -148,7 +152,7 @@ describe("LockService against 3 redis-server instances", () => {
       [client().acquire({ name: "" }), /name: must not be empty/],
       [client().acquire({ name: "x".repeat(513) }), /name: 513 bytes .* maximum 512 \(LOCK_MAX_NAME_BYTES\)/],
       [client().acquire({ name: "bad\nname" }), /name: .*control characters/],
-      [client().acquire({ name: "ok", ttl: ms(50) }), /ttl: 50ms is below the minimum 200ms \(LOCK_MIN_TTL\)/],
+      [client().acquire({ name: "ok", ttl: ms(50) }), /ttl: 50ms is below the minimum 500ms \(LOCK_MIN_TTL\)/],
       [client().acquire({ name: "ok", ttl: ms(3_600_000) }), /ttl: 1h is above the maximum 5m \(LOCK_MAX_TTL\)/],
       [client().acquire({ name: "ok", ttl: { seconds: -1n, nanos: 0 } }), /ttl: must not be negative/],
       [client().acquire({ name: "ok", wait: ms(3_600_000) }), /wait: 1h is above the maximum 5m \(LOCK_MAX_WAIT\)/],

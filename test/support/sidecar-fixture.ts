@@ -9,8 +9,9 @@ export function testOptions(overrides: Partial<SidecarOptions> = {}): SidecarOpt
     listen: "127.0.0.1:0",
     adminListen: "127.0.0.1:0",
     keyPrefix: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}:`,
-    instanceTimeoutMs: 100,
-    minTtlMs: 200,
+    // Generous for a loaded 2-core machine; tests about timeouts set their own.
+    instanceTimeoutMs: 250,
+    minTtlMs: 500,
     retryDelayMs: 20,
     retryJitterMs: 20,
     healthIntervalMs: 100,
