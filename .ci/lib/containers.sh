@@ -134,25 +134,38 @@ ci_rootfs_base() {
   printf 'root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n' > "$root/etc/group"
 }
 
+# Bumped when a stand-in's recipe changes, so that an older one left on the
+# machine is rebuilt.
+CI_STANDIN_VERSION=2
+ci_standin_current() {
+  [ "$(podman image inspect --format '{{index .Config.Labels "ci.standin.version"}}' "$1" 2>/dev/null)" = "$CI_STANDIN_VERSION" ]
+}
+
 # A stand-in for the Dragonfly image: Dragonfly is neither packaged nor
-# pullable here, so redis-server (Debian) is installed under the name
-# `dragonfly` and accepts the command lines the compose file and the tests
-# use (`dragonfly --port 6379 [--requirepass PW]`).
+# pullable here, so redis-server (Debian) is installed behind a `dragonfly`
+# command that accepts the command lines the compose file and the tests use
+# (`dragonfly --port 6379 [--requirepass PW]`) and, like Dragonfly, has no
+# protected mode and no persistence of its own.
 ci_build_dragonfly_standin() {
   local tag="${1:-$CI_DRAGONFLY_STANDIN}"
-  if podman image exists "$tag"; then echo "$tag exists"; return 0; fi
+  if ci_standin_current "$tag"; then echo "$tag exists"; return 0; fi
   ci_apt_install redis-server:redis-server
-  local root
+  local root redis
+  redis=$(command -v redis-server)
   root=$(mktemp -d)
   ci_rootfs_base "$root"
-  ci_rootfs_add "$root" "$(command -v redis-server)"
-  mkdir -p "$root/usr/local/bin" "$root/data"
-  cp "$root$(command -v redis-server)" "$root/usr/local/bin/dragonfly"
+  ci_rootfs_add "$root" "$redis" /bin/dash
+  ln -sf /bin/dash "$root/bin/sh"
+  mkdir -p "$root/usr/local/bin" "$root/data" "$root/etc/redis"
+  printf 'protected-mode no\nsave ""\nappendonly no\ndir /data\n' > "$root/etc/redis/dragonfly-standin.conf"
+  printf '#!/bin/sh\n# Stand-in for Dragonfly (CI): redis-server with Dragonfly-like defaults.\nexec %s /etc/redis/dragonfly-standin.conf "$@"\n' "$redis" > "$root/usr/local/bin/dragonfly"
+  chmod 755 "$root/usr/local/bin/dragonfly"
   tar -C "$root" -cf "$root.tar" .
   podman import \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change 'WORKDIR /data' \
     --change 'EXPOSE 6379' \
+    --change "LABEL ci.standin.version=$CI_STANDIN_VERSION" \
     --change 'CMD ["dragonfly", "--port", "6379"]' \
     --quiet "$root.tar" "$tag" >/dev/null
   rm -rf "$root" "$root.tar"
@@ -164,7 +177,7 @@ ci_build_dragonfly_standin() {
 # runs this script), and /bin/sh + /usr/bin/env for Dockerfile RUN lines.
 ci_build_node_standin() {
   local tag="${1:-$CI_NODE_STANDIN}"
-  if podman image exists "$tag"; then echo "$tag exists"; return 0; fi
+  if ci_standin_current "$tag"; then echo "$tag exists"; return 0; fi
   local node_bin npm_dir root
   node_bin=node_modules/node/bin/node
   [ -x "$node_bin" ] || node_bin=$(node -p 'process.execPath')
@@ -185,6 +198,7 @@ ci_build_node_standin() {
   podman import \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
     --change 'ENV HOME=/root' \
+    --change "LABEL ci.standin.version=$CI_STANDIN_VERSION" \
     --change 'CMD ["node"]' \
     --quiet "$root.tar" "$tag" >/dev/null
   rm -rf "$root" "$root.tar"
