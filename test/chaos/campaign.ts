@@ -8,6 +8,7 @@ import { planFaults, targetsOf, type PlannedFault } from "./fault-plan.ts";
 import { emptyHistory, FAULT_KINDS, WallToMonotonic, type FaultKind, type FaultRecord, type GrantRecord, type History, type ProbeRecord, type StopReason } from "./history.ts";
 import { Prng } from "./prng.ts";
 import { ProtectedResource } from "./protected-resource.ts";
+import { StallMonitor } from "./stall-monitor.ts";
 
 export interface CampaignConfig {
   seed: number;
@@ -90,6 +91,16 @@ export function sidecarEnvFor(config: CampaignConfig, keyPrefix: string): Record
   };
 }
 
+/**
+ * The end of a campaign is left without faults: once the last ones heal and
+ * settle (and a restarted instance's quarantine is over), every probe must
+ * be granted again, so a sidecar that does not recover fails the campaign.
+ */
+export function calmTailMs(config: Pick<CampaignConfig, "durationMs" | "settleMs" | "maxTtlMs" | "restartQuarantine">): number {
+  const recoveryMs = config.settleMs + (config.restartQuarantine === "on" ? config.maxTtlMs : 0) + 500;
+  return Math.min(Math.floor(config.durationMs / 4), recoveryMs);
+}
+
 /** A liveness probe asks for this TTL: short, so a stray key of its own expires within its wait. */
 const PROBE_TTL_MS = 300;
 /** A probe's wait while a majority should be reachable (an outage probe does not wait). */
@@ -107,7 +118,7 @@ export async function runCampaign(config: CampaignConfig): Promise<CampaignResul
   const keyPrefix = `chaos-${config.seed}-${process.pid}-${Math.floor(performance.now())}:`;
   const plan = planFaults({
     seed: config.seed,
-    durationMs: config.durationMs,
+    durationMs: config.durationMs - calmTailMs(config),
     instanceCount: config.instanceCount,
     sidecarCount: config.sidecarCount,
     ttlMaxMs: config.ttlMaxMs,
@@ -119,6 +130,7 @@ export async function runCampaign(config: CampaignConfig): Promise<CampaignResul
   });
   const cluster = await ChaosCluster.start({ instanceCount: config.instanceCount, sidecarCount: config.sidecarCount, sidecarEnv: sidecarEnvFor(config, keyPrefix) });
   try {
+    await cluster.waitServing(30_000);
     return await run(config, plan, cluster, keyPrefix, log);
   } finally {
     await cluster.stop();
@@ -130,6 +142,8 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
   const clock = new WallToMonotonic();
   const origin = performance.now();
   const history = emptyHistory(origin, config.instanceCount, config.sidecarCount);
+  const stalls = new StallMonitor();
+  stalls.start();
   const ctx: Context = {
     config,
     cluster,
@@ -171,6 +185,8 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
   const keys = await cluster.scanKeys(keyPrefix);
   history.keyScan = { prefix: keyPrefix, quietForMs: performance.now() - quietSince, keys };
   history.resourceOps = ctx.resource.ops;
+  stalls.stop();
+  history.stalls = stalls.stalls;
 
   const options = checkOptionsFor(config);
   const faults: Partial<Record<FaultKind, number>> = {};

@@ -233,6 +233,12 @@ describe("(e) liveness", () => {
     expect(checkLiveness(history({ faults: [stopped], probes: [hang] }), options)).toEqual([]);
   });
 
+  it("judges nothing while the machine was starved (the harness's event loop ran late)", () => {
+    const unavailable = probe({ sentAt: 100, endedAt: 110, outcome: "error", code: 14 });
+    expect(checkLiveness(history({ probes: [unavailable], stalls: [{ start: 105, end: 300 }] }), options)).toEqual([]);
+    expect(checkLiveness(history({ probes: [unavailable], stalls: [{ start: 200, end: 300 }] }), options)).toHaveLength(1);
+  });
+
   it("treats a partitioned sidecar as an outage for its probes only", () => {
     const partition = fault({ kind: "sidecar-partition", sidecars: [1], links: [0, 1, 2].map((instance) => ({ sidecar: 1, instance })), startAt: 1000, endAt: 3000 });
     const effects = faultEffects(partition, options);

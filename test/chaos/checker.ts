@@ -13,7 +13,8 @@ import type { FaultRecord, GrantRecord, History, KeyScan, ProbeRecord, ResourceO
  *                  passed, no lock key remains, and no key lacks an expiry;
  * (e) liveness     probes with a majority reachable are granted within a
  *                  bound; with a majority unreachable they fail fast with
- *                  UNAVAILABLE; no probe hangs.
+ *                  UNAVAILABLE; no probe hangs (not judged while the
+ *                  machine was starved: see stall-monitor.ts).
  */
 export type Invariant = "exclusion" | "fencing" | "resource" | "leftovers" | "liveness";
 
@@ -338,9 +339,16 @@ export function reachability(effects: readonly Effect[], sidecar: number, instan
   return covered >= to ? "down" : "unknown";
 }
 
-export type ProbeClass = "healthy" | "outage" | "unclear" | "sidecar-out";
+export type ProbeClass = "healthy" | "outage" | "unclear" | "sidecar-out" | "overloaded";
 
-export function classifyProbe(probe: ProbeRecord, effects: readonly Effect[], instanceCount: number): ProbeClass {
+/**
+ * Which rule a probe is judged by: healthy (a majority reachable throughout),
+ * outage (a majority unreachable throughout), unclear (in between, or around
+ * a fault's edges), sidecar-out (its sidecar was stopped), overloaded (the
+ * machine was starved meanwhile: no latency bound applies).
+ */
+export function classifyProbe(probe: ProbeRecord, effects: readonly Effect[], instanceCount: number, stalls: readonly Interval[] = []): ProbeClass {
+  if (stalls.some((s) => s.start < probe.endedAt && s.end > probe.sentAt)) return "overloaded";
   const out = effects.some((e) => e.state === "sidecar-out" && e.sidecar === probe.sidecar && e.from < probe.endedAt && e.to > probe.sentAt);
   if (out) return "sidecar-out";
   const quorum = Math.floor(instanceCount / 2) + 1;
@@ -371,7 +379,7 @@ export function checkLiveness(
     const what = `probe ${probe.name} via sidecar ${probe.sidecar} at ${at(probe.sentAt, history)} (wait ${probe.waitMs} ms)`;
     const outcome = probe.outcome === "error" ? `status ${probe.code ?? "?"}` : probe.outcome;
     const fail = (message: string): void => void violations.push({ invariant: "liveness", message: `${what}: ${message}` });
-    switch (classifyProbe(probe, effects, history.instanceCount)) {
+    switch (classifyProbe(probe, effects, history.instanceCount, history.stalls)) {
       case "healthy":
         if (probe.outcome !== "acquired") fail(`a majority was reachable, but the answer was ${outcome} after ${tookMs.toFixed(0)} ms`);
         else if (tookMs > probe.waitMs + o.healthyBoundMs) fail(`granted only after ${tookMs.toFixed(0)} ms with a majority reachable`);
@@ -384,6 +392,7 @@ export function checkLiveness(
         if (probe.outcome === "error" && (probe.code === DEADLINE_EXCEEDED || probe.code === CANCELLED)) fail(`no answer before the deadline (${outcome}) with the sidecar running`);
         break;
       case "sidecar-out":
+      case "overloaded":
         break;
     }
   }
@@ -393,8 +402,8 @@ export function checkLiveness(
 /** How many probes fell in each class (for the summary). */
 export function probeClasses(history: History, o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">): Record<ProbeClass, number> {
   const effects = history.faults.flatMap((f) => faultEffects(f, o));
-  const counts: Record<ProbeClass, number> = { healthy: 0, outage: 0, unclear: 0, "sidecar-out": 0 };
-  for (const probe of history.probes) counts[classifyProbe(probe, effects, history.instanceCount)]++;
+  const counts: Record<ProbeClass, number> = { healthy: 0, outage: 0, unclear: 0, "sidecar-out": 0, overloaded: 0 };
+  for (const probe of history.probes) counts[classifyProbe(probe, effects, history.instanceCount, history.stalls)]++;
   return counts;
 }
 

@@ -1,6 +1,6 @@
 import { formatDurationMs, parseDurationMs } from "../../src/config/duration.ts";
 import { INVARIANTS, keyKind } from "./checker.ts";
-import { DEFAULT_CAMPAIGN, runCampaign, type CampaignConfig, type CampaignResult } from "./campaign.ts";
+import { calmTailMs, DEFAULT_CAMPAIGN, runCampaign, type CampaignConfig, type CampaignResult } from "./campaign.ts";
 import { FAULT_KINDS, type FaultKind } from "./history.ts";
 
 const USAGE = `Usage: npm run chaos -- [--seed N] [--duration 30s] [options]
@@ -118,10 +118,17 @@ export function formatSummary(result: CampaignResult): string {
   lines.push(`grants: ${history.grants.length} (${[...perName].sort().map(([n, c]) => `${n} ${c}`).join(", ")})`);
   lines.push(`resource requests: ${history.resourceOps.length} (accepted writes ${history.resourceOps.filter((o) => o.kind === "write" && o.accepted).length})`);
   const planned = result.plan.length;
-  lines.push(`faults injected: ${history.faults.length} of ${planned} planned`);
+  lines.push(`faults injected: ${history.faults.length} of ${planned} planned (none in the last ${(calmTailMs(config) / 1000).toFixed(1)} s)`);
   for (const kind of FAULT_KINDS) if (result.faults[kind]) lines.push(`  ${kind} ${result.faults[kind]}`);
   const p = result.probes;
-  lines.push(`liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]})`);
+  lines.push(`liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]}, machine starved ${p.overloaded})`);
+  if (history.stalls.length > 0) {
+    const lengths = history.stalls.map((s) => s.end - s.start);
+    lines.push(
+      `harness stalls (event loop late by > 50 ms: machine starved): ${history.stalls.length}, ` +
+        `${(lengths.reduce((a, b) => a + b, 0) / 1000).toFixed(1)} s in all, longest ${Math.max(...lengths).toFixed(0)} ms`,
+    );
+  }
   if (history.keyScan) {
     const kinds = new Map<string, number>();
     for (const k of history.keyScan.keys) kinds.set(keyKind(history.keyScan.prefix, k.key), (kinds.get(keyKind(history.keyScan.prefix, k.key)) ?? 0) + 1);

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { HealthClient } from "../../src/client/health-client.ts";
 import { RedisServers } from "../support/redis-servers.ts";
 import type { KeyScan } from "./history.ts";
 import { SidecarProcess } from "./sidecar-process.ts";
@@ -93,6 +94,26 @@ export class ChaosCluster {
 
   link(sidecar: number, instance: number): ProxyMode {
     return this.proxies[sidecar]![instance]!.mode;
+  }
+
+  /** Waits until every sidecar reports SERVING (a majority of its instances answers and counts). */
+  async waitServing(timeoutMs: number): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    await Promise.all(
+      this.sidecars.map(async (sidecar) => {
+        const health = new HealthClient(sidecar.address);
+        try {
+          for (;;) {
+            const state = await health.check("", { deadline: Date.now() + 2000 }).catch(() => "UNKNOWN");
+            if (state === "SERVING") return;
+            if (performance.now() > until) throw new Error(`sidecar ${sidecar.address} not SERVING after ${timeoutMs} ms (${state}): ${sidecar.stderrTail()}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        } finally {
+          health.close();
+        }
+      }),
+    );
   }
 
   /** Undoes every fault: instances resumed or restarted, links passing, sidecars running. */

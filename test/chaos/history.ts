@@ -142,11 +142,13 @@ export interface History {
   resourceOps: ResourceOp[];
   probes: ProbeRecord[];
   faults: FaultRecord[];
+  /** Spans in which the harness's event loop ran late: the machine was starved (see stall-monitor.ts). */
+  stalls: { start: number; end: number }[];
   keyScan?: KeyScan;
 }
 
 export function emptyHistory(origin: number, instanceCount: number, sidecarCount: number, resourceFencesReads = true): History {
-  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [] };
+  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], stalls: [] };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { LockClient } from "../../src/client/lock-client.ts";
 import { freePort } from "../support/redis-servers.ts";
@@ -18,10 +19,10 @@ export class SidecarProcess {
   #stderr = "";
   #paused = false;
 
-  private constructor(address: string, proc: ChildProcess) {
+  private constructor(address: string, proc: ChildProcess, client: LockClient) {
     this.address = address;
     this.#proc = proc;
-    this.client = new LockClient(address);
+    this.client = client;
     this.#exited = new Promise((resolve) => {
       if (proc.exitCode !== null || proc.signalCode !== null) resolve();
       else proc.once("exit", () => resolve());
@@ -31,25 +32,33 @@ export class SidecarProcess {
     });
   }
 
-  /** Starts `node src/main.ts` on a free loopback port and waits until its gRPC port answers. */
-  static async start(env: Record<string, string>, readyTimeoutMs = 20_000): Promise<SidecarProcess> {
-    const address = `127.0.0.1:${await freePort()}`;
+  /**
+   * Starts `node src/main.ts` on a free loopback port and waits until its
+   * gRPC port answers. Start-up can take seconds on a busy machine: the port
+   * is polled first, so the client does not sit in grpc-js's reconnect
+   * backoff after early refusals.
+   */
+  static async start(env: Record<string, string>, readyTimeoutMs = 60_000): Promise<SidecarProcess> {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
     const proc = spawn(process.execPath, ["src/main.ts"], {
       cwd: REPO_ROOT,
       env: { ...process.env, LOCK_LISTEN: address, LOCK_ADMIN_LISTEN: "127.0.0.1:0", LOCK_LOG_LEVEL: "error", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
-    const sidecar = new SidecarProcess(address, proc);
+    const sidecar = new SidecarProcess(address, proc, new LockClient(address));
     const died = sidecar.#exited.then(() => {
       throw new Error(`sidecar on ${address} exited during start-up (${proc.exitCode ?? proc.signalCode}): ${sidecar.#stderr}`);
     });
+    died.catch(() => undefined);
     try {
-      await Promise.race([sidecar.client.waitForReady(readyTimeoutMs), died]);
+      const until = performance.now() + readyTimeoutMs;
+      await Promise.race([waitForPort(port, until), died]);
+      await Promise.race([sidecar.client.waitForReady(Math.max(1000, until - performance.now())), died]);
     } catch (error) {
       await sidecar.kill();
       throw error;
     }
-    died.catch(() => undefined);
     return sidecar;
   }
 
@@ -97,5 +106,21 @@ export class SidecarProcess {
     if (!this.running) return;
     this.#proc.kill("SIGKILL");
     await this.#exited;
+  }
+}
+
+async function waitForPort(port: number, until: number): Promise<void> {
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (performance.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} yet: the sidecar did not start in time`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
