@@ -15,12 +15,17 @@ CI_SIDECAR_IMAGE=localhost/redlock-sidecar:ci
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
 
-# Installs Debian packages that are missing (by the command they provide).
-#   ci_apt_install cmd:package [cmd:package ...]
+# Installs Debian packages that are missing: by the command they provide
+# (cmd:package), or by the package itself (:package).
+#   ci_apt_install cmd:package [:package ...]
 ci_apt_install() {
   local missing=() pair
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    if [ -n "${pair%%:*}" ]; then
+      command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    else
+      dpkg -s "${pair#:}" >/dev/null 2>&1 || missing+=("${pair#:}")
+    fi
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   log "apt-get install ${missing[*]}"
