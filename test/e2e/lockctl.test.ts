@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort, RedisServers } from "../support/redis-servers.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { TOLERANT } from "../support/tolerant-timeouts.ts";
 
 interface Run {
   proc: ChildProcess;
@@ -31,7 +32,7 @@ describe("lockctl", () => {
 
   async function setUp(): Promise<Running> {
     servers = await RedisServers.start(3);
-    const options = testOptions({ instances: servers.urls });
+    const options = testOptions({ instances: servers.urls, ...TOLERANT });
     prefix = options.keyPrefix;
     running = await runSidecar(options);
     await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
@@ -64,10 +65,11 @@ describe("lockctl", () => {
 
   it("acquire, extend and release with their exit codes", async () => {
     const { sidecar } = await setUp();
-    const acquired = await lockctl(["acquire", "ctl-a", "--ttl", "5s", "--owner", "test"]);
+    // Long enough to outlast several lockctl start-ups on a loaded machine.
+    const acquired = await lockctl(["acquire", "ctl-a", "--ttl", "1m", "--owner", "test"]);
     expect(acquired.code).toBe(0);
     const lease = JSON.parse(acquired.stdout) as { name: string; leaseId: string; fencingToken: string; expiresAt: string; ttlMs: number };
-    expect(lease).toMatchObject({ name: "ctl-a", ttlMs: 5000 });
+    expect(lease).toMatchObject({ name: "ctl-a", ttlMs: 60_000 });
     expect(lease.fencingToken).toMatch(/^\d+$/);
     expect(Date.parse(lease.expiresAt)).toBeGreaterThan(Date.now());
     // Really held on the instances, under the lease's secret.
@@ -78,9 +80,9 @@ describe("lockctl", () => {
     expect(contended.stdout).toBe("");
     expect(contended.stderr).toMatch(/not acquired: "ctl-a" is held elsewhere/);
 
-    const extended = await lockctl(["extend", "ctl-a", lease.leaseId, "--ttl", "8s", "--address", sidecar.address], { LOCK_ADDRESS: "127.0.0.1:1" });
+    const extended = await lockctl(["extend", "ctl-a", lease.leaseId, "--ttl", "2m", "--address", sidecar.address], { LOCK_ADDRESS: "127.0.0.1:1" });
     expect(extended.code).toBe(0);
-    expect(JSON.parse(extended.stdout)).toMatchObject({ name: "ctl-a", leaseId: lease.leaseId, ttlMs: 8000 });
+    expect(JSON.parse(extended.stdout)).toMatchObject({ name: "ctl-a", leaseId: lease.leaseId, ttlMs: 120_000 });
 
     const released = await lockctl(["release", "ctl-a", lease.leaseId]);
     expect(released.code).toBe(0);
@@ -113,13 +115,13 @@ describe("lockctl", () => {
 
   it("hold runs the command with the fencing token, keeps the lease alive and releases it afterwards", async () => {
     const { client } = await setUp();
-    const run = start(["hold", "ctl-hold", "--ttl", "600ms", "--", "sh", "-c", 'echo "name=$LOCK_NAME token=$LOCK_FENCING_TOKEN"; sleep 1.2; exit 7']);
+    const run = start(["hold", "ctl-hold", "--ttl", "1s", "--", "sh", "-c", 'echo "name=$LOCK_NAME token=$LOCK_FENCING_TOKEN"; sleep 4; exit 7']);
     await eventually(() => run.stdout().includes("token="), 10_000, "the command to start");
     const [, name, token] = /name=(\S*) token=(\S*)/.exec(run.stdout())!;
     expect(name).toBe("ctl-hold");
     expect(token).toMatch(/^\d+$/);
     // Past the first TTL: still held, so the KeepAlive stream renewed it.
-    await new Promise((r) => setTimeout(r, 800));
+    await new Promise((r) => setTimeout(r, 1300));
     expect((await client.acquire({ name: "ctl-hold" })).acquired).toBe(false);
     expect(await run.exited).toBe(7);
     expect(await lockValues("ctl-hold")).toEqual([null, null, null]);
@@ -138,7 +140,7 @@ describe("lockctl", () => {
 
   it("hold stops the command with SIGTERM and exits 3 when the lease is taken away", async () => {
     await setUp();
-    const run = start(["hold", "ctl-lost", "--ttl", "600ms", "--", "sh", "-c", 'trap "echo got-term; exit 0" TERM; echo started; while :; do sleep 0.05; done']);
+    const run = start(["hold", "ctl-lost", "--ttl", "1s", "--", "sh", "-c", 'trap "echo got-term; exit 0" TERM; echo started; while :; do sleep 0.05; done']);
     await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
     await Promise.all(redis.map((r) => r.set(`${prefix}lock:ctl-lost`, "someone-else")));
     expect(await run.exited).toBe(3);
@@ -150,7 +152,7 @@ describe("lockctl", () => {
 
   it("hold exits 3 when a majority of instances dies under it", async () => {
     await setUp();
-    const run = start(["hold", "ctl-outage", "--ttl", "600ms", "--", "sh", "-c", 'trap "exit 0" TERM; echo started; while :; do sleep 0.05; done']);
+    const run = start(["hold", "ctl-outage", "--ttl", "1s", "--", "sh", "-c", 'trap "exit 0" TERM; echo started; while :; do sleep 0.05; done']);
     await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
     await servers!.kill(0);
     await servers!.kill(1);

@@ -4,6 +4,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { RedisServers } from "../support/redis-servers.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { TOLERANT } from "../support/tolerant-timeouts.ts";
 
 const PASSWORD = "s3cret-pass";
 
@@ -26,7 +27,7 @@ describe("logs", () => {
     const urls = servers.ports.map((port) => `redis://:${PASSWORD}@127.0.0.1:${port}`);
     const lines: string[] = [];
     const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
-    const options = testOptions({ instances: urls });
+    const options = testOptions({ instances: urls, ...TOLERANT });
     running = await runSidecar(options, { logger });
     await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
     redis.push(...urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)));
@@ -34,9 +35,9 @@ describe("logs", () => {
     const records = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 
     // A lease kept alive, then taken away behind the sidecar's back.
-    const { lease } = await client.acquire({ name: "logged", ttl: ms(900) });
+    const { lease } = await client.acquire({ name: "logged", ttl: ms(1000) });
     const leaseId = lease!.leaseId;
-    const stream = client.keepAlive({ name: "logged", leaseId, ttl: ms(900) });
+    const stream = client.keepAlive({ name: "logged", leaseId, ttl: ms(1000) });
     stream.on("data", () => undefined);
     const ended = new Promise<number>((resolve) => {
       stream.on("error", (e: ServiceError) => resolve(e.code));
@@ -46,7 +47,7 @@ describe("logs", () => {
     await Promise.all(redis.map((r) => r.set(`${options.keyPrefix}lock:logged`, "someone-else")));
     expect(await ended).toBe(status.FAILED_PRECONDITION);
     // The lost lease id keeps being used, as a confused client would.
-    await client.extend({ name: "logged", leaseId, ttl: ms(900) }).catch(() => undefined);
+    await client.extend({ name: "logged", leaseId, ttl: ms(1000) }).catch(() => undefined);
     await client.release({ name: "logged", leaseId });
     await client.release({ name: "other", leaseId: `${leaseId}x` }).catch(() => undefined);
 
@@ -80,7 +81,7 @@ describe("logs", () => {
   it("names instances without credentials in /metrics and /status", async () => {
     servers = await RedisServers.start(3, ["--requirepass", PASSWORD]);
     const urls = servers.ports.map((port) => `redis://default:${PASSWORD}@127.0.0.1:${port}`);
-    running = await runSidecar(testOptions({ instances: urls }));
+    running = await runSidecar(testOptions({ instances: urls, ...TOLERANT }));
     await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
     const base = `http://127.0.0.1:${running.sidecar.adminPort}`;
     const metrics = await (await fetch(`${base}/metrics`)).text();
