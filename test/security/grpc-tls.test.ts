@@ -62,7 +62,7 @@ describe("gRPC API over TLS", () => {
   /** An Acquire of a fresh name: its status code (OK when it was granted). */
   const acquireCode = async (c: LockClient, name: string): Promise<number> => {
     try {
-      const response = await c.acquire({ name, ttl: ms(2000) }, { deadline: Date.now() + 3000 });
+      const response = await c.acquire({ name, ttl: ms(2000) }, { deadline: Date.now() + 10_000 });
       expect(response.acquired).toBe(true);
       return status.OK;
     } catch (error) {
@@ -96,7 +96,7 @@ describe("gRPC API over TLS", () => {
     const volume = new SecretVolume(join(certs.dir, "secret-volume"));
     await volume.write({ "tls.crt": server1.cert, "tls.key": server1.key, "ca.crt": ca.cert });
     const lines: string[] = [];
-    const refreshMs = 200;
+    const refreshMs = 250;
     await start(
       { tlsCertFile: volume.path("tls.crt"), tlsKeyFile: volume.path("tls.key"), tlsClientCaFile: volume.path("ca.crt"), tlsRefreshIntervalMs: refreshMs },
       lines,
@@ -108,9 +108,9 @@ describe("gRPC API over TLS", () => {
 
     await volume.write({ "tls.crt": server2.cert, "tls.key": server2.key, "ca.crt": ca.cert });
     const swappedAt = Date.now();
-    await eventually(async () => (await presentedFingerprint(sidecar!.port, ca, client)) === fingerprintOf(server2), 5000, "the new certificate");
-    // Polling every interval: the swap is seen within about one interval (generous for a loaded machine).
-    expect(Date.now() - swappedAt).toBeLessThan(refreshMs * 10);
+    await eventually(async () => (await presentedFingerprint(sidecar!.port, ca, client)) === fingerprintOf(server2), 10_000, "the new certificate");
+    // Polling every interval: the swap is seen within about one interval; the bound is generous for a loaded machine.
+    expect(Date.now() - swappedAt).toBeLessThan(refreshMs * 20);
     expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "rotate-after")).toBe(status.OK);
     // The connection made before the swap goes on working.
     expect(await acquireCode(early, "rotate-early-channel")).toBe(status.OK);
@@ -118,7 +118,7 @@ describe("gRPC API over TLS", () => {
 
     // A broken rotation: a key that does not match the certificate. New connections keep server-2.
     await volume.write({ "tls.crt": server1.cert, "tls.key": server2.key, "ca.crt": ca.cert });
-    await eventually(() => lines.some((l) => l.includes("tls files not reloaded")), 5000, "the refusal to reload");
+    await eventually(() => lines.some((l) => l.includes("tls files not reloaded")), 10_000, "the refusal to reload");
     expect(await presentedFingerprint(sidecar!.port, ca, client)).toBe(fingerprintOf(server2));
     expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "rotate-broken")).toBe(status.OK);
     const warning = lines.find((l) => l.includes("tls files not reloaded"))!;

@@ -78,7 +78,7 @@ describe("instances over TLS with AUTH", () => {
       instanceTlsKeyFile: sidecarClient.keyFile,
     });
     running = await runSidecar(options, { logger });
-    await eventually(() => running!.sidecar.health.serving, 5000, "quorum over TLS");
+    await eventually(() => running!.sidecar.health.serving, 10_000, "quorum over TLS");
     const { client } = running;
     const admins = servers.ports.map((_, i) => servers.admin(i, sidecarClient));
 
@@ -97,7 +97,7 @@ describe("instances over TLS with AUTH", () => {
     const renewals: unknown[] = [];
     stream.on("data", (m) => renewals.push(m));
     stream.on("error", () => undefined);
-    await eventually(() => renewals.length >= 2, 3000, "KeepAlive renewals over TLS");
+    await eventually(() => renewals.length >= 2, 5000, "KeepAlive renewals over TLS");
     stream.cancel();
     const second = await waiter;
     expect(second.acquired).toBe(true);
@@ -137,7 +137,7 @@ describe("instances over TLS with AUTH", () => {
       (e: ServiceError) => e,
     );
     expect(refused?.code).toBe(status.UNAVAILABLE);
-    await eventually(() => lines.some((l) => l.includes('"instance down"')), 5000, "instance down lines");
+    await eventually(() => lines.some((l) => l.includes('"instance down"')), 10_000, "instance down lines");
     expect(running.sidecar.health.serving).toBe(false);
     // Still serving calls, and still answering them the same way.
     const again = await client.release({ name: "tls-wrong-pass", leaseId: `${"a".repeat(27)}.1` }).then(
