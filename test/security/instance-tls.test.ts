@@ -120,6 +120,25 @@ describe("instances over TLS with AUTH", () => {
     expect(all).not.toContain(secret);
   });
 
+  it("a password alone (requirepass, the default user) works over rediss:// too", async () => {
+    const { lines, logger } = capture();
+    const urls = servers.ports.map((port) => `rediss://:${ADMIN_PASSWORD}@127.0.0.1:${port}`);
+    const options = testOptions({
+      instances: urls,
+      ...tlsFiles,
+      instanceTlsCaFile: ca.certFile,
+      instanceTlsCertFile: sidecarClient.certFile,
+      instanceTlsKeyFile: sidecarClient.keyFile,
+    });
+    running = await runSidecar(options, { logger });
+    const granted = await running.client.acquire({ name: "tls-requirepass", ttl: ms(2000) });
+    expect(granted.acquired).toBe(true);
+    expect((await running.client.release({ name: "tls-requirepass", leaseId: granted.lease!.leaseId })).released).toBe(true);
+    await running.stop();
+    running = undefined;
+    expect(lines.join("")).not.toContain(ADMIN_PASSWORD);
+  });
+
   it("a wrong password gives UNAVAILABLE and NOT_SERVING, not a crash, and is never logged", async () => {
     const { lines, logger } = capture();
     const options = testOptions({
