@@ -12,7 +12,7 @@ CI_DRAGONFLY_STANDIN=localhost/dragonfly-standin:ci
 CI_NODE_STANDIN=localhost/node-standin:24
 CI_SIDECAR_IMAGE=localhost/redlock-sidecar:ci
 
-log() { printf '\n=== %s\n' "$*"; }
+log() { printf '\n=== [%3d s] %s\n' "$SECONDS" "$*"; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
 
 # Installs Debian packages that are missing: by the command they provide
@@ -30,7 +30,11 @@ ci_apt_install() {
   [ "${#missing[@]}" -eq 0 ] && return 0
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  if [ -z "${CI_APT_UPDATED:-}" ]; then apt-get update -qq; CI_APT_UPDATED=1; fi
+  # One `apt-get update` per hour is enough for all the scripts of a CI run.
+  if [ -z "$(find /tmp/.ci-apt-updated -mmin -60 2>/dev/null)" ]; then
+    apt-get update -qq
+    touch /tmp/.ci-apt-updated
+  fi
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
@@ -183,12 +187,19 @@ ci_build_dragonfly_standin() {
 ci_build_node_standin() {
   local tag="${1:-$CI_NODE_STANDIN}"
   if ci_standin_current "$tag"; then echo "$tag exists"; return 0; fi
-  local node_bin npm_dir root
+  local node_bin npm_dir root pack=""
   node_bin=node_modules/node/bin/node
   [ -x "$node_bin" ] || node_bin=$(node -p 'process.execPath')
   [ "$("$node_bin" -p 'process.versions.node.split(".")[0]')" -ge 24 ] || die "need Node 24, found $node_bin"
   npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
-  [ -f "$npm_dir/bin/npm-cli.js" ] || die "npm package not found next to $(command -v npm)"
+  if [ ! -f "$npm_dir/bin/npm-cli.js" ] || [ ! -d "$npm_dir/node_modules" ]; then
+    # Not a self-contained npm (e.g. Debian's, whose dependencies are
+    # separate packages): take the same version's tarball from the registry,
+    # which bundles its dependencies.
+    pack=$(mktemp -d)
+    (cd "$pack" && npm pack --silent "npm@$(npm --version)" >/dev/null && mkdir npm && tar -xzf npm-*.tgz -C npm --strip-components=1)
+    npm_dir="$pack/npm"
+  fi
   root=$(mktemp -d)
   ci_rootfs_base "$root"
   ci_rootfs_add "$root" /bin/dash /usr/bin/env
@@ -206,8 +217,8 @@ ci_build_node_standin() {
     --change "LABEL ci.standin.version=$CI_STANDIN_VERSION" \
     --change 'CMD ["node"]' \
     --quiet "$root.tar" "$tag" >/dev/null
-  rm -rf "$root" "$root.tar"
   echo "built $tag ($("$node_bin" --version), npm $(node "$npm_dir/bin/npm-cli.js" --version))"
+  rm -rf "$root" "$root.tar" ${pack:+"$pack"}
 }
 
 # Runs a command and prints how long it took (seconds) to the step log.
