@@ -11,8 +11,12 @@ export interface SidecarStatus {
   quorum: number;
   /** How many answered the last probe. */
   reachable: number;
-  /** `up` is null before the first probe. Names carry no credentials. */
-  instances: { name: string; up: boolean | null }[];
+  /**
+   * `up` is null before the first probe; `guard` says whether its votes
+   * count (ok) or not (quarantined after a restart, circuit-open, unverified).
+   * Names carry no credentials.
+   */
+  instances: { name: string; up: boolean | null; guard: string }[];
 }
 
 export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStatus {
@@ -20,7 +24,7 @@ export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStat
     serving: health.serving,
     quorum,
     reachable: health.reachable,
-    instances: health.instances().map(({ name, up }) => ({ name, up: up ?? null })),
+    instances: health.instances().map(({ name, up, guard }) => ({ name, up: up ?? null, guard })),
   };
 }
 

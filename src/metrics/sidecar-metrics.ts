@@ -11,7 +11,7 @@ export interface MetricSources {
   leasesHeld(): number;
   keepAliveStreams(): number;
   /** Each instance's last probed reachability; undefined before the first probe. */
-  instances(): readonly { name: string; up: boolean | undefined }[];
+  instances(): readonly { name: string; up: boolean | undefined; guard: string }[];
   quorumAvailable(): boolean;
 }
 
@@ -93,6 +93,24 @@ export class SidecarMetrics implements LockServiceObserver {
       registers,
       collect() {
         for (const { name, up } of sources()?.instances() ?? []) this.set({ instance: name }, up === true ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "lock_instance_quarantined",
+      help: "1 while the instance's votes are withheld after a restart (new run_id), else 0",
+      labelNames: ["instance"],
+      registers,
+      collect() {
+        for (const { name, guard } of sources()?.instances() ?? []) this.set({ instance: name }, guard === "quarantined" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "lock_instance_circuit_open",
+      help: "1 while calls to the instance fail fast after repeated failures (probed in the background), else 0",
+      labelNames: ["instance"],
+      registers,
+      collect() {
+        for (const { name, guard } of sources()?.instances() ?? []) this.set({ instance: name }, guard === "circuit-open" ? 1 : 0);
       },
     });
     new Gauge({

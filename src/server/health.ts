@@ -2,6 +2,7 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Server } from "@grpc/grpc-js";
 import { fanOut } from "../engine/fan-out.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
+import { GuardedInstance, type GuardState } from "../instances/guarded-instance.ts";
 import type { Logger } from "../log/logger.ts";
 
 export interface InstanceState {
@@ -9,6 +10,8 @@ export interface InstanceState {
   readonly name: string;
   /** Whether it answered the last probe; undefined before the first one. */
   readonly up: boolean | undefined;
+  /** What the guard does with its votes: ok, quarantined, circuit-open or unverified. */
+  readonly guard: GuardState;
 }
 
 export interface QuorumHealthOptions {
@@ -55,7 +58,11 @@ export class QuorumHealth {
   }
 
   instances(): InstanceState[] {
-    return this.#engine.instances.map((instance, i) => ({ name: instance.name, up: this.#up[i] }));
+    return this.#engine.instances.map((instance, i) => ({
+      name: instance.name,
+      up: this.#up[i],
+      guard: instance instanceof GuardedInstance ? instance.state() : "ok",
+    }));
   }
 
   /** Probes once now, then every `intervalMs`. */

@@ -45,6 +45,10 @@ describe("instance guard", () => {
     const { client } = running;
     await leaseOnBareMajorityThenRestart(running, servers, options.keyPrefix, 1500);
     await eventually(() => guards(running!)[0]!.state() === "quarantined", 5000, "quarantine of instance 0");
+    // Visible to operators: metrics and /status say which instance sits out.
+    const metrics = (await running.sidecar.metrics.exposition()).text;
+    expect(metrics).toContain(`lock_instance_quarantined{instance="redis://127.0.0.1:${servers.ports[0]}"} 1`);
+    expect(metrics).toContain(`lock_instance_quarantined{instance="redis://127.0.0.1:${servers.ports[1]}"} 0`);
     // Without quarantine instances 0 and 2 would form a majority for B while A's lease is valid.
     const b = await client.acquire({ name: "split", ttl: ms(1000) }).catch((e: ServiceError) => e);
     expect("acquired" in b ? b.acquired : b.code).not.toBe(true);

@@ -169,7 +169,7 @@ describe("metrics and probes", () => {
       serving: false,
       quorum: 2,
       reachable: 1,
-      instances: servers.urls.map((name, i) => ({ name, up: i === 2 })),
+      instances: servers.urls.map((name, i) => expect.objectContaining({ name, up: i === 2 })),
     });
 
     await servers.startOne(0);

@@ -40,7 +40,10 @@ Instance states are informative: failing to read them does not change the code.`
       if (status.ok) {
         const { reachable, quorum, instances } = status.value;
         ctx.out(`instances: ${reachable} of ${instances.length} reachable (quorum ${quorum})\n`);
-        for (const { name, up } of instances) ctx.out(`  ${up === null ? "unknown" : up ? "up" : "down"}\t${name}\n`);
+        for (const { name, up, guard } of instances) {
+          const votes = guard && guard !== "ok" ? ` (${guard}: votes not counted)` : "";
+          ctx.out(`  ${up === null ? "unknown" : up ? "up" : "down"}${votes}\t${name}\n`);
+        }
       }
     }
     if (health.error) ctx.err(`lockctl: ${health.error.message}\n`);
