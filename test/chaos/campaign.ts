@@ -179,6 +179,10 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
   await withBound(Promise.allSettled(actors), 15_000, () => ctx.log("clients did not finish within 15 s"));
   await probes.settled();
 
+  cluster.sidecars.forEach((sidecar, s) => {
+    const exit = sidecar.unexpectedExit;
+    if (exit) history.crashes.push({ sidecar: s, at: exit.at, how: exit.how, output: sidecar.outputTail() });
+  });
   await cluster.stopSidecars();
   const quietSince = performance.now();
   await pause(config.maxTtlMs + 300);

@@ -239,6 +239,13 @@ describe("(e) liveness", () => {
     expect(checkLiveness(history({ probes: [unavailable], stalls: [{ start: 200, end: 300 }] }), options)).toHaveLength(1);
   });
 
+  it("reports a sidecar that exited on its own, and judges its probes no further", () => {
+    const crashes = [{ sidecar: 0, at: 1000, how: "exit code 1", output: "TypeError: boom\n    at somewhere" }];
+    const afterwards = probe({ sentAt: 1500, endedAt: 1501, outcome: "error", code: 14, waitMs: 1000 });
+    const violations = checkLiveness(history({ crashes, probes: [afterwards] }), options);
+    expect(violations.map((v) => v.message)).toEqual([expect.stringMatching(/sidecar 0 exited at t\+1000\.0ms \(exit code 1\).*TypeError: boom/s)]);
+  });
+
   it("treats a partitioned sidecar as an outage for its probes only", () => {
     const partition = fault({ kind: "sidecar-partition", sidecars: [1], links: [0, 1, 2].map((instance) => ({ sidecar: 1, instance })), startAt: 1000, endAt: 3000 });
     const effects = faultEffects(partition, options);

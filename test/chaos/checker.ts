@@ -372,8 +372,11 @@ export function checkLiveness(
   history: History,
   o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs" | "healthyBoundMs" | "outageBoundMs">,
 ): Violation[] {
-  const effects = history.faults.flatMap((f) => faultEffects(f, o));
-  const violations: Violation[] = [];
+  const effects = [...history.faults.flatMap((f) => faultEffects(f, o)), ...crashEffects(history)];
+  const violations: Violation[] = history.crashes.map((c) => ({
+    invariant: "liveness",
+    message: `sidecar ${c.sidecar} exited at ${at(c.at, history)} (${c.how}) without being asked to; its last output:\n${c.output.trim().split("\n").slice(-15).join("\n")}`,
+  }));
   for (const probe of history.probes) {
     const tookMs = probe.endedAt - probe.sentAt;
     const what = `probe ${probe.name} via sidecar ${probe.sidecar} at ${at(probe.sentAt, history)} (wait ${probe.waitMs} ms)`;
@@ -399,9 +402,14 @@ export function checkLiveness(
   return violations;
 }
 
+/** A crashed sidecar is out from its crash on (the crash itself is the violation). */
+function crashEffects(history: History): Effect[] {
+  return history.crashes.map((c) => ({ sidecar: c.sidecar, instance: undefined, state: "sidecar-out", from: c.at - 1000, to: Number.POSITIVE_INFINITY }));
+}
+
 /** How many probes fell in each class (for the summary). */
 export function probeClasses(history: History, o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">): Record<ProbeClass, number> {
-  const effects = history.faults.flatMap((f) => faultEffects(f, o));
+  const effects = [...history.faults.flatMap((f) => faultEffects(f, o)), ...crashEffects(history)];
   const counts: Record<ProbeClass, number> = { healthy: 0, outage: 0, unclear: 0, "sidecar-out": 0, overloaded: 0 };
   for (const probe of history.probes) counts[classifyProbe(probe, effects, history.instanceCount, history.stalls)]++;
   return counts;

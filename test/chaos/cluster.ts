@@ -106,7 +106,7 @@ export class ChaosCluster {
           for (;;) {
             const state = await health.check("", { deadline: Date.now() + 2000 }).catch(() => "UNKNOWN");
             if (state === "SERVING") return;
-            if (performance.now() > until) throw new Error(`sidecar ${sidecar.address} not SERVING after ${timeoutMs} ms (${state}): ${sidecar.stderrTail()}`);
+            if (performance.now() > until) throw new Error(`sidecar ${sidecar.address} not SERVING after ${timeoutMs} ms (${state}): ${sidecar.outputTail()}`);
             await new Promise((r) => setTimeout(r, 100));
           }
         } finally {

@@ -142,13 +142,15 @@ export interface History {
   resourceOps: ResourceOp[];
   probes: ProbeRecord[];
   faults: FaultRecord[];
+  /** Sidecar processes that exited while the campaign ran, nobody having asked them to. */
+  crashes: { sidecar: number; at: number; how: string; output: string }[];
   /** Spans in which the harness's event loop ran late: the machine was starved (see stall-monitor.ts). */
   stalls: { start: number; end: number }[];
   keyScan?: KeyScan;
 }
 
 export function emptyHistory(origin: number, instanceCount: number, sidecarCount: number, resourceFencesReads = true): History {
-  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], stalls: [] };
+  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], crashes: [], stalls: [] };
 }
 
 /**

@@ -9,15 +9,19 @@ const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /**
  * A sidecar as a separate process (`node src/main.ts`, configured by its
  * environment, as deployed), with the process faults the campaign needs:
- * SIGSTOP/SIGCONT. Its stderr is kept (the last lines) for diagnosis.
+ * SIGSTOP/SIGCONT. Its output (warn-level logs, and a crash's stack trace)
+ * is kept, the last few kilobytes, for diagnosis; an exit that stop() or
+ * kill() did not ask for is noted.
  */
 export class SidecarProcess {
   readonly address: string;
   readonly client: LockClient;
   readonly #proc: ChildProcess;
   readonly #exited: Promise<void>;
-  #stderr = "";
+  #output = "";
   #paused = false;
+  #stopping = false;
+  #unexpectedExit: { at: number; how: string } | undefined;
 
   private constructor(address: string, proc: ChildProcess, client: LockClient) {
     this.address = address;
@@ -27,9 +31,14 @@ export class SidecarProcess {
       if (proc.exitCode !== null || proc.signalCode !== null) resolve();
       else proc.once("exit", () => resolve());
     });
-    proc.stderr?.on("data", (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString()).slice(-4000);
+    void this.#exited.then(() => {
+      if (!this.#stopping) this.#unexpectedExit = { at: performance.now(), how: proc.signalCode ? `signal ${proc.signalCode}` : `exit code ${proc.exitCode}` };
     });
+    const keep = (chunk: Buffer): void => {
+      this.#output = (this.#output + chunk.toString()).slice(-8000);
+    };
+    proc.stdout?.on("data", keep);
+    proc.stderr?.on("data", keep);
   }
 
   /**
@@ -43,12 +52,12 @@ export class SidecarProcess {
     const address = `127.0.0.1:${port}`;
     const proc = spawn(process.execPath, ["src/main.ts"], {
       cwd: REPO_ROOT,
-      env: { ...process.env, LOCK_LISTEN: address, LOCK_ADMIN_LISTEN: "127.0.0.1:0", LOCK_LOG_LEVEL: "error", ...env },
-      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, LOCK_LISTEN: address, LOCK_ADMIN_LISTEN: "127.0.0.1:0", LOCK_LOG_LEVEL: "warn", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
     });
     const sidecar = new SidecarProcess(address, proc, new LockClient(address));
     const died = sidecar.#exited.then(() => {
-      throw new Error(`sidecar on ${address} exited during start-up (${proc.exitCode ?? proc.signalCode}): ${sidecar.#stderr}`);
+      throw new Error(`sidecar on ${address} exited during start-up (${proc.exitCode ?? proc.signalCode}): ${sidecar.#output}`);
     });
     died.catch(() => undefined);
     try {
@@ -74,8 +83,14 @@ export class SidecarProcess {
     return this.#proc.exitCode === null && this.#proc.signalCode === null;
   }
 
-  stderrTail(): string {
-    return this.#stderr;
+  /** The last few kilobytes of its logs and stderr. */
+  outputTail(): string {
+    return this.#output;
+  }
+
+  /** Set when the process exited without stop() or kill() asking it to. */
+  get unexpectedExit(): { at: number; how: string } | undefined {
+    return this.#unexpectedExit;
   }
 
   pause(): void {
@@ -92,6 +107,7 @@ export class SidecarProcess {
 
   /** SIGTERM (the sidecar releases what it holds), SIGKILL if it has not exited within `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
+    this.#stopping = true;
     this.client.close();
     if (!this.running) return;
     this.resume();
@@ -102,6 +118,7 @@ export class SidecarProcess {
   }
 
   async kill(): Promise<void> {
+    this.#stopping = true;
     this.client.close();
     if (!this.running) return;
     this.#proc.kill("SIGKILL");
