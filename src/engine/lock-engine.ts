@@ -1,3 +1,4 @@
+import type { SidecarOptions } from "../config/options.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { Announcement, InstanceAcquire, LockInstance, LockKeys } from "../instances/lock-instance.ts";
 import { systemClock, type Clock } from "../redlock/clock.ts";
@@ -16,22 +17,11 @@ import { LocalQueues } from "./local-queue.ts";
 import { ReleaseWatches, type Watch } from "./release-watch.ts";
 import { RenewalBatcher } from "./renewal-batcher.ts";
 
-export interface EngineOptions {
-  keyPrefix: string;
-  /** Bound on each instance call. Small against TTLs (the spec: 5-50 ms for 10 s). */
-  instanceTimeoutMs: number;
-  /** Pause between attempts while waiting: retryDelayMs + [0, retryJitterMs). */
-  retryDelayMs: number;
-  retryJitterMs: number;
-  /** How long an idle name's fencing counter is kept on each instance. */
-  fenceRetentionMs: number;
-  /** Life of a waiting ticket unless its owner's attempts refresh it. */
-  waitTicketTtlMs: number;
-  /** Most leases held at once; more is `resource-exhausted`. */
-  maxLeases: number;
-  /** Most acquires waiting at once; more is `resource-exhausted`. */
-  maxWaiters: number;
-}
+/** The settings the engine reads; their meaning, units and defaults live in the settings table. */
+export type EngineOptions = Pick<
+  SidecarOptions,
+  "keyPrefix" | "instanceTimeoutMs" | "retryDelayMs" | "retryJitterMs" | "fenceRetentionMs" | "waitTicketTtlMs" | "maxLeases" | "maxWaiters"
+>;
 
 
 

@@ -26,74 +26,41 @@ export class ObservedInstance implements LockInstance {
     this.#observe = observe;
   }
 
-  async acquire(request: InstanceAcquire): Promise<AcquireReply> {
+  /** Times a call until it settles and reports its outcome. */
+  async #timed<T>(call: () => Promise<T>): Promise<T> {
     const startMs = this.#clock.monotonicMs();
     try {
-      const reply = await this.#inner.acquire(request);
+      const result = await call();
       this.#observe(this.#clock.monotonicMs() - startMs, true);
-      return reply;
+      return result;
     } catch (error) {
       this.#observe(this.#clock.monotonicMs() - startMs, false);
       throw error;
     }
   }
 
-  async extend(items: readonly ExtendItem[], adopt?: boolean): Promise<boolean[]> {
-    const startMs = this.#clock.monotonicMs();
-    try {
-      const extended = await this.#inner.extend(items, adopt);
-      this.#observe(this.#clock.monotonicMs() - startMs, true);
-      return extended;
-    } catch (error) {
-      this.#observe(this.#clock.monotonicMs() - startMs, false);
-      throw error;
-    }
+  acquire(request: InstanceAcquire): Promise<AcquireReply> {
+    return this.#timed(() => this.#inner.acquire(request));
   }
 
-  async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
-    const startMs = this.#clock.monotonicMs();
-    try {
-      const released = await this.#inner.release(lockKey, secret, announce);
-      this.#observe(this.#clock.monotonicMs() - startMs, true);
-      return released;
-    } catch (error) {
-      this.#observe(this.#clock.monotonicMs() - startMs, false);
-      throw error;
-    }
+  extend(items: readonly ExtendItem[], adopt?: boolean): Promise<boolean[]> {
+    return this.#timed(() => this.#inner.extend(items, adopt));
   }
 
-  async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
-    const startMs = this.#clock.monotonicMs();
-    try {
-      await this.#inner.withdrawTicket(queueKey, ticket);
-      this.#observe(this.#clock.monotonicMs() - startMs, true);
-    } catch (error) {
-      this.#observe(this.#clock.monotonicMs() - startMs, false);
-      throw error;
-    }
+  release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
+    return this.#timed(() => this.#inner.release(lockKey, secret, announce));
   }
 
-  async raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
-    const startMs = this.#clock.monotonicMs();
-    try {
-      const fence = await this.#inner.raiseFence(fenceKey, token, fenceRetentionMs);
-      this.#observe(this.#clock.monotonicMs() - startMs, true);
-      return fence;
-    } catch (error) {
-      this.#observe(this.#clock.monotonicMs() - startMs, false);
-      throw error;
-    }
+  withdrawTicket(queueKey: string, ticket: string): Promise<void> {
+    return this.#timed(() => this.#inner.withdrawTicket(queueKey, ticket));
   }
 
-  async ping(): Promise<void> {
-    const startMs = this.#clock.monotonicMs();
-    try {
-      await this.#inner.ping();
-      this.#observe(this.#clock.monotonicMs() - startMs, true);
-    } catch (error) {
-      this.#observe(this.#clock.monotonicMs() - startMs, false);
-      throw error;
-    }
+  raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
+    return this.#timed(() => this.#inner.raiseFence(fenceKey, token, fenceRetentionMs));
+  }
+
+  ping(): Promise<void> {
+    return this.#timed(() => this.#inner.ping());
   }
 
   // Long-lived or lifecycle calls: not latencies worth a histogram.
