@@ -114,6 +114,26 @@ describe("TcpProxy", () => {
     await until(() => again.received() === "back");
   });
 
+  it("stalls a connection's requests from the first one that matches a pattern", async () => {
+    const { port } = await echoServer();
+    const proxy = await proxyTo(port);
+    const c = await client(proxy.port);
+    proxy.setMode({ kind: "stall-on", pattern: "SUBSCRIBE" });
+    c.socket.write("info;");
+    await until(() => c.received() === "info;");
+    c.socket.write("subscribe x;");
+    await sleep(20);
+    c.socket.write("ping;");
+    await sleep(80);
+    expect(c.received()).toBe("info;");
+    // Other connections are untouched until they send the pattern themselves.
+    const other = await client(proxy.port);
+    other.socket.write("ping;");
+    await until(() => other.received() === "ping;");
+    proxy.setMode({ kind: "pass" });
+    await until(() => c.received() === "info;subscribe x;ping;");
+  });
+
   it("closes the client side when the upstream goes away, or cannot be reached", async () => {
     const { port } = await echoServer();
     const proxy = await proxyTo(port);

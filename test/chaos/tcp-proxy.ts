@@ -10,9 +10,19 @@ import { connect, createServer, type Server, type Socket } from "node:net";
  *   connections lived); leaving it for reset drops it with the connections.
  *   Bytes are never dropped from a connection that stays open: that would
  *   desynchronise the protocol, which real TCP never does;
- * - reset: destroys every connection (RST) and every new one at once.
+ * - reset: destroys every connection (RST) and every new one at once;
+ * - stall-on: passes traffic until a client sends bytes containing
+ *   `pattern` (ASCII, case-insensitive, e.g. a command name), then stalls
+ *   that connection's requests from that chunk on, as a blackhole would; a
+ *   fault aimed at one step of a protocol exchange. Leaving the mode
+ *   delivers what stalled.
  */
-export type ProxyMode = { kind: "pass" } | { kind: "delay"; ms: number } | { kind: "blackhole" } | { kind: "reset" };
+export type ProxyMode =
+  | { kind: "pass" }
+  | { kind: "delay"; ms: number }
+  | { kind: "blackhole" }
+  | { kind: "reset" }
+  | { kind: "stall-on"; pattern: string };
 
 /** An in-process TCP proxy on 127.0.0.1:0 in front of one upstream port. */
 export class TcpProxy {
@@ -66,7 +76,7 @@ export class TcpProxy {
       for (const c of this.#connections) c.destroy();
       return;
     }
-    if (previous.kind === "blackhole" || previous.kind === "delay") for (const c of this.#connections) c.pump();
+    if (previous.kind === "blackhole" || previous.kind === "delay" || previous.kind === "stall-on") for (const c of this.#connections) c.pump();
   }
 
   /** Destroys every open connection once, whatever the mode (a one-off reset). */
@@ -109,8 +119,8 @@ class Connection {
     this.#upstream = upstream;
     this.#mode = mode;
     this.#onGone = onGone;
-    this.#toUpstream = new Pipe(client, upstream, mode);
-    this.#toClient = new Pipe(upstream, client, mode);
+    this.#toUpstream = new Pipe(client, upstream, mode, true);
+    this.#toClient = new Pipe(upstream, client, mode, false);
     for (const socket of [client, upstream]) {
       socket.on("error", () => this.#endSeen());
       socket.on("close", () => this.#endSeen());
@@ -150,13 +160,16 @@ class Pipe {
   readonly #queue: { dueAt: number; chunk: Buffer }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #lastDueAt = 0;
+  /** stall-on matched: held from the matching chunk on while the mode lasts. */
+  #stalled = false;
 
-  constructor(from: Socket, to: Socket, mode: () => ProxyMode) {
+  constructor(from: Socket, to: Socket, mode: () => ProxyMode, requests: boolean) {
     this.#to = to;
     this.#mode = mode;
     from.on("data", (chunk: Buffer) => {
       const m = mode();
       if (m.kind === "reset") return;
+      if (m.kind === "stall-on" && requests && chunk.toString("latin1").toLowerCase().includes(m.pattern.toLowerCase())) this.#stalled = true;
       const now = performance.now();
       // Never before an earlier chunk: a shorter delay must not reorder bytes.
       const dueAt = Math.max(now + (m.kind === "delay" ? m.ms : 0), this.#lastDueAt);
@@ -171,7 +184,9 @@ class Pipe {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#mode().kind === "blackhole" || this.#mode().kind === "reset") return;
+    const kind = this.#mode().kind;
+    if (kind !== "stall-on") this.#stalled = false;
+    if (kind === "blackhole" || kind === "reset" || this.#stalled) return;
     const now = performance.now();
     while (this.#queue.length > 0 && this.#queue[0]!.dueAt <= now) {
       const { chunk } = this.#queue.shift()!;
