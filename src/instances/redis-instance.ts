@@ -105,7 +105,11 @@ export class RedisInstance implements LockInstance {
   /** One subscriber connection, opened on the first watch; ioredis resubscribes after reconnects. */
   #subscriber(): Redis {
     if (!this.#sub) {
-      const sub = this.#client.duplicate({ enableOfflineQueue: true });
+      // No command timeout on the subscriber: ioredis re-sends SUBSCRIBE by
+      // itself after a reconnect and does not catch its failure, so a timeout
+      // there became an unhandled rejection that ended the process. A late
+      // subscription only delays notices; the fallback delay covers it.
+      const sub = this.#client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
       sub.on("error", () => undefined);
       sub.on("message", (channel: string, tag: string) => this.#watchers.get(channel)?.forEach((listener) => listener(tag)));
       this.#sub = sub;
