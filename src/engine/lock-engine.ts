@@ -125,7 +125,9 @@ export class LockEngine {
     try {
       if (turn.afterGrant) {
         // Held by the caller just served here: its release wakes us locally.
+        // Notices so far were for releases before that grant.
         watch ??= await openWatch();
+        watch.clearPending();
         await watch.wait(Math.min(this.#options.retryDelayMs + this.#random.unit() * this.#options.retryJitterMs, waitEndMs - this.#clock.monotonicMs()), signal);
       }
       for (;;) {
@@ -270,6 +272,16 @@ export class LockEngine {
       }
       throwIfAborted(signal);
       return verdict.kind === "granted" ? { kind: "unavailable", answered: 0 } : verdict;
+    }
+    if (ticket !== "") {
+      // The script withdraws the ticket where it granted; elsewhere (the old
+      // holder's key was still there) it would stand as the oldest ticket and
+      // block every other waiter on that instance until it expired.
+      const notGranted = this.instances.filter((_, i) => {
+        const reply = replies[i]!;
+        return !reply.ok || !reply.value.granted;
+      });
+      if (notGranted.length > 0) void fanOut(notGranted, instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
     }
     const leaseId = formatLeaseId({ secret, fencingToken: verdict.fencing.token });
     const lease: Lease = { name, leaseId, fencingToken: verdict.fencing.token, ttlMs, endMs: verdict.endMs };

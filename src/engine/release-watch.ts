@@ -28,7 +28,7 @@ export class ReleaseWatches {
     let state = this.#watches.get(name);
     const fresh = !state;
     if (!state) {
-      const created: WatchState = { channel, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [] };
+      const created: WatchState = { channel, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [], own: [] };
       const notify = (tag: string): void => this.#notify(created, tag);
       created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
         for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
@@ -45,6 +45,10 @@ export class ReleaseWatches {
       fresh,
       clearPending: () => {
         s.pending = false;
+        // Copies of a release that arrive from now on may come from an
+        // instance the coming attempt reaches before the release does (it
+        // would answer "held"): they must be able to wake the waiter again.
+        s.seen.length = 0;
       },
       wait: (timeoutMs, signal) => this.#wait(s, timeoutMs, signal),
       close: () => {
@@ -65,9 +69,9 @@ export class ReleaseWatches {
     state.unsubscribe.splice(0).forEach((u) => u());
   }
 
-  /** Drops a coming notice with this tag (one this sidecar announces itself). */
+  /** Drops coming notices with this tag (one this sidecar announces itself). */
   markSeen(channelName: string, tag: string): void {
-    for (const [, state] of this.#watches) if (state.channel === channelName) this.#remember(state, tag);
+    for (const [, state] of this.#watches) if (state.channel === channelName) remember(state.own, tag);
   }
 
   /** A release through this sidecar: wake its waiters without a round trip. */
@@ -76,19 +80,15 @@ export class ReleaseWatches {
     if (state) this.#notify(state, tag);
   }
 
-  /** One wake per release: the same tag comes from every instance (and locally). */
+  /**
+   * One wake per release per attempt: the same tag comes from every
+   * instance (and locally), and copies that arrive before the next attempt
+   * starts add nothing to the first.
+   */
   #notify(state: WatchState, tag: string): void {
-    if (tag !== "" && !this.#remember(state, tag)) return;
+    if (tag !== "" && (state.own.includes(tag) || !remember(state.seen, tag))) return;
     if (state.wake) state.wake();
     else state.pending = true;
-  }
-
-  /** False when the tag was seen already. */
-  #remember(state: WatchState, tag: string): boolean {
-    if (state.seen.includes(tag)) return false;
-    state.seen.push(tag);
-    if (state.seen.length > SEEN_TAGS) state.seen.shift();
-    return true;
   }
 
   #wait(state: WatchState, timeoutMs: number, signal?: AbortSignal): Promise<"notified" | "timeout"> {
@@ -131,8 +131,18 @@ interface WatchState {
   wake: (() => void) | undefined;
   unsubscribe: (() => void)[];
   ready: Promise<void>;
-  /** Tags of recent releases, to drop the copies from other instances. */
+  /** Tags heard since the last attempt began, to drop their copies from other instances. */
   seen: string[];
+  /** Tags of this sidecar's own rollbacks: never a reason to wake. */
+  own: string[];
+}
+
+/** Adds the tag to a short list; false when it was there already. */
+function remember(tags: string[], tag: string): boolean {
+  if (tags.includes(tag)) return false;
+  tags.push(tag);
+  if (tags.length > SEEN_TAGS) tags.shift();
+  return true;
 }
 
 /** Releases remembered per name; copies of one release arrive within milliseconds. */
