@@ -1,6 +1,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import { InstanceDecorator } from "./instance-decorator.ts";
+import type { ExtendItem, LockInstance } from "./lock-instance.ts";
 
 export interface GuardOptions {
   /**
@@ -66,9 +67,7 @@ export type GuardState = "ok" | "quarantined" | "circuit-open" | "unverified";
  * Withheld answers reach the engine as failed votes, which it also rolls
  * back, so a write to a quarantined instance never lingers.
  */
-export class GuardedInstance implements LockInstance {
-  readonly name: string;
-  readonly #inner: LockInstance;
+export class GuardedInstance extends InstanceDecorator {
   readonly #options: GuardOptions;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -83,8 +82,7 @@ export class GuardedInstance implements LockInstance {
   #closed = false;
 
   constructor(inner: LockInstance, options: GuardOptions, clock: Clock, logger: Logger) {
-    this.name = inner.name;
-    this.#inner = inner;
+    super(inner);
     this.#options = options;
     this.#clock = clock;
     this.#logger = logger;
@@ -94,7 +92,7 @@ export class GuardedInstance implements LockInstance {
   state(): GuardState {
     if (this.#probe) return "circuit-open";
     if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) return "quarantined";
-    if (this.#verifiedEpoch !== this.#inner.connectionEpoch()) return "unverified";
+    if (this.#verifiedEpoch !== this.inner.connectionEpoch()) return "unverified";
     return "ok";
   }
 
@@ -103,59 +101,27 @@ export class GuardedInstance implements LockInstance {
     return Math.max(0, this.#quarantinedUntilMs - this.#clock.monotonicMs());
   }
 
-  acquire(request: InstanceAcquire): Promise<AcquireReply> {
-    return this.#guard(() => this.#inner.acquire(request));
-  }
-
-  extend(items: readonly ExtendItem[]): Promise<boolean[]> {
+  override extend(items: readonly ExtendItem[]): Promise<boolean[]> {
     // In quarantine, extends re-create leases the restart lost, so the
     // instance holds every live lease by the time its votes count again.
-    return this.#guard(() => this.#inner.extend(items, this.state() === "quarantined"));
+    return this.around(() => this.inner.extend(items, this.state() === "quarantined"));
   }
 
-  release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
-    return this.#guard(() => this.#inner.release(lockKey, secret, announce));
-  }
-
-  withdrawTicket(queueKey: string, ticket: string): Promise<void> {
-    return this.#guard(() => this.#inner.withdrawTicket(queueKey, ticket));
-  }
-
-  raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
-    return this.#guard(() => this.#inner.raiseFence(fenceKey, token, fenceRetentionMs));
-  }
-
-  /** Counts as reachable only when its votes would count. */
-  ping(): Promise<void> {
-    return this.#guard(() => this.#inner.ping());
-  }
-
-  watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
-    return this.#inner.watchReleases(channel, onRelease);
-  }
-
-  identify(): Promise<string> {
-    return this.#inner.identify();
-  }
-
-  connectionEpoch(): number {
-    return this.#inner.connectionEpoch();
-  }
-
-  async waitUntilConnected(timeoutMs: number): Promise<void> {
-    await this.#inner.waitUntilConnected(timeoutMs);
+  override async waitUntilConnected(timeoutMs: number): Promise<void> {
+    await this.inner.waitUntilConnected(timeoutMs);
     await this.#verify().catch(() => undefined);
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.#closed = true;
     if (this.#probe) this.#options.circuitBudget.close();
     clearInterval(this.#probe);
     clearTimeout(this.#quarantineTimer);
-    await this.#inner.close();
+    await this.inner.close();
   }
 
-  async #guard<T>(call: () => Promise<T>): Promise<T> {
+  /** Withholds answers that must not count (ping included: reachable only when its votes count). */
+  protected override async around<T>(call: () => Promise<T>): Promise<T> {
     if (this.#probe) throw new VoteWithheldError(`${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`);
     let result: T;
     try {
@@ -165,7 +131,7 @@ export class GuardedInstance implements LockInstance {
       throw error;
     }
     this.#failures = 0;
-    if (this.#verifiedEpoch !== this.#inner.connectionEpoch()) {
+    if (this.#verifiedEpoch !== this.inner.connectionEpoch()) {
       // A reply through a connection whose server we have not identified:
       // it may have restarted empty. Check, and withhold this answer.
       void this.#verify().catch(() => undefined);
@@ -180,8 +146,8 @@ export class GuardedInstance implements LockInstance {
   #verify(): Promise<void> {
     this.#verifying ??= (async () => {
       try {
-        const epoch = this.#inner.connectionEpoch();
-        const runId = await this.#inner.identify();
+        const epoch = this.inner.connectionEpoch();
+        const runId = await this.inner.identify();
         if (this.#runId !== undefined && runId !== this.#runId && this.#options.quarantineMs > 0) this.#quarantine();
         else if (this.#runId !== undefined && runId !== this.#runId) {
           this.#logger.warn({ instance: this.name }, "instance restarted (new run_id); quarantine is off, its votes count at once");
@@ -214,7 +180,7 @@ export class GuardedInstance implements LockInstance {
     if (!this.#options.circuitBudget.tryOpen()) return;
     this.#logger.warn({ instance: this.name, failures: this.#failures }, "instance circuit open: calls fail fast while it is probed");
     this.#probe = setInterval(() => {
-      this.#inner.ping().then(
+      this.inner.ping().then(
         () => {
           if (!this.#probe) return;
           clearInterval(this.#probe);
