@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { connect } from "node:net";
 import { Redis } from "ioredis";
 import type { Authority, Issued } from "./certificates.ts";
-import { freePort } from "./redis-servers.ts";
+import { freePort, waitForPort } from "./redis-servers.ts";
 
 export interface TlsRedisOptions {
   /** The server's certificate (valid for 127.0.0.1) and the CA it and its clients chain to. */
@@ -90,23 +89,6 @@ export class TlsRedisServers {
     proc.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`redis-server (TLS) on ${port} exited (${code}): ${stderr}`))));
     exited.catch(() => undefined);
-    await Promise.race([listening(port, 10_000), exited]);
-  }
-}
-
-async function listening(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`redis-server (TLS) on ${port} did not start within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+    await Promise.race([waitForPort(port, 10_000), exited]);
   }
 }
