@@ -1,34 +1,15 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
-import { RedisServers } from "../support/redis-servers.ts";
-import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import type { SidecarOptions } from "../../src/config/options.ts";
+import { useCluster } from "../support/sidecar-cluster.ts";
+import { eventually, ms } from "../support/sidecar-fixture.ts";
 
 /** Instance faults on real redis-server processes: SIGKILL, SIGSTOP, SCRIPT FLUSH. */
 describe("LockService under instance faults", () => {
-  let servers: RedisServers | undefined;
-  let running: Running | undefined;
-  const redis: Redis[] = [];
-
-  afterEach(async () => {
-    await running?.stop();
-    redis.splice(0).forEach((r) => r.disconnect());
-    await servers?.stopAll();
-    running = undefined;
-    servers = undefined;
-  });
-
-  async function setUp(count: number, overrides = {}): Promise<{ running: Running; servers: RedisServers; prefix: string }> {
-    servers = await RedisServers.start(count);
-    const options = testOptions({ instances: servers.urls, ...overrides });
-    running = await runSidecar(options);
-    await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
-    redis.push(
-      ...servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)),
-    );
-    return { running, servers, prefix: options.keyPrefix };
-  }
+  const cluster = useCluster();
+  const redis = cluster.redis;
+  const setUp = (count: number, options: Partial<SidecarOptions> = {}) => cluster.start({ count, options });
 
   const errorOf = (call: Promise<unknown>): Promise<ServiceError | undefined> =>
     call.then(

@@ -1,36 +1,26 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
-import { RedisServers } from "../support/redis-servers.ts";
-import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { describe, expect, it } from "vitest";
+import { useCluster } from "../support/sidecar-cluster.ts";
+import { eventually, ms } from "../support/sidecar-fixture.ts";
 import { TOLERANT } from "../support/tolerant-timeouts.ts";
 
 const PASSWORD = "s3cret-pass";
 
 /** The JSON log lines, captured in memory: one per state change, never a lease id or a password. */
 describe("logs", () => {
-  let servers: RedisServers | undefined;
-  let running: Running | undefined;
-  const redis: Redis[] = [];
-
-  afterEach(async () => {
-    await running?.stop();
-    redis.splice(0).forEach((r) => r.disconnect());
-    await servers?.stopAll();
-    running = undefined;
-    servers = undefined;
-  });
+  const cluster = useCluster();
+  const redis = cluster.redis;
 
   it("logs lease loss, instance down/up and shutdown without lease ids or passwords", async () => {
-    servers = await RedisServers.start(3, ["--requirepass", PASSWORD]);
-    const urls = servers.ports.map((port) => `redis://:${PASSWORD}@127.0.0.1:${port}`);
     const lines: string[] = [];
     const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
-    const options = testOptions({ instances: urls, ...TOLERANT });
-    running = await runSidecar(options, { logger });
-    await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
-    redis.push(...urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)));
+    const { running, servers, prefix } = await cluster.start({
+      serverArgs: ["--requirepass", PASSWORD],
+      urls: (s) => s.ports.map((port) => `redis://:${PASSWORD}@127.0.0.1:${port}`),
+      options: TOLERANT,
+      deps: { logger },
+    });
     const { client } = running;
     const records = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -44,7 +34,7 @@ describe("logs", () => {
       stream.on("end", () => resolve(status.OK));
     });
     await new Promise((r) => setTimeout(r, 100));
-    await Promise.all(redis.map((r) => r.set(`${options.keyPrefix}lock:logged`, "someone-else")));
+    await Promise.all(redis.map((r) => r.set(`${prefix}lock:logged`, "someone-else")));
     expect(await ended).toBe(status.FAILED_PRECONDITION);
     // The lost lease id keeps being used, as a confused client would.
     await client.extend({ name: "logged", leaseId, ttl: ms(1000) }).catch(() => undefined);
@@ -65,8 +55,8 @@ describe("logs", () => {
     expect(records().filter((r) => r["msg"] === "instance down")).toEqual([expect.objectContaining({ level: 40, instance })]);
     expect(records().filter((r) => r["msg"] === "instance up")).toEqual([expect.objectContaining({ level: 30, instance })]);
 
+    // Stopped here to read the shutdown lines; stopping again after the test is a no-op.
     await running.stop();
-    running = undefined;
     const messages = records().map((r) => r["msg"]);
     expect(messages).toContain("shutting down");
     expect(messages).toContain("shut down");
@@ -79,10 +69,11 @@ describe("logs", () => {
   });
 
   it("names instances without credentials in /metrics and /status", async () => {
-    servers = await RedisServers.start(3, ["--requirepass", PASSWORD]);
-    const urls = servers.ports.map((port) => `redis://default:${PASSWORD}@127.0.0.1:${port}`);
-    running = await runSidecar(testOptions({ instances: urls, ...TOLERANT }));
-    await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
+    const { running, servers } = await cluster.start({
+      serverArgs: ["--requirepass", PASSWORD],
+      urls: (s) => s.ports.map((port) => `redis://default:${PASSWORD}@127.0.0.1:${port}`),
+      options: TOLERANT,
+    });
     const base = `http://127.0.0.1:${running.sidecar.adminPort}`;
     const metrics = await (await fetch(`${base}/metrics`)).text();
     const statusText = await (await fetch(`${base}/status`)).text();

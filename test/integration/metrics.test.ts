@@ -1,34 +1,22 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
+import type { SidecarOptions } from "../../src/config/options.ts";
 import { scrape, type Samples } from "../support/prometheus-text.ts";
-import { RedisServers } from "../support/redis-servers.ts";
-import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { useCluster } from "../support/sidecar-cluster.ts";
+import { eventually, ms, type Running } from "../support/sidecar-fixture.ts";
 import { TOLERANT } from "../support/tolerant-timeouts.ts";
 
 /** The admin listener over real HTTP on 127.0.0.1: /metrics values move with real calls, probes follow the instances. */
 describe("metrics and probes", () => {
-  let servers: RedisServers | undefined;
+  const cluster = useCluster();
+  const redis = cluster.redis;
   let running: Running | undefined;
-  const redis: Redis[] = [];
-
-  afterEach(async () => {
-    await running?.stop();
-    redis.splice(0).forEach((r) => r.disconnect());
-    await servers?.stopAll();
-    running = undefined;
-    servers = undefined;
-  });
-
-  async function setUp(overrides = {}): Promise<{ running: Running; servers: RedisServers; prefix: string }> {
-    servers = await RedisServers.start(3);
-    const options = testOptions({ instances: servers.urls, ...TOLERANT, ...overrides });
-    running = await runSidecar(options);
-    await eventually(() => running!.sidecar.health.serving, 5000, "quorum");
-    redis.push(...servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)));
-    return { running, servers, prefix: options.keyPrefix };
-  }
+  const setUp = async (overrides: Partial<SidecarOptions> = {}) => {
+    const started = await cluster.start({ options: { ...TOLERANT, ...overrides } });
+    running = started.running;
+    return started;
+  };
 
   const get = (path: string) => fetch(`http://127.0.0.1:${running!.sidecar.adminPort}${path}`);
   const requests = (s: Samples, rpc: string, outcome: string) => s.value("lock_requests_total", { rpc, outcome });
