@@ -1,6 +1,6 @@
 import type { SidecarOptions } from "../config/options.ts";
 import { LockError } from "../errors/lock-error.ts";
-import type { Announcement, InstanceAcquire, LockInstance, LockKeys } from "../instances/lock-instance.ts";
+import type { AcquireReply, Announcement, InstanceAcquire, InstanceRelease, LockInstance, LockKeys } from "../instances/lock-instance.ts";
 import { systemClock, type Clock } from "../redlock/clock.ts";
 import { raiseConfirmed } from "../redlock/fencing.ts";
 import { quorumOf } from "../redlock/quorum.ts";
@@ -9,11 +9,12 @@ import { isStillValid } from "../redlock/validity.ts";
 import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
 import { throwIfAborted } from "../util/abort.ts";
 import { fanOut, type Settled } from "./fan-out.ts";
+import { HandoverOffers, type HandoverOffer } from "./handover-offer.ts";
 import { lockKeys } from "./keys.ts";
 import type { AcquireResult, Lease } from "./lease.ts";
 import { formatLeaseId, parseLeaseId } from "./lease-id.ts";
 import { LeaseRegistry } from "./lease-registry.ts";
-import { LocalQueues } from "./local-queue.ts";
+import { LocalQueues, type Turn } from "./local-queue.ts";
 import { ReleaseWatches, type Watch } from "./release-watch.ts";
 import { RenewalBatcher } from "./renewal-batcher.ts";
 
@@ -44,6 +45,7 @@ export class LockEngine {
   readonly #queues: LocalQueues;
   readonly #watches: ReleaseWatches;
   readonly #renewals: RenewalBatcher;
+  readonly #offers = new HandoverOffers<Attempt>();
   #waiting = 0;
   #acquiring = 0;
 
@@ -123,34 +125,73 @@ export class LockEngine {
     let watch: Watch | undefined = turn.watch;
     const openWatch = async (): Promise<Watch> => turn.keepWatch(await this.#watches.open(name, keys.channel));
     try {
+      // The outcome of the last try: an attempt, or a handover from a release here.
+      let verdict: Attempt | undefined;
       if (turn.afterGrant) {
-        // Held by the caller just served here: its release wakes us locally.
-        // Notices so far were for releases before that grant.
+        // Held by the caller just served here: its release hands the lock
+        // over. Notices so far were for releases before that grant.
         watch ??= await openWatch();
         watch.clearPending();
-        await watch.wait(Math.min(this.#options.retryDelayMs + this.#random.unit() * this.#options.retryJitterMs, waitEndMs - this.#clock.monotonicMs()), signal);
+      } else {
+        verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
       }
       for (;;) {
-        watch?.clearPending();
-        const verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
-        if (verdict.kind === "granted") {
+        if (verdict?.kind === "granted") {
           acquired = true;
           return { acquired: true, lease: verdict.lease };
         }
         const remainingMs = waitEndMs - this.#clock.monotonicMs();
-        if (remainingMs <= 0) return this.#giveUp(verdict);
+        if (verdict && remainingMs <= 0) return this.#giveUp(verdict);
         if (!watch) {
           watch = await openWatch();
           // A release between that attempt and a new subscription went unannounced.
-          if (watch.fresh) continue;
+          if (watch.fresh) {
+            verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
+            continue;
+          }
         }
-        await watch.wait(Math.min(this.#retryDelayMs(verdict), remainingMs), signal);
+        const delayMs = verdict ? this.#retryDelayMs(verdict) : this.#options.retryDelayMs + this.#random.unit() * this.#options.retryJitterMs;
+        const handed = await this.#waitAsHead(name, turn, watch, ttlMs, Math.max(0, Math.min(delayMs, remainingMs)), signal);
+        if (handed) {
+          // A release here tried us in its own step: that was this round's attempt.
+          verdict = handed;
+          continue;
+        }
+        watch.clearPending();
+        verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
       }
     } finally {
       const { emptied, ticket } = turn.leave(acquired);
       // Nobody here waits any more: let other sidecars' waiters go first now.
       if (emptied && !acquired && ticket !== undefined) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
     }
+  }
+
+  /**
+   * The head's wait between tries: until a release is announced, `delayMs`
+   * passes, or a caller of this sidecar releases the lock and tries us in
+   * the same step (then its outcome). An abort during a handover in flight
+   * waits for its outcome, so a grant that lands is released, not leaked.
+   */
+  async #waitAsHead(name: string, turn: Turn, watch: Watch, ttlMs: number, delayMs: number, signal: AbortSignal | undefined): Promise<Attempt | undefined> {
+    const offer = this.#offers.offer(name, { ttlMs, ticket: turn.ticket, signal, wake: () => watch.interrupt() });
+    let aborted: { reason: unknown } | undefined;
+    try {
+      await watch.wait(delayMs, signal);
+    } catch (reason) {
+      aborted = { reason };
+    }
+    const handed = offer.close();
+    if (!handed) {
+      if (aborted) throw aborted.reason;
+      return undefined;
+    }
+    const outcome = await handed;
+    if (aborted) {
+      if (outcome.kind === "granted") await this.release(name, outcome.lease.leaseId).catch(() => undefined);
+      throw aborted.reason;
+    }
+    return outcome;
   }
 
   /** Renews a held lease for `ttlMs` from now; `not-held` when it is gone. */
@@ -200,10 +241,16 @@ export class LockEngine {
   async release(name: string, leaseId: string): Promise<boolean> {
     const { secret, fencingToken } = parseLeaseId(leaseId);
     const keys = lockKeys(this.#options.keyPrefix, name);
-    const announce = { channel: keys.channel, tag: releaseTag(fencingToken) };
-    const votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announce)));
+    const release: InstanceRelease = { lockKey: keys.lock, secret, announce: { channel: keys.channel, tag: releaseTag(fencingToken) } };
+    const offer = this.#offers.take(name);
+    let votes: LeaseVote[];
+    if (offer) {
+      votes = await this.#handOver(name, keys, release, offer);
+    } else {
+      votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, release.announce)));
+      if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
+    }
     this.leases.delete(name, leaseId);
-    if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
     if (judgeRelease(votes)) return true;
     const answered = votes.filter((v) => v.kind !== "failed").length;
     if (answered >= this.quorum) return false;
@@ -211,6 +258,22 @@ export class LockEngine {
       "unavailable",
       `lock ${JSON.stringify(name)}: only ${answered} of ${this.instances.length} instances answered the release (need ${this.quorum}); it expires at its TTL elsewhere`,
     );
+  }
+
+  /**
+   * Releases and tries the waiting head's acquire in one step on each
+   * instance; the head gets the outcome, judged as any attempt (majority,
+   * validity, fencing, rollback). Returns the release's votes.
+   */
+  async #handOver(name: string, keys: LockKeys, release: InstanceRelease, offer: HandoverOffer<Attempt>): Promise<LeaseVote[]> {
+    // The head learns the outcome directly: this release's notices are not news to it.
+    if (release.announce) this.#watches.markSeen(keys.channel, release.announce.tag);
+    const request = this.#acquireRequest(keys, offer.ttlMs, offer.ticket());
+    const startMs = this.#clock.monotonicMs();
+    const replies = await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request));
+    const acquireReplies = replies.map((r): Settled<AcquireReply> => (r.ok ? { ok: true, value: r.value.acquire } : r));
+    offer.deliver(this.#settle(name, request, acquireReplies, startMs, offer.signal));
+    return toLeaseVotes(replies.map((r): Settled<boolean> => (r.ok ? { ok: true, value: r.value.released } : r)));
   }
 
   /** Releases every lease this sidecar still holds (shutdown). Returns how many. */
@@ -233,13 +296,23 @@ export class LockEngine {
 
   /** One Redlock round; every outcome but a grant is rolled back on all instances. */
   async #attempt(name: string, keys: LockKeys, ttlMs: number, ticket: string, signal: AbortSignal | undefined): Promise<Attempt> {
-    const secret = this.#random.leaseSecret();
-    const { instanceTimeoutMs, fenceRetentionMs, waitTicketTtlMs } = this.#options;
-    const request: InstanceAcquire = { keys, secret, ttlMs, fenceRetentionMs, ticket, ticketTtlMs: waitTicketTtlMs };
+    const request = this.#acquireRequest(keys, ttlMs, ticket);
     const startMs = this.#clock.monotonicMs();
     // The fan-out is not abandoned on abort: it is bounded by the instance
     // timeout, and waiting for it means the rollback below follows every SET.
-    const replies = await fanOut(this.instances, instanceTimeoutMs, (i) => i.acquire(request));
+    const replies = await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.acquire(request));
+    return this.#settle(name, request, replies, startMs, signal);
+  }
+
+  #acquireRequest(keys: LockKeys, ttlMs: number, ticket: string): InstanceAcquire {
+    const { fenceRetentionMs, waitTicketTtlMs } = this.#options;
+    return { keys, secret: this.#random.leaseSecret(), ttlMs, fenceRetentionMs, ticket, ticketTtlMs: waitTicketTtlMs };
+  }
+
+  /** Judges the instances' answers to one acquire sent at `startMs`: a lease, or everything rolled back. */
+  async #settle(name: string, request: InstanceAcquire, replies: readonly Settled<AcquireReply>[], startMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
+    const { keys, secret, ttlMs, ticket } = request;
+    const { instanceTimeoutMs, fenceRetentionMs } = this.#options;
     let verdict: AcquireVerdict = judgeAcquire(replies.map(toAcquireVote), {
       startMs,
       elapsedMs: this.#clock.monotonicMs() - startMs,
@@ -352,17 +425,17 @@ function waitingTicket(wallMs: number, random: string): string {
   return `${Math.floor(wallMs).toString().padStart(15, "0")}-${random.slice(0, 12)}`;
 }
 
-function grantedAny(replies: readonly Settled<Awaited<ReturnType<LockInstance["acquire"]>>>[]): boolean {
+function grantedAny(replies: readonly Settled<AcquireReply>[]): boolean {
   return replies.some((r) => r.ok && r.value.granted);
 }
 
-function heldCount(replies: readonly Settled<Awaited<ReturnType<LockInstance["acquire"]>>>[]): number {
+function heldCount(replies: readonly Settled<AcquireReply>[]): number {
   return replies.filter((r) => r.ok && !r.value.granted).length;
 }
 
 type Attempt = { kind: "granted"; lease: Lease } | Exclude<AcquireVerdict, { kind: "granted" }>;
 
-function toAcquireVote(reply: Settled<Awaited<ReturnType<LockInstance["acquire"]>>>): AcquireVote {
+function toAcquireVote(reply: Settled<AcquireReply>): AcquireVote {
   if (!reply.ok) return { kind: "failed", error: reply.error };
   return reply.value.granted ? { kind: "granted", fence: reply.value.fence } : { kind: "held", holderTtlMs: reply.value.holderTtlMs };
 }

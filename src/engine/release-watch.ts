@@ -51,6 +51,7 @@ export class ReleaseWatches {
         s.seen.length = 0;
       },
       wait: (timeoutMs, signal) => this.#wait(s, timeoutMs, signal),
+      interrupt: () => s.wake?.(),
       close: () => {
         if (closed) return;
         closed = true;
@@ -154,5 +155,7 @@ export interface Watch {
   clearPending(): void;
   /** Resolves on the next release notice, or after `timeoutMs`. */
   wait(timeoutMs: number, signal?: AbortSignal): Promise<"notified" | "timeout">;
+  /** Ends a wait in progress early (as a notice would); nothing when nobody waits. */
+  interrupt(): void;
   close(): void;
 }

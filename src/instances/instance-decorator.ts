@@ -1,4 +1,4 @@
-import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
 
 /**
  * Base of the decorators that wrap each call to an instance (observing its
@@ -26,6 +26,10 @@ export abstract class InstanceDecorator implements LockInstance {
 
   release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     return this.around(() => this.inner.release(lockKey, secret, announce));
+  }
+
+  handover(release: InstanceRelease, acquire: InstanceAcquire): Promise<HandoverReply> {
+    return this.around(() => this.inner.handover(release, acquire));
   }
 
   withdrawTicket(queueKey: string, ticket: string): Promise<void> {

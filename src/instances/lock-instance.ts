@@ -34,6 +34,15 @@ export interface LockInstance {
    */
   release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean>;
 
+  /**
+   * `release`, then `acquire` for another caller, as one atomic step: the
+   * lock passes from one caller of this sidecar to the next in one round
+   * trip and is never free in between, except to an older waiting ticket
+   * (which then wins as with `acquire`). The release is announced only when
+   * it leaves the lock free.
+   */
+  handover(release: InstanceRelease, acquire: InstanceAcquire): Promise<HandoverReply>;
+
   /** Withdraws a waiting ticket (a waiter gave up). */
   withdrawTicket(queueKey: string, ticket: string): Promise<void>;
 
@@ -94,6 +103,20 @@ export interface InstanceAcquire {
   /** The caller's waiting ticket (ordered as strings: oldest first); '' for a caller that does not wait. */
   ticket: string;
   ticketTtlMs: number;
+}
+
+/** What `handover` releases: the key where it holds `secret`, announced when left free. */
+export interface InstanceRelease {
+  lockKey: string;
+  secret: string;
+  announce?: Announcement | undefined;
+}
+
+export interface HandoverReply {
+  /** The released secret held the key (as `release` answers). */
+  released: boolean;
+  /** The next caller's acquire (as `acquire` answers). */
+  acquire: AcquireReply;
 }
 
 export type AcquireReply = { granted: true; fence: bigint } | { granted: false; holderTtlMs: number };

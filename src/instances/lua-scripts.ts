@@ -18,7 +18,9 @@ function script(source: string): LuaScript {
 }
 
 /**
- * Waiting tickets (fairness across sidecars) live in a hash, KEYS[3]:
+ * The acquire step, shared by ACQUIRE and HANDOVER.
+ *
+ * Waiting tickets (fairness across sidecars) live in a hash, the queue key:
  * ticket -> expiry (ms, instance clock). A ticket starts with the waiter's
  * zero-padded wall-clock start time, so every instance orders tickets the
  * same way (oldest = smallest string): the same waiter wins on every
@@ -28,9 +30,6 @@ function script(source: string): LuaScript {
  * refreshed by their owner's attempts, so a waiter that died holds others
  * up for at most one ticket TTL.
  *
- * KEYS[1] lock key, KEYS[2] fencing counter, KEYS[3] ticket hash;
- * ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] counter retention ms,
- * ARGV[4] the caller's ticket ('' for none), ARGV[5] ticket TTL ms.
  * Returns {1, counter} when granted, else {0, holder's PTTL} (-2 when the
  * lock is free but an older ticket goes first).
  *
@@ -39,40 +38,61 @@ function script(source: string): LuaScript {
  * token handed out before (fewer than one grant per microsecond is all that
  * needs).
  */
-export const ACQUIRE = script(`
-local ticket = ARGV[4]
-local oldest = nil
-local entries = redis.call('HGETALL', KEYS[3])
-if #entries > 0 or ticket ~= '' then
-  local clock = redis.call('TIME')
-  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-  for i = 1, #entries, 2 do
-    if tonumber(entries[i + 1]) <= now then
-      redis.call('HDEL', KEYS[3], entries[i])
-    elseif oldest == nil or entries[i] < oldest then
-      oldest = entries[i]
+const ACQUIRE_STEP = `
+local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs)
+  local oldest = nil
+  local entries = redis.call('HGETALL', queueKey)
+  if #entries > 0 or ticket ~= '' then
+    local clock = redis.call('TIME')
+    local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    for i = 1, #entries, 2 do
+      if tonumber(entries[i + 1]) <= now then
+        redis.call('HDEL', queueKey, entries[i])
+      elseif oldest == nil or entries[i] < oldest then
+        oldest = entries[i]
+      end
+    end
+    if ticket ~= '' then
+      redis.call('HSET', queueKey, ticket, string.format('%d', now + tonumber(ticketTtlMs)))
+      redis.call('PEXPIRE', queueKey, ticketTtlMs)
+      if oldest == nil or ticket < oldest then oldest = ticket end
     end
   end
-  if ticket ~= '' then
-    redis.call('HSET', KEYS[3], ticket, string.format('%d', now + tonumber(ARGV[5])))
-    redis.call('PEXPIRE', KEYS[3], ARGV[5])
-    if oldest == nil or ticket < oldest then oldest = ticket end
-  end
-end
-if oldest == nil or oldest == ticket then
-  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    if ticket ~= '' then redis.call('HDEL', KEYS[3], ticket) end
-    if redis.call('EXISTS', KEYS[2]) == 1 then
-      redis.call('INCR', KEYS[2])
-    else
-      local t = redis.call('TIME')
-      redis.call('SET', KEYS[2], string.format('%d%06d', tonumber(t[1]), tonumber(t[2])))
+  if oldest == nil or oldest == ticket then
+    if redis.call('SET', lockKey, secret, 'NX', 'PX', ttlMs) then
+      if ticket ~= '' then redis.call('HDEL', queueKey, ticket) end
+      if redis.call('EXISTS', fenceKey) == 1 then
+        redis.call('INCR', fenceKey)
+      else
+        local t = redis.call('TIME')
+        redis.call('SET', fenceKey, string.format('%d%06d', tonumber(t[1]), tonumber(t[2])))
+      end
+      redis.call('PEXPIRE', fenceKey, retentionMs)
+      return {1, redis.call('GET', fenceKey)}
     end
-    redis.call('PEXPIRE', KEYS[2], ARGV[3])
-    return {1, redis.call('GET', KEYS[2])}
   end
+  return {0, redis.call('PTTL', lockKey)}
 end
-return {0, redis.call('PTTL', KEYS[1])}
+`;
+
+/** The release step, shared by RELEASE and HANDOVER: 1 when this secret's key was deleted. */
+const RELEASE_STEP = `
+local function release(lockKey, secret)
+  if redis.call('GET', lockKey) == secret then
+    redis.call('DEL', lockKey)
+    return 1
+  end
+  return 0
+end
+`;
+
+/**
+ * KEYS[1] lock key, KEYS[2] fencing counter, KEYS[3] ticket hash;
+ * ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] counter retention ms,
+ * ARGV[4] the caller's ticket ('' for none), ARGV[5] ticket TTL ms.
+ */
+export const ACQUIRE = script(`${ACQUIRE_STEP}
+return acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `);
 
 /**
@@ -105,13 +125,25 @@ return extended
  * release at one command per instance; waiting sidecars subscribed to the
  * channel retry at once instead of on a timer, once per tag.
  */
-export const RELEASE = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
-  return 1
-end
-return 0
+export const RELEASE = script(`${RELEASE_STEP}
+local released = release(KEYS[1], ARGV[1])
+if released == 1 and ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return released
+`);
+
+/**
+ * A release and the next local waiter's acquire in one step, so a lock
+ * passed between callers of one sidecar costs one round trip, and is never
+ * free in between for anyone but an older waiting ticket. KEYS as ACQUIRE;
+ * ARGV[1..3] as RELEASE, ARGV[4..8] as ACQUIRE's ARGV[1..5]. The release
+ * is announced only when the lock is left free (the waiter was refused).
+ * Returns {released, granted, counter or holder's PTTL}.
+ */
+export const HANDOVER = script(`${RELEASE_STEP}${ACQUIRE_STEP}
+local released = release(KEYS[1], ARGV[1])
+local reply = acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+if released == 1 and reply[1] == 0 and ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return {released, reply[1], reply[2]}
 `);
 
 /** KEYS[1] ticket hash; ARGV[1] ticket. Withdraws a waiting ticket. */

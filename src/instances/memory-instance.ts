@@ -1,5 +1,5 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
 
 interface Entry {
   value: string;
@@ -26,6 +26,17 @@ export class MemoryInstance implements LockInstance {
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
+    return this.#acquire(r);
+  }
+
+  async handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
+    const released = this.#release(release.lockKey, release.secret);
+    const acquire = this.#acquire(r);
+    if (released && !acquire.granted && release.announce) this.#announce(release.announce);
+    return { released, acquire };
+  }
+
+  #acquire(r: InstanceAcquire): AcquireReply {
     const now = this.#clock.monotonicMs();
     const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
     const holder = this.#get(r.keys.lock);
@@ -50,10 +61,19 @@ export class MemoryInstance implements LockInstance {
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
+    const released = this.#release(lockKey, secret);
+    if (released && announce) this.#announce(announce);
+    return released;
+  }
+
+  #release(lockKey: string, secret: string): boolean {
     if (this.#get(lockKey)?.value !== secret) return false;
     this.#entries.delete(lockKey);
-    if (announce) for (const listener of this.#watchers.get(announce.channel) ?? []) queueMicrotask(() => listener(announce.tag));
     return true;
+  }
+
+  #announce(announce: Announcement): void {
+    for (const listener of this.#watchers.get(announce.channel) ?? []) queueMicrotask(() => listener(announce.tag));
   }
 
   async withdrawTicket(queueKey: string, ticket: string): Promise<void> {

@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
-import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "./lock-instance.ts";
-import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import { ACQUIRE, EXTEND, HANDOVER, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
   /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
@@ -48,11 +48,16 @@ export class RedisInstance implements LockInstance {
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
-    const reply = await this.#run(ACQUIRE, [r.keys.lock, r.keys.fence, r.keys.queue], [r.secret, r.ttlMs, r.fenceRetentionMs, r.ticket, r.ticketTtlMs]);
+    const reply = await this.#run(ACQUIRE, [r.keys.lock, r.keys.fence, r.keys.queue], acquireArgs(r));
     if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected acquire reply ${String(reply)}`);
-    const [granted, detail] = reply as [unknown, unknown];
-    if (granted === 1) return { granted: true, fence: BigInt(String(detail)) };
-    return { granted: false, holderTtlMs: Number(detail) };
+    return acquireReply(reply[0], reply[1]);
+  }
+
+  async handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
+    const releaseArgs = [release.secret, release.announce?.channel ?? "", release.announce?.tag ?? ""];
+    const reply = await this.#run(HANDOVER, [r.keys.lock, r.keys.fence, r.keys.queue], [...releaseArgs, ...acquireArgs(r)]);
+    if (!Array.isArray(reply) || reply.length !== 3) throw new Error(`unexpected handover reply ${String(reply)}`);
+    return { released: reply[0] === 1, acquire: acquireReply(reply[1], reply[2]) };
   }
 
   async extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
@@ -152,6 +157,16 @@ export class RedisInstance implements LockInstance {
       return await this.#client.eval(lua.source, keys.length, ...keys, ...args);
     }
   }
+}
+
+function acquireArgs(r: InstanceAcquire): (string | number)[] {
+  return [r.secret, r.ttlMs, r.fenceRetentionMs, r.ticket, r.ticketTtlMs];
+}
+
+/** {1, counter} granted; {0, holder's PTTL} refused. */
+function acquireReply(granted: unknown, detail: unknown): AcquireReply {
+  if (granted === 1) return { granted: true, fence: BigInt(String(detail)) };
+  return { granted: false, holderTtlMs: Number(detail) };
 }
 
 /** host:port (and TLS) without credentials, for logs and metrics. */

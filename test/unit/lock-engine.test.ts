@@ -57,12 +57,12 @@ function acquireRequests(fake: FakeInstance): InstanceAcquire[] {
   return fake.callsOf("acquire").map((c) => c.args[0] as InstanceAcquire);
 }
 
-/** Times (since `since`) of the acquire calls an instance received from the engine with randomness `prefix`. */
+/** When acquires with secrets from `prefix` reached the fake: attempts, and handovers from local releases. */
 function attemptTimes(fake: FakeInstance, prefix: string, since: number): number[] {
-  return fake
-    .callsOf("acquire")
-    .filter((c) => ScriptedRandomness.owns(prefix, (c.args[0] as InstanceAcquire).secret))
-    .map((c) => c.atMs - since);
+  return fake.calls
+    .flatMap((c) => (c.method === "acquire" ? [{ c, r: c.args[0] }] : c.method === "handover" ? [{ c, r: c.args[1] }] : []))
+    .filter(({ r }) => ScriptedRandomness.owns(prefix, (r as InstanceAcquire).secret))
+    .map(({ c }) => c.atMs - since);
 }
 
 /** The ticket format of lock-engine.ts: waiter's start on the wall clock, zero-padded, then random bits. */
@@ -740,6 +740,144 @@ describe("acquire: local queue and waiting tickets", () => {
       expect(fake.watcherCount(CHANNEL)).toBe(0);
       expect(fake.callsOf("close")).toHaveLength(1);
     }
+  });
+});
+
+describe("release: handover to this sidecar's waiting head", () => {
+  /** Secrets that handover calls released, and the acquire requests they carried. */
+  function handovers(fake: FakeInstance): { released: string; request: InstanceAcquire }[] {
+    return fake.callsOf("handover").map((c) => ({ released: (c.args[0] as { secret: string }).secret, request: c.args[1] as InstanceAcquire }));
+  }
+
+  it("releases and grants the head in one call per instance, with validity from that call and the next token", async () => {
+    const { clock, time, fakes, engine, acquireNow } = setup(3);
+    const notices: string[] = [];
+    for (const fake of fakes) await fake.watchReleases(CHANNEL, (tag) => notices.push(tag));
+    const held = await acquireNow(10_000);
+    const waiting = engine.acquire(NAME, TTL, 5000);
+    await time.elapse(20);
+    const attemptsBefore = fakes.map((f) => f.callsOf("acquire").length);
+    const releasedAt = clock.monotonicMs();
+
+    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    const result = await time.settle(waiting);
+    if (!result.acquired) return expect.fail("the head was not handed the lock");
+    expect(result.lease.endMs).toBe(releasedAt + TTL - DRIFT);
+    expect(result.lease.fencingToken).toBe(held.fencingToken + 1n);
+    fakes.forEach((fake, i) => {
+      expect(fake.callsOf("release")).toHaveLength(0);
+      expect(fake.callsOf("acquire")).toHaveLength(attemptsBefore[i]!); // no attempt of its own
+      expect(handovers(fake)).toEqual([{ released: held.leaseId.split(".")[0], request: expect.objectContaining({ ttlMs: TTL }) }]);
+      expect(fake.valueAt(LOCK)).toBe(result.lease.leaseId.split(".")[0]);
+    });
+    await time.elapse(1);
+    expect(notices).toEqual([]); // never free, so nothing to announce
+  });
+
+  it("an older waiting ticket of another sidecar wins: the release is announced and the head waits its turn", async () => {
+    const { time, fakes, engine, peer, acquireNow } = setup(3);
+    const held = await acquireNow(10_000);
+    const other = peer("other").engine;
+    const foreign = other.acquire(NAME, TTL, 5000); // waits first: the older ticket
+    await time.elapse(7);
+    const local = engine.acquire(NAME, TTL, 5000);
+    await time.elapse(20);
+
+    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    for (const fake of fakes) expect(handovers(fake)).toHaveLength(1);
+    const first = await time.settle(foreign);
+    if (!first.acquired) return expect.fail("the older ticket was not served first");
+    expect(first.lease.fencingToken).toBe(held.fencingToken + 1n);
+    await time.elapse(30);
+    let localDone = false;
+    void local.finally(() => (localDone = true));
+    await time.elapse(1);
+    expect(localDone).toBe(false); // still waiting behind the other sidecar's holder
+
+    await time.settle(other.release(NAME, first.lease.leaseId));
+    const second = await time.settle(local);
+    expect(second.acquired).toBe(true);
+  });
+
+  it("granted by fewer than a majority: the head's partial grant is rolled back and it keeps waiting", async () => {
+    const { time, fakes, random, engine, acquireNow } = setup(3);
+    const held = await acquireNow(500);
+    const waiting = engine.acquire(NAME, TTL, 5000);
+    await time.elapse(20);
+    fakes[1]!.behave("fail", "handover");
+    fakes[2]!.behave("fail", "handover");
+    const secretsBefore = random.secrets.length;
+
+    await expect(time.settle(engine.release(NAME, held.leaseId))).rejects.toThrow(/only 1 of 3 instances answered the release/);
+    await time.elapse(1);
+    const handedSecret = handovers(fakes[0]!)[0]!.request.secret;
+    expect(random.secrets.slice(secretsBefore)).toContain(handedSecret);
+    expect(releaseSecrets(fakes[0]!)).toContain(handedSecret); // rolled back where it landed
+    expect(fakes[0]!.valueAt(LOCK)).toBeUndefined();
+    let done = false;
+    void waiting.finally(() => (done = true));
+    await time.elapse(1);
+    expect(done).toBe(false);
+
+    // The old lease lingers on two instances until its TTL; then the head gets the lock.
+    for (const fake of fakes) fake.behave("answer");
+    await time.elapse(500);
+    expect((await time.settle(waiting)).acquired).toBe(true);
+  });
+
+  it("a head cancelled while its handover is in flight: the grant is rolled back, and the call ends with its reason", async () => {
+    const { time, fakes, random, engine, acquireNow } = setup(3);
+    const held = await acquireNow(10_000);
+    const controller = new AbortController();
+    const waiting = engine.acquire(NAME, TTL, 5000, controller.signal);
+    await time.elapse(20);
+    for (const fake of fakes) fake.behave("gate", "handover");
+    const releasing = engine.release(NAME, held.leaseId);
+    await time.elapse(1);
+    for (const fake of fakes) expect(fake.gated).toBe(1);
+    const reason = new LockError("cancelled", "client went away");
+    const ended = waiting.catch((error: unknown) => error);
+    controller.abort(reason);
+    for (const fake of fakes) fake.openGate();
+
+    expect(await time.settle(releasing)).toBe(true);
+    expect(await time.settle(ended)).toBe(reason);
+    const handedSecret = handovers(fakes[0]!)[0]!.request.secret;
+    expect(random.secrets).toContain(handedSecret);
+    for (const fake of fakes) {
+      expect(releaseSecrets(fake)).toContain(handedSecret);
+      expect(fake.valueAt(LOCK)).toBeUndefined();
+    }
+    expect(engine.leases.valid(Number.NEGATIVE_INFINITY)).toHaveLength(0);
+  });
+
+  it("a head whose wait ended takes no handover: the release is a plain one", async () => {
+    const { time, fakes, engine, acquireNow } = setup(3);
+    const held = await acquireNow(10_000);
+    const waiting = engine.acquire(NAME, TTL, 50);
+    await time.elapse(60);
+    expect(await time.settle(waiting)).toMatchObject({ acquired: false });
+    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    for (const fake of fakes) {
+      expect(fake.callsOf("handover")).toHaveLength(0);
+      expect(fake.callsOf("release")).toHaveLength(1);
+    }
+  });
+
+  it("passes the lock down a local queue one handover per release, in arrival order", async () => {
+    const { time, fakes, engine, acquireNow } = setup(3);
+    let lease = await acquireNow(10_000);
+    const order: number[] = [];
+    const waiters = [0, 1, 2, 3].map((i) => engine.acquire(NAME, TTL, 5000).then((r) => (order.push(i), r)));
+    await time.elapse(20);
+    for (let i = 0; i < 4; i++) {
+      await time.settle(engine.release(NAME, lease.leaseId));
+      const next = await time.settle(waiters[i]!);
+      if (!next.acquired) return expect.fail(`waiter ${i} not granted`);
+      lease = next.lease;
+    }
+    expect(order).toEqual([0, 1, 2, 3]);
+    for (const fake of fakes) expect(fake.callsOf("handover")).toHaveLength(4);
   });
 });
 

@@ -4,6 +4,7 @@ import { MemoryInstance } from "../../src/instances/memory-instance.ts";
 import type { InstanceAcquire, LockInstance } from "../../src/instances/lock-instance.ts";
 import { FakeInstance } from "./support/fake-instance.ts";
 import { ManualClock } from "./support/manual-clock.ts";
+import { handoverContract } from "../support/handover-contract.ts";
 
 /**
  * One contract, run against the embedded MemoryInstance and against the
@@ -30,6 +31,8 @@ describe.each(implementations)("%s", (_name, make) => {
     const clock = new ManualClock({ monotonicMs: 500, wallMs: 1_700_000_000_123 });
     return { clock, instance: make(clock) };
   }
+
+  handoverContract(async () => ({ instance: setup().instance, keys: KEYS, settle: settleMicrotasks }));
 
   it("grants a free lock; a new counter starts at the wall clock in microseconds, then increments", async () => {
     const { instance } = setup();

@@ -1,10 +1,11 @@
-import type { AcquireReply, Announcement, ExtendItem, InstanceAcquire, LockInstance } from "../../../src/instances/lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
 import type { ManualClock } from "./manual-clock.ts";
 
 export type Method =
   | "acquire"
   | "extend"
   | "release"
+  | "handover"
   | "withdrawTicket"
   | "raiseFence"
   | "watchReleases"
@@ -129,22 +130,34 @@ export class FakeInstance implements LockInstance {
   // --- LockInstance -------------------------------------------------------
 
   acquire(r: InstanceAcquire): Promise<AcquireReply> {
-    return this.#call("acquire", [r], (): AcquireReply => {
-      const now = this.#clock.monotonicMs();
-      const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
-      const holder = this.#get(r.keys.lock);
-      if (holder || (first !== undefined && first !== r.ticket)) {
-        // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
-        const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
-        return { granted: false, holderTtlMs: ttl };
-      }
-      if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
-      this.#set(r.keys.lock, r.secret, r.ttlMs);
-      const counter = this.#get(r.keys.fence);
-      const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
-      this.#set(r.keys.fence, fence.toString(), r.fenceRetentionMs);
-      return { granted: true, fence };
+    return this.#call("acquire", [r], () => this.#acquireStep(r));
+  }
+
+  /** Release and acquire in one atomic step, announced only when the lock is left free. */
+  handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
+    return this.#call("handover", [release, r], (): HandoverReply => {
+      const released = this.#releaseStep(release.lockKey, release.secret);
+      const acquire = this.#acquireStep(r);
+      if (released && !acquire.granted && release.announce) this.publish(release.announce.channel, release.announce.tag);
+      return { released, acquire };
     });
+  }
+
+  #acquireStep(r: InstanceAcquire): AcquireReply {
+    const now = this.#clock.monotonicMs();
+    const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
+    const holder = this.#get(r.keys.lock);
+    if (holder || (first !== undefined && first !== r.ticket)) {
+      // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
+      const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
+      return { granted: false, holderTtlMs: ttl };
+    }
+    if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
+    this.#set(r.keys.lock, r.secret, r.ttlMs);
+    const counter = this.#get(r.keys.fence);
+    const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
+    this.#set(r.keys.fence, fence.toString(), r.fenceRetentionMs);
+    return { granted: true, fence };
   }
 
   /** One call per batch of renewals: answers per item. */
@@ -162,11 +175,16 @@ export class FakeInstance implements LockInstance {
 
   release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     return this.#call("release", [lockKey, secret, announce], () => {
-      if (this.#get(lockKey)?.value !== secret) return false;
-      this.#entries.delete(lockKey);
-      if (announce) this.publish(announce.channel, announce.tag);
-      return true;
+      const released = this.#releaseStep(lockKey, secret);
+      if (released && announce) this.publish(announce.channel, announce.tag);
+      return released;
     });
+  }
+
+  #releaseStep(lockKey: string, secret: string): boolean {
+    if (this.#get(lockKey)?.value !== secret) return false;
+    this.#entries.delete(lockKey);
+    return true;
   }
 
   withdrawTicket(queueKey: string, ticket: string): Promise<void> {
