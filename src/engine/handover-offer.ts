@@ -8,6 +8,7 @@
 export class HandoverOffer<Outcome> {
   readonly ttlMs: number;
   readonly ticket: () => string;
+  readonly overtake: boolean;
   readonly signal: AbortSignal | undefined;
   readonly #wake: () => void;
   readonly #withdraw: () => void;
@@ -18,6 +19,7 @@ export class HandoverOffer<Outcome> {
   constructor(terms: OfferTerms, withdraw: () => void) {
     this.ttlMs = terms.ttlMs;
     this.ticket = terms.ticket;
+    this.overtake = terms.overtake;
     this.signal = terms.signal;
     this.#wake = terms.wake;
     this.#withdraw = withdraw;
@@ -59,6 +61,8 @@ export interface OfferTerms {
   ttlMs: number;
   /** The head's waiting ticket, made when first needed. */
   ticket: () => string;
+  /** The head belongs to the batch in progress: it goes before older tickets of other sidecars. */
+  overtake: boolean;
   /** The head's call: a grant that lands after it aborted is rolled back. */
   signal: AbortSignal | undefined;
   /** Wakes the head from its wait. */

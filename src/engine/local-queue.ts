@@ -7,13 +7,22 @@ import type { Watch } from "./release-watch.ts";
  * what one does. The queue's waiting ticket (fairness across sidecars)
  * passes from head to head while nobody acquires; a grant consumes it, so
  * the next head queues behind every other sidecar's older ticket.
+ *
+ * Batches: a grant won by the rules of the tickets opens a batch made of
+ * every caller queued here at that moment. Within it, the lock passes from
+ * caller to caller here (handovers) before any other sidecar's ticket, so
+ * the lock changes sidecar once per batch rather than once per caller.
+ * Callers who queue later wait for the next fair grant. A waiter elsewhere
+ * thus waits at most for the callers that were already waiting here.
  */
 export class LocalQueues {
   readonly #queues = new Map<string, Queue>();
   readonly #newTicket: () => string;
+  readonly #nowMs: () => number;
 
-  constructor(newTicket: () => string) {
+  constructor(newTicket: () => string, nowMs: () => number) {
     this.#newTicket = newTicket;
+    this.#nowMs = nowMs;
   }
 
   /** Waiters queued for `name`, head included. */
@@ -29,7 +38,7 @@ export class LocalQueues {
    */
   enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined }));
+    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined, batchStartMs: Number.NEGATIVE_INFINITY }));
     const q = queue;
     return new Promise<Turn | undefined>((resolve, reject) => {
       if (signal?.aborted) {
@@ -38,6 +47,7 @@ export class LocalQueues {
         return;
       }
       const waiter: Waiter = {
+        queuedAtMs: this.#nowMs(),
         start: () => {
           clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
@@ -71,7 +81,9 @@ export class LocalQueues {
       // Made at the first attempt that needs it: its time then orders it
       // after every ticket other sidecars already registered.
       ticket: () => (queue.ticket ??= this.#newTicket()),
+      currentTicket: () => queue.ticket,
       afterGrant: queue.afterGrant,
+      inBatch: () => waiter.queuedAtMs < queue.batchStartMs,
       get watch() {
         return queue.watch;
       },
@@ -79,12 +91,13 @@ export class LocalQueues {
         if (queue.watch !== watch) queue.watch?.close();
         return (queue.watch = watch);
       },
-      leave: (acquired) => {
+      leave: (acquired, fair) => {
         const ticket = queue.ticket;
         if (left) return { emptied: false, ticket };
         left = true;
         queue.waiters.splice(queue.waiters.indexOf(waiter), 1);
         queue.afterGrant = acquired;
+        if (acquired && fair) queue.batchStartMs = this.#nowMs();
         // A grant consumed the ticket on the instances.
         if (acquired) queue.ticket = undefined;
         const emptied = this.#dropIfEmpty(name, queue);
@@ -110,27 +123,36 @@ interface Queue {
   afterGrant: boolean;
   /** Release notices for the name, shared by successive heads; closed when the queue empties. */
   watch: Watch | undefined;
+  /** When the last fair grant here opened a batch: callers queued before it belong to it. */
+  batchStartMs: number;
 }
 
 interface Waiter {
+  queuedAtMs: number;
   start(): void;
 }
 
 export interface Turn {
   /** The queue's waiting ticket, to present on every attempt. */
   ticket(): string;
+  /** The queue's ticket if one was made (release notices naming it are for this queue). */
+  currentTicket(): string | undefined;
   /**
    * The previous head just acquired the lock, so it is held by a caller of
    * this sidecar: wait for its release before trying.
    */
   readonly afterGrant: boolean;
+  /** Queued before the batch in progress began: may be handed the lock ahead of other sidecars' tickets. */
+  inBatch(): boolean;
   /** The queue's release subscription, if a head opened one. */
   readonly watch: Watch | undefined;
   /** Hands a subscription to the queue, which closes it when the last waiter leaves. */
   keepWatch(watch: Watch): Watch;
   /**
    * Leaves the head of the queue and hands the turn to the next waiter.
-   * `emptied`: nobody else waits, so the ticket (if any) may be withdrawn.
+   * `fair`: the grant followed the tickets' order (it opens a batch), as
+   * opposed to a handover within a batch. `emptied`: nobody else waits, so
+   * the ticket (if any) may be withdrawn.
    */
-  leave(acquired: boolean): { emptied: boolean; ticket: string | undefined };
+  leave(acquired: boolean, fair: boolean): { emptied: boolean; ticket: string | undefined };
 }

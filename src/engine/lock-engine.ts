@@ -56,7 +56,10 @@ export class LockEngine {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.randomness ?? systemRandomness;
-    this.#queues = new LocalQueues(() => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()));
+    this.#queues = new LocalQueues(
+      () => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()),
+      () => this.#clock.monotonicMs(),
+    );
     this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs);
     this.#renewals = new RenewalBatcher(instances, options.instanceTimeoutMs, this.#clock);
   }
@@ -120,10 +123,11 @@ export class LockEngine {
     const turn = await this.#queues.enter(name, waitMs, signal);
     if (!turn) return { acquired: false, retryAfterMs: undefined };
     let acquired = false;
+    let fair = true;
     // The subscription belongs to the queue: it lasts while anyone here waits
     // on this name, and goes the moment the last waiter leaves.
     let watch: Watch | undefined = turn.watch;
-    const openWatch = async (): Promise<Watch> => turn.keepWatch(await this.#watches.open(name, keys.channel));
+    const openWatch = async (): Promise<Watch> => turn.keepWatch(await this.#watches.open(name, keys.channel, turn.currentTicket));
     try {
       // The outcome of the last try: an attempt, or a handover from a release here.
       let verdict: Attempt | undefined;
@@ -154,14 +158,15 @@ export class LockEngine {
         const handed = await this.#waitAsHead(name, turn, watch, ttlMs, Math.max(0, Math.min(delayMs, remainingMs)), signal);
         if (handed) {
           // A release here tried us in its own step: that was this round's attempt.
-          verdict = handed;
+          verdict = handed.outcome;
+          fair = !handed.overtook;
           continue;
         }
         watch.clearPending();
         verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
       }
     } finally {
-      const { emptied, ticket } = turn.leave(acquired);
+      const { emptied, ticket } = turn.leave(acquired, fair);
       // Nobody here waits any more: let other sidecars' waiters go first now.
       if (emptied && !acquired && ticket !== undefined) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
     }
@@ -173,8 +178,16 @@ export class LockEngine {
    * the same step (then its outcome). An abort during a handover in flight
    * waits for its outcome, so a grant that lands is released, not leaked.
    */
-  async #waitAsHead(name: string, turn: Turn, watch: Watch, ttlMs: number, delayMs: number, signal: AbortSignal | undefined): Promise<Attempt | undefined> {
-    const offer = this.#offers.offer(name, { ttlMs, ticket: turn.ticket, signal, wake: () => watch.interrupt() });
+  async #waitAsHead(
+    name: string,
+    turn: Turn,
+    watch: Watch,
+    ttlMs: number,
+    delayMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ outcome: Attempt; overtook: boolean } | undefined> {
+    const overtake = turn.inBatch();
+    const offer = this.#offers.offer(name, { ttlMs, ticket: turn.ticket, overtake, signal, wake: () => watch.interrupt() });
     let aborted: { reason: unknown } | undefined;
     try {
       await watch.wait(delayMs, signal);
@@ -191,7 +204,7 @@ export class LockEngine {
       if (outcome.kind === "granted") await this.release(name, outcome.lease.leaseId).catch(() => undefined);
       throw aborted.reason;
     }
-    return outcome;
+    return { outcome, overtook: overtake };
   }
 
   /** Renews a held lease for `ttlMs` from now; `not-held` when it is gone. */
@@ -241,7 +254,7 @@ export class LockEngine {
   async release(name: string, leaseId: string): Promise<boolean> {
     const { secret, fencingToken } = parseLeaseId(leaseId);
     const keys = lockKeys(this.#options.keyPrefix, name);
-    const release: InstanceRelease = { lockKey: keys.lock, secret, announce: { channel: keys.channel, tag: releaseTag(fencingToken) } };
+    const release: InstanceRelease = { lockKey: keys.lock, secret, announce: { channel: keys.channel, tag: releaseTag(fencingToken), queueKey: keys.queue } };
     const offer = this.#offers.take(name);
     let votes: LeaseVote[];
     if (offer) {
@@ -268,7 +281,7 @@ export class LockEngine {
   async #handOver(name: string, keys: LockKeys, release: InstanceRelease, offer: HandoverOffer<Attempt>): Promise<LeaseVote[]> {
     // The head learns the outcome directly: this release's notices are not news to it.
     if (release.announce) this.#watches.markSeen(keys.channel, release.announce.tag);
-    const request = this.#acquireRequest(keys, offer.ttlMs, offer.ticket());
+    const request = { ...this.#acquireRequest(keys, offer.ttlMs, offer.ticket()), overtake: offer.overtake };
     const startMs = this.#clock.monotonicMs();
     const replies = await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request));
     const acquireReplies = replies.map((r): Settled<AcquireReply> => (r.ok ? { ok: true, value: r.value.acquire } : r));
@@ -367,7 +380,7 @@ export class LockEngine {
     if (instances.length === 0) return;
     let announcement: Announcement | undefined;
     if (announce) {
-      announcement = { channel: keys.channel, tag: `rollback-${this.#random.leaseSecret().slice(0, 8)}` };
+      announcement = { channel: keys.channel, tag: `rollback-${this.#random.leaseSecret().slice(0, 8)}`, queueKey: keys.queue };
       // Our own waiters need no wake-up for a rollback they caused.
       this.#watches.markSeen(keys.channel, announcement.tag);
     }

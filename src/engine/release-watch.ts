@@ -1,13 +1,15 @@
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { abortReason } from "../util/abort.ts";
 import { fanOut } from "./fan-out.ts";
+import { parseNotice } from "./release-notice.ts";
 
 /**
  * Release notices for the lock names this sidecar waits on: one
  * subscription per name on every instance, shared by the name's waiters and
  * dropped when the last one leaves. A release here wakes local waiters
- * directly. Notices only shorten waits: a lost one costs the fallback
- * delay, never correctness.
+ * directly. A notice that names another waiter's ticket as next is not
+ * for us: waking would only get us refused in its favour. Notices only
+ * shorten waits: a lost one costs the fallback delay, never correctness.
  */
 export class ReleaseWatches {
   readonly #instances: readonly LockInstance[];
@@ -23,13 +25,14 @@ export class ReleaseWatches {
    * Subscribes (once per name) and resolves when every instance answered or
    * timed out. `fresh` says the subscription is new: a release just before it
    * went unannounced, so the caller should look again before waiting.
+   * `ticket` tells the waiters' current waiting ticket, if any.
    */
-  async open(name: string, channel: string): Promise<Watch> {
+  async open(name: string, channel: string, ticket: () => string | undefined): Promise<Watch> {
     let state = this.#watches.get(name);
     const fresh = !state;
     if (!state) {
-      const created: WatchState = { channel, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [], own: [] };
-      const notify = (tag: string): void => this.#notify(created, tag);
+      const created: WatchState = { channel, ticket, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [], own: [] };
+      const notify = (message: string): void => this.#notify(created, message);
       created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
         for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
         // Dropped while subscribing: undo at once.
@@ -86,7 +89,9 @@ export class ReleaseWatches {
    * instance (and locally), and copies that arrive before the next attempt
    * starts add nothing to the first.
    */
-  #notify(state: WatchState, tag: string): void {
+  #notify(state: WatchState, message: string): void {
+    const { tag, next } = parseNotice(message);
+    if (next !== undefined && next !== state.ticket()) return;
     if (tag !== "" && (state.own.includes(tag) || !remember(state.seen, tag))) return;
     if (state.wake) state.wake();
     else state.pending = true;
@@ -126,6 +131,7 @@ export class ReleaseWatches {
 
 interface WatchState {
   channel: string;
+  ticket: () => string | undefined;
   refs: number;
   /** A notice arrived while nobody was waiting: the next wait returns at once. */
   pending: boolean;

@@ -50,7 +50,7 @@ export interface LockInstance {
   raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint>;
 
   /**
-   * Calls `onRelease` with the tag of each release announced on `channel`;
+   * Calls `onRelease` with the notice of each release announced on `channel`;
    * resolves once subscribed. The returned function unsubscribes.
    */
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void>;
@@ -89,10 +89,15 @@ export interface ExtendItem {
   ttlMs: number;
 }
 
-/** Where and under which tag a release is announced; the tag is never the secret. */
+/**
+ * Where and under which tag a release is announced; the tag is never the
+ * secret. The notice also names the oldest live ticket of `queueKey`, the
+ * waiter that goes next (see engine/release-notice.ts).
+ */
 export interface Announcement {
   channel: string;
   tag: string;
+  queueKey: string;
 }
 
 export interface InstanceAcquire {
@@ -103,6 +108,12 @@ export interface InstanceAcquire {
   /** The caller's waiting ticket (ordered as strings: oldest first); '' for a caller that does not wait. */
   ticket: string;
   ticketTtlMs: number;
+  /**
+   * Take a free lock even before older tickets (the caller's own is still
+   * registered and consumed): a handover within a sidecar's batch, whose
+   * callers were all queued when the sidecar won the lock fairly.
+   */
+  overtake?: boolean | undefined;
 }
 
 /** What `handover` releases: the key where it holds `secret`, announced when left free. */

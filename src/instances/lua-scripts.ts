@@ -30,6 +30,9 @@ function script(source: string): LuaScript {
  * refreshed by their owner's attempts, so a waiter that died holds others
  * up for at most one ticket TTL.
  *
+ * `overtake` '1' grants a free lock whatever the tickets (a handover within
+ * a sidecar's batch, see the engine); the caller's ticket is still honoured.
+ *
  * Returns {1, counter} when granted, else {0, holder's PTTL} (-2 when the
  * lock is free but an older ticket goes first).
  *
@@ -39,7 +42,7 @@ function script(source: string): LuaScript {
  * needs).
  */
 const ACQUIRE_STEP = `
-local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs)
+local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
   local oldest = nil
   local entries = redis.call('HGETALL', queueKey)
   if #entries > 0 or ticket ~= '' then
@@ -58,7 +61,7 @@ local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, 
       if oldest == nil or ticket < oldest then oldest = ticket end
     end
   end
-  if oldest == nil or oldest == ticket then
+  if oldest == nil or oldest == ticket or overtake == '1' then
     if redis.call('SET', lockKey, secret, 'NX', 'PX', ttlMs) then
       if ticket ~= '' then redis.call('HDEL', queueKey, ticket) end
       if redis.call('EXISTS', fenceKey) == 1 then
@@ -72,6 +75,30 @@ local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, 
     end
   end
   return {0, redis.call('PTTL', lockKey)}
+end
+`;
+
+/**
+ * Publishes a release notice: the tag, and the oldest live ticket when
+ * tickets wait (format: engine/release-notice.ts), so that only the waiter
+ * who goes next wakes.
+ */
+const ANNOUNCE_STEP = `
+local function announce(queueKey, channel, tag)
+  local entries = redis.call('HGETALL', queueKey)
+  local oldest = nil
+  if #entries > 0 then
+    local clock = redis.call('TIME')
+    local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+    for i = 1, #entries, 2 do
+      if tonumber(entries[i + 1]) > now and (oldest == nil or entries[i] < oldest) then oldest = entries[i] end
+    end
+  end
+  if oldest == nil then
+    redis.call('PUBLISH', channel, tag)
+  else
+    redis.call('PUBLISH', channel, tag .. ' ' .. oldest)
+  end
 end
 `;
 
@@ -89,10 +116,11 @@ end
 /**
  * KEYS[1] lock key, KEYS[2] fencing counter, KEYS[3] ticket hash;
  * ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] counter retention ms,
- * ARGV[4] the caller's ticket ('' for none), ARGV[5] ticket TTL ms.
+ * ARGV[4] the caller's ticket ('' for none), ARGV[5] ticket TTL ms,
+ * ARGV[6] '1' to overtake older tickets.
  */
 export const ACQUIRE = script(`${ACQUIRE_STEP}
-return acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 `);
 
 /**
@@ -119,15 +147,15 @@ return extended
 `);
 
 /**
- * KEYS[1] lock key; ARGV[1] secret, ARGV[2] channel to announce the release
- * on ('' for none), ARGV[3] a tag naming this release (never the secret).
- * 1 when this secret's key was deleted. Announcing from the script keeps a
- * release at one command per instance; waiting sidecars subscribed to the
- * channel retry at once instead of on a timer, once per tag.
+ * KEYS[1] lock key, KEYS[2] ticket hash (when announcing); ARGV[1] secret,
+ * ARGV[2] channel to announce the release on ('' for none), ARGV[3] a tag
+ * naming this release (never the secret). 1 when this secret's key was
+ * deleted. Announcing from the script keeps a release at one command per
+ * instance; the waiter who goes next retries at once instead of on a timer.
  */
-export const RELEASE = script(`${RELEASE_STEP}
+export const RELEASE = script(`${RELEASE_STEP}${ANNOUNCE_STEP}
 local released = release(KEYS[1], ARGV[1])
-if released == 1 and ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if released == 1 and ARGV[2] ~= '' then announce(KEYS[2], ARGV[2], ARGV[3]) end
 return released
 `);
 
@@ -135,14 +163,14 @@ return released
  * A release and the next local waiter's acquire in one step, so a lock
  * passed between callers of one sidecar costs one round trip, and is never
  * free in between for anyone but an older waiting ticket. KEYS as ACQUIRE;
- * ARGV[1..3] as RELEASE, ARGV[4..8] as ACQUIRE's ARGV[1..5]. The release
+ * ARGV[1..3] as RELEASE, ARGV[4..9] as ACQUIRE's ARGV[1..6]. The release
  * is announced only when the lock is left free (the waiter was refused).
  * Returns {released, granted, counter or holder's PTTL}.
  */
-export const HANDOVER = script(`${RELEASE_STEP}${ACQUIRE_STEP}
+export const HANDOVER = script(`${RELEASE_STEP}${ACQUIRE_STEP}${ANNOUNCE_STEP}
 local released = release(KEYS[1], ARGV[1])
-local reply = acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
-if released == 1 and reply[1] == 0 and ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+local reply = acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+if released == 1 and reply[1] == 0 and ARGV[2] ~= '' then announce(KEYS[3], ARGV[2], ARGV[3]) end
 return {released, reply[1], reply[2]}
 `);
 

@@ -1,3 +1,4 @@
+import { formatNotice } from "../engine/release-notice.ts";
 import type { Clock } from "../redlock/clock.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
 
@@ -40,7 +41,7 @@ export class MemoryInstance implements LockInstance {
     const now = this.#clock.monotonicMs();
     const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
     const holder = this.#get(r.keys.lock);
-    if (holder || (first !== undefined && first !== r.ticket)) {
+    if (holder || (first !== undefined && first !== r.ticket && r.overtake !== true)) {
       return { granted: false, holderTtlMs: holder ? Math.ceil(holder.expiresAtMs - now) : -2 };
     }
     if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
@@ -73,7 +74,8 @@ export class MemoryInstance implements LockInstance {
   }
 
   #announce(announce: Announcement): void {
-    for (const listener of this.#watchers.get(announce.channel) ?? []) queueMicrotask(() => listener(announce.tag));
+    const notice = formatNotice(announce.tag, this.#oldestTicket(announce.queueKey, "", 0, this.#clock.monotonicMs()));
+    for (const listener of this.#watchers.get(announce.channel) ?? []) queueMicrotask(() => listener(notice));
   }
 
   async withdrawTicket(queueKey: string, ticket: string): Promise<void> {

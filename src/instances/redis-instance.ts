@@ -83,7 +83,8 @@ export class RedisInstance implements LockInstance {
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
-    return (await this.#run(RELEASE, [lockKey], [secret, announce?.channel ?? "", announce?.tag ?? ""])) === 1;
+    const keys = announce ? [lockKey, announce.queueKey] : [lockKey];
+    return (await this.#run(RELEASE, keys, [secret, announce?.channel ?? "", announce?.tag ?? ""])) === 1;
   }
 
   async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
@@ -160,7 +161,7 @@ export class RedisInstance implements LockInstance {
 }
 
 function acquireArgs(r: InstanceAcquire): (string | number)[] {
-  return [r.secret, r.ttlMs, r.fenceRetentionMs, r.ticket, r.ticketTtlMs];
+  return [r.secret, r.ttlMs, r.fenceRetentionMs, r.ticket, r.ticketTtlMs, r.overtake === true ? "1" : ""];
 }
 
 /** {1, counter} granted; {0, holder's PTTL} refused. */

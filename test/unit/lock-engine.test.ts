@@ -429,12 +429,33 @@ describe("acquire: waiting", () => {
     // tagged with the lease's fencing token.
     expect(await time.settle(holder.engine.release(NAME, held.leaseId))).toBe(true);
     for (const fake of fakes) {
-      expect(fake.callsOf("release").at(-1)?.args).toEqual([LOCK, held.leaseId.split(".")[0], { channel: CHANNEL, tag: held.fencingToken.toString() }]);
+      expect(fake.callsOf("release").at(-1)?.args).toEqual([LOCK, held.leaseId.split(".")[0], { channel: CHANNEL, tag: held.fencingToken.toString(), queueKey: QUEUE }]);
     }
 
     const result = await time.settle(waiting);
     expect(result).toMatchObject({ acquired: true, lease: { endMs: t0 + 100 + TTL - DRIFT } });
     expect(attemptTimes(fakes[0]!, "lease", t0)).toEqual([0, 0, 15, 30, 45, 60, 75, 90, 100]);
+  });
+
+  it("a release notice names the waiter who goes next: only that sidecar's waiter wakes", async () => {
+    const { clock, time, fakes, engine, peer, acquireNow } = setup(3);
+    const holder = peer("holder").engine;
+    const held = await acquireNow(10_000, holder);
+    const t0 = clock.monotonicMs();
+    const first = engine.acquire(NAME, TTL, 5000); // the older ticket
+    await time.elapse(5);
+    const other = peer("other");
+    const second = other.engine.acquire(NAME, TTL, 5000);
+    await time.elapse(5); // first: attempts at 0, 0, next at 15; second: 5, 5, next at 20
+    expect(attemptTimes(fakes[0]!, "other", t0)).toEqual([5, 5]);
+
+    await time.settle(holder.release(NAME, held.leaseId));
+    expect((await time.settle(first)).acquired).toBe(true);
+    expect(attemptTimes(fakes[0]!, "lease", t0)).toEqual([0, 0, 10]); // woken by the notice at 10
+    expect(attemptTimes(fakes[0]!, "other", t0)).toEqual([5, 5]); // not woken: the notice named the other ticket
+    await time.elapse(12);
+    expect(attemptTimes(fakes[0]!, "other", t0)).toEqual([5, 5, 20]); // its own fallback
+    void second.catch(() => undefined);
   });
 
   it("a release through this same engine wakes its waiter without a notice from the instances", async () => {
@@ -534,7 +555,7 @@ describe("acquire: waiting", () => {
     for (const fake of fakes) fake.drop(LOCK);
     const lease = await acquireNow(TTL, peer("other").engine);
     await time.settle(engine.release(NAME, lease.leaseId));
-    expect(fakes[2]!.callsOf("release").map((c) => c.args[2])).toEqual([undefined, { channel: CHANNEL, tag: lease.fencingToken.toString() }]);
+    expect(fakes[2]!.callsOf("release").map((c) => c.args[2])).toEqual([undefined, { channel: CHANNEL, tag: lease.fencingToken.toString(), queueKey: QUEUE }]);
   });
 
   // Regression: rolling back an unavailable attempt must not announce a
@@ -862,6 +883,45 @@ describe("release: handover to this sidecar's waiting head", () => {
       expect(fake.callsOf("handover")).toHaveLength(0);
       expect(fake.callsOf("release")).toHaveLength(1);
     }
+  });
+
+  it("a fair grant opens a batch: callers queued here by then go before other sidecars' tickets, later ones after", async () => {
+    const { time, fakes, engine, peer, acquireNow } = setup(3);
+    const holder = peer("holder").engine;
+    const held = await acquireNow(10_000, holder);
+    const order: string[] = [];
+    const served = new Map<string, Lease>();
+    const enter = (on: LockEngine, who: string): Promise<void> =>
+      on.acquire(NAME, TTL, 5000).then((r) => {
+        if (!r.acquired) throw new Error(`${who} not granted`);
+        order.push(who);
+        served.set(who, r.lease);
+      });
+    const done = [enter(engine, "a1"), enter(engine, "a2"), enter(engine, "a3")];
+    await time.elapse(5);
+    const other = peer("other").engine;
+    done.push(enter(other, "c")); // its ticket is younger than a1's, older than any later one here
+    await time.elapse(5);
+    await time.settle(holder.release(NAME, held.leaseId));
+    await time.elapse(1);
+    expect(order).toEqual(["a1"]); // the oldest ticket: a fair grant, a batch of a1, a2, a3
+    done.push(enter(engine, "a4")); // queued after the batch began
+    await time.elapse(5);
+
+    const releaseNext = async (on: LockEngine, who: string): Promise<void> => {
+      await time.settle(on.release(NAME, served.get(who)!.leaseId));
+      await time.elapse(1);
+    };
+    await releaseNext(engine, "a1");
+    await releaseNext(engine, "a2");
+    expect(order).toEqual(["a1", "a2", "a3"]); // handed over ahead of c's older ticket
+    await releaseNext(engine, "a3");
+    expect(order).toEqual(["a1", "a2", "a3", "c"]); // a4 is not in the batch: c's ticket goes first
+    await releaseNext(other, "c");
+    await time.settle(Promise.all(done));
+    expect(order).toEqual(["a1", "a2", "a3", "c", "a4"]);
+    const overtaking = fakes[0]!.callsOf("handover").map((c) => (c.args[1] as InstanceAcquire).overtake);
+    expect(overtaking).toEqual([true, true, false]);
   });
 
   it("passes the lock down a local queue one handover per release, in arrival order", async () => {

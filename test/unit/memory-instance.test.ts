@@ -99,9 +99,9 @@ describe.each(implementations)("%s", (_name, make) => {
     const heard: string[] = [];
     const unsubscribe = await instance.watchReleases(KEYS.channel, (tag) => heard.push(tag));
     await instance.acquire(request("s1", 1000));
-    expect(await instance.release(KEYS.lock, "other", { channel: KEYS.channel, tag: "no" })).toBe(false);
-    expect(await instance.release(KEYS.lock, "s1", { channel: KEYS.channel, tag: "t1" })).toBe(true);
-    expect(await instance.release(KEYS.lock, "s1", { channel: KEYS.channel, tag: "t2" })).toBe(false);
+    expect(await instance.release(KEYS.lock, "other", { channel: KEYS.channel, tag: "no", queueKey: KEYS.queue })).toBe(false);
+    expect(await instance.release(KEYS.lock, "s1", { channel: KEYS.channel, tag: "t1", queueKey: KEYS.queue })).toBe(true);
+    expect(await instance.release(KEYS.lock, "s1", { channel: KEYS.channel, tag: "t2", queueKey: KEYS.queue })).toBe(false);
     await settleMicrotasks();
     expect(heard).toEqual(["t1"]);
 
@@ -109,7 +109,7 @@ describe.each(implementations)("%s", (_name, make) => {
     expect(await instance.release(KEYS.lock, "s3")).toBe(true); // no announcement asked for
     unsubscribe();
     await instance.acquire(request("s4", 1000));
-    await instance.release(KEYS.lock, "s4", { channel: KEYS.channel, tag: "t4" });
+    await instance.release(KEYS.lock, "s4", { channel: KEYS.channel, tag: "t4", queueKey: KEYS.queue });
     await settleMicrotasks();
     expect(heard).toEqual(["t1"]);
   });

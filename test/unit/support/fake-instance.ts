@@ -1,4 +1,5 @@
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
+import { formatNotice } from "../../../src/engine/release-notice.ts";
 import type { ManualClock } from "./manual-clock.ts";
 
 export type Method =
@@ -138,7 +139,7 @@ export class FakeInstance implements LockInstance {
     return this.#call("handover", [release, r], (): HandoverReply => {
       const released = this.#releaseStep(release.lockKey, release.secret);
       const acquire = this.#acquireStep(r);
-      if (released && !acquire.granted && release.announce) this.publish(release.announce.channel, release.announce.tag);
+      if (released && !acquire.granted && release.announce) this.#announce(release.announce);
       return { released, acquire };
     });
   }
@@ -147,7 +148,7 @@ export class FakeInstance implements LockInstance {
     const now = this.#clock.monotonicMs();
     const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
     const holder = this.#get(r.keys.lock);
-    if (holder || (first !== undefined && first !== r.ticket)) {
+    if (holder || (first !== undefined && first !== r.ticket && r.overtake !== true)) {
       // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
       const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
       return { granted: false, holderTtlMs: ttl };
@@ -176,9 +177,14 @@ export class FakeInstance implements LockInstance {
   release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     return this.#call("release", [lockKey, secret, announce], () => {
       const released = this.#releaseStep(lockKey, secret);
-      if (released && announce) this.publish(announce.channel, announce.tag);
+      if (released && announce) this.#announce(announce);
       return released;
     });
+  }
+
+  /** A release notice as the scripts publish it: the tag and the oldest live ticket. */
+  #announce(announce: Announcement): void {
+    this.publish(announce.channel, formatNotice(announce.tag, this.#oldestTicket(announce.queueKey, "", 0, this.#clock.monotonicMs())));
   }
 
   #releaseStep(lockKey: string, secret: string): boolean {
