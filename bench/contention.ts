@@ -3,7 +3,10 @@
  * side on the same 3 local redis-server instances, plus a floor (a no-op
  * gRPC call on the same server setup).
  *
- *   npm run bench:contention -- [--seconds 4]
+ *   npm run bench:contention -- [--seconds 4] [--only contended] [--cases sidecar]
+ *
+ * --only and --cases keep the scenarios and cases whose label contains the
+ * given text (for quick comparisons; the full run is the reference).
  *
  * Scenarios: uncontended (distinct names, 1 and 64 workers) and contended
  * (16 workers on one name, holding ~2 ms each, through one sidecar process
@@ -24,6 +27,9 @@ import { fmt, percentile, printTable } from "./support/stats.ts";
 
 const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf("--seconds") + 1] ?? 4) || 4;
+const option = (flag: string): string => (args.includes(flag) ? (args[args.indexOf(flag) + 1] ?? "") : "");
+const onlyScenario = option("--only");
+const onlyCases = option("--cases");
 const HOLD_MS = 2;
 const TTL_MS = 10_000;
 /** Commands that never run inside the lock scripts: what clients sent (see commandCount). */
@@ -33,6 +39,8 @@ const CLIENT_COMMANDS = ["evalsha", "eval", "evalsha_ro", "eval_ro", "ping", "su
 interface LockSystem {
   acquire(name: string, worker: number): Promise<unknown>;
   release(handle: unknown, worker: number): Promise<void>;
+  /** Which sidecar serves a worker (handoffs between sidecars are reported apart). */
+  sidecarOf?(worker: number): number;
 }
 
 interface Scenario {
@@ -46,6 +54,8 @@ interface Result {
   elapsedMs: number;
   acquireMs: number[];
   handoffMs: number[];
+  /** Handoffs where the next holder came through another sidecar than the releaser. */
+  crossHandoffMs: number[];
   heldMs: number;
   longestWaitMs: number;
   grantsPerWorker: number[];
@@ -79,6 +89,7 @@ try {
     };
   };
   const sidecar = (count: number): LockSystem => ({
+    sidecarOf: (worker) => worker % count,
     acquire: async (name, worker) => {
       const client = sidecars[worker % count]!.client;
       const res = await client.acquire({ name, ttl: durationFromMs(TTL_MS), wait: durationFromMs(30_000) });
@@ -112,13 +123,17 @@ try {
     { label: "contended, 16 workers", workers: 16, contended: true },
   ];
 
+  let floorRoundTripMs: number | undefined;
+  const holdMs: number[] = [];
   console.log(`3 redis-server instances, ${seconds}s per case, hold ${HOLD_MS}ms when contended, node ${process.version}\n`);
-  for (const scenario of scenarios) {
+  for (const scenario of scenarios.filter((s) => s.label.includes(onlyScenario))) {
     console.log(`## ${scenario.label}`);
     const rows: string[][] = [];
     for (const [label, system, lockLike] of systems) {
-      if (scenario.contended && !lockLike) continue;
+      if ((scenario.contended && !lockLike) || !label.includes(onlyCases)) continue;
       const r = await run(system, scenario);
+      if (system === floor && scenario.workers === 1) floorRoundTripMs = percentile(r.acquireMs, 50);
+      if (scenario.contended && system.sidecarOf) holdMs.push(r.heldMs / Math.max(1, r.cycles));
       const perSec = (r.cycles / r.elapsedMs) * 1000;
       const meanCycleMs = r.elapsedMs / Math.max(1, r.cycles);
       const fifoIdealMs = (scenario.workers - 1) * meanCycleMs;
@@ -130,6 +145,7 @@ try {
         fmt(percentile(r.acquireMs, 99)),
         scenario.contended ? fmt(percentile(r.handoffMs, 50)) : "-",
         scenario.contended ? fmt(percentile(r.handoffMs, 99)) : "-",
+        scenario.contended && system.sidecarOf && r.crossHandoffMs.length > 0 ? `${fmt(percentile(r.crossHandoffMs, 50))} (${Math.round((100 * r.crossHandoffMs.length) / r.handoffMs.length)}%)` : "-",
         scenario.contended ? fmt(r.heldMs / r.elapsedMs) : "-",
         fmt(r.longestWaitMs, 1),
         scenario.contended ? fmt(r.longestWaitMs / fifoIdealMs) : "-",
@@ -139,9 +155,15 @@ try {
       ]);
     }
     printTable(
-      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "errors"],
+      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "cross-sidecar p50 (share)", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "errors"],
       rows,
     );
+    if (scenario.contended && floorRoundTripMs !== undefined && holdMs.length > 0) {
+      // Between two holders, the release must reach a sidecar and the grant come back:
+      // one gRPC round trip at least, whatever the sidecar does in between.
+      const hold = holdMs.reduce((a, b) => a + b, 0) / holdMs.length;
+      console.log(`ceiling for any sidecar: mean hold ${fmt(hold)} ms / (hold + one no-op gRPC round trip ${fmt(floorRoundTripMs)} ms) = util ${fmt(hold / (hold + floorRoundTripMs))}`);
+    }
     console.log("");
   }
   health.forEach((h) => h.close());
@@ -155,6 +177,8 @@ process.exit(0);
 async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
   const acquireMs: number[] = [];
   const handoffMs: number[] = [];
+  const crossHandoffMs: number[] = [];
+  let releasedBy = -1;
   const grantsPerWorker = new Array<number>(scenario.workers).fill(0);
   let heldMs = 0;
   let longestWaitMs = 0;
@@ -183,12 +207,16 @@ async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
         longestWaitMs = Math.max(longestWaitMs, waited);
         if (scenario.contended && releaseStartedAt !== undefined) {
           handoffMs.push(grantedAt - releaseStartedAt);
+          if (system.sidecarOf && system.sidecarOf(worker) !== system.sidecarOf(releasedBy)) crossHandoffMs.push(grantedAt - releaseStartedAt);
           releaseStartedAt = undefined;
         }
         if (scenario.contended) await new Promise((r) => setTimeout(r, HOLD_MS));
         const releasingAt = performance.now();
         heldMs += releasingAt - grantedAt;
-        if (scenario.contended) releaseStartedAt = releasingAt;
+        if (scenario.contended) {
+          releaseStartedAt = releasingAt;
+          releasedBy = worker;
+        }
         await system.release(handle, worker).catch(() => errors++);
         grantsPerWorker[worker]!++;
         cycles++;
@@ -197,7 +225,7 @@ async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
   );
   const elapsedMs = performance.now() - start;
   const commands = (await commandCount()) - before - admin.length; // minus the INFO calls themselves
-  return { cycles, elapsedMs, acquireMs, handoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, errors };
+  return { cycles, elapsedMs, acquireMs, handoffMs, crossHandoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, errors };
 }
 
 /**
