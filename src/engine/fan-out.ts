@@ -7,45 +7,78 @@ export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * Calls every instance in parallel, each bounded by the same timeout from
  * the same start, and waits for all of them: a slow instance costs at most
  * `timeoutMs`, and the caller always learns every instance's answer (needed
- * to roll back). One timer serves the whole fan-out. A late answer is
- * ignored: a sent command cannot be unsent.
+ * to roll back). A late answer is ignored: a sent command cannot be unsent.
  */
 export function fanOut<T>(
   instances: readonly LockInstance[],
   timeoutMs: number,
   call: (instance: LockInstance) => Promise<T>,
 ): Promise<Settled<T>[]> {
-  return new Promise((resolve) => {
-    const results = new Array<Settled<T> | undefined>(instances.length).fill(undefined);
-    let pending = instances.length;
-    let timer: NodeJS.Timeout | undefined;
-    const settle = (index: number, result: Settled<T>): void => {
-      if (results[index] !== undefined) return;
-      results[index] = result;
-      if (--pending > 0) return;
+  return fanOutUntil(instances, timeoutMs, call, () => false).first;
+}
+
+/** Stands for an answer still outstanding when `fanOutUntil` resolved early. */
+export class StillPending extends Error {
+  override readonly name = "StillPending";
+  constructor() {
+    super("no answer yet");
+  }
+}
+
+/**
+ * As `fanOut`, but `first` resolves as soon as `enough` holds for the
+ * answers in so far (a majority granted: the slowest instance need not be
+ * waited for), with StillPending failures for the others; otherwise once
+ * all are in. `all` always resolves with every answer. One timer serves the
+ * whole fan-out.
+ */
+export function fanOutUntil<T>(
+  instances: readonly LockInstance[],
+  timeoutMs: number,
+  call: (instance: LockInstance) => Promise<T>,
+  enough: (answers: readonly (Settled<T> | undefined)[]) => boolean,
+): { first: Promise<Settled<T>[]>; all: Promise<Settled<T>[]> } {
+  const results = new Array<Settled<T> | undefined>(instances.length).fill(undefined);
+  let resolveFirst!: (results: Settled<T>[]) => void;
+  let resolveAll!: (results: Settled<T>[]) => void;
+  const first = new Promise<Settled<T>[]>((resolve) => (resolveFirst = resolve));
+  const all = new Promise<Settled<T>[]>((resolve) => (resolveAll = resolve));
+  let pending = instances.length;
+  if (pending === 0) {
+    resolveFirst([]);
+    resolveAll([]);
+    return { first, all };
+  }
+  let early = false;
+  const settle = (index: number, result: Settled<T>): void => {
+    if (results[index] !== undefined) return;
+    results[index] = result;
+    if (--pending === 0) {
       clearTimeout(timer);
-      resolve(results as Settled<T>[]);
-    };
-    if (pending === 0) {
-      resolve([]);
+      const complete = results as Settled<T>[];
+      resolveFirst(complete);
+      resolveAll(complete);
+    } else if (!early && enough(results)) {
+      early = true;
+      resolveFirst(results.map((r) => r ?? { ok: false, error: new StillPending() }));
+    }
+  };
+  const timer = setTimeout(() => {
+    const timedOut = new TimeoutError(timeoutMs);
+    for (let i = 0; i < instances.length; i++) settle(i, { ok: false, error: timedOut });
+  }, timeoutMs);
+  instances.forEach((instance, index) => {
+    let work: Promise<T>;
+    try {
+      work = call(instance);
+    } catch (error) {
+      settle(index, { ok: false, error });
       return;
     }
-    timer = setTimeout(() => {
-      const timedOut = new TimeoutError(timeoutMs);
-      for (let i = 0; i < instances.length; i++) settle(i, { ok: false, error: timedOut });
-    }, timeoutMs);
-    instances.forEach((instance, index) => {
-      let work: Promise<T>;
-      try {
-        work = call(instance);
-      } catch (error) {
-        settle(index, { ok: false, error });
-        return;
-      }
-      work.then(
-        (value) => settle(index, { ok: true, value }),
-        (error: unknown) => settle(index, { ok: false, error }),
-      );
-    });
+    work.then(
+      (value) => settle(index, { ok: true, value }),
+      (error: unknown) => settle(index, { ok: false, error }),
+    );
   });
+  return { first, all };
 }

@@ -1,6 +1,6 @@
 import type { SidecarOptions } from "../config/options.ts";
 import { LockError } from "../errors/lock-error.ts";
-import type { AcquireReply, Announcement, InstanceAcquire, InstanceRelease, LockInstance, LockKeys } from "../instances/lock-instance.ts";
+import type { AcquireReply, Announcement, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance, LockKeys } from "../instances/lock-instance.ts";
 import { systemClock, type Clock } from "../redlock/clock.ts";
 import { raiseConfirmed } from "../redlock/fencing.ts";
 import { quorumOf } from "../redlock/quorum.ts";
@@ -8,7 +8,7 @@ import { systemRandomness, type Randomness } from "../redlock/randomness.ts";
 import { isStillValid } from "../redlock/validity.ts";
 import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
 import { throwIfAborted } from "../util/abort.ts";
-import { fanOut, type Settled } from "./fan-out.ts";
+import { fanOut, fanOutUntil, type Settled } from "./fan-out.ts";
 import { HandoverOffers, type HandoverOffer } from "./handover-offer.ts";
 import { lockKeys } from "./keys.ts";
 import type { AcquireResult, Lease } from "./lease.ts";
@@ -260,7 +260,9 @@ export class LockEngine {
     if (offer) {
       votes = await this.#handOver(name, keys, release, offer);
     } else {
-      votes = toLeaseVotes(await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, release.announce)));
+      // Released once a majority deleted it; the rest delete it all the same.
+      const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean => answers.filter((a) => a?.ok === true && a.value).length >= this.quorum;
+      votes = toLeaseVotes(await fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, release.announce), enough).first);
       if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
     }
     this.leases.delete(name, leaseId);
@@ -283,7 +285,10 @@ export class LockEngine {
     if (release.announce) this.#watches.markSeen(keys.channel, release.announce.tag);
     const request = { ...this.#acquireRequest(keys, offer.ttlMs, offer.ticket()), overtake: offer.overtake };
     const startMs = this.#clock.monotonicMs();
-    const replies = await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request));
+    // As for an attempt: a majority that both released and granted is enough to answer.
+    const enough = (answers: readonly (Settled<HandoverReply> | undefined)[]): boolean =>
+      answers.filter((a) => a?.ok === true && a.value.released && a.value.acquire.granted).length >= this.quorum;
+    const replies = await fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request), enough).first;
     const acquireReplies = replies.map((r): Settled<AcquireReply> => (r.ok ? { ok: true, value: r.value.acquire } : r));
     offer.deliver(this.#settle(name, request, acquireReplies, startMs, offer.signal));
     return toLeaseVotes(replies.map((r): Settled<boolean> => (r.ok ? { ok: true, value: r.value.released } : r)));
@@ -312,9 +317,17 @@ export class LockEngine {
     const request = this.#acquireRequest(keys, ttlMs, ticket);
     const startMs = this.#clock.monotonicMs();
     // The fan-out is not abandoned on abort: it is bounded by the instance
-    // timeout, and waiting for it means the rollback below follows every SET.
-    const replies = await fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.acquire(request));
+    // timeout, and waiting for it means the rollback follows every SET. A
+    // majority of grants is enough to judge: the rest count as failed,
+    // which is what a rollback or a ticket withdrawal must assume anyway.
+    const replies = await fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.acquire(request), (answers) => this.#majorityGranted(answers)).first;
     return this.#settle(name, request, replies, startMs, signal);
+  }
+
+  #majorityGranted(answers: readonly (Settled<AcquireReply> | undefined)[]): boolean {
+    let granted = 0;
+    for (const a of answers) if (a?.ok === true && a.value.granted) granted++;
+    return granted >= this.quorum;
   }
 
   #acquireRequest(keys: LockKeys, ttlMs: number, ticket: string): InstanceAcquire {

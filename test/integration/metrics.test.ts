@@ -168,13 +168,15 @@ describe("metrics and probes", () => {
   });
 
   it("answers /readyz 503 while shutting down", async () => {
-    // A paused instance makes the shutdown's release wait out the (long) instance timeout.
+    // Two paused instances (a majority) make the shutdown's release wait out
+    // the (long) instance timeout: one would not, a majority's answers suffice.
     const { running, servers } = await setUp({ instanceTimeoutMs: 1500, minTtlMs: 3000 });
     await running.client.acquire({ name: "m-shutdown", ttl: ms(10_000) });
     servers.pause(0);
     try {
       expect((await get("/readyz")).status).toBe(200);
       running.client.close();
+      servers.pause(1);
       const stopped = running.sidecar.stop();
       const response = await get("/readyz");
       expect(response.status).toBe(503);
@@ -182,9 +184,11 @@ describe("metrics and probes", () => {
       expect((await scrape(running.sidecar.adminPort)).value("lock_quorum_available")).toBe(0);
       expect((await get("/healthz")).status).toBe(200);
       servers.resume(0);
+      servers.resume(1);
       await stopped;
     } finally {
       servers.resume(0);
+      servers.resume(1);
     }
     // Closed with the sidecar.
     await expect(get("/healthz")).rejects.toThrow();

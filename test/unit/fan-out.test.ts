@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { fanOut } from "../../src/engine/fan-out.ts";
+import { fanOut, fanOutUntil, StillPending } from "../../src/engine/fan-out.ts";
 import { TimeoutError } from "../../src/util/abort.ts";
 import { fakeInstances, InjectedFailure } from "./support/fake-instance.ts";
 import { FakeTime } from "./support/fake-time.ts";
@@ -38,5 +38,39 @@ describe("fanOut", () => {
       return Promise.resolve(1);
     });
     expect(results.map((r) => r.ok)).toEqual([false, true]);
+  });
+
+  it("fanOutUntil answers as soon as enough is in, marks the rest pending, and still collects everything", async () => {
+    const clock = new ManualClock();
+    const time = new FakeTime(clock);
+    const fakes = fakeInstances(3, clock);
+    fakes[2]!.behave("gate");
+    const okCount = (answers: readonly ({ ok: boolean } | undefined)[]): number => answers.filter((a) => a?.ok === true).length;
+    const { first, all } = fanOutUntil(fakes, 25, (i) => i.identify(), (answers) => okCount(answers) >= 2);
+
+    const early = await time.settle(first);
+    expect(early.map((r) => r.ok)).toEqual([true, true, false]);
+    expect(early[2]!.ok || early[2]!.error).toBeInstanceOf(StillPending);
+    fakes[2]!.openGate();
+    const complete = await time.settle(all);
+    expect(complete).toEqual([
+      { ok: true, value: "i0-run-0" },
+      { ok: true, value: "i1-run-0" },
+      { ok: true, value: "i2-run-0" },
+    ]);
+  });
+
+  it("fanOutUntil waits for everything when enough never holds", async () => {
+    const clock = new ManualClock();
+    const time = new FakeTime(clock);
+    const fakes = fakeInstances(3, clock);
+    fakes[0]!.behave("fail");
+    fakes[2]!.behave("hang");
+    const startMs = clock.monotonicMs();
+    const { first } = fanOutUntil(fakes, 25, (i) => i.identify(), (answers) => answers.filter((a) => a?.ok === true).length >= 2);
+    const results = await time.settle(first);
+    expect(results.map((r) => r.ok)).toEqual([false, true, false]);
+    expect(results[2]!.ok || results[2]!.error).toBeInstanceOf(TimeoutError);
+    expect(clock.monotonicMs() - startMs).toBe(25);
   });
 });
