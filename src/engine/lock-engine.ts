@@ -288,9 +288,10 @@ export class LockEngine {
     // As for an attempt: a majority that both released and granted is enough to answer.
     const enough = (answers: readonly (Settled<HandoverReply> | undefined)[]): boolean =>
       answers.filter((a) => a?.ok === true && a.value.released && a.value.acquire.granted).length >= this.quorum;
-    const replies = await fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request), enough).first;
-    const acquireReplies = replies.map((r): Settled<AcquireReply> => (r.ok ? { ok: true, value: r.value.acquire } : r));
-    offer.deliver(this.#settle(name, request, acquireReplies, startMs, offer.signal));
+    const { first, all } = fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request), enough);
+    const replies = await first;
+    const acquireReplies = (answers: Settled<HandoverReply>[]): Settled<AcquireReply>[] => answers.map((r) => (r.ok ? { ok: true, value: r.value.acquire } : r));
+    offer.deliver(this.#settle(name, request, acquireReplies(replies), all.then(acquireReplies), startMs, offer.signal));
     return toLeaseVotes(replies.map((r): Settled<boolean> => (r.ok ? { ok: true, value: r.value.released } : r)));
   }
 
@@ -320,8 +321,8 @@ export class LockEngine {
     // timeout, and waiting for it means the rollback follows every SET. A
     // majority of grants is enough to judge: the rest count as failed,
     // which is what a rollback or a ticket withdrawal must assume anyway.
-    const replies = await fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.acquire(request), (answers) => this.#majorityGranted(answers)).first;
-    return this.#settle(name, request, replies, startMs, signal);
+    const { first, all } = fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.acquire(request), (answers) => this.#majorityGranted(answers));
+    return this.#settle(name, request, await first, all, startMs, signal);
   }
 
   #majorityGranted(answers: readonly (Settled<AcquireReply> | undefined)[]): boolean {
@@ -335,8 +336,19 @@ export class LockEngine {
     return { keys, secret: this.#random.leaseSecret(), ttlMs, fenceRetentionMs, ticket, ticketTtlMs: waitTicketTtlMs };
   }
 
-  /** Judges the instances' answers to one acquire sent at `startMs`: a lease, or everything rolled back. */
-  async #settle(name: string, request: InstanceAcquire, replies: readonly Settled<AcquireReply>[], startMs: number, signal: AbortSignal | undefined): Promise<Attempt> {
+  /**
+   * Judges the instances' answers to one acquire sent at `startMs`: a lease,
+   * or everything rolled back. `replies` may hold StillPending failures
+   * (judged early); `all` brings every answer, for the ticket's withdrawal.
+   */
+  async #settle(
+    name: string,
+    request: InstanceAcquire,
+    replies: readonly Settled<AcquireReply>[],
+    all: Promise<readonly Settled<AcquireReply>[]>,
+    startMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Attempt> {
     const { keys, secret, ttlMs, ticket } = request;
     const { instanceTimeoutMs, fenceRetentionMs } = this.#options;
     let verdict: AcquireVerdict = judgeAcquire(replies.map(toAcquireVote), {
@@ -375,12 +387,15 @@ export class LockEngine {
     if (ticket !== "") {
       // The script withdraws the ticket where it granted; elsewhere (the old
       // holder's key was still there) it would stand as the oldest ticket and
-      // block every other waiter on that instance until it expired.
-      const notGranted = this.instances.filter((_, i) => {
-        const reply = replies[i]!;
-        return !reply.ok || !reply.value.granted;
+      // block every other waiter on that instance until it expired. Known
+      // once the slowest instance answered (or timed out).
+      void all.then((answers) => {
+        const notGranted = this.instances.filter((_, i) => {
+          const reply = answers[i]!;
+          return !reply.ok || !reply.value.granted;
+        });
+        if (notGranted.length > 0) void fanOut(notGranted, instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
       });
-      if (notGranted.length > 0) void fanOut(notGranted, instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
     }
     const leaseId = formatLeaseId({ secret, fencingToken: verdict.fencing.token });
     const lease: Lease = { name, leaseId, fencingToken: verdict.fencing.token, ttlMs, endMs: verdict.endMs };

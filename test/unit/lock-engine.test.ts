@@ -545,6 +545,20 @@ describe("acquire: waiting", () => {
     }
   });
 
+  it("a waiter's grant withdraws its ticket where an instance did not grant, once that instance answered", async () => {
+    const { time, fakes, engine } = setup(3);
+    fakes[2]!.behave("gate", "acquire"); // still out when i0 and i1 have granted
+    const result = await time.settle(engine.acquire(NAME, TTL, 5000));
+    expect(result.acquired).toBe(true); // a majority: i2 was not waited for
+    await time.flush(); // no time passes: i2 is still out
+    for (const fake of fakes) expect(fake.callsOf("withdrawTicket")).toHaveLength(0);
+    fakes[2]!.put(LOCK, "someone-else-000000", 5000); // i2 will refuse, keeping the ticket
+    fakes[2]!.openGate();
+    await time.flush();
+    expect(fakes.map((f) => f.callsOf("withdrawTicket").length)).toEqual([0, 0, 1]);
+    expect(fakes.map((f) => f.ticketsOf(QUEUE))).toEqual([[], [], []]);
+  });
+
   it("a contended attempt's rollback announces nothing; a release does", async () => {
     const { time, fakes, engine, peer, acquireNow } = setup(3);
     fakes[0]!.put(LOCK, "someone-else-000000", 5000);
