@@ -46,6 +46,7 @@ export class LockEngine {
   readonly #watches: ReleaseWatches;
   readonly #renewals: RenewalBatcher;
   readonly #offers = new HandoverOffers<Attempt>();
+  readonly #stragglers = new Set<Promise<unknown>>();
   #waiting = 0;
   #acquiring = 0;
 
@@ -262,7 +263,7 @@ export class LockEngine {
     } else {
       // Released once a majority deleted it; the rest delete it all the same.
       const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean => answers.filter((a) => a?.ok === true && a.value).length >= this.quorum;
-      votes = toLeaseVotes(await fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, release.announce), enough).first);
+      votes = toLeaseVotes(await this.#fanOutUntil((i) => i.release(keys.lock, secret, release.announce), enough).first);
       if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
     }
     this.leases.delete(name, leaseId);
@@ -288,7 +289,7 @@ export class LockEngine {
     // As for an attempt: a majority that both released and granted is enough to answer.
     const enough = (answers: readonly (Settled<HandoverReply> | undefined)[]): boolean =>
       answers.filter((a) => a?.ok === true && a.value.released && a.value.acquire.granted).length >= this.quorum;
-    const { first, all } = fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.handover(release, request), enough);
+    const { first, all } = this.#fanOutUntil((i) => i.handover(release, request), enough);
     const replies = await first;
     const acquireReplies = (answers: Settled<HandoverReply>[]): Settled<AcquireReply>[] => answers.map((r) => (r.ok ? { ok: true, value: r.value.acquire } : r));
     offer.deliver(this.#settle(name, request, acquireReplies(replies), all.then(acquireReplies), startMs, offer.signal));
@@ -310,7 +311,21 @@ export class LockEngine {
 
   async close(): Promise<void> {
     this.#watches.closeAll();
+    // Calls answered early by a majority may still be out to the others
+    // (a release's delete, say): let them land before the connections go.
+    await Promise.allSettled(this.#stragglers);
     await Promise.allSettled(this.instances.map((i) => i.close()));
+  }
+
+  /** fanOutUntil over every instance, remembering the calls still out after an early answer. */
+  #fanOutUntil<T>(
+    call: (instance: LockInstance) => Promise<T>,
+    enough: (answers: readonly (Settled<T> | undefined)[]) => boolean,
+  ): { first: Promise<Settled<T>[]>; all: Promise<Settled<T>[]> } {
+    const fan = fanOutUntil(this.instances, this.#options.instanceTimeoutMs, call, enough);
+    this.#stragglers.add(fan.all);
+    void fan.all.then(() => this.#stragglers.delete(fan.all));
+    return fan;
   }
 
   /** One Redlock round; every outcome but a grant is rolled back on all instances. */
@@ -321,7 +336,7 @@ export class LockEngine {
     // timeout, and waiting for it means the rollback follows every SET. A
     // majority of grants is enough to judge: the rest count as failed,
     // which is what a rollback or a ticket withdrawal must assume anyway.
-    const { first, all } = fanOutUntil(this.instances, this.#options.instanceTimeoutMs, (i) => i.acquire(request), (answers) => this.#majorityGranted(answers));
+    const { first, all } = this.#fanOutUntil((i) => i.acquire(request), (answers) => this.#majorityGranted(answers));
     return this.#settle(name, request, await first, all, startMs, signal);
   }
 

@@ -1266,6 +1266,22 @@ describe("releaseAll", () => {
 });
 
 describe("reachableCount and close", () => {
+  it("close() lets calls still out after an early answer land before closing the instances", async () => {
+    const { time, fakes, engine, acquireNow } = setup(3);
+    const lease = await acquireNow();
+    fakes[2]!.behave("gate", "release");
+    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true); // i0 and i1 deleted it
+    let closed = false;
+    const closing = engine.close().then(() => (closed = true));
+    await time.flush();
+    expect(closed).toBe(false);
+    for (const fake of fakes) expect(fake.callsOf("close")).toHaveLength(0);
+    fakes[2]!.openGate();
+    await time.settle(closing);
+    expect(fakes[2]!.valueAt(LOCK)).toBeUndefined();
+    for (const fake of fakes) expect(fake.callsOf("close")).toHaveLength(1);
+  });
+
   it("counts instances that answer a ping in time", async () => {
     const { time, fakes, engine } = setup(5);
     fakes[0]!.behave("hang");
