@@ -8,7 +8,7 @@ import { systemRandomness, type Randomness } from "../redlock/randomness.ts";
 import { isStillValid } from "../redlock/validity.ts";
 import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
 import { throwIfAborted } from "../util/abort.ts";
-import { fanOut, fanOutUntil, type Settled } from "./fan-out.ts";
+import { fanOut, fanOutUntil, StillPending, type Settled } from "./fan-out.ts";
 import { HandoverOffers, type HandoverOffer } from "./handover-offer.ts";
 import { lockKeys } from "./keys.ts";
 import type { AcquireResult, Lease } from "./lease.ts";
@@ -359,18 +359,24 @@ export class LockEngine {
   async #settle(
     name: string,
     request: InstanceAcquire,
-    replies: readonly Settled<AcquireReply>[],
+    early: readonly Settled<AcquireReply>[],
     all: Promise<readonly Settled<AcquireReply>[]>,
     startMs: number,
     signal: AbortSignal | undefined,
   ): Promise<Attempt> {
     const { keys, secret, ttlMs, ticket } = request;
     const { instanceTimeoutMs, fenceRetentionMs } = this.#options;
-    let verdict: AcquireVerdict = judgeAcquire(replies.map(toAcquireVote), {
-      startMs,
-      elapsedMs: this.#clock.monotonicMs() - startMs,
-      ttlMs,
-    });
+    const judge = (answers: readonly Settled<AcquireReply>[]): AcquireVerdict =>
+      judgeAcquire(answers.map(toAcquireVote), { startMs, elapsedMs: this.#clock.monotonicMs() - startMs, ttlMs });
+    let replies = early;
+    let verdict = judge(replies);
+    if (verdict.kind === "granted" && verdict.fencing.raiseNeeded && replies.some((r) => !r.ok && r.error instanceof StillPending)) {
+      // Counters disagree (a new name's start from each instance's clock):
+      // raise them to the highest of all, not of the early majority, or the
+      // outlier would ask for another raise on a later grant.
+      replies = await all;
+      verdict = judge(replies);
+    }
     if (verdict.kind === "granted" && verdict.fencing.raiseNeeded && !signal?.aborted) {
       const { token } = verdict.fencing;
       const raised = await fanOut(this.instances, instanceTimeoutMs, (i) => i.raiseFence(keys.fence, token, fenceRetentionMs));

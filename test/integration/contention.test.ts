@@ -30,6 +30,11 @@ describe("contention", () => {
     await servers?.stopAll();
   });
 
+  async function scriptCalls(r: Redis): Promise<number> {
+    const info = await r.info("commandstats");
+    return [...info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
+  }
+
   /** Sidecars sharing the instances and the key prefix, as in one deployment. */
   async function sidecars(count: number, overrides: Partial<SidecarOptions> = {}): Promise<Running[]> {
     prefix = `contention-${Math.random().toString(36).slice(2, 8)}:`;
@@ -68,6 +73,33 @@ describe("contention", () => {
     await a!.client.release({ name: "fifo", leaseId: first.lease!.leaseId });
     await Promise.all(waiters);
     expect(order).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("hands the lock from caller to caller of one sidecar with one script call per instance each time", async () => {
+    const [a] = await sidecars(1, { retryDelayMs: 10_000, retryJitterMs: 0, waitTicketTtlMs: 60_000 });
+    // Warm up: the first use of a script costs an EVALSHA and an EVAL (NOSCRIPT).
+    const warm = await a!.client.acquire({ name: "warm", ttl: ms(30_000) });
+    const warmWaiter = a!.client.acquire({ name: "warm", ttl: ms(30_000), wait: ms(20_000) });
+    await new Promise((r) => setTimeout(r, 200));
+    await a!.client.release({ name: "warm", leaseId: warm.lease!.leaseId });
+    await a!.client.release({ name: "warm", leaseId: (await warmWaiter).lease!.leaseId });
+
+    const first = await a!.client.acquire({ name: "chain", ttl: ms(30_000) });
+    const waiters = [1, 2, 3, 4, 5].map(async (n) => {
+      await new Promise((r) => setTimeout(r, n * 20));
+      const got = await a!.client.acquire({ name: "chain", ttl: ms(30_000), wait: ms(20_000) });
+      await a!.client.release({ name: "chain", leaseId: got.lease!.leaseId });
+    });
+    await eventually(async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:chain`))[1] === 1, 5000, "subscription");
+    await new Promise((r) => setTimeout(r, 300)); // every waiter queued
+    const before = await Promise.all(redis.map(scriptCalls));
+    const startedAt = Date.now();
+    await a!.client.release({ name: "chain", leaseId: first.lease!.leaseId });
+    await Promise.all(waiters);
+    // Five handovers (each release to the next waiter) and the last plain release; no attempts.
+    const after = await Promise.all(redis.map(scriptCalls));
+    expect(after.map((n, i) => n - before[i]!)).toEqual([6, 6, 6]);
+    expect(Date.now() - startedAt).toBeLessThan(5000); // far below one 10 s fallback
   });
 
   it("makes a newcomer respect an older waiter of another sidecar even when the lock is free", async () => {

@@ -250,6 +250,22 @@ describe("acquire: validity", () => {
 });
 
 describe("acquire: fencing tokens", () => {
+  it("when counters disagree, the raise goes to the highest of all instances, the slowest included", async () => {
+    const { time, fakes, engine } = setup(3);
+    fakes[0]!.put(FENCE, "100", undefined);
+    fakes[1]!.put(FENCE, "150", undefined);
+    fakes[2]!.put(FENCE, "200", undefined);
+    fakes[2]!.behave("gate", "acquire"); // i0 and i1 grant first, and disagree
+    const pending = engine.acquire(NAME, TTL, 0);
+    await time.flush();
+    fakes[2]!.behave("answer");
+    fakes[2]!.openGate();
+    const result = await time.settle(pending);
+    if (!result.acquired) return expect.fail("not granted");
+    expect(result.lease.fencingToken).toBe(201n);
+    expect(fakes.map((f) => f.fenceOf(FENCE))).toEqual([201n, 201n, 201n]);
+  });
+
   it("strictly increase across acquisitions while different minorities fail", async () => {
     const { clock, time, fakes, engine, acquireNow } = setup(5);
     const failing = [[0, 1], [2, 3], [4], [], [1, 4], [0, 2], [3], [0, 1], [2, 4], [1, 3], [0], [3, 4]];
