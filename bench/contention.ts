@@ -54,6 +54,8 @@ interface Result {
   elapsedMs: number;
   acquireMs: number[];
   handoffMs: number[];
+  /** Handoffs where the next holder came through the releaser's sidecar. */
+  sameHandoffMs: number[];
   /** Handoffs where the next holder came through another sidecar than the releaser. */
   crossHandoffMs: number[];
   heldMs: number;
@@ -145,7 +147,9 @@ try {
         fmt(percentile(r.acquireMs, 99)),
         scenario.contended ? fmt(percentile(r.handoffMs, 50)) : "-",
         scenario.contended ? fmt(percentile(r.handoffMs, 99)) : "-",
-        scenario.contended && system.sidecarOf && r.crossHandoffMs.length > 0 ? `${fmt(percentile(r.crossHandoffMs, 50))} (${Math.round((100 * r.crossHandoffMs.length) / r.handoffMs.length)}%)` : "-",
+        scenario.contended && system.sidecarOf && r.crossHandoffMs.length > 0
+          ? `${fmt(percentile(r.sameHandoffMs, 50))} / ${fmt(percentile(r.crossHandoffMs, 50))} (${Math.round((100 * r.crossHandoffMs.length) / r.handoffMs.length)}%)`
+          : "-",
         scenario.contended ? fmt(r.heldMs / r.elapsedMs) : "-",
         fmt(r.longestWaitMs, 1),
         scenario.contended ? fmt(r.longestWaitMs / fifoIdealMs) : "-",
@@ -155,7 +159,7 @@ try {
       ]);
     }
     printTable(
-      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "cross-sidecar p50 (share)", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "errors"],
+      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "p50 same / other sidecar (share)", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "errors"],
       rows,
     );
     if (scenario.contended && floorRoundTripMs !== undefined && holdMs.length > 0) {
@@ -177,6 +181,7 @@ process.exit(0);
 async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
   const acquireMs: number[] = [];
   const handoffMs: number[] = [];
+  const sameHandoffMs: number[] = [];
   const crossHandoffMs: number[] = [];
   let releasedBy = -1;
   const grantsPerWorker = new Array<number>(scenario.workers).fill(0);
@@ -207,7 +212,7 @@ async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
         longestWaitMs = Math.max(longestWaitMs, waited);
         if (scenario.contended && releaseStartedAt !== undefined) {
           handoffMs.push(grantedAt - releaseStartedAt);
-          if (system.sidecarOf && system.sidecarOf(worker) !== system.sidecarOf(releasedBy)) crossHandoffMs.push(grantedAt - releaseStartedAt);
+          if (system.sidecarOf) (system.sidecarOf(worker) === system.sidecarOf(releasedBy) ? sameHandoffMs : crossHandoffMs).push(grantedAt - releaseStartedAt);
           releaseStartedAt = undefined;
         }
         if (scenario.contended) await new Promise((r) => setTimeout(r, HOLD_MS));
@@ -225,7 +230,7 @@ async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
   );
   const elapsedMs = performance.now() - start;
   const commands = (await commandCount()) - before - admin.length; // minus the INFO calls themselves
-  return { cycles, elapsedMs, acquireMs, handoffMs, crossHandoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, errors };
+  return { cycles, elapsedMs, acquireMs, handoffMs, sameHandoffMs, crossHandoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, errors };
 }
 
 /**
