@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LockClient } from "../../src/client/lock-client.ts";
 import { RedisServers } from "../support/redis-servers.ts";
-import { ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
 
 const OWNER_TTL_MS = 30_000;
 /** Every wrong call asks for more than the owner's TTL: had one renewed the lease, PTTL would show it. */
@@ -67,6 +67,10 @@ describe("ownership", () => {
       })),
     );
 
+  /** Waits until every instance holds `value` for the name (a grant's slowest write lands after the answer). */
+  const settledOnInstances = (prefix: string, name: string, value: string) =>
+    eventually(async () => (await onInstances(prefix, name)).every((state) => state.value === value), 2000, `${name} held on every instance`);
+
   it("Extend, Release and KeepAlive without the lease's secret never touch it", async () => {
     const { client } = running;
     const owned = await client.acquire({ name: "owned", ttl: ms(OWNER_TTL_MS) });
@@ -89,6 +93,9 @@ describe("ownership", () => {
       { what: "a secret prefix", name: "owned", leaseId: `${secret.slice(0, -1)}.${token}`, invalid: false },
       { what: "a secret with a different last character", name: "owned", leaseId: `${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}.${token}`, invalid: false },
     ];
+    // Grants answer once a majority has the key: let the slowest instance catch up first.
+    await settledOnInstances(prefix, "owned", secret);
+    await settledOnInstances(prefix, "someone-elses", otherLeaseId.split(".")[0]!);
     const before = await onInstances(prefix, "owned");
     const otherBefore = await onInstances(prefix, "someone-elses");
     for (const r of refusals) {
@@ -133,6 +140,7 @@ describe("ownership", () => {
     const leaseId = owned.lease!.leaseId;
     const [secret, token] = leaseId.split(".") as [string, string];
     const altered = `${secret}.${BigInt(token) + 1000n}`;
+    await settledOnInstances(prefix, "echoed", secret);
     const before = await onInstances(prefix, "echoed");
 
     // This sidecar granted the lease: it keeps reporting the lease's own id and token.
@@ -171,8 +179,8 @@ describe("ownership", () => {
       // Tenant B holding A's lease id still cannot move A's lease: B's keys are other keys.
       expect((await b.client.release({ name: "shared-name", leaseId: idA })).released).toBe(false);
       expect(await codeOf(b.client.extend({ name: "shared-name", leaseId: idA, ttl: ms(WRONG_TTL_MS) }))).toBe(status.FAILED_PRECONDITION);
-      for (const state of await onInstances("tenant-a:", "shared-name")) expect(state.value).toBe(idA.split(".")[0]);
-      for (const state of await onInstances("tenant-b:", "shared-name")) expect(state.value).toBe(leaseB.lease!.leaseId.split(".")[0]);
+      await settledOnInstances("tenant-a:", "shared-name", idA.split(".")[0]!);
+      await settledOnInstances("tenant-b:", "shared-name", leaseB.lease!.leaseId.split(".")[0]!);
       expect((await a.client.release({ name: "shared-name", leaseId: idA })).released).toBe(true);
       expect((await b.client.release({ name: "shared-name", leaseId: leaseB.lease!.leaseId })).released).toBe(true);
     } finally {
