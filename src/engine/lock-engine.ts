@@ -8,6 +8,7 @@ import { systemRandomness, type Randomness } from "../redlock/randomness.ts";
 import { isStillValid } from "../redlock/validity.ts";
 import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
 import { throwIfAborted } from "../util/abort.ts";
+import type { EngineObserver } from "./engine-observer.ts";
 import { fanOut, fanOutUntil, StillPending, type Settled } from "./fan-out.ts";
 import { HandoverOffers, type HandoverOffer } from "./handover-offer.ts";
 import { lockKeys } from "./keys.ts";
@@ -29,6 +30,7 @@ export type EngineOptions = Pick<
 export interface EngineDeps {
   clock?: Clock;
   randomness?: Randomness;
+  observer?: EngineObserver | undefined;
 }
 
 /**
@@ -42,11 +44,13 @@ export class LockEngine {
   readonly #options: EngineOptions;
   readonly #clock: Clock;
   readonly #random: Randomness;
+  readonly #observer: EngineObserver | undefined;
   readonly #queues: LocalQueues;
   readonly #watches: ReleaseWatches;
   readonly #renewals: RenewalBatcher;
   readonly #offers = new HandoverOffers<Attempt>();
-  readonly #stragglers = new Set<Promise<unknown>>();
+  /** Fan-outs with answers still out: close() lets them land. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   #waiting = 0;
   #acquiring = 0;
 
@@ -57,6 +61,7 @@ export class LockEngine {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.randomness ?? systemRandomness;
+    this.#observer = deps.observer;
     this.#queues = new LocalQueues(
       () => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()),
       () => this.#clock.monotonicMs(),
@@ -114,7 +119,7 @@ export class LockEngine {
     }
   }
 
-  /** Acquires currently waiting (for metrics). */
+  /** Acquire calls waiting now, queued or at the head (for metrics). */
   get waiting(): number {
     return this.#waiting;
   }
@@ -134,9 +139,10 @@ export class LockEngine {
       let verdict: Attempt | undefined;
       if (turn.afterGrant) {
         // Held by the caller just served here: its release hands the lock
-        // over. Notices so far were for releases before that grant.
-        watch ??= await openWatch();
-        watch.clearPending();
+        // over. Notices so far were for releases before that grant; a watch
+        // opened now has heard only later ones (a release while subscribing).
+        if (watch) watch.clearPending();
+        else watch = await openWatch();
       } else {
         verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
       }
@@ -152,6 +158,7 @@ export class LockEngine {
           // A release between that attempt and a new subscription went unannounced.
           if (watch.fresh) {
             verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
+            fair = true;
             continue;
           }
         }
@@ -165,11 +172,12 @@ export class LockEngine {
         }
         watch.clearPending();
         verdict = await this.#attempt(name, keys, ttlMs, turn.ticket(), signal);
+        fair = true;
       }
     } finally {
       const { emptied, ticket } = turn.leave(acquired, fair);
       // Nobody here waits any more: let other sidecars' waiters go first now.
-      if (emptied && !acquired && ticket !== undefined) void fanOut(this.instances, this.#options.instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
+      if (emptied && !acquired && ticket !== undefined) void this.#fanOut(this.instances, (i) => i.withdrawTicket(keys.queue, ticket));
     }
   }
 
@@ -259,7 +267,7 @@ export class LockEngine {
     const offer = this.#offers.take(name);
     let votes: LeaseVote[];
     if (offer) {
-      votes = await this.#handOver(name, keys, release, offer);
+      votes = await this.#handOver(name, keys, release, offer, leaseId);
     } else {
       // Released once a majority deleted it; the rest delete it all the same.
       const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean => answers.filter((a) => a?.ok === true && a.value).length >= this.quorum;
@@ -279,21 +287,42 @@ export class LockEngine {
   /**
    * Releases and tries the waiting head's acquire in one step on each
    * instance; the head gets the outcome, judged as any attempt (majority,
-   * validity, fencing, rollback). Returns the release's votes.
+   * validity, fencing, rollback), and always gets one, even if this throws.
+   * Returns the release's votes, as soon as a majority released.
    */
-  async #handOver(name: string, keys: LockKeys, release: InstanceRelease, offer: HandoverOffer<Attempt>): Promise<LeaseVote[]> {
-    // The head learns the outcome directly: this release's notices are not news to it.
-    if (release.announce) this.#watches.markSeen(keys.channel, release.announce.tag);
-    const request = { ...this.#acquireRequest(keys, offer.ttlMs, offer.ticket()), overtake: offer.overtake };
-    const startMs = this.#clock.monotonicMs();
-    // As for an attempt: a majority that both released and granted is enough to answer.
-    const enough = (answers: readonly (Settled<HandoverReply> | undefined)[]): boolean =>
-      answers.filter((a) => a?.ok === true && a.value.released && a.value.acquire.granted).length >= this.quorum;
-    const { first, all } = this.#fanOutUntil((i) => i.handover(release, request), enough);
-    const replies = await first;
-    const acquireReplies = (answers: Settled<HandoverReply>[]): Settled<AcquireReply>[] => answers.map((r) => (r.ok ? { ok: true, value: r.value.acquire } : r));
-    offer.deliver(this.#settle(name, request, acquireReplies(replies), all.then(acquireReplies), startMs, offer.signal));
-    return toLeaseVotes(replies.map((r): Settled<boolean> => (r.ok ? { ok: true, value: r.value.released } : r)));
+  async #handOver(name: string, keys: LockKeys, release: InstanceRelease, offer: HandoverOffer<Attempt>, leaseId: string): Promise<LeaseVote[]> {
+    let delivered = false;
+    try {
+      // The head learns the outcome directly: this release's notices are not news to it.
+      if (release.announce) this.#watches.markSeen(keys.channel, release.announce.tag);
+      // Only a lease this sidecar holds may pass to its batch ahead of other
+      // sidecars' tickets; a stale or foreign one is released in ticket order.
+      const known = this.leases.get(leaseId);
+      const held = known !== undefined && known.name === name && known.endMs > this.#clock.monotonicMs();
+      const request: InstanceAcquire = { ...this.#acquireRequest(keys, offer.ttlMs, offer.ticket()), overtake: offer.overtake && held };
+      const startMs = this.#clock.monotonicMs();
+      const released = (answers: readonly (Settled<HandoverReply> | undefined)[]): number => answers.filter((a) => a?.ok === true && a.value.released).length;
+      const { first, all } = this.#fanOutUntil((i) => i.handover(release, request), (answers) => released(answers) >= this.quorum);
+      const replies = await first;
+      const acquireReplies = (answers: readonly Settled<HandoverReply>[]): Settled<AcquireReply>[] => answers.map((r) => (r.ok ? { ok: true, value: r.value.acquire } : r));
+      // The head's fate is known early when a majority agrees on it; otherwise it waits for every answer.
+      const agreeing = Math.max(
+        replies.filter((r) => r.ok && r.value.acquire.granted).length,
+        replies.filter((r) => r.ok && !r.value.acquire.granted).length,
+      );
+      const decided = agreeing >= this.quorum ? Promise.resolve(replies) : all;
+      const outcome = decided.then((answers) => this.#settle(name, request, acquireReplies(answers), all.then(acquireReplies), startMs, offer.signal));
+      offer.deliver(outcome);
+      delivered = true;
+      outcome.then(
+        (attempt) => this.#observer?.handover(attempt.kind === "granted" ? "granted" : "not_granted"),
+        () => this.#observer?.handover("not_granted"),
+      );
+      return toLeaseVotes(replies.map((r): Settled<boolean> => (r.ok ? { ok: true, value: r.value.released } : r)));
+    } catch (error) {
+      if (!delivered) offer.deliver(Promise.reject(error));
+      throw error;
+    }
   }
 
   /** Releases every lease this sidecar still holds (shutdown). Returns how many. */
@@ -311,21 +340,30 @@ export class LockEngine {
 
   async close(): Promise<void> {
     this.#watches.closeAll();
-    // Calls answered early by a majority may still be out to the others
-    // (a release's delete, say): let them land before the connections go.
-    await Promise.allSettled(this.#stragglers);
+    // Calls still out (the slowest instance of an early answer, a rollback,
+    // a ticket withdrawal, possibly started by one that just ended): let
+    // them land before the connections go. Each is bounded by the timeout.
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
     await Promise.allSettled(this.instances.map((i) => i.close()));
   }
 
-  /** fanOutUntil over every instance, remembering the calls still out after an early answer. */
+  /** fanOutUntil over every instance, tracked until its last answer (see close). */
   #fanOutUntil<T>(
     call: (instance: LockInstance) => Promise<T>,
     enough: (answers: readonly (Settled<T> | undefined)[]) => boolean,
   ): { first: Promise<Settled<T>[]>; all: Promise<Settled<T>[]> } {
     const fan = fanOutUntil(this.instances, this.#options.instanceTimeoutMs, call, enough);
-    this.#stragglers.add(fan.all);
-    void fan.all.then(() => this.#stragglers.delete(fan.all));
+    this.#inFlight.add(fan.all);
+    void fan.all.then(() => this.#inFlight.delete(fan.all));
     return fan;
+  }
+
+  /** fanOut, tracked until its last answer (see close). */
+  #fanOut<T>(instances: readonly LockInstance[], call: (instance: LockInstance) => Promise<T>): Promise<Settled<T>[]> {
+    const all = fanOut(instances, this.#options.instanceTimeoutMs, call);
+    this.#inFlight.add(all);
+    void all.then(() => this.#inFlight.delete(all));
+    return all;
   }
 
   /** One Redlock round; every outcome but a grant is rolled back on all instances. */
@@ -365,7 +403,7 @@ export class LockEngine {
     signal: AbortSignal | undefined,
   ): Promise<Attempt> {
     const { keys, secret, ttlMs, ticket } = request;
-    const { instanceTimeoutMs, fenceRetentionMs } = this.#options;
+    const { fenceRetentionMs } = this.#options;
     const judge = (answers: readonly Settled<AcquireReply>[]): AcquireVerdict =>
       judgeAcquire(answers.map(toAcquireVote), { startMs, elapsedMs: this.#clock.monotonicMs() - startMs, ttlMs });
     let replies = early;
@@ -379,7 +417,7 @@ export class LockEngine {
     }
     if (verdict.kind === "granted" && verdict.fencing.raiseNeeded && !signal?.aborted) {
       const { token } = verdict.fencing;
-      const raised = await fanOut(this.instances, instanceTimeoutMs, (i) => i.raiseFence(keys.fence, token, fenceRetentionMs));
+      const raised = await this.#fanOut(this.instances, (i) => i.raiseFence(keys.fence, token, fenceRetentionMs));
       const confirmed = raised.flatMap((r) => (r.ok ? [r.value] : []));
       const elapsedMs = this.#clock.monotonicMs() - startMs;
       if (!raiseConfirmed(confirmed, token, this.quorum)) verdict = { kind: "unavailable", answered: confirmed.length };
@@ -415,7 +453,7 @@ export class LockEngine {
           const reply = answers[i]!;
           return !reply.ok || !reply.value.granted;
         });
-        if (notGranted.length > 0) void fanOut(notGranted, instanceTimeoutMs, (i) => i.withdrawTicket(keys.queue, ticket));
+        if (notGranted.length > 0) void this.#fanOut(notGranted, (i) => i.withdrawTicket(keys.queue, ticket));
       });
     }
     const leaseId = formatLeaseId({ secret, fencingToken: verdict.fencing.token });
@@ -433,7 +471,7 @@ export class LockEngine {
       // Our own waiters need no wake-up for a rollback they caused.
       this.#watches.markSeen(keys.channel, announcement.tag);
     }
-    await fanOut(instances, this.#options.instanceTimeoutMs, (i) => i.release(keys.lock, secret, announcement));
+    await this.#fanOut(instances, (i) => i.release(keys.lock, secret, announcement));
   }
 
   async #cleanUp(name: string, leaseId: string, secret: string): Promise<void> {

@@ -92,7 +92,9 @@ export class ReleaseWatches {
   #notify(state: WatchState, message: string): void {
     const { tag, next } = parseNotice(message);
     if (next !== undefined && next !== state.ticket()) return;
-    if (tag !== "" && (state.own.includes(tag) || !remember(state.seen, tag))) return;
+    // Our own rollbacks wake nobody here, unless the notice says we go next
+    // (nobody else would act on it).
+    if (tag !== "" && ((next === undefined && state.own.includes(tag)) || !remember(state.seen, tag))) return;
     if (state.wake) state.wake();
     else state.pending = true;
   }

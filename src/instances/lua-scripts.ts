@@ -169,7 +169,10 @@ return released
  */
 export const HANDOVER = script(`${RELEASE_STEP}${ACQUIRE_STEP}${ANNOUNCE_STEP}
 local released = release(KEYS[1], ARGV[1])
-local reply = acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+-- Overtaking is for a lock passed on, never for one found free.
+local overtake = ARGV[9]
+if released == 0 then overtake = '' end
+local reply = acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], overtake)
 if released == 1 and reply[1] == 0 and ARGV[2] ~= '' then announce(KEYS[3], ARGV[2], ARGV[3]) end
 return {released, reply[1], reply[2]}
 `);

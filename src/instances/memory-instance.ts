@@ -32,7 +32,8 @@ export class MemoryInstance implements LockInstance {
 
   async handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
     const released = this.#release(release.lockKey, release.secret);
-    const acquire = this.#acquire(r);
+    // Overtaking is for a lock passed on, never for one found free.
+    const acquire = this.#acquire(released ? r : { ...r, overtake: false });
     if (released && !acquire.granted && release.announce) this.#announce(release.announce);
     return { released, acquire };
   }

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { HANDOVER_OUTCOMES, type EngineObserver, type HandoverOutcome } from "../engine/engine-observer.ts";
 import type { InstanceCallObserver } from "../instances/observed-instance.ts";
 import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../server/call-outcome.ts";
 import { LEASE_LOSS_REASONS, type LeaseLossReason } from "../server/lease-loss-reason.ts";
@@ -9,6 +10,8 @@ import { PreboundHistogram, type HistogramSeries } from "./prebound-histogram.ts
 /** State read at scrape time rather than tracked on every change. */
 export interface MetricSources {
   leasesHeld(): number;
+  /** Acquire calls waiting now. */
+  waiters(): number;
   keepAliveStreams(): number;
   /** Each instance's last probed reachability; undefined before the first probe. */
   instances(): readonly { name: string; up: boolean | undefined; guard: string }[];
@@ -28,7 +31,7 @@ const WAIT_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 
  * lookup and a few additions, with no allocation, and every series exists
  * at 0 before its first event. Gauges are read from the sidecar at scrape time.
  */
-export class SidecarMetrics implements LockServiceObserver {
+export class SidecarMetrics implements LockServiceObserver, EngineObserver {
   readonly registry = new Registry();
   readonly #requests = new Map<Rpc, Map<CallOutcome, CounterSeries>>();
   readonly #durations = new Map<Rpc, HistogramSeries>();
@@ -36,6 +39,7 @@ export class SidecarMetrics implements LockServiceObserver {
   readonly #waitContended: HistogramSeries;
   readonly #renewals: CounterSeries;
   readonly #lost = new Map<LeaseLossReason, CounterSeries>();
+  readonly #handovers = new Map<HandoverOutcome, CounterSeries>();
   readonly #instanceLatency: PreboundHistogram;
   readonly #instanceErrors: PreboundCounter;
   #sources: MetricSources | undefined;
@@ -63,6 +67,12 @@ export class SidecarMetrics implements LockServiceObserver {
     const lost = new PreboundCounter(registry, { name: "lock_leases_lost_total", help: "KeepAlive streams ended because their lease was lost, by reason" });
     for (const reason of LEASE_LOSS_REASONS) this.#lost.set(reason, lost.series({ reason }));
 
+    const handovers = new PreboundCounter(registry, {
+      name: "lock_handovers_total",
+      help: "Releases that tried to hand the lock straight to a waiter of this sidecar, by outcome",
+    });
+    for (const outcome of HANDOVER_OUTCOMES) this.#handovers.set(outcome, handovers.series({ outcome }));
+
     this.#instanceLatency = new PreboundHistogram(registry, { name: "lock_instance_latency_seconds", help: "Duration of calls to each instance until they settled", buckets: INSTANCE_BUCKETS_S });
     this.#instanceErrors = new PreboundCounter(registry, { name: "lock_instance_errors_total", help: "Calls to each instance that failed (error, timeout or no connection)" });
 
@@ -75,6 +85,15 @@ export class SidecarMetrics implements LockServiceObserver {
       collect() {
         const s = sources();
         if (s) this.set(s.leasesHeld());
+      },
+    });
+    new Gauge({
+      name: "lock_waiters",
+      help: "Acquire calls waiting for a lock now (queued on this sidecar or trying)",
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.waiters());
       },
     });
     new Gauge({
@@ -127,6 +146,10 @@ export class SidecarMetrics implements LockServiceObserver {
   /** Connects the scrape-time gauges to the running sidecar. */
   observe(sources: MetricSources): void {
     this.#sources = sources;
+  }
+
+  handover(outcome: HandoverOutcome): void {
+    this.#handovers.get(outcome)?.inc();
   }
 
   /** The observer for one instance's calls; `name` carries no credentials. */

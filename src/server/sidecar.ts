@@ -65,7 +65,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const instances = raw.map(
     (instance) => new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger),
   );
-  const engine = new LockEngine(instances, options, deps);
+  const engine = new LockEngine(instances, options, { ...deps, observer: metrics });
   // Generous against the per-call timeout: a slow answer is still an answer for readiness.
   const health = new QuorumHealth(engine, logger, { probeTimeoutMs: options.instanceTimeoutMs * 4 });
   const shutdown = new AbortController();
@@ -103,6 +103,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const address = `${host}:${port}`;
   metrics.observe({
     leasesHeld: () => engine.leases.valid(clock.monotonicMs()).length,
+    waiters: () => engine.waiting,
     keepAliveStreams: () => streams.size,
     instances: () => health.instances(),
     quorumAvailable: () => health.serving,

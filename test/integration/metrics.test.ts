@@ -34,6 +34,9 @@ describe("metrics and probes", () => {
       expect(requests(s, rpc!, outcome!)).toBe(0);
     }
     expect(s.value("lock_leases_held")).toBe(0);
+    expect(s.value("lock_waiters")).toBe(0);
+    expect(s.value("lock_handovers_total", { outcome: "granted" })).toBe(0);
+    expect(s.value("lock_handovers_total", { outcome: "not_granted" })).toBe(0);
     expect(s.value("lock_keepalive_streams_open")).toBe(0);
     expect(s.value("lock_keepalive_renewals_total")).toBe(0);
     expect(s.value("lock_leases_lost_total", { reason: "not_held" })).toBe(0);
@@ -165,6 +168,29 @@ describe("metrics and probes", () => {
     const up = await scrape(running.sidecar.adminPort);
     expect(up.value("lock_quorum_available")).toBe(1);
     expect(up.value("lock_instance_up", { instance: servers.urls[0]! })).toBe(1);
+  });
+
+  it("shows callers waiting, and counts releases handed straight to a waiter", async () => {
+    const { running, prefix } = await setUp();
+    const { client } = running;
+    const port = running.sidecar.adminPort;
+    const handovers = (s: Samples, outcome: string) => s.value("lock_handovers_total", { outcome });
+    const before = await scrape(port);
+    expect(before.value("lock_waiters")).toBe(0);
+    const held = await client.acquire({ name: "m-handover", ttl: ms(10_000) });
+    const waiting = client.acquire({ name: "m-handover", ttl: ms(10_000), wait: ms(10_000) });
+    await eventually(async () => (await scrape(port)).value("lock_waiters") === 1, 5000, "one waiter");
+    // Once subscribed (and past the look it takes right after), the waiter waits for a release.
+    await eventually(async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:m-handover`))[1] === 1, 5000, "subscription");
+    await new Promise((r) => setTimeout(r, 200));
+    await client.release({ name: "m-handover", leaseId: held.lease!.leaseId });
+    const got = await waiting;
+    expect(got.acquired).toBe(true);
+    const after = await scrape(port);
+    expect(handovers(after, "granted") - handovers(before, "granted")).toBe(1);
+    expect(handovers(after, "not_granted") - handovers(before, "not_granted")).toBe(0);
+    expect(after.value("lock_waiters")).toBe(0);
+    await client.release({ name: "m-handover", leaseId: got.lease!.leaseId });
   });
 
   it("answers /readyz 503 while shutting down", async () => {

@@ -83,6 +83,16 @@ export function handoverContract(make: () => Promise<HandoverSubject>): void {
     expect((await instance.acquire(acquire(keys, "newcomer-again", "0003-newer"))).granted).toBe(true);
   });
 
+  it("handover: overtaking applies only to a lock passed on, not to one found free", async () => {
+    const subject = await make();
+    const { instance, keys } = subject;
+    expect((await instance.acquire(acquire(keys, "holder"))).granted).toBe(true);
+    expect((await instance.acquire(acquire(keys, "elsewhere", "0001-older"))).granted).toBe(false);
+    await instance.release(keys.lock, "holder"); // gone before the late handover below
+    const reply = await instance.handover({ lockKey: keys.lock, secret: "holder" }, { ...acquire(keys, "s2", "0002-mine"), overtake: true });
+    expect(reply).toEqual({ released: false, acquire: { granted: false, holderTtlMs: -2 } });
+  });
+
   it("handover: with the lock already gone, the next caller simply acquires", async () => {
     const subject = await make();
     const { instance, keys } = subject;

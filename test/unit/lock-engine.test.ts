@@ -953,6 +953,43 @@ describe("release: handover to this sidecar's waiting head", () => {
     expect(overtaking).toEqual([true, true, false]);
   });
 
+  it("a lease this sidecar no longer holds (expired here) is handed over in ticket order, never ahead of it", async () => {
+    const { clock, time, fakes, engine, peer, acquireNow } = setup(3);
+    const holder = peer("holder").engine;
+    const held = await acquireNow(10_000, holder);
+    const firstCall = engine.acquire(NAME, 100, 5000);
+    const batch = engine.acquire(NAME, TTL, 5000); // queued before the grant below: in its batch
+    await time.elapse(5);
+    await time.settle(holder.release(NAME, held.leaseId));
+    const first = await time.settle(firstCall); // won by the tickets' order: a batch opens
+    if (!first.acquired) return expect.fail("not granted");
+    const other = peer("other").engine.acquire(NAME, TTL, 5000); // its ticket predates any new one here
+    await time.elapse(5);
+    // Past the lease's end here, while the instances still keep its key (their clocks run slow).
+    clock.advance(100);
+    for (const fake of fakes) fake.put(LOCK, first.lease.leaseId.split(".")[0]!, 5000);
+    await time.settle(engine.release(NAME, first.lease.leaseId));
+    const handover = fakes[0]!.callsOf("handover").at(-1);
+    expect((handover?.args[1] as InstanceAcquire | undefined)?.overtake).toBe(false);
+    expect((await time.settle(other)).acquired).toBe(true); // the other sidecar's older ticket went first
+    void batch.catch(() => undefined);
+  });
+
+  it("a head whose watch opens while the holder here releases still tries at once", async () => {
+    const { clock, time, fakes, engine } = setup(3);
+    for (const fake of fakes) fake.behave("gate", "watchReleases");
+    const firstCall = engine.acquire(NAME, TTL, 5000); // granted at once: it never opens a watch
+    const second = engine.acquire(NAME, TTL, 5000); // then heads the queue and subscribes (held at the gate)
+    const first = await time.settle(firstCall);
+    if (!first.acquired) return expect.fail("not granted");
+    await time.flush();
+    const releasedAt = clock.monotonicMs();
+    await time.settle(engine.release(NAME, first.lease.leaseId)); // no offer yet: a plain release, noticed here
+    for (const fake of fakes) fake.openGate();
+    expect((await time.settle(second)).acquired).toBe(true);
+    expect(clock.monotonicMs() - releasedAt).toBeLessThan(PAUSE); // not after the fallback delay
+  });
+
   it("passes the lock down a local queue one handover per release, in arrival order", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     let lease = await acquireNow(10_000);

@@ -138,7 +138,7 @@ export class FakeInstance implements LockInstance {
   handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
     return this.#call("handover", [release, r], (): HandoverReply => {
       const released = this.#releaseStep(release.lockKey, release.secret);
-      const acquire = this.#acquireStep(r);
+      const acquire = this.#acquireStep(released ? r : { ...r, overtake: false });
       if (released && !acquire.granted && release.announce) this.#announce(release.announce);
       return { released, acquire };
     });
