@@ -13,16 +13,19 @@ import type { Watch } from "./release-watch.ts";
  * caller to caller here (handovers) before any other sidecar's ticket, so
  * the lock changes sidecar once per batch rather than once per caller.
  * Callers who queue later wait for the next fair grant. A waiter elsewhere
- * thus waits at most for the callers that were already waiting here.
+ * thus waits at most for the callers that were already waiting here, and
+ * for no more than `maxBatch` of them (0: no batches, strict ticket order).
  */
 export class LocalQueues {
   readonly #queues = new Map<string, Queue>();
   readonly #newTicket: () => string;
   readonly #nowMs: () => number;
+  readonly #maxBatch: number;
 
-  constructor(newTicket: () => string, nowMs: () => number) {
+  constructor(newTicket: () => string, nowMs: () => number, maxBatch: number) {
     this.#newTicket = newTicket;
     this.#nowMs = nowMs;
+    this.#maxBatch = maxBatch;
   }
 
   /** Waiters queued for `name`, head included. */
@@ -38,7 +41,7 @@ export class LocalQueues {
    */
   enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined, batchStartMs: Number.NEGATIVE_INFINITY }));
+    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined, batchStartMs: Number.NEGATIVE_INFINITY, batchServed: 0 }));
     const q = queue;
     return new Promise<Turn | undefined>((resolve, reject) => {
       if (signal?.aborted) {
@@ -83,7 +86,7 @@ export class LocalQueues {
       ticket: () => (queue.ticket ??= this.#newTicket()),
       currentTicket: () => queue.ticket,
       afterGrant: queue.afterGrant,
-      inBatch: () => waiter.queuedAtMs < queue.batchStartMs,
+      inBatch: () => waiter.queuedAtMs < queue.batchStartMs && queue.batchServed < this.#maxBatch,
       get watch() {
         return queue.watch;
       },
@@ -97,7 +100,12 @@ export class LocalQueues {
         left = true;
         queue.waiters.splice(queue.waiters.indexOf(waiter), 1);
         queue.afterGrant = acquired;
-        if (acquired && fair) queue.batchStartMs = this.#nowMs();
+        if (acquired && fair) {
+          queue.batchStartMs = this.#nowMs();
+          queue.batchServed = 0;
+        } else if (acquired) {
+          queue.batchServed++;
+        }
         // A grant consumed the ticket on the instances.
         if (acquired) queue.ticket = undefined;
         const emptied = this.#dropIfEmpty(name, queue);
@@ -125,6 +133,8 @@ interface Queue {
   watch: Watch | undefined;
   /** When the last fair grant here opened a batch: callers queued before it belong to it. */
   batchStartMs: number;
+  /** Callers served in the batch so far, fair grant excluded. */
+  batchServed: number;
 }
 
 interface Waiter {

@@ -22,7 +22,7 @@ import { RenewalBatcher } from "./renewal-batcher.ts";
 /** The settings the engine reads; their meaning, units and defaults live in the settings table. */
 export type EngineOptions = Pick<
   SidecarOptions,
-  "keyPrefix" | "instanceTimeoutMs" | "retryDelayMs" | "retryJitterMs" | "fenceRetentionMs" | "waitTicketTtlMs" | "maxLeases" | "maxWaiters"
+  "keyPrefix" | "instanceTimeoutMs" | "retryDelayMs" | "retryJitterMs" | "fenceRetentionMs" | "waitTicketTtlMs" | "maxBatch" | "maxLeases" | "maxWaiters"
 >;
 
 
@@ -65,6 +65,7 @@ export class LockEngine {
     this.#queues = new LocalQueues(
       () => waitingTicket(this.#clock.wallMs(), this.#random.leaseSecret()),
       () => this.#clock.monotonicMs(),
+      options.maxBatch,
     );
     this.#watches = new ReleaseWatches(instances, options.instanceTimeoutMs);
     this.#renewals = new RenewalBatcher(instances, options.instanceTimeoutMs, this.#clock);

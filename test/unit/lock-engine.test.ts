@@ -990,6 +990,38 @@ describe("release: handover to this sidecar's waiting head", () => {
     expect(clock.monotonicMs() - releasedAt).toBeLessThan(PAUSE); // not after the fallback delay
   });
 
+  it.each([
+    [0, ["a1", "c", "a2", "a3"]],
+    [1, ["a1", "a2", "c", "a3"]],
+    [2, ["a1", "a2", "a3", "c"]],
+  ] as const)("LOCK_MAX_BATCH %i bounds how many queued callers go ahead of another sidecar's older ticket", async (maxBatch, expected) => {
+    const base = setup(3);
+    const { time, fakes, peer, acquireNow } = base;
+    const engine = new LockEngine(fakes, { ...OPTIONS, maxBatch }, { clock: base.clock, randomness: new ScriptedRandomness("batch") });
+    const holder = peer("holder").engine;
+    const held = await acquireNow(10_000, holder);
+    const order: string[] = [];
+    const served = new Map<string, { on: LockEngine; lease: Lease }>();
+    const enter = (on: LockEngine, who: string): Promise<void> =>
+      on.acquire(NAME, TTL, 5000).then((r) => {
+        if (!r.acquired) throw new Error(`${who} not granted`);
+        order.push(who);
+        served.set(who, { on, lease: r.lease });
+      });
+    const done = [enter(engine, "a1"), enter(engine, "a2"), enter(engine, "a3")];
+    await time.elapse(5);
+    done.push(enter(peer("other").engine, "c"));
+    await time.elapse(5);
+    await time.settle(holder.release(NAME, held.leaseId));
+    for (let i = 0; i < 4; i++) {
+      await time.elapse(1);
+      const last = served.get(order.at(-1)!)!;
+      await time.settle(last.on.release(NAME, last.lease.leaseId));
+    }
+    await time.settle(Promise.all(done));
+    expect(order).toEqual(expected);
+  });
+
   it("passes the lock down a local queue one handover per release, in arrival order", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     let lease = await acquireNow(10_000);
