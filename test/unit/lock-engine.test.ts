@@ -1022,6 +1022,40 @@ describe("release: handover to this sidecar's waiting head", () => {
     expect(order).toEqual(expected);
   });
 
+  it("the release answers once a majority released; the head waits for the answer that decides it", async () => {
+    const { time, fakes, engine, acquireNow } = setup(3);
+    const held = await acquireNow(10_000);
+    const waiting = engine.acquire(NAME, TTL, 5000);
+    await time.elapse(20);
+    // Another sidecar's older ticket, registered on i1 only: i1 will refuse the head.
+    await fakes[1]!.acquire({ keys: { lock: LOCK, fence: FENCE, queue: QUEUE, channel: CHANNEL }, secret: "elsewhere-000000", ttlMs: TTL, fenceRetentionMs: 60_000, ticket: "000000000000000-older", ticketTtlMs: 60_000 });
+    fakes[2]!.behave("gate", "handover");
+    expect(await time.settle(engine.release(NAME, held.leaseId), 5)).toBe(true); // i0 and i1 released: answered
+    let settled = false;
+    void waiting.finally(() => (settled = true));
+    await time.flush();
+    expect(settled).toBe(false); // one grant, one refusal: i2 decides
+    fakes[2]!.openGate();
+    expect((await time.settle(waiting)).acquired).toBe(true);
+  });
+
+  it("a release that fails before handing over still gives the waiting head an outcome", async () => {
+    const { time, random, engine, acquireNow } = setup(3);
+    const held = await acquireNow(10_000);
+    const waiting = engine.acquire(NAME, TTL, 5000);
+    await time.elapse(20);
+    const ended = waiting.then(
+      () => "granted",
+      (error: unknown) => error,
+    );
+    const broken = new Error("no randomness");
+    vi.spyOn(random, "leaseSecret").mockImplementationOnce(() => {
+      throw broken;
+    });
+    await expect(time.settle(engine.release(NAME, held.leaseId))).rejects.toBe(broken);
+    expect(await time.settle(ended, 100)).toBe(broken); // not left waiting forever
+  });
+
   it("passes the lock down a local queue one handover per release, in arrival order", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     let lease = await acquireNow(10_000);
