@@ -1,5 +1,6 @@
 import { formatNotice } from "../engine/release-notice.ts";
 import type { Clock } from "../redlock/clock.ts";
+import { TicketQueues } from "./ticket-queues.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
 
 interface Entry {
@@ -17,8 +18,8 @@ export class MemoryInstance implements LockInstance {
   readonly name: string;
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
-  /** Ticket hash per queue key: ticket -> expiry on the monotonic clock. */
-  readonly #queues = new Map<string, Map<string, number>>();
+  /** Waiting tickets, expiring on the monotonic clock. */
+  readonly #tickets = new TicketQueues();
   readonly #watchers = new Map<string, Set<(tag: string) => void>>();
 
   constructor(name: string, clock: Clock) {
@@ -40,12 +41,12 @@ export class MemoryInstance implements LockInstance {
 
   #acquire(r: InstanceAcquire): AcquireReply {
     const now = this.#clock.monotonicMs();
-    const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
+    const first = this.#tickets.oldest(r.keys.queue, r.ticket, r.ticketTtlMs, now);
     const holder = this.#get(r.keys.lock);
     if (holder || (first !== undefined && first !== r.ticket && r.overtake !== true)) {
       return { granted: false, holderTtlMs: holder ? Math.ceil(holder.expiresAtMs - now) : -2 };
     }
-    if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
+    if (r.ticket !== "") this.#tickets.withdraw(r.keys.queue, r.ticket);
     this.#set(r.keys.lock, r.secret, r.ttlMs);
     const counter = this.#get(r.keys.fence);
     const fence = counter ? BigInt(counter.value) + 1n : BigInt(Math.floor(this.#clock.wallMs() * 1000));
@@ -75,12 +76,12 @@ export class MemoryInstance implements LockInstance {
   }
 
   #announce(announce: Announcement): void {
-    const notice = formatNotice(announce.tag, this.#oldestTicket(announce.queueKey, "", 0, this.#clock.monotonicMs()));
+    const notice = formatNotice(announce.tag, this.#tickets.oldest(announce.queueKey, "", 0, this.#clock.monotonicMs()));
     for (const listener of this.#watchers.get(announce.channel) ?? []) queueMicrotask(() => listener(notice));
   }
 
   async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
-    this.#queues.get(queueKey)?.delete(ticket);
+    this.#tickets.withdraw(queueKey, ticket);
   }
 
   async raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
@@ -114,26 +115,13 @@ export class MemoryInstance implements LockInstance {
 
   async close(): Promise<void> {
     this.#entries.clear();
-    this.#queues.clear();
+    this.#tickets.clear();
   }
 
   /** Keys held now (expired ones are dropped first): for tests and leak checks. */
   keyCount(): number {
     for (const key of [...this.#entries.keys()]) this.#get(key);
     return this.#entries.size;
-  }
-
-  /** Prunes expired tickets, registers or refreshes the caller's, and returns the oldest live one. */
-  #oldestTicket(queueKey: string, ticket: string, ticketTtlMs: number, now: number): string | undefined {
-    let queue = this.#queues.get(queueKey);
-    if (!queue && ticket === "") return undefined;
-    if (!queue) this.#queues.set(queueKey, (queue = new Map()));
-    for (const [id, expiresAtMs] of queue) if (expiresAtMs <= now) queue.delete(id);
-    if (ticket !== "") queue.set(ticket, now + ticketTtlMs);
-    let oldest: string | undefined;
-    for (const id of queue.keys()) if (oldest === undefined || id < oldest) oldest = id;
-    if (queue.size === 0) this.#queues.delete(queueKey);
-    return oldest;
   }
 
   #get(key: string): Entry | undefined {

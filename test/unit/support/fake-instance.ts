@@ -1,5 +1,6 @@
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
 import { formatNotice } from "../../../src/engine/release-notice.ts";
+import { TicketQueues } from "../../../src/instances/ticket-queues.ts";
 import type { ManualClock } from "./manual-clock.ts";
 
 export type Method =
@@ -82,8 +83,8 @@ export class FakeInstance implements LockInstance {
   readonly #fenceStart: bigint | undefined;
   readonly #callLimit: number;
   readonly #entries = new Map<string, Entry>();
-  /** Ticket hash per queue key: ticket -> expiry on the monotonic clock. */
-  readonly #queues = new Map<string, Map<string, number>>();
+  /** Waiting tickets, expiring on the monotonic clock. */
+  readonly #tickets = new TicketQueues();
   readonly #watchers = new Map<string, Set<(tag: string) => void>>();
   readonly #behaviours = new Map<Method, Behaviour>();
   #defaultBehaviour: Behaviour = "answer";
@@ -146,14 +147,14 @@ export class FakeInstance implements LockInstance {
 
   #acquireStep(r: InstanceAcquire): AcquireReply {
     const now = this.#clock.monotonicMs();
-    const first = this.#oldestTicket(r.keys.queue, r.ticket, r.ticketTtlMs, now);
+    const first = this.#tickets.oldest(r.keys.queue, r.ticket, r.ticketTtlMs, now);
     const holder = this.#get(r.keys.lock);
     if (holder || (first !== undefined && first !== r.ticket && r.overtake !== true)) {
       // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
       const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
       return { granted: false, holderTtlMs: ttl };
     }
-    if (r.ticket !== "") this.#queues.get(r.keys.queue)?.delete(r.ticket);
+    if (r.ticket !== "") this.#tickets.withdraw(r.keys.queue, r.ticket);
     this.#set(r.keys.lock, r.secret, r.ttlMs);
     const counter = this.#get(r.keys.fence);
     const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
@@ -184,7 +185,7 @@ export class FakeInstance implements LockInstance {
 
   /** A release notice as the scripts publish it: the tag and the oldest live ticket. */
   #announce(announce: Announcement): void {
-    this.publish(announce.channel, formatNotice(announce.tag, this.#oldestTicket(announce.queueKey, "", 0, this.#clock.monotonicMs())));
+    this.publish(announce.channel, formatNotice(announce.tag, this.#tickets.oldest(announce.queueKey, "", 0, this.#clock.monotonicMs())));
   }
 
   #releaseStep(lockKey: string, secret: string): boolean {
@@ -195,7 +196,7 @@ export class FakeInstance implements LockInstance {
 
   withdrawTicket(queueKey: string, ticket: string): Promise<void> {
     return this.#call("withdrawTicket", [queueKey, ticket], () => {
-      this.#queues.get(queueKey)?.delete(ticket);
+      this.#tickets.withdraw(queueKey, ticket);
     });
   }
 
@@ -247,7 +248,7 @@ export class FakeInstance implements LockInstance {
   /** A restart without persistence: every key, ticket and subscription is gone; new run id and connection. */
   restart(): void {
     this.#entries.clear();
-    this.#queues.clear();
+    this.#tickets.clear();
     this.#watchers.clear();
     this.#restarts++;
   }
@@ -291,11 +292,7 @@ export class FakeInstance implements LockInstance {
 
   /** Live waiting tickets of a queue, oldest (smallest string) first. */
   ticketsOf(queueKey: string): string[] {
-    const now = this.#clock.monotonicMs();
-    return [...(this.#queues.get(queueKey) ?? new Map<string, number>())]
-      .filter(([, expiresAtMs]) => expiresAtMs > now)
-      .map(([id]) => id)
-      .sort();
+    return this.#tickets.live(queueKey, this.#clock.monotonicMs());
   }
 
   /** Live keys, expired ones dropped first. */
@@ -326,19 +323,6 @@ export class FakeInstance implements LockInstance {
   #apply<T>(apply: () => T): T {
     if (this.latencyMs > 0) this.#clock.advance(this.latencyMs);
     return apply();
-  }
-
-  /** Prunes expired tickets, registers or refreshes the caller's, and returns the oldest (smallest) live one. */
-  #oldestTicket(queueKey: string, ticket: string, ticketTtlMs: number, now: number): string | undefined {
-    let queue = this.#queues.get(queueKey);
-    if (!queue && ticket === "") return undefined;
-    if (!queue) this.#queues.set(queueKey, (queue = new Map()));
-    for (const [id, expiresAtMs] of queue) if (expiresAtMs <= now) queue.delete(id);
-    if (ticket !== "") queue.set(ticket, now + ticketTtlMs);
-    let oldest: string | undefined;
-    for (const id of queue.keys()) if (oldest === undefined || id < oldest) oldest = id;
-    if (queue.size === 0) this.#queues.delete(queueKey);
-    return oldest;
   }
 
   #get(key: string): Entry | undefined {
