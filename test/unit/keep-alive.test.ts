@@ -1,23 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DEFAULT_OPTIONS } from "../../src/config/options.ts";
 import { keepAlive, renewalDueMs, type KeepAliveOptions } from "../../src/engine/keep-alive.ts";
 import type { Lease } from "../../src/engine/lease.ts";
-import { LockEngine, type EngineOptions } from "../../src/engine/lock-engine.ts";
+import { LockEngine } from "../../src/engine/lock-engine.ts";
 import { fakeInstances } from "./support/fake-instance.ts";
 import { FakeTime } from "./support/fake-time.ts";
 import { expectLockError } from "./support/lock-error.ts";
 import { ManualClock } from "./support/manual-clock.ts";
+import { engineTestOptions } from "./support/engine-options.ts";
 import { ScriptedRandomness } from "./support/scripted-randomness.ts";
 
-const OPTIONS: EngineOptions = {
-  ...DEFAULT_OPTIONS,
-  keyPrefix: "ka:",
-  instanceTimeoutMs: 20,
-  retryDelayMs: 10,
-  retryJitterMs: 10,
-  fenceRetentionMs: 60_000,
-  waitTicketTtlMs: 1000,
-};
+const OPTIONS = engineTestOptions("ka:");
 const NAME = "job";
 const LOCK = "ka:lock:job";
 const TTL = 300; // renewals every 100 ms

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DEFAULT_OPTIONS } from "../../src/config/options.ts";
-import { LockEngine, type EngineOptions } from "../../src/engine/lock-engine.ts";
+import { LockEngine } from "../../src/engine/lock-engine.ts";
 import type { Lease } from "../../src/engine/lease.ts";
 import { LockError } from "../../src/errors/lock-error.ts";
 import type { InstanceAcquire } from "../../src/instances/lock-instance.ts";
@@ -8,20 +7,11 @@ import { fakeInstances, type Behaviour, type FakeInstance } from "./support/fake
 import { FakeTime } from "./support/fake-time.ts";
 import { expectLockError } from "./support/lock-error.ts";
 import { ManualClock } from "./support/manual-clock.ts";
+import { engineTestOptions } from "./support/engine-options.ts";
 import { ScriptedRandomness } from "./support/scripted-randomness.ts";
 import { subsets } from "./support/subsets.ts";
 
-// The sidecar passes its whole configuration to the engine: start from the
-// defaults and override what the tests depend on.
-const OPTIONS: EngineOptions = {
-  ...DEFAULT_OPTIONS,
-  keyPrefix: "test:",
-  instanceTimeoutMs: 20,
-  retryDelayMs: 10,
-  retryJitterMs: 10,
-  fenceRetentionMs: 60_000,
-  waitTicketTtlMs: 1000,
-};
+const OPTIONS = engineTestOptions("test:");
 const NAME = "job";
 // keys.ts: `${prefix}<kind>:${name}`.
 const LOCK = "test:lock:job";
