@@ -271,7 +271,7 @@ export class LockEngine {
       votes = await this.#handOver(name, keys, release, offer, leaseId);
     } else {
       // Released once a majority deleted it; the rest delete it all the same.
-      const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean => answers.filter((a) => a?.ok === true && a.value).length >= this.quorum;
+      const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean => countAnswers(answers, (deleted) => deleted) >= this.quorum;
       votes = toLeaseVotes(await this.#fanOutUntil((i) => i.release(keys.lock, secret, release.announce), enough).first);
       if (votes.some((v) => v.kind === "matched")) this.#watches.notifyLocal(name, releaseTag(fencingToken));
     }
@@ -302,15 +302,11 @@ export class LockEngine {
       const held = known !== undefined && known.name === name && known.endMs > this.#clock.monotonicMs();
       const request: InstanceAcquire = { ...this.#acquireRequest(keys, offer.ttlMs, offer.ticket()), overtake: offer.overtake && held };
       const startMs = this.#clock.monotonicMs();
-      const released = (answers: readonly (Settled<HandoverReply> | undefined)[]): number => answers.filter((a) => a?.ok === true && a.value.released).length;
-      const { first, all } = this.#fanOutUntil((i) => i.handover(release, request), (answers) => released(answers) >= this.quorum);
+      const { first, all } = this.#fanOutUntil((i) => i.handover(release, request), (answers) => countAnswers(answers, (a) => a.released) >= this.quorum);
       const replies = await first;
       const acquireReplies = (answers: readonly Settled<HandoverReply>[]): Settled<AcquireReply>[] => answers.map((r) => (r.ok ? { ok: true, value: r.value.acquire } : r));
       // The head's fate is known early when a majority agrees on it; otherwise it waits for every answer.
-      const agreeing = Math.max(
-        replies.filter((r) => r.ok && r.value.acquire.granted).length,
-        replies.filter((r) => r.ok && !r.value.acquire.granted).length,
-      );
+      const agreeing = Math.max(countAnswers(replies, (a) => a.acquire.granted), countAnswers(replies, (a) => !a.acquire.granted));
       const decided = agreeing >= this.quorum ? Promise.resolve(replies) : all;
       const outcome = decided.then((answers) => this.#settle(name, request, acquireReplies(answers), all.then(acquireReplies), startMs, offer.signal));
       offer.deliver(outcome);
@@ -375,14 +371,8 @@ export class LockEngine {
     // timeout, and waiting for it means the rollback follows every SET. A
     // majority of grants is enough to judge: the rest count as failed,
     // which is what a rollback or a ticket withdrawal must assume anyway.
-    const { first, all } = this.#fanOutUntil((i) => i.acquire(request), (answers) => this.#majorityGranted(answers));
+    const { first, all } = this.#fanOutUntil((i) => i.acquire(request), (answers) => countAnswers(answers, (a) => a.granted) >= this.quorum);
     return this.#settle(name, request, await first, all, startMs, signal);
-  }
-
-  #majorityGranted(answers: readonly (Settled<AcquireReply> | undefined)[]): boolean {
-    let granted = 0;
-    for (const a of answers) if (a?.ok === true && a.value.granted) granted++;
-    return granted >= this.quorum;
   }
 
   #acquireRequest(keys: LockKeys, ttlMs: number, ticket: string): InstanceAcquire {
@@ -434,9 +424,9 @@ export class LockEngine {
         const reply = replies[i]!;
         return !reply.ok || reply.value.granted;
       });
-      const majorityFree = replies.filter((r) => r.ok && r.value.granted).length >= this.quorum;
+      const majorityFree = countAnswers(replies, (a) => a.granted) >= this.quorum;
       await this.#rollBack(keys, secret, majorityFree, mayHoldOurKey);
-      if (verdict.kind === "contended" && grantedAny(replies) && heldCount(replies) < this.quorum) {
+      if (verdict.kind === "contended" && countAnswers(replies, (a) => a.granted) > 0 && countAnswers(replies, (a) => !a.granted) < this.quorum) {
         // Some instances had it free: a split vote or an expiring holder.
         // Look again soon rather than after the whole fallback delay.
         verdict = { ...verdict, retryAfterMs: Math.min(verdict.retryAfterMs ?? SPLIT_RETRY_MS, SPLIT_RETRY_MS * (1 + this.#random.unit())) };
@@ -526,12 +516,11 @@ function waitingTicket(wallMs: number, random: string): string {
   return `${Math.floor(wallMs).toString().padStart(15, "0")}-${random.slice(0, 12)}`;
 }
 
-function grantedAny(replies: readonly Settled<AcquireReply>[]): boolean {
-  return replies.some((r) => r.ok && r.value.granted);
-}
-
-function heldCount(replies: readonly Settled<AcquireReply>[]): number {
-  return replies.filter((r) => r.ok && !r.value.granted).length;
+/** Answers in (and successful) whose value satisfies `test`; missing ones (still out) do not count. */
+function countAnswers<T>(answers: readonly (Settled<T> | undefined)[], test: (value: T) => boolean): number {
+  let count = 0;
+  for (const answer of answers) if (answer?.ok === true && test(answer.value)) count++;
+  return count;
 }
 
 type Attempt = { kind: "granted"; lease: Lease } | Exclude<AcquireVerdict, { kind: "granted" }>;
