@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SidecarOptions } from "../../src/config/options.ts";
 import { RedisServers } from "../support/redis-servers.ts";
+import { scriptCalls } from "../support/sidecar-cluster.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
 
 /**
@@ -29,11 +30,6 @@ describe("contention", () => {
     redis?.forEach((r) => r.disconnect());
     await servers?.stopAll();
   });
-
-  async function scriptCalls(r: Redis): Promise<number> {
-    const info = await r.info("commandstats");
-    return [...info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
-  }
 
   /** Sidecars sharing the instances and the key prefix, as in one deployment. */
   async function sidecars(count: number, overrides: Partial<SidecarOptions> = {}): Promise<Running[]> {

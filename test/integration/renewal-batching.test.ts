@@ -1,36 +1,15 @@
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { KeepAliveResponse, Lease } from "../../gen/lock/v1/lock_pb.ts";
-import { RedisServers } from "../support/redis-servers.ts";
-import { ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { scriptCalls, useSharedCluster } from "../support/sidecar-cluster.ts";
+import { ms } from "../support/sidecar-fixture.ts";
 
 /** Many kept-alive leases renew in batches: one script call per instance per tick, not per lease. */
 describe("renewal batching", () => {
-  let servers: RedisServers;
-  let running: Running;
-  let redis: Redis[];
-  let prefix: string;
-
-  beforeAll(async () => {
-    servers = await RedisServers.start(3);
-    const options = testOptions({ instances: servers.urls });
-    prefix = options.keyPrefix;
-    running = await runSidecar(options);
-    redis = servers.urls.map((url) => new Redis(url));
-  });
-
-  afterAll(async () => {
-    await running?.stop();
-    redis?.forEach((r) => r.disconnect());
-    await servers?.stopAll();
-  });
-
-  async function scriptCalls(r: Redis): Promise<number> {
-    const info = await r.info("commandstats");
-    return [...info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
-  }
+  const cluster = useSharedCluster();
 
   it("keeps 300 leases alive with far fewer script calls than renewals, losing none", async () => {
+    const { running, prefix } = cluster;
+    const redis = cluster.redis;
     const count = 300;
     const leases: Lease[] = [];
     for (let i = 0; i < count; i++) leases.push((await running.client.acquire({ name: `batch-${i}`, ttl: ms(30_000) })).lease!);

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { LockClient } from "../../src/client/lock-client.ts";
-import { RedisServers } from "../support/redis-servers.ts";
-import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+import { useSharedCluster } from "../support/sidecar-cluster.ts";
+import { eventually, ms, runSidecar, testOptions } from "../support/sidecar-fixture.ts";
 
 const OWNER_TTL_MS = 30_000;
 /** Every wrong call asks for more than the owner's TTL: had one renewed the lease, PTTL would show it. */
@@ -16,24 +15,8 @@ const WRONG_TTL_MS = 60_000;
  * instance. Key prefixes keep tenants on shared instances apart.
  */
 describe("ownership", () => {
-  let servers: RedisServers;
-  let running: Running;
-  let redis: Redis[];
-  let prefix: string;
-
-  beforeAll(async () => {
-    servers = await RedisServers.start(3);
-    const options = testOptions({ instances: servers.urls });
-    prefix = options.keyPrefix;
-    running = await runSidecar(options);
-    redis = servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined));
-  });
-
-  afterAll(async () => {
-    redis?.forEach((r) => r.disconnect());
-    await running?.stop();
-    await servers?.stopAll();
-  });
+  const cluster = useSharedCluster();
+  const redis = cluster.redis;
 
   const codeOf = (call: Promise<unknown>): Promise<number> => call.then(() => status.OK, (e: ServiceError) => e.code);
 
@@ -72,7 +55,8 @@ describe("ownership", () => {
     eventually(async () => (await onInstances(prefix, name)).every((state) => state.value === value), 2000, `${name} held on every instance`);
 
   it("Extend, Release and KeepAlive without the lease's secret never touch it", async () => {
-    const { client } = running;
+    const { client } = cluster.running;
+    const { prefix } = cluster;
     const owned = await client.acquire({ name: "owned", ttl: ms(OWNER_TTL_MS) });
     const other = await client.acquire({ name: "someone-elses", ttl: ms(OWNER_TTL_MS) });
     expect(owned.acquired && other.acquired).toBe(true);
@@ -135,7 +119,8 @@ describe("ownership", () => {
   });
 
   it("an altered token part changes only what is echoed: the lease, its secret and the fencing counters stay as they were", async () => {
-    const { client } = running;
+    const { client } = cluster.running;
+    const { prefix } = cluster;
     const owned = await client.acquire({ name: "echoed", ttl: ms(OWNER_TTL_MS) });
     const leaseId = owned.lease!.leaseId;
     const [secret, token] = leaseId.split(".") as [string, string];
@@ -149,7 +134,7 @@ describe("ownership", () => {
     expect(here.lease?.fencingToken).toBe(BigInt(token));
 
     // A sidecar that did not grant it (same instances and prefix) can only echo what it was given.
-    const second = await runSidecar(testOptions({ instances: servers.urls, keyPrefix: prefix }));
+    const second = await runSidecar(testOptions({ instances: cluster.servers.urls, keyPrefix: prefix }));
     try {
       const there = await second.client.extend({ name: "echoed", leaseId: altered, ttl: ms(OWNER_TTL_MS) });
       expect(there.lease?.leaseId).toBe(altered);
@@ -168,8 +153,8 @@ describe("ownership", () => {
   });
 
   it("sidecars with different key prefixes on the same instances both hold the same lock name, and cannot touch each other's lease", async () => {
-    const a = await runSidecar(testOptions({ instances: servers.urls, keyPrefix: "tenant-a:" }));
-    const b = await runSidecar(testOptions({ instances: servers.urls, keyPrefix: "tenant-b:" }));
+    const a = await runSidecar(testOptions({ instances: cluster.servers.urls, keyPrefix: "tenant-a:" }));
+    const b = await runSidecar(testOptions({ instances: cluster.servers.urls, keyPrefix: "tenant-b:" }));
     try {
       const leaseA = await a.client.acquire({ name: "shared-name", ttl: ms(OWNER_TTL_MS) });
       const leaseB = await b.client.acquire({ name: "shared-name", ttl: ms(OWNER_TTL_MS) });
