@@ -1,6 +1,6 @@
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
-import { formatNotice } from "../../../src/engine/release-notice.ts";
-import { TicketQueues } from "../../../src/instances/ticket-queues.ts";
+import { LocalChannels } from "../../../src/instances/local-channels.ts";
+import { LockStore } from "../../../src/instances/lock-store.ts";
 import type { ManualClock } from "./manual-clock.ts";
 
 export type Method =
@@ -40,12 +40,6 @@ export class InjectedFailure extends Error {
   override readonly name = "InjectedFailure";
 }
 
-interface Entry {
-  value: string;
-  /** On the monotonic clock; undefined: no expiry. */
-  expiresAtMs: number | undefined;
-}
-
 
 export interface FakeInstanceOptions {
   /**
@@ -61,11 +55,9 @@ export interface FakeInstanceOptions {
 }
 
 /**
- * An instance for engine tests: a small key-value store with the semantics
- * of the Lua scripts and MemoryInstance (waiting tickets ordered as strings,
- * SET NX PX, counter INCR, compare-and-PEXPIRE, compare-and-DEL with a
- * tagged release notice, raise-to-at-least), whose answers can be made to
- * fail, hang, lose their reply or wait for the test. It records every call.
+ * An instance for engine tests: the Lua scripts' semantics (LockStore, as
+ * MemoryInstance serves them) behind answers that can be made to fail,
+ * hang, lose their reply or wait for the test. It records every call.
  */
 export class FakeInstance implements LockInstance {
   readonly name: string;
@@ -80,12 +72,10 @@ export class FakeInstance implements LockInstance {
   onCall: ((call: Call) => void) | undefined;
 
   readonly #clock: ManualClock;
-  readonly #fenceStart: bigint | undefined;
   readonly #callLimit: number;
-  readonly #entries = new Map<string, Entry>();
-  /** Waiting tickets, expiring on the monotonic clock. */
-  readonly #tickets = new TicketQueues();
-  readonly #watchers = new Map<string, Set<(tag: string) => void>>();
+  /** The scripts' semantics, shared with MemoryInstance. */
+  readonly #store: LockStore;
+  readonly #channels = new LocalChannels();
   readonly #behaviours = new Map<Method, Behaviour>();
   #defaultBehaviour: Behaviour = "answer";
   #restarts = 0;
@@ -94,7 +84,7 @@ export class FakeInstance implements LockInstance {
   constructor(name: string, clock: ManualClock, options: FakeInstanceOptions = {}) {
     this.name = name;
     this.#clock = clock;
-    this.#fenceStart = options.fenceStart;
+    this.#store = new LockStore(clock, { fenceStart: options.fenceStart });
     this.#callLimit = options.callLimit ?? 20_000;
   }
 
@@ -132,52 +122,26 @@ export class FakeInstance implements LockInstance {
   // --- LockInstance -------------------------------------------------------
 
   acquire(r: InstanceAcquire): Promise<AcquireReply> {
-    return this.#call("acquire", [r], () => this.#acquireStep(r));
+    return this.#call("acquire", [r], () => this.#store.acquire(r));
   }
 
   /** Release and acquire in one atomic step, announced only when the lock is left free. */
   handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
     return this.#call("handover", [release, r], (): HandoverReply => {
-      const released = this.#releaseStep(release.lockKey, release.secret);
-      const acquire = this.#acquireStep(released ? r : { ...r, overtake: false });
-      if (released && !acquire.granted && release.announce) this.#announce(release.announce);
+      const { released, acquire, announce } = this.#store.handover(release, r);
+      if (announce && release.announce) this.#announce(release.announce);
       return { released, acquire };
     });
   }
 
-  #acquireStep(r: InstanceAcquire): AcquireReply {
-    const now = this.#clock.monotonicMs();
-    const first = this.#tickets.oldest(r.keys.queue, r.ticket, r.ticketTtlMs, now);
-    const holder = this.#get(r.keys.lock);
-    if (holder || (first !== undefined && first !== r.ticket && r.overtake !== true)) {
-      // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
-      const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
-      return { granted: false, holderTtlMs: ttl };
-    }
-    if (r.ticket !== "") this.#tickets.withdraw(r.keys.queue, r.ticket);
-    this.#set(r.keys.lock, r.secret, r.ttlMs);
-    const counter = this.#get(r.keys.fence);
-    const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
-    this.#set(r.keys.fence, fence.toString(), r.fenceRetentionMs);
-    return { granted: true, fence };
-  }
-
-  /** One call per batch of renewals: answers per item. */
+  /** One call per batch of renewals: answers per item. With `adopt`, a missing key is created. */
   extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
-    return this.#call("extend", [items, adopt], () =>
-      items.map(({ lockKey, secret, ttlMs }) => {
-        const current = this.#get(lockKey);
-        // With `adopt`, a missing key is created (an instance catching up after a restart).
-        if (current ? current.value !== secret : !adopt) return false;
-        this.#set(lockKey, secret, ttlMs);
-        return true;
-      }),
-    );
+    return this.#call("extend", [items, adopt], () => this.#store.extend(items, adopt));
   }
 
   release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     return this.#call("release", [lockKey, secret, announce], () => {
-      const released = this.#releaseStep(lockKey, secret);
+      const released = this.#store.release(lockKey, secret);
       if (released && announce) this.#announce(announce);
       return released;
     });
@@ -185,40 +149,19 @@ export class FakeInstance implements LockInstance {
 
   /** A release notice as the scripts publish it: the tag and the oldest live ticket. */
   #announce(announce: Announcement): void {
-    this.publish(announce.channel, formatNotice(announce.tag, this.#tickets.oldest(announce.queueKey, "", 0, this.#clock.monotonicMs())));
-  }
-
-  #releaseStep(lockKey: string, secret: string): boolean {
-    if (this.#get(lockKey)?.value !== secret) return false;
-    this.#entries.delete(lockKey);
-    return true;
+    this.publish(announce.channel, this.#store.notice(announce));
   }
 
   withdrawTicket(queueKey: string, ticket: string): Promise<void> {
-    return this.#call("withdrawTicket", [queueKey, ticket], () => {
-      this.#tickets.withdraw(queueKey, ticket);
-    });
+    return this.#call("withdrawTicket", [queueKey, ticket], () => this.#store.withdrawTicket(queueKey, ticket));
   }
 
   raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
-    return this.#call("raiseFence", [fenceKey, token, fenceRetentionMs], () => {
-      const current = this.#get(fenceKey);
-      const next = current && BigInt(current.value) >= token ? BigInt(current.value) : token;
-      this.#set(fenceKey, next.toString(), fenceRetentionMs);
-      return next;
-    });
+    return this.#call("raiseFence", [fenceKey, token, fenceRetentionMs], () => this.#store.raiseFence(fenceKey, token, fenceRetentionMs));
   }
 
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
-    return this.#call("watchReleases", [channel], () => {
-      let listeners = this.#watchers.get(channel);
-      if (!listeners) this.#watchers.set(channel, (listeners = new Set()));
-      listeners.add(onRelease);
-      return () => {
-        listeners.delete(onRelease);
-        if (listeners.size === 0) this.#watchers.delete(channel);
-      };
-    });
+    return this.#call("watchReleases", [channel], () => this.#channels.subscribe(channel, onRelease));
   }
 
   /** The server's run id: changes with `restart()`. */
@@ -247,20 +190,19 @@ export class FakeInstance implements LockInstance {
 
   /** A restart without persistence: every key, ticket and subscription is gone; new run id and connection. */
   restart(): void {
-    this.#entries.clear();
-    this.#tickets.clear();
-    this.#watchers.clear();
+    this.#store.clear();
+    this.#channels.clear();
     this.#restarts++;
   }
 
   /** The value of a live key (the holder's secret for a lock key). */
   valueAt(key: string): string | undefined {
-    return this.#get(key)?.value;
+    return this.#store.get(key)?.value;
   }
 
   /** Remaining TTL of a live key, -1 without expiry, undefined when absent. */
   ttlOf(key: string): number | undefined {
-    const entry = this.#get(key);
+    const entry = this.#store.get(key);
     if (!entry) return undefined;
     return entry.expiresAtMs === undefined ? -1 : entry.expiresAtMs - this.#clock.monotonicMs();
   }
@@ -272,32 +214,32 @@ export class FakeInstance implements LockInstance {
 
   /** Writes a key directly (another holder, a seeded counter); ttl undefined: no expiry. */
   put(key: string, value: string, ttlMs: number | undefined): void {
-    this.#entries.set(key, { value, expiresAtMs: ttlMs === undefined ? undefined : this.#clock.monotonicMs() + ttlMs });
+    this.#store.put(key, value, ttlMs);
   }
 
   /** Deletes a key directly (an eviction, a failover that lost it). */
   drop(key: string): void {
-    this.#entries.delete(key);
+    this.#store.drop(key);
   }
 
   /** Announces a release on `channel` to its watchers, as PUBLISH would (asynchronously). */
   publish(channel: string, tag: string): void {
-    for (const listener of this.#watchers.get(channel) ?? []) queueMicrotask(() => listener(tag));
+    this.#channels.publish(channel, tag);
   }
 
   /** How many watchers are subscribed to `channel`. */
   watcherCount(channel: string): number {
-    return this.#watchers.get(channel)?.size ?? 0;
+    return this.#channels.subscribers(channel);
   }
 
   /** Live waiting tickets of a queue, oldest (smallest string) first. */
   ticketsOf(queueKey: string): string[] {
-    return this.#tickets.live(queueKey, this.#clock.monotonicMs());
+    return this.#store.tickets(queueKey);
   }
 
   /** Live keys, expired ones dropped first. */
   keys(): string[] {
-    return [...this.#entries.keys()].filter((key) => this.#get(key) !== undefined);
+    return this.#store.keys();
   }
 
   #call<T>(method: Method, args: readonly unknown[], apply: () => T): Promise<T> {
@@ -323,19 +265,6 @@ export class FakeInstance implements LockInstance {
   #apply<T>(apply: () => T): T {
     if (this.latencyMs > 0) this.#clock.advance(this.latencyMs);
     return apply();
-  }
-
-  #get(key: string): Entry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry?.expiresAtMs !== undefined && entry.expiresAtMs <= this.#clock.monotonicMs()) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  }
-
-  #set(key: string, value: string, ttlMs: number): void {
-    this.#entries.set(key, { value, expiresAtMs: this.#clock.monotonicMs() + ttlMs });
   }
 }
 

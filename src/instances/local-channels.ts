@@ -1,0 +1,27 @@
+/** Pub/sub within this process, delivered asynchronously as PUBLISH is (MemoryInstance, the tests' fake). */
+export class LocalChannels {
+  readonly #listeners = new Map<string, Set<(message: string) => void>>();
+
+  /** Returns the function that unsubscribes. */
+  subscribe(channel: string, listener: (message: string) => void): () => void {
+    let listeners = this.#listeners.get(channel);
+    if (!listeners) this.#listeners.set(channel, (listeners = new Set()));
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.#listeners.delete(channel);
+    };
+  }
+
+  publish(channel: string, message: string): void {
+    for (const listener of this.#listeners.get(channel) ?? []) queueMicrotask(() => listener(message));
+  }
+
+  subscribers(channel: string): number {
+    return this.#listeners.get(channel)?.size ?? 0;
+  }
+
+  clear(): void {
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,129 @@
+import { formatNotice } from "../engine/release-notice.ts";
+import type { Clock } from "../redlock/clock.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease } from "./lock-instance.ts";
+import { TicketQueues } from "./ticket-queues.ts";
+
+interface Entry {
+  value: string;
+  /** On the monotonic clock; undefined: no expiry (only keys put there by tests). */
+  expiresAtMs: number | undefined;
+}
+
+export interface LockStoreOptions {
+  /** First value of a missing fencing counter; default: the wall clock in microseconds, as the Lua script does. */
+  fenceStart?: bigint | undefined;
+}
+
+/**
+ * The Lua scripts' semantics (lua-scripts.ts) on keys held in this process,
+ * synchronously: each method is one script run, atomic by construction.
+ * The embedded MemoryInstance serves it; the engine tests' fake wraps it in
+ * injected failures. Announcing is left to the caller: `notice` gives the
+ * text a release would publish.
+ */
+export class LockStore {
+  readonly #clock: Clock;
+  readonly #fenceStart: bigint | undefined;
+  readonly #entries = new Map<string, Entry>();
+  readonly #tickets = new TicketQueues();
+
+  constructor(clock: Clock, options: LockStoreOptions = {}) {
+    this.#clock = clock;
+    this.#fenceStart = options.fenceStart;
+  }
+
+  /** ACQUIRE. */
+  acquire(r: InstanceAcquire): AcquireReply {
+    const now = this.#clock.monotonicMs();
+    const first = this.#tickets.oldest(r.keys.queue, r.ticket, r.ticketTtlMs, now);
+    const holder = this.get(r.keys.lock);
+    if (holder || (first !== undefined && first !== r.ticket && r.overtake !== true)) {
+      // PTTL: -1 without expiry, -2 for a free lock an older ticket waits for.
+      const ttl = !holder ? -2 : holder.expiresAtMs === undefined ? -1 : Math.ceil(holder.expiresAtMs - now);
+      return { granted: false, holderTtlMs: ttl };
+    }
+    if (r.ticket !== "") this.#tickets.withdraw(r.keys.queue, r.ticket);
+    this.put(r.keys.lock, r.secret, r.ttlMs);
+    const counter = this.get(r.keys.fence);
+    const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
+    this.put(r.keys.fence, fence.toString(), r.fenceRetentionMs);
+    return { granted: true, fence };
+  }
+
+  /** RELEASE without its announcement: true when `secret` held the key and it was deleted. */
+  release(lockKey: string, secret: string): boolean {
+    if (this.get(lockKey)?.value !== secret) return false;
+    this.#entries.delete(lockKey);
+    return true;
+  }
+
+  /** HANDOVER without its announcement; `announce` says whether the script would publish. */
+  handover(release: InstanceRelease, r: InstanceAcquire): HandoverReply & { announce: boolean } {
+    const released = this.release(release.lockKey, release.secret);
+    // Overtaking is for a lock passed on, never for one found free.
+    const acquire = this.acquire(released ? r : { ...r, overtake: false });
+    return { released, acquire, announce: released && !acquire.granted && release.announce !== undefined };
+  }
+
+  /** EXTEND: per item, true when its secret held the key (or, with `adopt`, the key was missing). */
+  extend(items: readonly ExtendItem[], adopt: boolean): boolean[] {
+    return items.map(({ lockKey, secret, ttlMs }) => {
+      const current = this.get(lockKey);
+      if (current ? current.value !== secret : !adopt) return false;
+      this.put(lockKey, secret, ttlMs);
+      return true;
+    });
+  }
+
+  /** WITHDRAW_TICKET. */
+  withdrawTicket(queueKey: string, ticket: string): void {
+    this.#tickets.withdraw(queueKey, ticket);
+  }
+
+  /** RAISE_FENCE: the counter after raising it to at least `token`. */
+  raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): bigint {
+    const current = this.get(fenceKey);
+    const next = current && BigInt(current.value) >= token ? BigInt(current.value) : token;
+    this.put(fenceKey, next.toString(), fenceRetentionMs);
+    return next;
+  }
+
+  /** What a release publishes: its tag and the oldest live ticket (release-notice.ts). */
+  notice(announce: Announcement): string {
+    return formatNotice(announce.tag, this.#tickets.oldest(announce.queueKey, "", 0, this.#clock.monotonicMs()));
+  }
+
+  /** A live key (expired ones are dropped on the way). */
+  get(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry?.expiresAtMs !== undefined && entry.expiresAtMs <= this.#clock.monotonicMs()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Writes a key directly; ttl undefined: no expiry. */
+  put(key: string, value: string, ttlMs: number | undefined): void {
+    this.#entries.set(key, { value, expiresAtMs: ttlMs === undefined ? undefined : this.#clock.monotonicMs() + ttlMs });
+  }
+
+  drop(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  /** Live keys. */
+  keys(): string[] {
+    return [...this.#entries.keys()].filter((key) => this.get(key) !== undefined);
+  }
+
+  /** Live waiting tickets of a queue, oldest first. */
+  tickets(queueKey: string): string[] {
+    return this.#tickets.live(queueKey, this.#clock.monotonicMs());
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#tickets.clear();
+  }
+}
