@@ -64,19 +64,23 @@ describe("instances over TLS with AUTH", () => {
     return { lines, logger: pino({ level: "trace" }, { write: (line: string) => void lines.push(line) }) };
   };
 
-  const tlsFiles = { instanceTlsCaFile: "", instanceTlsCertFile: "", instanceTlsKeyFile: "" };
+  /**
+   * The sidecar as the README's ACL user (whose ACL covers the default key
+   * prefix) over rediss://, trusting `caFile` and presenting the client
+   * certificate unless told not to.
+   */
+  const aclOptions = (password: string, caFile = ca.certFile, clientCertificate = true) =>
+    testOptions({
+      instances: servers.urls(ACL_USER, password),
+      keyPrefix: "redlock-sidecar:",
+      instanceTlsCaFile: caFile,
+      instanceTlsCertFile: clientCertificate ? sidecarClient.certFile : "",
+      instanceTlsKeyFile: clientCertificate ? sidecarClient.keyFile : "",
+    });
 
   it("acquires, contends, extends, keeps alive and releases as the README's ACL user over rediss:// with client certificates", async () => {
     const { lines, logger } = capture();
-    const options = testOptions({
-      instances: servers.urls(ACL_USER, SIDECAR_PASSWORD),
-      // The README's ACL covers the default prefix.
-      keyPrefix: "redlock-sidecar:",
-      ...tlsFiles,
-      instanceTlsCaFile: ca.certFile,
-      instanceTlsCertFile: sidecarClient.certFile,
-      instanceTlsKeyFile: sidecarClient.keyFile,
-    });
+    const options = aclOptions(SIDECAR_PASSWORD);
     running = await runSidecar(options, { logger });
     await eventually(() => running!.sidecar.health.serving, 10_000, "quorum over TLS");
     const { client } = running;
@@ -126,7 +130,6 @@ describe("instances over TLS with AUTH", () => {
     const urls = servers.ports.map((port) => `rediss://:${ADMIN_PASSWORD}@127.0.0.1:${port}`);
     const options = testOptions({
       instances: urls,
-      ...tlsFiles,
       instanceTlsCaFile: ca.certFile,
       instanceTlsCertFile: sidecarClient.certFile,
       instanceTlsKeyFile: sidecarClient.keyFile,
@@ -142,14 +145,7 @@ describe("instances over TLS with AUTH", () => {
 
   it("a wrong password gives UNAVAILABLE and NOT_SERVING, not a crash, and is never logged", async () => {
     const { lines, logger } = capture();
-    const options = testOptions({
-      instances: servers.urls(ACL_USER, WRONG_PASSWORD),
-      keyPrefix: "redlock-sidecar:",
-      ...tlsFiles,
-      instanceTlsCaFile: ca.certFile,
-      instanceTlsCertFile: sidecarClient.certFile,
-      instanceTlsKeyFile: sidecarClient.keyFile,
-    });
+    const options = aclOptions(WRONG_PASSWORD);
     running = await runSidecar(options, { logger });
     const { client } = running;
     const refused = await client.acquire({ name: "tls-wrong-pass", ttl: ms(1000) }).then(
@@ -174,15 +170,7 @@ describe("instances over TLS with AUTH", () => {
   });
 
   it("an instance whose certificate does not chain to LOCK_INSTANCE_TLS_CA is not used", async () => {
-    const strangerCaFile = otherCa.certFile;
-    const options = testOptions({
-      instances: servers.urls(ACL_USER, SIDECAR_PASSWORD),
-      keyPrefix: "redlock-sidecar:",
-      ...tlsFiles,
-      instanceTlsCaFile: strangerCaFile,
-      instanceTlsCertFile: sidecarClient.certFile,
-      instanceTlsKeyFile: sidecarClient.keyFile,
-    });
+    const options = aclOptions(SIDECAR_PASSWORD, otherCa.certFile);
     running = await runSidecar(options);
     const refused = await running.client.acquire({ name: "tls-wrong-ca", ttl: ms(1000) }).then(
       () => undefined,
@@ -192,7 +180,7 @@ describe("instances over TLS with AUTH", () => {
   });
 
   it("an instance that requires a client certificate refuses a sidecar without one", async () => {
-    const options = testOptions({ instances: servers.urls(ACL_USER, SIDECAR_PASSWORD), keyPrefix: "redlock-sidecar:", ...tlsFiles, instanceTlsCaFile: ca.certFile });
+    const options = aclOptions(SIDECAR_PASSWORD, ca.certFile, false);
     running = await runSidecar(options);
     const refused = await running.client.acquire({ name: "tls-no-client-cert", ttl: ms(1000) }).then(
       () => undefined,
