@@ -78,69 +78,41 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
 
     const sources = (): MetricSources | undefined => this.#sources;
     const registers = [registry];
-    new Gauge({
-      name: "lock_leases_held",
-      help: "Leases granted or renewed by this sidecar and still valid",
-      registers,
-      collect() {
-        const s = sources();
-        if (s) this.set(s.leasesHeld());
-      },
-    });
-    new Gauge({
-      name: "lock_waiters",
-      help: "Acquire calls waiting for a lock now (queued on this sidecar or trying)",
-      registers,
-      collect() {
-        const s = sources();
-        if (s) this.set(s.waiters());
-      },
-    });
-    new Gauge({
-      name: "lock_keepalive_streams_open",
-      help: "KeepAlive streams currently open",
-      registers,
-      collect() {
-        const s = sources();
-        if (s) this.set(s.keepAliveStreams());
-      },
-    });
-    new Gauge({
-      name: "lock_instance_up",
-      help: "1 when the instance answered the last health probe, else 0",
-      labelNames: ["instance"],
-      registers,
-      collect() {
-        for (const { name, up } of sources()?.instances() ?? []) this.set({ instance: name }, up === true ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "lock_instance_quarantined",
-      help: "1 while the instance's votes are withheld after a restart (new run_id), else 0",
-      labelNames: ["instance"],
-      registers,
-      collect() {
-        for (const { name, guard } of sources()?.instances() ?? []) this.set({ instance: name }, guard === "quarantined" ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "lock_instance_circuit_open",
-      help: "1 while calls to the instance fail fast after repeated failures (probed in the background), else 0",
-      labelNames: ["instance"],
-      registers,
-      collect() {
-        for (const { name, guard } of sources()?.instances() ?? []) this.set({ instance: name }, guard === "circuit-open" ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "lock_quorum_available",
-      help: "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)",
-      registers,
-      collect() {
-        const s = sources();
-        if (s) this.set(s.quorumAvailable() ? 1 : 0);
-      },
-    });
+    /** A gauge read from the running sidecar at scrape time (nothing before it is connected). */
+    const scraped = (name: string, help: string, read: (s: MetricSources) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = sources();
+          if (s) this.set(read(s));
+        },
+      });
+    };
+    /** A per-instance 0/1 gauge read at scrape time. */
+    const perInstance = (name: string, help: string, on: (instance: ReturnType<MetricSources["instances"]>[number]) => boolean): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["instance"],
+        registers,
+        collect() {
+          for (const instance of sources()?.instances() ?? []) this.set({ instance: instance.name }, on(instance) ? 1 : 0);
+        },
+      });
+    };
+    scraped("lock_leases_held", "Leases granted or renewed by this sidecar and still valid", (s) => s.leasesHeld());
+    scraped("lock_waiters", "Acquire calls waiting for a lock now (queued on this sidecar or trying)", (s) => s.waiters());
+    scraped("lock_keepalive_streams_open", "KeepAlive streams currently open", (s) => s.keepAliveStreams());
+    perInstance("lock_instance_up", "1 when the instance answered the last health probe, else 0", (i) => i.up === true);
+    perInstance("lock_instance_quarantined", "1 while the instance's votes are withheld after a restart (new run_id), else 0", (i) => i.guard === "quarantined");
+    perInstance(
+      "lock_instance_circuit_open",
+      "1 while calls to the instance fail fast after repeated failures (probed in the background), else 0",
+      (i) => i.guard === "circuit-open",
+    );
+    scraped("lock_quorum_available", "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)", (s) => (s.quorumAvailable() ? 1 : 0));
   }
 
   /** Connects the scrape-time gauges to the running sidecar. */
