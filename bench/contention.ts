@@ -1,9 +1,11 @@
 /**
  * Contention benchmark (issue 3): node-redlock against the sidecar, side by
  * side on the same 3 local redis-server instances, plus a floor (a no-op
- * gRPC call on the same server setup).
+ * gRPC call on the same server setup) and the sidecar on its embedded
+ * in-memory instances: the sidecar and gRPC alone, without any Redis I/O,
+ * which bounds what any change on the Redis side could gain on this machine.
  *
- *   npm run bench:contention -- [--seconds 4] [--only contended] [--cases sidecar]
+ *   npm run bench:contention -- [--seconds 4] [--warmup 1] [--only contended] [--cases sidecar]
  *
  * --only and --cases keep the scenarios and cases whose label contains the
  * given text (for quick comparisons; the full run is the reference).
@@ -26,8 +28,12 @@ import { startSidecarProcess, type SidecarProcess } from "./support/sidecar-proc
 import { fmt, percentile, printTable } from "./support/stats.ts";
 
 const args = process.argv.slice(2);
-const seconds = Number(args[args.indexOf("--seconds") + 1] ?? 4) || 4;
 const option = (flag: string): string => (args.includes(flag) ? (args[args.indexOf(flag) + 1] ?? "") : "");
+const seconds = Number(option("--seconds")) || 4;
+// Each case first runs untimed, so that every case is measured with the
+// sidecar and the client compiled (V8 needs thousands of calls), not only
+// the cases that happen to run late.
+const warmupSeconds = option("--warmup") === "" ? 1 : Number(option("--warmup"));
 const onlyScenario = option("--only");
 const onlyCases = option("--cases");
 const HOLD_MS = 2;
@@ -72,6 +78,10 @@ const sidecars: SidecarProcess[] = [];
 try {
   const env = { LOCK_INSTANCES: servers.urls.join(","), LOCK_HEALTH_INTERVAL: "60s", LOCK_KEY_PREFIX: "bench:" };
   for (let i = 0; i < 4; i++) sidecars.push(await startSidecarProcess(env));
+  // The same sidecar on its embedded in-memory instances: what the sidecar
+  // and gRPC cost on this machine with no instance I/O at all.
+  const embedded = await startSidecarProcess({ LOCK_HEALTH_INTERVAL: "60s", LOCK_LOG_LEVEL: "error" });
+  sidecars.push(embedded);
   const health = sidecars.map((s) => healthClient(s.address));
 
   const redlock = (retryDelay: number, retryJitter: number): LockSystem => {
@@ -90,10 +100,10 @@ try {
       },
     };
   };
-  const sidecar = (count: number): LockSystem => ({
-    sidecarOf: (worker) => worker % count,
+  const sidecar = (serving: readonly SidecarProcess[]): LockSystem => ({
+    sidecarOf: (worker) => worker % serving.length,
     acquire: async (name, worker) => {
-      const client = sidecars[worker % count]!.client;
+      const client = serving[worker % serving.length]!.client;
       const res = await client.acquire({ name, ttl: durationFromMs(TTL_MS), wait: durationFromMs(30_000) });
       return res.acquired ? { client, name, leaseId: res.lease!.leaseId } : undefined;
     },
@@ -112,12 +122,13 @@ try {
     },
   };
 
-  const systems: [string, LockSystem, boolean][] = [
-    ["node-redlock (default: 200ms retry)", redlock(200, 200), true],
-    ["node-redlock (10ms retry)", redlock(10, 10), true],
-    ["sidecar x1", sidecar(1), true],
-    ["sidecar x4", sidecar(4), true],
-    ["floor: no-op gRPC x1", floor, false],
+  const systems: [string, LockSystem, "lock" | "no-redis lock" | "no-op"][] = [
+    ["node-redlock (default: 200ms retry)", redlock(200, 200), "lock"],
+    ["node-redlock (10ms retry)", redlock(10, 10), "lock"],
+    ["sidecar x1", sidecar(sidecars.slice(0, 1)), "lock"],
+    ["sidecar x4", sidecar(sidecars.slice(0, 4)), "lock"],
+    ["sidecar x1 without Redis (embedded)", sidecar([embedded]), "no-redis lock"],
+    ["floor: no-op gRPC x1", floor, "no-op"],
   ];
   const scenarios: Scenario[] = [
     { label: "uncontended, 1 worker", workers: 1, contended: false },
@@ -127,15 +138,16 @@ try {
 
   let floorRoundTripMs: number | undefined;
   const holdMs: number[] = [];
-  console.log(`3 redis-server instances, ${seconds}s per case, hold ${HOLD_MS}ms when contended, node ${process.version}\n`);
+  console.log(`3 redis-server instances, ${seconds}s per case after ${warmupSeconds}s of warm-up, hold ${HOLD_MS}ms when contended, node ${process.version}\n`);
   for (const scenario of scenarios.filter((s) => s.label.includes(onlyScenario))) {
     console.log(`## ${scenario.label}`);
     const rows: string[][] = [];
-    for (const [label, system, lockLike] of systems) {
-      if ((scenario.contended && !lockLike) || !label.includes(onlyCases)) continue;
-      const r = await run(system, scenario);
+    for (const [label, system, kind] of systems) {
+      if ((scenario.contended && kind === "no-op") || !label.includes(onlyCases)) continue;
+      if (warmupSeconds > 0) await run(system, scenario, warmupSeconds);
+      const r = await run(system, scenario, seconds);
       if (system === floor && scenario.workers === 1) floorRoundTripMs = percentile(r.acquireMs, 50);
-      if (scenario.contended && system.sidecarOf) holdMs.push(r.heldMs / Math.max(1, r.cycles));
+      if (scenario.contended && system.sidecarOf && kind === "lock") holdMs.push(r.heldMs / Math.max(1, r.cycles));
       const perSec = (r.cycles / r.elapsedMs) * 1000;
       const meanCycleMs = r.elapsedMs / Math.max(1, r.cycles);
       const fifoIdealMs = (scenario.workers - 1) * meanCycleMs;
@@ -154,7 +166,7 @@ try {
         fmt(r.longestWaitMs, 1),
         scenario.contended ? fmt(r.longestWaitMs / fifoIdealMs) : "-",
         `${Math.min(...grants)}/${Math.max(...grants)}`,
-        lockLike ? fmt(r.commands / Math.max(1, r.cycles)) : "-",
+        kind === "lock" ? fmt(r.commands / Math.max(1, r.cycles)) : "-",
         String(r.errors),
       ]);
     }
@@ -178,7 +190,7 @@ try {
 }
 process.exit(0);
 
-async function run(system: LockSystem, scenario: Scenario): Promise<Result> {
+async function run(system: LockSystem, scenario: Scenario, seconds: number): Promise<Result> {
   const acquireMs: number[] = [];
   const handoffMs: number[] = [];
   const sameHandoffMs: number[] = [];
