@@ -25,6 +25,10 @@ export class StillPending extends Error {
   }
 }
 
+// One shared instance: capturing a stack per early answer showed in the
+// sidecar's CPU profile (~2% under load), and this one's stack says nothing.
+const stillPending = new StillPending();
+
 /**
  * As `fanOut`, but `first` resolves as soon as `enough` holds for the
  * answers in so far (a majority granted: the slowest instance need not be
@@ -60,7 +64,7 @@ export function fanOutUntil<T>(
       resolveAll(complete);
     } else if (!early && enough(results)) {
       early = true;
-      resolveFirst(results.map((r) => r ?? { ok: false, error: new StillPending() }));
+      resolveFirst(results.map((r) => r ?? { ok: false, error: stillPending }));
     }
   };
   const timer = setTimeout(() => {
