@@ -5,7 +5,7 @@
  * in-memory instances: the sidecar and gRPC alone, without any Redis I/O,
  * which bounds what any change on the Redis side could gain on this machine.
  *
- *   npm run bench:contention -- [--seconds 4] [--warmup 1] [--only contended] [--cases sidecar]
+ *   npm run bench:contention -- [--seconds 4] [--warmup 3] [--only contended] [--cases sidecar]
  *
  * --only and --cases keep the scenarios and cases whose label contains the
  * given text (for quick comparisons; the full run is the reference).
@@ -33,7 +33,7 @@ const seconds = Number(option("--seconds")) || 4;
 // Each case first runs untimed, so that every case is measured with the
 // sidecar and the client compiled (V8 needs thousands of calls), not only
 // the cases that happen to run late.
-const warmupSeconds = option("--warmup") === "" ? 1 : Number(option("--warmup"));
+const warmupSeconds = option("--warmup") === "" ? 3 : Number(option("--warmup"));
 const onlyScenario = option("--only");
 const onlyCases = option("--cases");
 const HOLD_MS = 2;
