@@ -176,9 +176,11 @@ try {
     );
     if (scenario.contended && floorRoundTripMs !== undefined && holdMs.length > 0) {
       // Between two holders, the release must reach a sidecar and the grant come back:
-      // one gRPC round trip at least, whatever the sidecar does in between.
+      // one gRPC round trip at least, whatever the sidecar does in between. The floor's
+      // round trip is measured back to back; a release follows a hold during which the
+      // processes sleep, and waking them costs more (the embedded case shows how much).
       const hold = holdMs.reduce((a, b) => a + b, 0) / holdMs.length;
-      console.log(`ceiling for any sidecar: mean hold ${fmt(hold)} ms / (hold + one no-op gRPC round trip ${fmt(floorRoundTripMs)} ms) = util ${fmt(hold / (hold + floorRoundTripMs))}`);
+      console.log(`ceiling for any sidecar: mean hold ${fmt(hold)} ms / (hold + one back-to-back no-op gRPC round trip ${fmt(floorRoundTripMs)} ms) = util ${fmt(hold / (hold + floorRoundTripMs))}`);
     }
     console.log("");
   }
