@@ -24,9 +24,19 @@ export interface Command {
 /** Options every command takes. */
 export const COMMON_OPTIONS = {
   address: { type: "string" },
+  tls: { type: "boolean" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-server-name": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsOptionsConfig;
 
 export const COMMON_USAGE = `Common options:
-  --address HOST:PORT   the sidecar's gRPC address (env LOCK_ADDRESS, default 127.0.0.1:50051)
-  -h, --help            this help`;
+  --address HOST:PORT       the sidecar's gRPC address (env LOCK_ADDRESS, default 127.0.0.1:50051)
+  --tls                     connect over TLS, trusting the system's CAs (implied by the options below)
+  --tls-ca FILE             PEM CA bundle the sidecar's certificate must chain to (env LOCK_CLIENT_TLS_CA)
+  --tls-cert FILE           PEM client certificate, for a sidecar that requires one (env LOCK_CLIENT_TLS_CERT)
+  --tls-key FILE            PEM private key of --tls-cert (env LOCK_CLIENT_TLS_KEY)
+  --tls-server-name NAME    check the sidecar's certificate for NAME, not the address's host (env LOCK_CLIENT_TLS_SERVER_NAME)
+  -h, --help                this help`;

@@ -21,6 +21,8 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join("\n")}
 
 Run \`lockctl COMMAND --help\` for a command's options and exit codes.
 The sidecar's address comes from --address, else LOCK_ADDRESS, else 127.0.0.1:50051.
+A sidecar serving over TLS takes --tls-ca FILE (and --tls-cert/--tls-key for mutual
+TLS); see a command's --help.
 
 Exit codes: 0 ok, 1 not acquired / not released, 2 usage, 3 lease lost
 (or no longer held), 4 unavailable, 5 other error; hold exits with its

@@ -1,4 +1,4 @@
-import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, type ServiceError } from "@grpc/grpc-js";
+import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 
 /** grpc.health.v1 serving states as strings (the definition loads enums as names). */
@@ -15,8 +15,8 @@ const Constructor = makeGenericClientConstructor(healthService, "Health");
 export class HealthClient {
   readonly #raw: RawHealthClient;
 
-  constructor(address: string, credentials: ChannelCredentials = ChannelCredentials.createInsecure()) {
-    this.#raw = new Constructor(address, credentials) as unknown as RawHealthClient;
+  constructor(address: string, credentials: ChannelCredentials = ChannelCredentials.createInsecure(), channelOptions: ChannelOptions = {}) {
+    this.#raw = new Constructor(address, credentials, channelOptions) as unknown as RawHealthClient;
   }
 
   /** The serving state of `service` ("" for the whole server). */

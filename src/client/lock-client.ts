@@ -1,6 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, type ChannelOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import {
   AcquireRequestSchema,
   ExtendRequestSchema,
@@ -35,8 +35,8 @@ const Constructor = makeGenericClientConstructor(grpcServiceDefinition(LockServi
 export class LockClient {
   readonly #raw: RawClient;
 
-  constructor(address: string, credentials: ChannelCredentials = ChannelCredentials.createInsecure()) {
-    this.#raw = new Constructor(address, credentials) as unknown as RawClient;
+  constructor(address: string, credentials: ChannelCredentials = ChannelCredentials.createInsecure(), channelOptions: ChannelOptions = {}) {
+    this.#raw = new Constructor(address, credentials, channelOptions) as unknown as RawClient;
   }
 
   acquire(request: MessageInitShape<typeof AcquireRequestSchema>, options: CallOptions = {}): Promise<AcquireResponse> {

@@ -4,7 +4,7 @@ import { positionals, stringOption, type CommandArgs } from "../cli-args.ts";
 import { callFailed } from "../cli-error.ts";
 import { COMMON_OPTIONS, COMMON_USAGE, type CliContext, type Command } from "../command.ts";
 import { EXIT } from "../exit-codes.ts";
-import { CALL_TIMEOUT_MS, deadline, nonEmpty, sidecarAddress } from "../sidecar-connection.ts";
+import { CALL_TIMEOUT_MS, deadline, nonEmpty, sidecarConnection, type SidecarConnection } from "../sidecar-connection.ts";
 
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";
 
@@ -30,9 +30,10 @@ Instance states are informative: failing to read them does not change the code.`
 
   async run(args: CommandArgs, ctx: CliContext): Promise<number> {
     positionals(args, []);
-    const address = sidecarAddress(args, ctx);
+    const connection = sidecarConnection(args, ctx);
+    const { address } = connection;
     const adminAddress = stringOption(args, "admin-address") ?? nonEmpty(ctx.env["LOCK_ADMIN_ADDRESS"]) ?? DEFAULT_ADMIN_ADDRESS;
-    const [health, status] = await Promise.all([checkHealth(address), readStatus(adminAddress)]);
+    const [health, status] = await Promise.all([checkHealth(connection), readStatus(adminAddress)]);
     if (args.values["json"] === true) {
       ctx.out(`${JSON.stringify({ address, health: health.status, status: status.ok ? status.value : null })}\n`);
     } else {
@@ -53,8 +54,8 @@ Instance states are informative: failing to read them does not change the code.`
   },
 };
 
-async function checkHealth(address: string): Promise<{ status: string; error?: ReturnType<typeof callFailed> }> {
-  const client = new HealthClient(address);
+async function checkHealth({ address, credentials, channelOptions }: SidecarConnection): Promise<{ status: string; error?: ReturnType<typeof callFailed> }> {
+  const client = new HealthClient(address, credentials, channelOptions);
   try {
     return { status: await client.check("", { deadline: deadline() }) };
   } catch (error) {
