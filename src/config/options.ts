@@ -112,7 +112,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "tlsCertFile", env: "LOCK_TLS_CERT", flag: "tls-cert", kind: "file", default: "", help: "PEM certificate (chain) of the gRPC API; with LOCK_TLS_KEY it turns TLS on; unset: plaintext" },
   { key: "tlsKeyFile", env: "LOCK_TLS_KEY", flag: "tls-key", kind: "file", default: "", help: "PEM private key of LOCK_TLS_CERT" },
   { key: "tlsClientCaFile", env: "LOCK_TLS_CLIENT_CA", flag: "tls-client-ca", kind: "file", default: "", help: "PEM CA bundle: when set, every client must present a certificate signed by it (mutual TLS)" },
-  { key: "tlsRefreshIntervalMs", env: "LOCK_TLS_REFRESH_INTERVAL", flag: "tls-refresh-interval", kind: "duration", default: 60_000, min: 100, max: HOUR_MS, help: "how often the TLS files are read again; a changed certificate serves new connections from then on" },
+  { key: "tlsRefreshIntervalMs", env: "LOCK_TLS_REFRESH_INTERVAL", flag: "tls-refresh-interval", kind: "duration", default: 60_000, min: 100, max: HOUR_MS, help: "how often the TLS files (the API's and the instances') are read again; changed, valid files serve new connections from then on" },
   { key: "instanceTlsCaFile", env: "LOCK_INSTANCE_TLS_CA", flag: "instance-tls-ca", kind: "file", default: "", help: "PEM CA bundle that rediss:// instances' certificates must chain to (unset: the system's CAs)" },
   { key: "instanceTlsCertFile", env: "LOCK_INSTANCE_TLS_CERT", flag: "instance-tls-cert", kind: "file", default: "", help: "PEM client certificate presented to rediss:// instances (with LOCK_INSTANCE_TLS_KEY)" },
   { key: "instanceTlsKeyFile", env: "LOCK_INSTANCE_TLS_KEY", flag: "instance-tls-key", kind: "file", default: "", help: "PEM private key of LOCK_INSTANCE_TLS_CERT" },

@@ -3,16 +3,75 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createSecureContext, type ConnectionOptions } from "node:tls";
 import { ConfigError } from "../config/load-config.ts";
 import type { SidecarOptions } from "../config/options.ts";
+import type { Logger } from "../log/logger.ts";
 
 export type InstanceTlsOptions = Pick<SidecarOptions, "instanceTlsCaFile" | "instanceTlsCertFile" | "instanceTlsKeyFile">;
+
+/**
+ * The instances' TLS options, kept current as their files rotate. Every
+ * RedisInstance gets the one `options` object, and ioredis reads it on each
+ * (re)connection: when a refresh finds changed files that parse and whose
+ * key matches the certificate, their contents replace the object's fields,
+ * so new connections present the new client certificate and trust the new
+ * CA bundle while open ones keep theirs. A set that does not parse (a
+ * half-written rotation) is not used; the problem is logged once per set.
+ * Polled like the API's files (see server/certificate-files.ts for why).
+ */
+export class InstanceTlsFiles {
+  readonly options: ConnectionOptions;
+  readonly #settings: InstanceTlsOptions;
+  readonly #logger: Logger;
+  #lastRejected = "";
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(settings: InstanceTlsOptions, options: ConnectionOptions, logger: Logger) {
+    this.#settings = settings;
+    this.options = options;
+    this.#logger = logger;
+  }
+
+  /** Reads the files now (a problem stops start-up); undefined when no instance TLS file is set. */
+  static load(settings: InstanceTlsOptions, logger: Logger): InstanceTlsFiles | undefined {
+    const options = instanceTlsOptions(settings);
+    return options ? new InstanceTlsFiles(settings, options, logger) : undefined;
+  }
+
+  /** Reads the files every `intervalMs` from now on, in the background. */
+  start(intervalMs: number): void {
+    this.#timer ??= setInterval(() => this.refresh(), intervalMs);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Reads the files once and takes them if they changed and are valid. */
+  refresh(): void {
+    let next: ConnectionOptions;
+    try {
+      next = instanceTlsOptions(this.#settings) ?? {};
+    } catch (error) {
+      const problem = error instanceof Error ? error.message : String(error);
+      if (problem !== this.#lastRejected) this.#logger.warn({ problem }, "instance tls files not reloaded: new connections keep the previous ones");
+      this.#lastRejected = problem;
+      return;
+    }
+    this.#lastRejected = "";
+    if (sameBytes(next.ca, this.options.ca) && sameBytes(next.cert, this.options.cert) && sameBytes(next.key, this.options.key)) return;
+    Object.assign(this.options, next);
+    this.#logger.info(next.cert ? { clientCertificate: describe(next.cert) } : {}, "instance tls files reloaded");
+  }
+}
 
 /**
  * The TLS options for rediss:// instances: the CA their certificates must
  * chain to (LOCK_INSTANCE_TLS_CA; unset: Node's default CAs) and the client
  * certificate for instances that require one (LOCK_INSTANCE_TLS_CERT and
- * LOCK_INSTANCE_TLS_KEY). Read once at start-up; a file that does not parse
- * stops start-up naming its setting. Verification is never turned off.
- * Undefined when none is set.
+ * LOCK_INSTANCE_TLS_KEY). A file that does not parse throws a ConfigError
+ * naming its setting. Verification is never turned off. Undefined when none
+ * is set.
  */
 export function instanceTlsOptions(options: InstanceTlsOptions): ConnectionOptions | undefined {
   const { instanceTlsCaFile, instanceTlsCertFile, instanceTlsKeyFile } = options;
@@ -55,4 +114,14 @@ function check<T>(setting: string, problem: string, parse: () => T): T {
     // The library's reason, first line only; it never quotes the file.
     throw new ConfigError(`${setting}: ${problem} (${(error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200)})`);
   }
+}
+
+function sameBytes(a: unknown, b: unknown): boolean {
+  return Buffer.isBuffer(a) && Buffer.isBuffer(b) ? a.equals(b) : a === b;
+}
+
+function describe(cert: unknown): { subject: string; validTo: string; fingerprint256: string } | undefined {
+  if (!Buffer.isBuffer(cert)) return undefined;
+  const x509 = new X509Certificate(cert);
+  return { subject: x509.subject, validTo: x509.validTo, fingerprint256: x509.fingerprint256 };
 }

@@ -9,7 +9,7 @@ import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
 import { CircuitBudget, GuardedInstance } from "../instances/guarded-instance.ts";
 import { quorumOf } from "../redlock/quorum.ts";
-import { instanceTlsOptions } from "../instances/instance-tls.ts";
+import { InstanceTlsFiles } from "../instances/instance-tls.ts";
 import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
 import { silentLogger, type Logger } from "../log/logger.ts";
@@ -54,7 +54,13 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const clock = deps.clock ?? systemClock;
   // First: unreadable or mismatched certificate files stop start-up before anything connects.
   const api = apiCredentials(options, logger);
-  const raw = deps.instances ?? createInstances(options, deps, logger);
+  const instanceTls = deps.instances || options.instances.length === 0 ? undefined : InstanceTlsFiles.load(options, logger);
+  // The certificate files, the API's and the instances', are polled from start-up to stop.
+  const closeFiles = (): void => {
+    api.close();
+    instanceTls?.close();
+  };
+  const raw = deps.instances ?? createInstances(options, deps, logger, instanceTls);
   const guard = {
     // Every lease an instance may have forgotten in a restart was granted for at most the max TTL.
     quarantineMs: options.restartQuarantine === "on" ? options.maxTtlMs : 0,
@@ -95,7 +101,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       server.bindAsync(options.listen, api.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
     );
   } catch (error) {
-    api.close();
+    closeFiles();
     await engine.close();
     throw new Error(`cannot listen on ${options.listen} (LOCK_LISTEN / --listen): ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -117,7 +123,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     );
   } catch (error) {
     server.forceShutdown();
-    api.close();
+    closeFiles();
     await engine.close();
     throw error;
   }
@@ -142,7 +148,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
           resolve();
         });
       });
-      api.close();
+      closeFiles();
       await Promise.allSettled(streams);
       const released = await engine.releaseAll();
       await engine.close();
@@ -156,7 +162,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   return { address, port, adminAddress: admin.address, adminPort: admin.port, engine, health, metrics, stop };
 }
 
-function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logger): LockInstance[] {
+function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logger, tlsFiles: InstanceTlsFiles | undefined): LockInstance[] {
   if (options.instances.length === 0) {
     logger.warn(
       "no instances configured (LOCK_INSTANCES): using an embedded in-process store of three members. " +
@@ -164,7 +170,8 @@ function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logg
     );
     return Array.from({ length: EMBEDDED_INSTANCE_COUNT }, (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock));
   }
-  const tls = instanceTlsOptions(options);
+  tlsFiles?.start(options.tlsRefreshIntervalMs);
+  const tls = tlsFiles?.options;
   return options.instances.map(
     (url) => new RedisInstance(url, { commandTimeoutMs: options.instanceTimeoutMs, connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs), tls }),
   );
