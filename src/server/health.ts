@@ -4,6 +4,7 @@ import { fanOut } from "../engine/fan-out.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { GuardedInstance, type GuardState } from "../instances/guarded-instance.ts";
 import type { Logger } from "../log/logger.ts";
+import { addingReadableServices } from "./unreadable-request.ts";
 
 export interface InstanceState {
   /** As the instance names itself: never includes credentials. */
@@ -45,7 +46,7 @@ export class QuorumHealth {
   }
 
   addToServer(server: Server): void {
-    this.#health.addToServer(server);
+    this.#health.addToServer(addingReadableServices(server));
   }
 
   get serving(): boolean {

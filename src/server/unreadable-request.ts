@@ -1,4 +1,4 @@
-import type { sendUnaryData, UntypedHandleCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { MethodDefinition, sendUnaryData, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { invalidArgument, type LockError } from "../errors/lock-error.ts";
 
@@ -44,4 +44,40 @@ export function rejectUnreadableRequests(implementation: UntypedServiceImplement
     wrapped[method] = outer as unknown as UntypedHandleCall;
   }
   return wrapped;
+}
+
+/**
+ * `server` as seen by a library that adds its own service to it (the health
+ * service): each service it adds gets request deserializers that return the
+ * marker instead of throwing, and handlers wrapped as above, so undecodable
+ * bytes are INVALID_ARGUMENT there too. Unary and server-streaming methods
+ * only: the wrapper never sees the messages of a client stream.
+ */
+export function addingReadableServices(server: Server): Server {
+  const view: Pick<Server, "addService"> = {
+    addService: (service: ServiceDefinition, implementation: UntypedServiceImplementation) =>
+      server.addService(readableDefinition(service), rejectUnreadableRequests(implementation)),
+  };
+  // Such libraries' addToServer(server) calls addService and nothing else.
+  return view as Server;
+}
+
+function readableDefinition(service: ServiceDefinition): ServiceDefinition {
+  const methods: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service) as [string, MethodDefinition<unknown, unknown>][]) {
+    const parse = method.requestDeserialize;
+    methods[name] = method.requestStream
+      ? method
+      : {
+          ...method,
+          requestDeserialize: (bytes: Buffer) => {
+            try {
+              return parse(bytes);
+            } catch (error) {
+              return unreadableRequest(`${method.path} request`, error);
+            }
+          },
+        };
+  }
+  return methods;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { fromBinary } from "@bufbuild/protobuf";
-import { status, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AcquireResponseSchema, ReleaseResponseSchema } from "../../gen/lock/v1/lock_pb.ts";
 import { HealthClient } from "../../src/client/health-client.ts";
@@ -185,6 +185,29 @@ describe("hostile input over real gRPC", () => {
       await running.client.release({ name: response.lease!.name, leaseId: response.lease!.leaseId });
     }
     if (c.rpc === "Release" && answer.code === OK) expect(fromBinary(ReleaseResponseSchema, answer.messages[0]!).released).toBe(false);
+    await serving();
+  });
+
+  it("bytes that do not parse as a health request are INVALID_ARGUMENT on Check and Watch, and health still answers", async () => {
+    const client = new Client(running.sidecar.address, credentials.createInsecure());
+    const passThrough = (bytes: Buffer): Buffer => bytes;
+    // An unknown field (2) with wire type 7, which does not exist.
+    const malformed = bytes(0x17, 0x00);
+    try {
+      const check = await new Promise<ServiceError | null>((resolve) =>
+        client.makeUnaryRequest("/grpc.health.v1.Health/Check", passThrough, passThrough, malformed, new Metadata(), { deadline: Date.now() + 5000 }, (e) => resolve(e)),
+      );
+      expect({ code: check?.code, details: check?.details }).toEqual({ code: INVALID, details: expect.stringMatching(/^request: not a valid \/grpc\.health\.v1\.Health\/Check request message/) as unknown });
+      const watch = await new Promise<ServiceError | undefined>((resolve) => {
+        const stream = client.makeServerStreamRequest("/grpc.health.v1.Health/Watch", passThrough, passThrough, malformed, new Metadata(), { deadline: Date.now() + 5000 });
+        stream.on("data", () => undefined);
+        stream.on("error", (e: ServiceError) => resolve(e));
+        stream.on("end", () => resolve(undefined));
+      });
+      expect(watch?.code).toBe(INVALID);
+    } finally {
+      client.close();
+    }
     await serving();
   });
 
