@@ -34,6 +34,7 @@ const seconds = Number(option("--seconds")) || 4;
 // sidecar and the client compiled (V8 needs thousands of calls), not only
 // the cases that happen to run late.
 const warmupSeconds = option("--warmup") === "" ? 3 : Number(option("--warmup"));
+if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup: ${JSON.stringify(option("--warmup"))} is not a number of seconds`);
 const onlyScenario = option("--only");
 const onlyCases = option("--cases");
 const HOLD_MS = 2;
@@ -80,7 +81,7 @@ try {
   for (let i = 0; i < 4; i++) sidecars.push(await startSidecarProcess(env));
   // The same sidecar on its embedded in-memory instances: what the sidecar
   // and gRPC cost on this machine with no instance I/O at all.
-  const embedded = await startSidecarProcess({ LOCK_HEALTH_INTERVAL: "60s", LOCK_LOG_LEVEL: "error" });
+  const embedded = await startSidecarProcess({ LOCK_INSTANCES: "", LOCK_HEALTH_INTERVAL: "60s", LOCK_LOG_LEVEL: "error" });
   sidecars.push(embedded);
   const health = sidecars.map((s) => healthClient(s.address));
 

@@ -1,8 +1,9 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { LockClient } from "../client/lock-client.ts";
 import { stringOption, type CommandArgs } from "./cli-args.ts";
-import { usageError } from "./cli-error.ts";
+import { CliError, usageError } from "./cli-error.ts";
 import type { CliContext } from "./command.ts";
 
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
@@ -47,7 +48,16 @@ export function sidecarConnection(args: CommandArgs, ctx: CliContext): SidecarCo
     return { address, credentials: ChannelCredentials.createInsecure(), channelOptions: {} };
   }
   if (!cert !== !key) throw usageError(`${(cert ?? key)!.source} needs its pair: a client certificate (--tls-cert) goes with its key (--tls-key)`);
-  const credentials = ChannelCredentials.createSsl(readPem(ca), readPem(key), readPem(cert));
+  let credentials: ChannelCredentials;
+  try {
+    credentials = ChannelCredentials.createSsl(readCaBundle(ca), readPem(key), readPem(cert));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    // Files that read but do not parse, or a key that is not the certificate's: OpenSSL's reason, first line.
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
+    const sources = [ca, cert, key].flatMap((file) => (file ? [file.source] : [])).join(", ");
+    throw usageError(`${sources}: not usable for TLS (${reason})`);
+  }
   // The name the certificate is checked for, and the :authority the sidecar sees.
   const channelOptions: ChannelOptions = serverName ? { "grpc.ssl_target_name_override": serverName.value, "grpc.default_authority": serverName.value } : {};
   return { address, credentials, channelOptions };
@@ -81,4 +91,17 @@ function readPem(file: { value: string; source: string } | undefined): Buffer | 
     const code = error instanceof Error && "code" in error ? String(error.code) : "unreadable";
     throw usageError(`${file.source}: cannot read ${JSON.stringify(file.value)} (${code})`);
   }
+}
+
+/** OpenSSL skips what is not a certificate in a CA bundle, which would only surface as UNAVAILABLE. */
+function readCaBundle(file: { value: string; source: string } | undefined): Buffer | null {
+  const bundle = readPem(file);
+  if (bundle === null) return null;
+  try {
+    new X509Certificate(bundle);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
+    throw usageError(`${file!.source}: not a PEM CA bundle (${reason})`);
+  }
+  return bundle;
 }

@@ -47,19 +47,24 @@ export class InstanceTlsFiles {
     this.#timer = undefined;
   }
 
-  /** Reads the files once and takes them if they changed and are valid. */
+  /** Reads the files once and takes them if they changed and are valid; parses only what changed. */
   refresh(): void {
     let next: ConnectionOptions;
     try {
-      next = instanceTlsOptions(this.#settings) ?? {};
+      next = readFiles(this.#settings);
+      if (sameBytes(next.ca, this.options.ca) && sameBytes(next.cert, this.options.cert) && sameBytes(next.key, this.options.key)) {
+        this.#lastRejected = "";
+        return;
+      }
+      checkFiles(next);
     } catch (error) {
+      // Once per problem: a rotation that stays broken is not logged every interval.
       const problem = error instanceof Error ? error.message : String(error);
       if (problem !== this.#lastRejected) this.#logger.warn({ problem }, "instance tls files not reloaded: new connections keep the previous ones");
       this.#lastRejected = problem;
       return;
     }
     this.#lastRejected = "";
-    if (sameBytes(next.ca, this.options.ca) && sameBytes(next.cert, this.options.cert) && sameBytes(next.key, this.options.key)) return;
     Object.assign(this.options, next);
     this.#logger.info(next.cert ? { clientCertificate: describe(next.cert) } : {}, "instance tls files reloaded");
   }
@@ -74,29 +79,44 @@ export class InstanceTlsFiles {
  * is set.
  */
 export function instanceTlsOptions(options: InstanceTlsOptions): ConnectionOptions | undefined {
+  if (options.instanceTlsCaFile === "" && options.instanceTlsCertFile === "") return undefined;
+  const tls = readFiles(options);
+  checkFiles(tls);
+  return tls;
+}
+
+const CA_SETTING = "LOCK_INSTANCE_TLS_CA / --instance-tls-ca";
+const CERT_SETTING = "LOCK_INSTANCE_TLS_CERT / --instance-tls-cert";
+const KEY_SETTING = "LOCK_INSTANCE_TLS_KEY / --instance-tls-key";
+
+/** The set files' bytes, unparsed. */
+function readFiles(options: InstanceTlsOptions): ConnectionOptions {
   const { instanceTlsCaFile, instanceTlsCertFile, instanceTlsKeyFile } = options;
-  if (instanceTlsCaFile === "" && instanceTlsCertFile === "") return undefined;
   const tls: ConnectionOptions = {};
-  if (instanceTlsCaFile !== "") {
-    const ca = read(instanceTlsCaFile, "LOCK_INSTANCE_TLS_CA / --instance-tls-ca");
-    check("LOCK_INSTANCE_TLS_CA / --instance-tls-ca", "not a PEM CA bundle", () => {
+  if (instanceTlsCaFile !== "") tls.ca = read(instanceTlsCaFile, CA_SETTING);
+  if (instanceTlsCertFile !== "") {
+    tls.cert = read(instanceTlsCertFile, CERT_SETTING);
+    tls.key = read(instanceTlsKeyFile, KEY_SETTING);
+  }
+  return tls;
+}
+
+/** Throws a ConfigError naming the setting whose file does not parse, or whose key does not match. */
+function checkFiles(tls: ConnectionOptions): void {
+  const { ca, cert, key } = tls;
+  if (Buffer.isBuffer(ca)) {
+    check(CA_SETTING, "not a PEM CA bundle", () => {
       new X509Certificate(ca);
       createSecureContext({ ca });
     });
-    tls.ca = ca;
   }
-  if (instanceTlsCertFile !== "") {
-    const cert = read(instanceTlsCertFile, "LOCK_INSTANCE_TLS_CERT / --instance-tls-cert");
-    const key = read(instanceTlsKeyFile, "LOCK_INSTANCE_TLS_KEY / --instance-tls-key");
-    const x509 = check("LOCK_INSTANCE_TLS_CERT / --instance-tls-cert", "not a PEM certificate", () => new X509Certificate(cert));
-    const privateKey = check("LOCK_INSTANCE_TLS_KEY / --instance-tls-key", "not a PEM private key", () => createPrivateKey(key));
+  if (Buffer.isBuffer(cert) && Buffer.isBuffer(key)) {
+    const x509 = check(CERT_SETTING, "not a PEM certificate", () => new X509Certificate(cert));
+    const privateKey = check(KEY_SETTING, "not a PEM private key", () => createPrivateKey(key));
     if (!x509.checkPrivateKey(privateKey)) {
-      throw new ConfigError("LOCK_INSTANCE_TLS_KEY / --instance-tls-key: the key does not belong to the certificate in LOCK_INSTANCE_TLS_CERT");
+      throw new ConfigError(`${KEY_SETTING}: the key does not belong to the certificate in LOCK_INSTANCE_TLS_CERT`);
     }
-    tls.cert = cert;
-    tls.key = key;
   }
-  return tls;
 }
 
 function read(path: string, setting: string): Buffer {

@@ -55,7 +55,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   // First: unreadable or mismatched certificate files stop start-up before anything connects.
   const api = apiCredentials(options, logger);
   const instanceTls = deps.instances || options.instances.length === 0 ? undefined : InstanceTlsFiles.load(options, logger);
-  // The certificate files, the API's and the instances', are polled from start-up to stop.
+  // Stops polling the certificate files: the API's, and the instances' once started.
   const closeFiles = (): void => {
     api.close();
     instanceTls?.close();
@@ -130,6 +130,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   // Give connections a moment so the first calls do not meet "not connected yet".
   await Promise.all(instances.map((i) => i.waitUntilConnected(CONNECT_WAIT_MS)));
   await health.start(options.healthIntervalMs);
+  // Only now, once nothing can fail start-up any more: stop() is what ends it.
+  instanceTls?.start(options.tlsRefreshIntervalMs);
   logger.info({ address, tls: api.mode, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
 
   let stopping: Promise<void> | undefined;
@@ -170,7 +172,6 @@ function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logg
     );
     return Array.from({ length: EMBEDDED_INSTANCE_COUNT }, (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock));
   }
-  tlsFiles?.start(options.tlsRefreshIntervalMs);
   const tls = tlsFiles?.options;
   return options.instances.map(
     (url) => new RedisInstance(url, { commandTimeoutMs: options.instanceTimeoutMs, connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs), tls }),

@@ -90,7 +90,7 @@ describe("lockctl over TLS", () => {
     expect(wrong.code).toBe(4);
   });
 
-  it("refuses a client certificate without its key, and an unreadable file, as usage errors naming the option", async () => {
+  it("refuses a client certificate without its key, an unreadable file and files that are not a usable certificate, as usage errors naming the options", async () => {
     await start({});
     const half = await lockctl(["acquire", "ctl-half", "--tls-cert", client.certFile]);
     expect(half.code).toBe(2);
@@ -98,5 +98,12 @@ describe("lockctl over TLS", () => {
     const missing = await lockctl(["acquire", "ctl-missing"], { LOCK_CLIENT_TLS_CA: `${certs.dir}/nope.crt` });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/LOCK_CLIENT_TLS_CA: cannot read ".*nope\.crt" \(ENOENT\)/);
+    // Files that read fine but are not a matching certificate and key.
+    const mismatched = await lockctl(["acquire", "ctl-mismatch", "--tls-ca", ca.certFile, "--tls-cert", client.certFile, "--tls-key", server.keyFile]);
+    expect(mismatched.code).toBe(2);
+    expect(mismatched.stderr).toMatch(/^lockctl: --tls-ca, --tls-cert, --tls-key: not usable for TLS \(/);
+    const notPem = await lockctl(["acquire", "ctl-not-pem", "--tls-ca", client.keyFile]);
+    expect(notPem.code).toBe(2);
+    expect(notPem.stderr).toMatch(/^lockctl: --tls-ca: not a PEM CA bundle \(/);
   });
 });
