@@ -44,7 +44,14 @@ export async function keepAlive(
       return;
     }
     try {
-      const lease = await engine.extend(options.name, options.leaseId, options.ttlMs);
+      const renewal = engine.extend(options.name, options.leaseId, options.ttlMs);
+      const lease = endMs === undefined ? await renewal : await beforeEnd(renewal, endMs, engine);
+      if (lease === "expired") {
+        // The owner must stop by the end it was last told: say so then, not
+        // when the renewal's answers are in. One that lands anyway is undone.
+        void renewal.then(() => engine.release(options.name, options.leaseId)).catch(() => undefined);
+        throw new LockError("not-held", `lock ${JSON.stringify(options.name)}: no majority confirmed a renewal before the lease expired`);
+      }
       endMs = lease.endMs;
       if (signal.aborted) return;
       onRenewed(lease);
@@ -61,5 +68,18 @@ export async function keepAlive(
       }
       nextMs = Math.min(nowMs + options.retryDelayMs, endMs);
     }
+  }
+}
+
+/** The renewal's outcome, or "expired" as soon as the monotonic clock reaches `endMs` first. */
+async function beforeEnd(renewal: Promise<Lease>, endMs: number, engine: LockEngine): Promise<Lease | "expired"> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), Math.max(0, endMs - engine.clock.monotonicMs()));
+  });
+  try {
+    return await Promise.race([renewal, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

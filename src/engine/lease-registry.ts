@@ -3,20 +3,28 @@ import type { Lease } from "./lease.ts";
 /**
  * Leases this sidecar granted or renewed, so that it knows their validity
  * (a lease past its end is reported lost without asking instances) and can
- * release them on shutdown. Expired entries are dropped lazily. Entries are
- * keyed by the lease's secret, not the whole id: a copy of the id with an
- * altered token part must still meet the lease's known end.
+ * release them on shutdown. Entries are keyed by the lease's secret, not the
+ * whole id: a copy of the id with an altered token part must still meet the
+ * lease's known end. Expired entries leave the live set lazily but are
+ * remembered for one more TTL, by when their keys have expired everywhere:
+ * until then an Extend must still meet the end it missed, or it would renew
+ * a key that outlived its lease by the drift allowance.
  */
 export class LeaseRegistry {
   readonly #leases = new Map<string, Lease>();
+  readonly #expired = new Map<string, Lease>();
   #lastPruneMs = Number.NEGATIVE_INFINITY;
 
+  /** The lease with this id's secret, live or recently expired (compare its endMs). */
   get(leaseId: string): Lease | undefined {
-    return this.#leases.get(secretOf(leaseId));
+    const key = secretOf(leaseId);
+    return this.#leases.get(key) ?? this.#expired.get(key);
   }
 
   put(lease: Lease, nowMs: number): void {
-    this.#leases.set(secretOf(lease.leaseId), lease);
+    const key = secretOf(lease.leaseId);
+    this.#expired.delete(key);
+    this.#leases.set(key, lease);
     this.#prune(nowMs);
   }
 
@@ -24,6 +32,7 @@ export class LeaseRegistry {
   delete(name: string, leaseId: string): void {
     const key = secretOf(leaseId);
     if (this.#leases.get(key)?.name === name) this.#leases.delete(key);
+    if (this.#expired.get(key)?.name === name) this.#expired.delete(key);
   }
 
   /** Leases still valid at `nowMs`. */
@@ -46,7 +55,12 @@ export class LeaseRegistry {
     // At most once a second: pruning is O(n) and leases are plentiful.
     if (!force && nowMs - this.#lastPruneMs < 1000) return;
     this.#lastPruneMs = nowMs;
-    for (const [id, lease] of this.#leases) if (lease.endMs <= nowMs) this.#leases.delete(id);
+    for (const [id, lease] of this.#leases) {
+      if (lease.endMs > nowMs) continue;
+      this.#leases.delete(id);
+      this.#expired.set(id, lease);
+    }
+    for (const [id, lease] of this.#expired) if (lease.endMs + lease.ttlMs <= nowMs) this.#expired.delete(id);
   }
 }
 

@@ -225,8 +225,9 @@ export class LockEngine {
     throwIfAborted(signal);
     if (known && (known.name !== name || known.endMs <= this.#clock.monotonicMs())) {
       // Past its conservative end the lease is lost, whatever the instances
-      // still say: renewing it now could overlap a new holder's lease.
-      await this.#cleanUp(name, leaseId, secret);
+      // still say: renewing it now could overlap a new holder's lease. Said
+      // at once; the clean-up (bounded by the timeout) goes on behind.
+      void this.#cleanUp(name, leaseId, secret);
       throw notHeld(name);
     }
     const { votes, startMs, elapsedMs } = await this.#renewals.extend({ lockKey: keys.lock, secret, ttlMs });
@@ -241,7 +242,7 @@ export class LockEngine {
         return lease;
       }
       case "lost":
-        await this.#cleanUp(name, leaseId, secret);
+        void this.#cleanUp(name, leaseId, secret);
         throw notHeld(name);
       case "unavailable":
         throw new LockError(

@@ -137,7 +137,7 @@ describe("keepAlive", () => {
     expect(renewals).toHaveLength(1);
   });
 
-  it("when instances hang: each try costs the instance timeout, and not-held comes right after the end", async () => {
+  it("when instances hang: each try costs the instance timeout, and not-held comes at the known end, not when the last try times out", async () => {
     const { clock, time, fakes, t0, start, extendTimes } = await setup();
     const running = start();
     await time.elapse(50);
@@ -147,9 +147,26 @@ describe("keepAlive", () => {
 
     expectLockError(error, "not-held");
     // Tries at 100, 130, ..., 280 (20 ms timeout + 10 ms pause); the one at
-    // 280 times out at 300, past the known end of 295.
+    // 280 would time out at 300, but the known end (and the last expires_at
+    // reported) is 295: the loss is reported then.
     expect(extendTimes()).toEqual([0, 100, 130, 160, 190, 220, 250, 280]);
-    expect(clock.monotonicMs() - t0).toBe(300);
+    expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
+  });
+
+  it("a renewal that lands after the loss was reported is released, not left to hold the lock for a TTL", async () => {
+    const { clock, time, fakes, t0, start } = await setup();
+    const running = start();
+    await time.elapse(50);
+    // Renewals reach the instances but their answers are held back.
+    for (const fake of fakes) fake.behave("gate", "extend");
+
+    const error = await time.rejection(running);
+    expectLockError(error, "not-held");
+    expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
+    // The try sent at 280 is still out (its timeout is at 300) when the answers arrive: it lands.
+    for (const fake of fakes) fake.openGate();
+    await time.elapse(10);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
   });
 
   it("when only a minority answers, keeps trying and resumes the ttl/3 schedule once a majority is back", async () => {

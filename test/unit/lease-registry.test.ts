@@ -47,10 +47,26 @@ describe("LeaseRegistry", () => {
     registry.put(lease("late", 300), 0);
     expect(registry.valid(199).map((l) => l.leaseId).sort()).toEqual(["exact", "late"]);
     expect(registry.valid(200).map((l) => l.leaseId)).toEqual(["late"]);
-    // valid() dropped the expired ones for good.
-    expect(registry.get("early")).toBeUndefined();
-    expect(registry.get("exact")).toBeUndefined();
+    // valid() took the expired ones out of the live set.
     expect(registry.size).toBe(1);
+  });
+
+  it("remembers an expired lease for one more TTL (an Extend must still meet its end), then forgets it", () => {
+    const registry = new LeaseRegistry();
+    registry.put(lease("early", 100), 0); // TTL 1000: remembered until 1100
+    registry.put(lease("exact", 200), 0); // until 1200
+    expect(registry.valid(200)).toHaveLength(0);
+    expect(registry.size).toBe(0);
+    expect(registry.get("early")?.endMs).toBe(100);
+    expect(registry.get("exact.9")?.endMs).toBe(200);
+    registry.valid(1100);
+    expect(registry.get("early")).toBeUndefined();
+    expect(registry.get("exact")?.endMs).toBe(200);
+    registry.delete("n", "exact");
+    expect(registry.get("exact")).toBeUndefined();
+    // Renewed after all (put again): live once more.
+    registry.put(lease("early", 5000), 1200);
+    expect(registry.valid(1300).map((l) => l.leaseId)).toEqual(["early"]);
   });
 
   it("get() returns an expired lease until it is pruned (the engine checks endMs itself)", () => {
@@ -63,18 +79,19 @@ describe("LeaseRegistry", () => {
     const registry = new LeaseRegistry();
     registry.put(lease("a", 100), 0); // first put prunes (nothing expired yet)
     registry.put(lease("b", 10_000), 500); // 500 ms after the last prune: no prune
-    expect(registry.get("a")).toBeDefined();
+    expect(registry.size).toBe(2);
     registry.put(lease("c", 10_000), 999); // still within the second
-    expect(registry.get("a")).toBeDefined();
-    registry.put(lease("d", 10_000), 1000); // a second later: prunes a
-    expect(registry.get("a")).toBeUndefined();
     expect(registry.size).toBe(3);
+    registry.put(lease("d", 10_000), 1000); // a second later: prunes a
+    expect(registry.size).toBe(3);
+    expect(registry.valid(1000).map((l) => l.leaseId).sort()).toEqual(["b", "c", "d"]);
   });
 
-  it("a lease already over when put is dropped by that put's prune", () => {
+  it("a lease already over when put leaves the live set in that put's prune", () => {
     const registry = new LeaseRegistry();
     registry.put(lease("old", 50), 100);
-    expect(registry.get("old")).toBeUndefined();
+    expect(registry.size).toBe(0);
+    expect(registry.get("old")?.endMs).toBe(50);
   });
 
   it("sizeAt(now) counts leases, pruning expired ones on the same once-a-second schedule", () => {

@@ -1282,6 +1282,22 @@ describe("extend", () => {
     clock.advance(TTL - DRIFT);
     expectLockError(await time.rejection(engine.extend(NAME, `${secret}.0${token}`, TTL)), "not-held");
   });
+
+  // Regression: a metrics scrape (leases.valid) between the end and the
+  // Extend took the lease out of the registry, and the Extend then renewed
+  // keys that outlive the lease's end by the drift allowance.
+  it("a lease past its known end is still refused after the registry's live set dropped it", async () => {
+    const { clock, time, fakes, engine } = setup(3);
+    const long = 300_000; // drift 3002 ms: the keys outlive the known end by 3 s
+    const granted = await time.settle(engine.acquire(NAME, long, 0));
+    if (!granted.acquired) throw new Error("not acquired");
+    clock.advance(long - 3002 + 500);
+    expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeDefined();
+
+    expectLockError(await time.rejection(engine.extend(NAME, granted.lease.leaseId, long)), "not-held");
+    for (const fake of fakes) expect(fake.callsOf("extend")).toHaveLength(0);
+  });
 });
 
 describe("release", () => {
