@@ -38,6 +38,10 @@ export interface SidecarOptions {
   healthIntervalMs: number;
   /** Longest time shutdown waits for calls and releases before exiting. */
   shutdownGraceMs: number;
+  /** How often the gRPC server pings each client connection (HTTP/2 PING), to notice a client that vanished. */
+  clientPingIntervalMs: number;
+  /** How long a ping may go unanswered before the connection is closed, ending its calls and KeepAlive streams. */
+  clientPingTimeoutMs: number;
   /** Longest lock name, in UTF-8 bytes. */
   maxNameBytes: number;
   /** Most leases this sidecar holds at once. */
@@ -102,6 +106,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: "circuitFailures", env: "LOCK_CIRCUIT_FAILURES", flag: "circuit-failures", kind: "integer", default: 3, min: 1, max: 1000, help: "consecutive failures after which an instance is skipped fast and probed in the background" },
   { key: "circuitProbeIntervalMs", env: "LOCK_CIRCUIT_PROBE_INTERVAL", flag: "circuit-probe-interval", kind: "duration", default: 500, min: 10, max: 60_000, help: "how often an instance whose circuit is open is probed" },
   { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },
+  { key: "clientPingIntervalMs", env: "LOCK_CLIENT_PING_INTERVAL", flag: "client-ping-interval", kind: "duration", default: 10_000, min: 100, max: HOUR_MS, help: "how often each client connection is pinged (HTTP/2 PING), so a client that vanished without closing its connection (host lost, partition) is noticed" },
+  { key: "clientPingTimeoutMs", env: "LOCK_CLIENT_PING_TIMEOUT", flag: "client-ping-timeout", kind: "duration", default: 5_000, min: 100, max: 10 * 60_000, help: "how long a ping may go unanswered before the connection is closed: its KeepAlive streams end and their leases are released (or left to expire with expire_on_close)" },
   { key: "shutdownGraceMs", env: "LOCK_SHUTDOWN_GRACE", flag: "shutdown-grace", kind: "duration", default: 10_000, min: 0, max: 10 * 60_000, help: "longest time shutdown waits for calls and releases" },
   { key: "maxNameBytes", env: "LOCK_MAX_NAME_BYTES", flag: "max-name-bytes", kind: "integer", default: 512, min: 1, max: 65_536, help: "longest lock name in UTF-8 bytes" },
   { key: "maxLeases", env: "LOCK_MAX_LEASES", flag: "max-leases", kind: "integer", default: 100_000, min: 1, max: 10_000_000, help: "most leases this sidecar holds at once; beyond it Acquire is RESOURCE_EXHAUSTED" },

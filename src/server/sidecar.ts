@@ -77,7 +77,12 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const shutdown = new AbortController();
   const streams = new Set<Promise<void>>();
 
-  const server = new Server();
+  const server = new Server({
+    // Without pings a client whose host vanished keeps its KeepAlive streams,
+    // and so its leases, until TCP gives up (many minutes).
+    "grpc.keepalive_time_ms": options.clientPingIntervalMs,
+    "grpc.keepalive_timeout_ms": options.clientPingTimeoutMs,
+  });
   server.addService(
     grpcServiceDefinition(LockService),
     rejectUnreadableRequests(lockServiceImplementation({
