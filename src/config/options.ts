@@ -30,6 +30,8 @@ export interface SidecarOptions {
   maxBatch: number;
   /** "on": an instance that restarted (new run_id) is kept out of quorums for the max TTL. */
   restartQuarantine: string;
+  /** Instances that started within this of the earliest were deployed together (see the setting's help). */
+  freshStartWindowMs: number;
   /** Consecutive failures after which an instance is skipped fast and probed in the background. */
   circuitFailures: number;
   /** How often an instance whose circuit is open is probed. */
@@ -103,6 +105,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "waitTicketTtlMs", env: "LOCK_WAIT_TICKET_TTL", flag: "wait-ticket-ttl", kind: "duration", default: 1000, min: 50, max: 60_000, help: "life of a waiting ticket unless its waiter refreshes it: how long a waiter that died can hold up others (same on every sidecar)" },
   { key: "maxBatch", env: "LOCK_MAX_BATCH", flag: "max-batch", kind: "integer", default: 16, min: 0, max: 10_000, help: "once this sidecar wins a lock by the waiting tickets' order, how many of the callers already queued here it may hand the lock to in a row, ahead of other sidecars' older tickets (one round trip each instead of a change of sidecar); 0: strict ticket order across sidecars" },
   { key: "restartQuarantine", env: "LOCK_RESTART_QUARANTINE", flag: "restart-quarantine", kind: "string", default: "on", choices: ["on", "off"], help: "keep an instance that restarted (new run_id, so it forgot its locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar" },
+  { key: "freshStartWindowMs", env: "LOCK_FRESH_START_WINDOW", flag: "fresh-start-window", kind: "duration", default: 60_000, min: 0, max: 24 * HOUR_MS, help: "instances that started within this long of the earliest of them count as deployed together; one that started later, and less than LOCK_MAX_TTL ago, is kept out of quorums until LOCK_MAX_TTL after its start (it may have restarted and forgotten locks), even by a sidecar that never saw it before" },
   { key: "circuitFailures", env: "LOCK_CIRCUIT_FAILURES", flag: "circuit-failures", kind: "integer", default: 3, min: 1, max: 1000, help: "consecutive failures after which an instance is skipped fast and probed in the background" },
   { key: "circuitProbeIntervalMs", env: "LOCK_CIRCUIT_PROBE_INTERVAL", flag: "circuit-probe-interval", kind: "duration", default: 500, min: 10, max: 60_000, help: "how often an instance whose circuit is open is probed" },
   { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },

@@ -1,5 +1,6 @@
 import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../redlock/clock.ts";
+import type { InstanceAges } from "./instance-ages.ts";
 import { InstanceDecorator } from "./instance-decorator.ts";
 import type { ExtendItem, LockInstance } from "./lock-instance.ts";
 
@@ -10,6 +11,15 @@ export interface GuardOptions {
    * off. It must be at least the longest TTL a lease can be granted for.
    */
   quarantineMs: number;
+  /**
+   * Instances whose starts lie within this of the earliest one's were
+   * deployed together; one that started later, less than `quarantineMs`
+   * ago, is quarantined until `quarantineMs` after its start, even on first
+   * contact: it may have restarted and forgotten leases.
+   */
+  freshStartWindowMs: number;
+  /** Shared by the instances of one engine: when each started. */
+  ages: InstanceAges;
   /**
    * Consecutive failures that open the circuit, when they also span at
    * least one probe interval: a burst of timeouts under load is not an
@@ -47,6 +57,12 @@ export class CircuitBudget {
   }
 }
 
+/**
+ * How far apart two readings of one run's start may lie: uptime is reported
+ * in whole seconds and read after a round trip.
+ */
+const UPTIME_SLACK_MS = 2000;
+
 /** Why an instance's answer does not count: the engine sees a failed vote. */
 export class VoteWithheldError extends Error {
   override readonly name = "VoteWithheldError";
@@ -57,10 +73,13 @@ export type GuardState = "ok" | "quarantined" | "circuit-open" | "unverified";
 /**
  * Guards one instance's votes:
  * - restart quarantine ("delayed restarts", done by the client): the
- *   server's run_id is checked on every new connection; when it changed,
- *   the instance is still written to (so it catches up, and extends adopt
- *   leases it forgot) but its answers are withheld from every quorum until
- *   `quarantineMs` has passed, by when every lease it forgot has expired;
+ *   server's run_id and uptime are checked on every new connection; when
+ *   the run_id changed, or the uptime says it started again, the instance is
+ *   still written to (so it catches up, and extends adopt leases it forgot)
+ *   but its answers are withheld from every quorum until `quarantineMs` has
+ *   passed, by when every lease it forgot has expired. An instance seen for
+ *   the first time that started well after the others is held out until
+ *   `quarantineMs` after its start, for the same reason;
  * - circuit breaker: after `circuitFailures` consecutive failures calls
  *   fail at once instead of waiting for their timeout, and the instance is
  *   probed in the background until it answers again.
@@ -72,6 +91,9 @@ export class GuardedInstance extends InstanceDecorator {
   readonly #clock: Clock;
   readonly #logger: Logger;
   #runId: string | undefined;
+  /** This run's start on our monotonic clock, from its uptime (undefined until known). */
+  #startMs: number | undefined;
+  readonly #stopWatchingAges: () => void;
   #verifiedEpoch = -1;
   #verifying: Promise<void> | undefined;
   #quarantinedUntilMs = Number.NEGATIVE_INFINITY;
@@ -86,6 +108,8 @@ export class GuardedInstance extends InstanceDecorator {
     this.#options = options;
     this.#clock = clock;
     this.#logger = logger;
+    // Another instance's start may show this one to be a late starter.
+    this.#stopWatchingAges = options.ages.onChange(() => this.#quarantineIfLateStarter());
   }
 
   /** What the guard does with this instance's answers now (health, metrics). */
@@ -114,6 +138,7 @@ export class GuardedInstance extends InstanceDecorator {
 
   override async close(): Promise<void> {
     this.#closed = true;
+    this.#stopWatchingAges();
     if (this.#probe) this.#options.circuitBudget.close();
     clearInterval(this.#probe);
     clearTimeout(this.#quarantineTimer);
@@ -147,13 +172,21 @@ export class GuardedInstance extends InstanceDecorator {
     this.#verifying ??= (async () => {
       try {
         const epoch = this.inner.connectionEpoch();
-        const runId = await this.inner.identify();
-        if (this.#runId !== undefined && runId !== this.#runId && this.#options.quarantineMs > 0) this.#quarantine();
-        else if (this.#runId !== undefined && runId !== this.#runId) {
-          this.#logger.warn({ instance: this.name }, "instance restarted (new run_id); quarantine is off, its votes count at once");
+        const { runId, uptimeMs } = await this.inner.identify();
+        const startMs = uptimeMs === undefined ? undefined : this.#clock.monotonicMs() - uptimeMs;
+        const newRunId = runId !== undefined && this.#runId !== undefined && runId !== this.#runId;
+        // Uptime comes in whole seconds after a round trip: only a start clearly later is a new run.
+        const startedAgain = startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + UPTIME_SLACK_MS;
+        if ((newRunId || startedAgain) && this.#options.quarantineMs > 0) {
+          this.#quarantine(this.#clock.monotonicMs() + this.#options.quarantineMs, "instance restarted: its votes do not count until every lease it may have forgotten has expired");
+        } else if (newRunId || startedAgain) {
+          this.#logger.warn({ instance: this.name }, "instance restarted; quarantine is off, its votes count at once");
         }
         this.#runId = runId;
+        if (startMs !== undefined) this.#startMs = startMs;
         this.#verifiedEpoch = epoch;
+        if (startMs !== undefined) this.#options.ages.report(this.name, startMs);
+        this.#quarantineIfLateStarter();
       } finally {
         this.#verifying = undefined;
       }
@@ -161,14 +194,27 @@ export class GuardedInstance extends InstanceDecorator {
     return this.#verifying;
   }
 
-  #quarantine(): void {
-    this.#quarantinedUntilMs = this.#clock.monotonicMs() + this.#options.quarantineMs;
-    this.#logger.warn(
-      { instance: this.name, quarantineMs: this.#options.quarantineMs },
-      "instance restarted (new run_id): its votes do not count until every lease it may have forgotten has expired",
-    );
+  /**
+   * An instance that started well after the earliest of the others, less
+   * than `quarantineMs` ago, may have restarted before this sidecar first
+   * saw it: its votes wait until `quarantineMs` after its start.
+   */
+  #quarantineIfLateStarter(): void {
+    const { quarantineMs, freshStartWindowMs, ages } = this.#options;
+    const earliest = ages.earliestExcept(this.name);
+    if (quarantineMs <= 0 || this.#startMs === undefined || earliest === undefined) return;
+    if (this.#startMs <= earliest + freshStartWindowMs + UPTIME_SLACK_MS) return;
+    const untilMs = this.#startMs + quarantineMs;
+    if (untilMs <= this.#quarantinedUntilMs || untilMs <= this.#clock.monotonicMs()) return;
+    this.#quarantine(untilMs, "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases");
+  }
+
+  #quarantine(untilMs: number, message: string): void {
+    const quarantineMs = untilMs - this.#clock.monotonicMs();
+    this.#quarantinedUntilMs = untilMs;
+    this.#logger.warn({ instance: this.name, quarantineMs }, message);
     clearTimeout(this.#quarantineTimer);
-    this.#quarantineTimer = setTimeout(() => this.#logger.info({ instance: this.name }, "instance quarantine over: its votes count again"), this.#options.quarantineMs);
+    this.#quarantineTimer = setTimeout(() => this.#logger.info({ instance: this.name }, "instance quarantine over: its votes count again"), quarantineMs);
     this.#quarantineTimer.unref();
   }
 

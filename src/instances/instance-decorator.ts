@@ -1,4 +1,4 @@
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 
 /**
  * Base of the decorators that wrap each call to an instance (observing its
@@ -48,7 +48,7 @@ export abstract class InstanceDecorator implements LockInstance {
     return this.inner.watchReleases(channel, onRelease);
   }
 
-  identify(): Promise<string> {
+  identify(): Promise<InstanceIdentity> {
     return this.inner.identify();
   }
 

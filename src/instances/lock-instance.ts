@@ -56,10 +56,10 @@ export interface LockInstance {
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void>;
 
   /**
-   * The server's identity (INFO server run_id): it changes when the server
-   * restarts, and with it everything it held is gone.
+   * Who the server is and how long it has run (INFO server): its run_id
+   * changes when it restarts, and with it everything it held is gone.
    */
-  identify(): Promise<string>;
+  identify(): Promise<InstanceIdentity>;
 
   /** Increments on every (re)connection: replies from a new connection need the identity checked again. */
   connectionEpoch(): number;
@@ -71,6 +71,13 @@ export interface LockInstance {
   ping(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+export interface InstanceIdentity {
+  /** INFO server run_id; undefined for a server that does not report one. */
+  runId: string | undefined;
+  /** INFO server uptime_in_seconds, in ms (whole seconds); undefined when not reported. */
+  uptimeMs: number | undefined;
 }
 
 /** Every key and channel of one lock name. */

@@ -1,5 +1,5 @@
 import type { Clock } from "../redlock/clock.ts";
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 import { LocalChannels } from "./local-channels.ts";
 import { LockStore } from "./lock-store.ts";
 
@@ -12,10 +12,14 @@ export class MemoryInstance implements LockInstance {
   readonly name: string;
   readonly #store: LockStore;
   readonly #channels = new LocalChannels();
+  readonly #clock: Clock;
+  readonly #startedMs: number;
 
   constructor(name: string, clock: Clock) {
     this.name = name;
     this.#store = new LockStore(clock);
+    this.#clock = clock;
+    this.#startedMs = clock.monotonicMs();
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
@@ -50,8 +54,8 @@ export class MemoryInstance implements LockInstance {
     return this.#channels.subscribe(channel, onRelease);
   }
 
-  async identify(): Promise<string> {
-    return this.name;
+  async identify(): Promise<InstanceIdentity> {
+    return { runId: this.name, uptimeMs: this.#clock.monotonicMs() - this.#startedMs };
   }
 
   connectionEpoch(): number {

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 import { ACQUIRE, EXTEND, HANDOVER, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
@@ -68,14 +68,12 @@ export class RedisInstance implements LockInstance {
     return reply.map((r) => r === 1);
   }
 
-  async identify(): Promise<string> {
+  async identify(): Promise<InstanceIdentity> {
     const info = await this.#client.info("server");
     const runId = /^run_id:(\S+)/m.exec(info)?.[1];
-    if (runId) return runId;
-    // A server without run_id: its start time (to 10 s) stands in for it.
-    const uptime = Number(/^uptime_in_seconds:(\d+)/m.exec(info)?.[1]);
-    if (!Number.isFinite(uptime)) throw new Error("INFO server has neither run_id nor uptime_in_seconds");
-    return `started:${Math.round((Date.now() / 1000 - uptime) / 10)}`;
+    const uptime = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
+    if (runId === undefined && uptime === undefined) throw new Error("INFO server has neither run_id nor uptime_in_seconds");
+    return { runId, uptimeMs: uptime === undefined ? undefined : Number(uptime) * 1000 };
   }
 
   connectionEpoch(): number {

@@ -9,6 +9,7 @@ import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
 import { CircuitBudget, GuardedInstance } from "../instances/guarded-instance.ts";
 import { quorumOf } from "../redlock/quorum.ts";
+import { InstanceAges } from "../instances/instance-ages.ts";
 import { InstanceTlsFiles } from "../instances/instance-tls.ts";
 import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
@@ -67,6 +68,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     circuitFailures: options.circuitFailures,
     circuitProbeIntervalMs: options.circuitProbeIntervalMs,
     circuitBudget: new CircuitBudget(raw.length - quorumOf(raw.length)),
+    freshStartWindowMs: options.freshStartWindowMs,
+    ages: new InstanceAges(),
   };
   const instances = raw.map(
     (instance) => new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger),

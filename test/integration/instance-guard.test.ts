@@ -57,6 +57,36 @@ describe("instance guard", () => {
     expect((await client.acquire({ name: "split", ttl: ms(1000) })).acquired).toBe(true);
   });
 
+  it("a sidecar that first meets the instances after one restarted holds it out too, when it started well after the others", async () => {
+    servers = await RedisServers.start(3);
+    const options = testOptions({ instances: servers.urls, restartQuarantine: "on", maxTtlMs: 8000, defaultTtlMs: 1000, freshStartWindowMs: 0 });
+    running = await runSidecar(options);
+    // Uptimes come in whole seconds: let the instances age so that the
+    // restarted one clearly started later (more than the 2 s slack).
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    await leaseOnBareMajorityThenRestart(running, servers, options.keyPrefix, 8000);
+
+    // Sidecars that never saw instance 0's previous run (say, just restarted with their pod).
+    const fresh = await runSidecar(options);
+    try {
+      await eventually(() => guards(fresh)[0]!.state() === "quarantined", 5000, "late starter held out on first contact");
+      expect(guards(fresh)[1]!.state()).toBe("ok");
+      const b = await fresh.client.acquire({ name: "split", ttl: ms(1000) }).catch((e: ServiceError) => e);
+      expect("acquired" in b ? b.acquired : b.code).not.toBe(true);
+    } finally {
+      await fresh.stop();
+    }
+    // What the rule prevents: a window wide enough to take the restart for a
+    // deployment grants A's lock to a second holder while A's lease is valid.
+    const trusting = await runSidecar({ ...options, freshStartWindowMs: 3_600_000 });
+    try {
+      await eventually(() => guards(trusting)[0]!.state() === "ok", 5000, "identity checked");
+      expect((await trusting.client.acquire({ name: "split", ttl: ms(1000) })).acquired).toBe(true);
+    } finally {
+      await trusting.stop();
+    }
+  });
+
   it("with quarantine off, the same sequence grants the lock twice (what the quarantine prevents)", async () => {
     servers = await RedisServers.start(3);
     const options = testOptions({ instances: servers.urls, restartQuarantine: "off", maxTtlMs: 5000 });

@@ -22,7 +22,7 @@ describe("fanOut", () => {
     const results = await time.settle(fanOut(fakes, 25, (i) => i.identify()));
 
     expect(results.map((r) => r.ok)).toEqual([true, false, false, true]);
-    expect(results[0]).toEqual({ ok: true, value: "i0-run-0" });
+    expect(results[0]).toEqual({ ok: true, value: { runId: "i0-run-0", uptimeMs: 0 } });
     expect(results[1]!.ok || results[1]!.error).toBeInstanceOf(InjectedFailure);
     expect(results[2]!.ok || results[2]!.error).toBeInstanceOf(TimeoutError);
     // All calls started together; the hanging one cost exactly the timeout.
@@ -54,9 +54,9 @@ describe("fanOut", () => {
     fakes[2]!.openGate();
     const complete = await time.settle(all);
     expect(complete).toEqual([
-      { ok: true, value: "i0-run-0" },
-      { ok: true, value: "i1-run-0" },
-      { ok: true, value: "i2-run-0" },
+      { ok: true, value: { runId: "i0-run-0", uptimeMs: 0 } },
+      { ok: true, value: { runId: "i1-run-0", uptimeMs: 0 } },
+      { ok: true, value: { runId: "i2-run-0", uptimeMs: 0 } },
     ]);
   });
 

@@ -176,7 +176,9 @@ describe.each(implementations)("%s", (_name, make) => {
 
   it("identifies itself stably and answers ping", async () => {
     const { instance } = setup();
-    expect(await instance.identify()).toBe(await instance.identify());
+    const first = await instance.identify();
+    expect((await instance.identify()).runId).toBe(first.runId);
+    expect(first.uptimeMs).toBeGreaterThanOrEqual(0);
     expect(typeof instance.connectionEpoch()).toBe("number");
     await expect(instance.ping()).resolves.toBeUndefined();
     await expect(instance.waitUntilConnected(10)).resolves.toBeUndefined();

@@ -1,4 +1,4 @@
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
+import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
 import { LocalChannels } from "../../../src/instances/local-channels.ts";
 import { LockStore } from "../../../src/instances/lock-store.ts";
 import type { ManualClock } from "./manual-clock.ts";
@@ -70,6 +70,10 @@ export class FakeInstance implements LockInstance {
   latencyMs = 0;
   /** Runs as each call arrives, before its behaviour applies. */
   onCall: ((call: Call) => void) | undefined;
+  /** Whether identify() reports a run id (Dragonfly builds may report only their uptime). */
+  reportsRunId = true;
+  /** When the server started (monotonic): its uptime counts from here; `restart()` resets it. */
+  startedAtMs: number;
 
   readonly #clock: ManualClock;
   readonly #callLimit: number;
@@ -79,6 +83,7 @@ export class FakeInstance implements LockInstance {
   readonly #behaviours = new Map<Method, Behaviour>();
   #defaultBehaviour: Behaviour = "answer";
   #restarts = 0;
+  #reconnects = 0;
   #gated: (() => void)[] = [];
 
   constructor(name: string, clock: ManualClock, options: FakeInstanceOptions = {}) {
@@ -86,6 +91,7 @@ export class FakeInstance implements LockInstance {
     this.#clock = clock;
     this.#store = new LockStore(clock, { fenceStart: options.fenceStart });
     this.#callLimit = options.callLimit ?? 20_000;
+    this.startedAtMs = clock.monotonicMs();
   }
 
   /** Sets the behaviour of the given methods, or of every method when none are given. */
@@ -164,14 +170,17 @@ export class FakeInstance implements LockInstance {
     return this.#call("watchReleases", [channel], () => this.#channels.subscribe(channel, onRelease));
   }
 
-  /** The server's run id: changes with `restart()`. */
-  identify(): Promise<string> {
-    return this.#call("identify", [], () => `${this.name}-run-${this.#restarts}`);
+  /** The server's run id (changes with `restart()`; none with `reportsRunId` false) and uptime. */
+  identify(): Promise<InstanceIdentity> {
+    return this.#call("identify", [], () => ({
+      runId: this.reportsRunId ? `${this.name}-run-${this.#restarts}` : undefined,
+      uptimeMs: Math.floor((this.#clock.monotonicMs() - this.startedAtMs) / 1000) * 1000,
+    }));
   }
 
-  /** Bumped by `restart()` (a reconnection). Not recorded as a call. */
+  /** Bumped by `restart()` and `reconnect()`. Not recorded as a call. */
   connectionEpoch(): number {
-    return this.#restarts;
+    return this.#restarts + this.#reconnects;
   }
 
   waitUntilConnected(timeoutMs: number): Promise<void> {
@@ -193,6 +202,12 @@ export class FakeInstance implements LockInstance {
     this.#store.clear();
     this.#channels.clear();
     this.#restarts++;
+    this.startedAtMs = this.#clock.monotonicMs();
+  }
+
+  /** A new connection to the same server run (a network blip): nothing is lost. */
+  reconnect(): void {
+    this.#reconnects++;
   }
 
   /** The value of a live key (the holder's secret for a lock key). */

@@ -1,0 +1,86 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { CircuitBudget, GuardedInstance, type GuardOptions } from "../../src/instances/guarded-instance.ts";
+import { InstanceAges } from "../../src/instances/instance-ages.ts";
+import { FakeInstance } from "./support/fake-instance.ts";
+import { ManualClock } from "./support/manual-clock.ts";
+
+const QUARANTINE = 300_000; // LOCK_MAX_TTL
+const WINDOW = 60_000; // LOCK_FRESH_START_WINDOW
+
+/** Guards over fakes whose servers started `startedAgoMs[i]` ago, sharing one InstanceAges. */
+function setup(startedAgoMs: number[]) {
+  const clock = new ManualClock({ monotonicMs: 10_000_000 });
+  const lines: string[] = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+  const options: GuardOptions = {
+    quarantineMs: QUARANTINE,
+    freshStartWindowMs: WINDOW,
+    ages: new InstanceAges(),
+    circuitFailures: 3,
+    circuitProbeIntervalMs: 500,
+    circuitBudget: new CircuitBudget(1),
+  };
+  const fakes = startedAgoMs.map((ago, i) => {
+    const fake = new FakeInstance(`fake-${i}`, clock);
+    fake.startedAtMs = clock.monotonicMs() - ago;
+    return fake;
+  });
+  const guards = fakes.map((fake) => new GuardedInstance(fake, options, clock, logger));
+  const verify = (i: number): Promise<void> => guards[i]!.waitUntilConnected(0);
+  return { clock, lines, fakes, guards, verify };
+}
+
+describe("restart quarantine", () => {
+  it("tells a restart of a server without run_id by its uptime starting again, and a reconnection to the same run from one", async () => {
+    const { clock, fakes, guards, verify } = setup([600_000]);
+    fakes[0]!.reportsRunId = false;
+    await verify(0);
+    expect(guards[0]!.state()).toBe("ok");
+
+    // A network blip 7.5 s later: same run, uptime 7 s further on (whole seconds).
+    clock.advance(7_500);
+    fakes[0]!.reconnect();
+    await verify(0);
+    expect(guards[0]!.state()).toBe("ok");
+
+    clock.advance(30_000);
+    fakes[0]!.restart();
+    await verify(0);
+    expect(guards[0]!.state()).toBe("quarantined");
+    expect(guards[0]!.quarantineRemainingMs()).toBe(QUARANTINE);
+    for (const guard of guards) await guard.close();
+  });
+
+  it("on first contact, holds out an instance that started well after the others until LOCK_MAX_TTL after its start", async () => {
+    const { lines, guards, verify } = setup([3_600_000, 3_600_000 - 5_000, 10_000]);
+    for (let i = 0; i < 3; i++) await verify(i);
+    expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "quarantined"]);
+    expect(guards[2]!.quarantineRemainingMs()).toBe(QUARANTINE - 10_000);
+    expect(lines.join("")).toContain("instance started well after the others");
+    for (const guard of guards) await guard.close();
+  });
+
+  it("also when the older instances answer after the late starter", async () => {
+    const { guards, verify } = setup([3_600_000, 3_600_000, 10_000]);
+    await verify(2);
+    expect(guards[2]!.state()).toBe("ok");
+    await verify(0);
+    expect(guards[2]!.state()).toBe("quarantined");
+    for (const guard of guards) await guard.close();
+  });
+
+  it("does not hold out instances that started together (a cluster deployed together), however recently", async () => {
+    const { guards, verify } = setup([10_000, 10_000 + WINDOW, 40_000]);
+    for (let i = 0; i < 3; i++) await verify(i);
+    expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "ok"]);
+    for (const guard of guards) await guard.close();
+  });
+
+  it("does not hold out a late starter that has been up for LOCK_MAX_TTL already", async () => {
+    const { guards, verify } = setup([3_600_000, 3_600_000, QUARANTINE]);
+    for (let i = 0; i < 3; i++) await verify(i);
+    expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "ok"]);
+    for (const guard of guards) await guard.close();
+  });
+});
