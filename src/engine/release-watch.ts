@@ -33,11 +33,18 @@ export class ReleaseWatches {
     if (!state) {
       const created: WatchState = { channel, ticket, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [], own: [] };
       const notify = (message: string): void => this.#notify(created, message);
-      created.ready = fanOut(this.#instances, this.#timeoutMs, (i) => i.watchReleases(channel, notify)).then((subs) => {
-        for (const sub of subs) if (sub.ok) created.unsubscribe.push(sub.value);
-        // Dropped while subscribing: undo at once.
-        if (this.#watches.get(name) !== created) created.unsubscribe.splice(0).forEach((u) => u());
-      });
+      const subscribe = (instance: LockInstance): Promise<() => void> => {
+        const subscribing = instance.watchReleases(channel, notify);
+        // Kept whenever it completes, also after the wait below gave up on it
+        // (a first SUBSCRIBE opens a connection): a handle dropped here would
+        // leave the subscription for the life of the process.
+        subscribing.then(
+          (unsubscribe) => (this.#watches.get(name) === created ? created.unsubscribe.push(unsubscribe) : unsubscribe()),
+          () => undefined,
+        );
+        return subscribing;
+      };
+      created.ready = fanOut(this.#instances, this.#timeoutMs, subscribe).then(() => undefined);
       this.#watches.set(name, (state = created));
     }
     state.refs++;

@@ -97,7 +97,17 @@ export class RedisInstance implements LockInstance {
       this.#watchers.set(channel, listeners);
     }
     listeners.add(onRelease);
-    if (listeners.size === 1) await subscriber.subscribe(channel);
+    if (listeners.size === 1) {
+      try {
+        await subscriber.subscribe(channel);
+      } catch (error) {
+        // Not subscribed: forget the channel, or every later watcher would take
+        // it for subscribed. Watchers that joined meanwhile fall back to their
+        // retry timer, as for any lost notice.
+        if (this.#watchers.get(channel) === listeners) this.#watchers.delete(channel);
+        throw error;
+      }
+    }
     return () => {
       const current = this.#watchers.get(channel);
       if (!current?.delete(onRelease) || current.size > 0) return;
