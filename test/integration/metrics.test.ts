@@ -171,7 +171,10 @@ describe("metrics and probes", () => {
   });
 
   it("shows callers waiting, and counts releases handed straight to a waiter", async () => {
-    const { running, prefix } = await setUp();
+    // A waiter between two of its own attempts is not offering a handover:
+    // with a long fallback delay it waits on its offer all along, so the
+    // release below meets the offer whatever the machine's timing.
+    const { running, prefix } = await setUp({ retryDelayMs: 5000, retryJitterMs: 0, waitTicketTtlMs: 30_000 });
     const { client } = running;
     const port = running.sidecar.adminPort;
     const handovers = (s: Samples, outcome: string) => s.value("lock_handovers_total", { outcome });
