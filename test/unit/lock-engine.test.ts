@@ -1283,6 +1283,22 @@ describe("extend", () => {
     expectLockError(await time.rejection(engine.extend(NAME, `${secret}.0${token}`, TTL)), "not-held");
   });
 
+  it("a renewal that completes after the lease was released here: not-held, and the lease stays forgotten", async () => {
+    const { time, fakes, engine, acquireNow } = setup(3);
+    const lease = await acquireNow();
+    // The renewal lands on every instance, but its answers come back late.
+    for (const fake of fakes) fake.behave("gate-reply", "extend");
+    const renewal = engine.extend(NAME, lease.leaseId, TTL);
+    renewal.catch(() => undefined);
+    await time.elapse(1);
+    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true);
+    for (const fake of fakes) fake.openGate();
+
+    expectLockError(await time.rejection(renewal), "not-held");
+    expect(engine.leases.get(lease.leaseId)).toBeUndefined();
+    expect(engine.leases.sizeAt(0)).toBe(0);
+  });
+
   // Regression: a metrics scrape (leases.valid) between the end and the
   // Extend took the lease out of the registry, and the Extend then renewed
   // keys that outlive the lease's end by the drift allowance.

@@ -27,7 +27,9 @@ export type Behaviour =
   /** Never answer and never apply: only the engine's per-instance timeout ends the call. */
   | "hang"
   /** Hold the call until `openGate()`, then apply and answer. */
-  | "gate";
+  | "gate"
+  /** Apply at once, but hold the answer until `openGate()` (a slow reply). */
+  | "gate-reply";
 
 export interface Call {
   method: Method;
@@ -274,6 +276,10 @@ export class FakeInstance implements LockInstance {
         return new Promise<T>(() => undefined);
       case "gate":
         return new Promise<T>((resolve) => this.#gated.push(() => resolve(this.#apply(apply))));
+      case "gate-reply": {
+        const result = this.#apply(apply);
+        return new Promise<T>((resolve) => this.#gated.push(() => resolve(result)));
+      }
     }
   }
 
