@@ -22,6 +22,7 @@ import { LockError } from "../errors/lock-error.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
+import { LeaseKeepers } from "./lease-keepers.ts";
 import { leaseLossReason } from "./lease-loss-reason.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "./lock-service-observer.ts";
@@ -90,26 +91,29 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     return create(ReleaseResponseSchema, { released });
   });
 
+  const keepers = new LeaseKeepers();
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
       const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`);
       stream.emit("error", toGrpcStatus(limit));
       return;
     }
-    const done = runKeepAlive(ctx, stream).finally(() => ctx.streams.delete(done));
+    const done = runKeepAlive(ctx, keepers, stream).finally(() => ctx.streams.delete(done));
     ctx.streams.add(done);
   };
 
   return { acquire, extend, release, keepAlive: keepAliveHandler } as UntypedServiceImplementation;
 }
 
-async function runKeepAlive(ctx: LockServiceContext, stream: ServerWritableStream<KeepAliveRequest, KeepAliveResponse>): Promise<void> {
+async function runKeepAlive(ctx: LockServiceContext, keepers: LeaseKeepers, stream: ServerWritableStream<KeepAliveRequest, KeepAliveResponse>): Promise<void> {
   const call = callSignal(stream, ctx.shutdown);
   const req = stream.request;
+  let leave: (() => boolean) | undefined;
   try {
     const name = checkName(req.name, ctx.limits);
     const leaseId = checkLeaseId(req.leaseId);
     const ttlMs = checkTtlMs(req.ttl, ctx.limits);
+    leave = keepers.join(name, leaseId);
     try {
       await keepAlive(ctx.engine, { name, leaseId, ttlMs, retryDelayMs: ctx.retryDelayMs }, call.signal, (lease) => {
         ctx.observer?.renewed();
@@ -122,14 +126,17 @@ async function runKeepAlive(ctx: LockServiceContext, stream: ServerWritableStrea
       ctx.logger.warn({ lock: name, reason, detail: error instanceof Error ? error.message : String(error) }, "lease lost: keepalive ended");
       throw error;
     }
-    // The stream is gone (client cancel, deadline or shutdown): stop renewing at once.
-    if (req.expireOnClose) ctx.engine.leases.delete(name, leaseId);
-    else await ctx.engine.release(name, leaseId).catch(() => undefined);
+    // The stream is gone (client cancel, deadline or shutdown): stop renewing
+    // at once, and let the lease go unless another stream still keeps it.
+    const last = leave();
+    if (last && req.expireOnClose) ctx.engine.leases.delete(name, leaseId);
+    else if (last) await ctx.engine.release(name, leaseId).catch(() => undefined);
     if (ctx.shutdown.aborted) stream.emit("error", toGrpcStatus(ctx.shutdown.reason));
     else stream.end();
   } catch (error) {
     stream.emit("error", toGrpcStatus(error));
   } finally {
+    leave?.();
     call.cleanup();
   }
 }

@@ -188,6 +188,30 @@ describe("LockService against 3 real instances", () => {
     expect((await client().acquire({ name: "kept", ttl: ms(500) })).acquired).toBe(true);
   });
 
+  it("a lease kept by two streams (a client that reopened its stream) is released only when the last one ends", async () => {
+    const { lease } = await client().acquire({ name: "reopened", ttl: ms(600) });
+    const open = (): ReturnType<ReturnType<typeof client>["keepAlive"]> => {
+      const stream = client().keepAlive({ name: "reopened", leaseId: lease!.leaseId, ttl: ms(600) });
+      stream.on("error", () => undefined);
+      return stream;
+    };
+    const old = open();
+    await new Promise<void>((resolve) => old.once("data", () => resolve()));
+    const current = open();
+    const renewals: KeepAliveResponse[] = [];
+    current.on("data", (m: KeepAliveResponse) => renewals.push(m));
+    await eventually(() => renewals.length >= 1, 2000, "the second stream renews");
+
+    old.cancel();
+    // Well past the TTL: the second stream alone keeps the lease.
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await keysOnEachInstance("reopened")).toEqual([1, 1, 1]);
+    expect((await client().acquire({ name: "reopened", ttl: ms(500) })).acquired).toBe(false);
+
+    current.cancel();
+    await eventually(async () => (await keysOnEachInstance("reopened")).every((n) => n === 0), 1000, "release when the last stream ends");
+  });
+
   it("leaves the lease to expire when expire_on_close is set", async () => {
     const { lease } = await client().acquire({ name: "left", ttl: ms(800) });
     const stream = client().keepAlive({ name: "left", leaseId: lease!.leaseId, ttl: ms(800), expireOnClose: true });
