@@ -19,6 +19,12 @@ export interface KeepAliveOptions {
   ttlMs: number;
   /** Pause before retrying a renewal that a majority did not answer. */
   retryDelayMs: number;
+  /**
+   * A renewal that landed after the loss was reported: the keys are held
+   * for another TTL. The caller releases them unless something else (another
+   * stream) still keeps the lease.
+   */
+  onLateRenewal?: () => void;
 }
 
 /**
@@ -36,6 +42,8 @@ export async function keepAlive(
 ): Promise<void> {
   const clock = engine.clock;
   let endMs = engine.leases.get(options.leaseId)?.endMs;
+  // The lease's end as this sidecar knows it now: another stream may have renewed it since.
+  const knownEndMs = (): number | undefined => (endMs === undefined ? undefined : Math.max(endMs, engine.leases.get(options.leaseId)?.endMs ?? endMs));
   let nextMs = clock.monotonicMs();
   while (!signal.aborted) {
     try {
@@ -45,11 +53,12 @@ export async function keepAlive(
     }
     try {
       const renewal = engine.extend(options.name, options.leaseId, options.ttlMs);
-      const lease = endMs === undefined ? await renewal : await beforeEnd(renewal, endMs, engine);
+      const untilMs = knownEndMs();
+      const lease = untilMs === undefined ? await renewal : await beforeEnd(renewal, untilMs, engine);
       if (lease === "expired") {
         // The owner must stop by the end it was last told: say so then, not
-        // when the renewal's answers are in. One that lands anyway is undone.
-        void renewal.then(() => engine.release(options.name, options.leaseId)).catch(() => undefined);
+        // when the renewal's answers are in.
+        renewal.then(() => options.onLateRenewal?.(), () => undefined);
         throw new LockError("not-held", `lock ${JSON.stringify(options.name)}: no majority confirmed a renewal before the lease expired`);
       }
       endMs = lease.endMs;
@@ -61,12 +70,13 @@ export async function keepAlive(
       // Not confirmed. Without a known validity (first renewal of a lease
       // granted elsewhere) the caller may retry; otherwise keep trying while
       // the lease is still valid, and declare it lost the moment it is not.
-      if (endMs === undefined) throw error;
+      const untilMs = knownEndMs();
+      if (untilMs === undefined) throw error;
       const nowMs = clock.monotonicMs();
-      if (nowMs >= endMs) {
+      if (nowMs >= untilMs) {
         throw new LockError("not-held", `lock ${JSON.stringify(options.name)}: no majority confirmed a renewal before the lease expired`, { cause: error });
       }
-      nextMs = Math.min(nowMs + options.retryDelayMs, endMs);
+      nextMs = Math.min(nowMs + options.retryDelayMs, untilMs);
     }
   }
 }

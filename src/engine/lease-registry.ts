@@ -28,6 +28,19 @@ export class LeaseRegistry {
     this.#prune(nowMs);
   }
 
+  /**
+   * The lease on `name` is lost: it leaves the live set at once but is
+   * remembered as ended (at `nowMs` at the latest), so further Extends are
+   * refused here rather than sent to the instances.
+   */
+  expire(name: string, leaseId: string, nowMs: number): void {
+    const key = secretOf(leaseId);
+    const lease = this.#leases.get(key) ?? this.#expired.get(key);
+    if (lease?.name !== name) return;
+    this.#leases.delete(key);
+    this.#expired.set(key, { ...lease, endMs: Math.min(lease.endMs, nowMs) });
+  }
+
   /** Forgets the lease, if it is the one on `name`. */
   delete(name: string, leaseId: string): void {
     const key = secretOf(leaseId);

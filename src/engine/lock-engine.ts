@@ -470,7 +470,7 @@ export class LockEngine {
   }
 
   async #cleanUp(name: string, leaseId: string, secret: string): Promise<void> {
-    this.leases.delete(name, leaseId);
+    this.leases.expire(name, leaseId, this.#clock.monotonicMs());
     await this.#rollBack(lockKeys(this.#options.keyPrefix, name), secret, true);
   }
 

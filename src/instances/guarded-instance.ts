@@ -63,6 +63,9 @@ export class CircuitBudget {
  */
 const UPTIME_SLACK_MS = 2000;
 
+/** Clock rate difference allowed between a server and this sidecar (the Redlock drift allowance). */
+const DRIFT_RATE = 0.01;
+
 /** Why an instance's answer does not count: the engine sees a failed vote. */
 export class VoteWithheldError extends Error {
   override readonly name = "VoteWithheldError";
@@ -91,8 +94,11 @@ export class GuardedInstance extends InstanceDecorator {
   readonly #clock: Clock;
   readonly #logger: Logger;
   #runId: string | undefined;
-  /** This run's start on our monotonic clock, from its uptime (undefined until known). */
+  /** This run's start on our monotonic clock, from its uptime, and when that was read. */
   #startMs: number | undefined;
+  #startReadAtMs = 0;
+  /** The start read on first contact: what the late-starter rule judges. */
+  #firstStartMs: number | undefined;
   readonly #stopWatchingAges: () => void;
   #verifiedEpoch = -1;
   #verifying: Promise<void> | undefined;
@@ -116,7 +122,7 @@ export class GuardedInstance extends InstanceDecorator {
   state(): GuardState {
     if (this.#probe) return "circuit-open";
     if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) return "quarantined";
-    if (this.#verifiedEpoch !== this.inner.connectionEpoch()) return "unverified";
+    if (this.#verifiedEpoch !== this.inner.connectionEpoch() || !this.#options.ages.quorumIdentified()) return "unverified";
     return "ok";
   }
 
@@ -165,6 +171,9 @@ export class GuardedInstance extends InstanceDecorator {
     if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) {
       throw new VoteWithheldError(`${this.name}: restarted, in quarantine for ${Math.ceil(this.quarantineRemainingMs())} ms more`);
     }
+    if (!this.#options.ages.quorumIdentified()) {
+      throw new VoteWithheldError(`${this.name}: waiting until a majority of instances is identified`);
+    }
     return result;
   }
 
@@ -173,19 +182,27 @@ export class GuardedInstance extends InstanceDecorator {
       try {
         const epoch = this.inner.connectionEpoch();
         const { runId, uptimeMs } = await this.inner.identify();
-        const startMs = uptimeMs === undefined ? undefined : this.#clock.monotonicMs() - uptimeMs;
+        const nowMs = this.#clock.monotonicMs();
+        const startMs = uptimeMs === undefined ? undefined : nowMs - uptimeMs;
         const newRunId = runId !== undefined && this.#runId !== undefined && runId !== this.#runId;
-        // Uptime comes in whole seconds after a round trip: only a start clearly later is a new run.
-        const startedAgain = startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + UPTIME_SLACK_MS;
+        // Without a run_id, a start clearly later than the last reading's is a
+        // new run. Uptime is whole seconds of the server's wall clock, read
+        // after a round trip: allow for that, and for clock drift since then.
+        const slackMs = UPTIME_SLACK_MS + DRIFT_RATE * (nowMs - this.#startReadAtMs);
+        const startedAgain = runId === undefined && startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + slackMs;
         if ((newRunId || startedAgain) && this.#options.quarantineMs > 0) {
           this.#quarantine(this.#clock.monotonicMs() + this.#options.quarantineMs, "instance restarted: its votes do not count until every lease it may have forgotten has expired");
         } else if (newRunId || startedAgain) {
           this.#logger.warn({ instance: this.name }, "instance restarted; quarantine is off, its votes count at once");
         }
         this.#runId = runId;
-        if (startMs !== undefined) this.#startMs = startMs;
+        if (startMs !== undefined) {
+          this.#startMs = startMs;
+          this.#startReadAtMs = nowMs;
+          this.#firstStartMs ??= startMs;
+        }
         this.#verifiedEpoch = epoch;
-        if (startMs !== undefined) this.#options.ages.report(this.name, startMs);
+        this.#options.ages.report(this.name, startMs);
         this.#quarantineIfLateStarter();
       } finally {
         this.#verifying = undefined;
@@ -197,14 +214,16 @@ export class GuardedInstance extends InstanceDecorator {
   /**
    * An instance that started well after the earliest of the others, less
    * than `quarantineMs` ago, may have restarted before this sidecar first
-   * saw it: its votes wait until `quarantineMs` after its start.
+   * saw it: its votes wait until `quarantineMs` after its start. Judged on
+   * the start read on first contact (later restarts are told apart above),
+   * so a wall-clock step on a server seen for long does not count as one.
    */
   #quarantineIfLateStarter(): void {
     const { quarantineMs, freshStartWindowMs, ages } = this.#options;
     const earliest = ages.earliestExcept(this.name);
-    if (quarantineMs <= 0 || this.#startMs === undefined || earliest === undefined) return;
-    if (this.#startMs <= earliest + freshStartWindowMs + UPTIME_SLACK_MS) return;
-    const untilMs = this.#startMs + quarantineMs;
+    if (quarantineMs <= 0 || this.#firstStartMs === undefined || earliest === undefined) return;
+    if (this.#firstStartMs <= earliest + freshStartWindowMs + UPTIME_SLACK_MS) return;
+    const untilMs = this.#firstStartMs + quarantineMs;
     if (untilMs <= this.#quarantinedUntilMs || untilMs <= this.#clock.monotonicMs()) return;
     this.#quarantine(untilMs, "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases");
   }

@@ -13,7 +13,7 @@ export class LeaseKeepers {
    * when it stops; true when it was the last one, which may release the lease.
    */
   join(name: string, leaseId: string): () => boolean {
-    const key = `${name}\u0000${parseLeaseId(leaseId).secret}`;
+    const key = keyOf(name, leaseId);
     this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
     let left = false;
     return () => {
@@ -25,4 +25,13 @@ export class LeaseKeepers {
       return remaining === 0;
     };
   }
+
+  /** Whether any stream keeps the lease alive now. */
+  kept(name: string, leaseId: string): boolean {
+    return this.#counts.has(keyOf(name, leaseId));
+  }
+}
+
+function keyOf(name: string, leaseId: string): string {
+  return `${name}\u0000${parseLeaseId(leaseId).secret}`;
 }

@@ -115,7 +115,11 @@ async function runKeepAlive(ctx: LockServiceContext, keepers: LeaseKeepers, stre
     const ttlMs = checkTtlMs(req.ttl, ctx.limits);
     leave = keepers.join(name, leaseId);
     try {
-      await keepAlive(ctx.engine, { name, leaseId, ttlMs, retryDelayMs: ctx.retryDelayMs }, call.signal, (lease) => {
+      // A renewal that lands after the loss was reported is undone, unless another stream keeps the lease.
+      const onLateRenewal = (): void => {
+        if (!keepers.kept(name, leaseId)) void ctx.engine.release(name, leaseId).catch(() => undefined);
+      };
+      await keepAlive(ctx.engine, { name, leaseId, ttlMs, retryDelayMs: ctx.retryDelayMs, onLateRenewal }, call.signal, (lease) => {
         ctx.observer?.renewed();
         stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(lease, ctx.engine.clock) }));
       });

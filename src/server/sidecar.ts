@@ -69,7 +69,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     circuitProbeIntervalMs: options.circuitProbeIntervalMs,
     circuitBudget: new CircuitBudget(raw.length - quorumOf(raw.length)),
     freshStartWindowMs: options.freshStartWindowMs,
-    ages: new InstanceAges(),
+    ages: new InstanceAges(quorumOf(raw.length)),
   };
   const instances = raw.map(
     (instance) => new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger),

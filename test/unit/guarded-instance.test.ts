@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { CircuitBudget, GuardedInstance, type GuardOptions } from "../../src/instances/guarded-instance.ts";
 import { InstanceAges } from "../../src/instances/instance-ages.ts";
+import { quorumOf } from "../../src/redlock/quorum.ts";
 import { FakeInstance } from "./support/fake-instance.ts";
 import { ManualClock } from "./support/manual-clock.ts";
 
@@ -16,7 +17,7 @@ function setup(startedAgoMs: number[]) {
   const options: GuardOptions = {
     quarantineMs: QUARANTINE,
     freshStartWindowMs: WINDOW,
-    ages: new InstanceAges(),
+    ages: new InstanceAges(quorumOf(startedAgoMs.length)),
     circuitFailures: 3,
     circuitProbeIntervalMs: 500,
     circuitBudget: new CircuitBudget(1),
@@ -61,12 +62,29 @@ describe("restart quarantine", () => {
     for (const guard of guards) await guard.close();
   });
 
-  it("also when the older instances answer after the late starter", async () => {
+  it("also when the older instances answer after the late starter, whose votes wait for a majority to be identified", async () => {
     const { guards, verify } = setup([3_600_000, 3_600_000, 10_000]);
     await verify(2);
-    expect(guards[2]!.state()).toBe("ok");
+    // Alone it cannot be told from a fresh deployment: its answers do not count yet.
+    expect(guards[2]!.state()).toBe("unverified");
+    await expect(guards[2]!.ping()).rejects.toThrow(/majority of instances is identified/);
     await verify(0);
     expect(guards[2]!.state()).toBe("quarantined");
+    await expect(guards[2]!.ping()).rejects.toThrow(/quarantine/);
+    expect(guards[0]!.state()).toBe("ok");
+    await expect(guards[0]!.ping()).resolves.toBeUndefined();
+    for (const guard of guards) await guard.close();
+  });
+
+  it("with a run_id, a jump in uptime (the server's wall clock stepped) is not taken for a restart", async () => {
+    const { clock, fakes, guards, verify } = setup([600_000]);
+    await verify(0);
+    clock.advance(5_000);
+    // The server's clock stepped back 30 s: its uptime reads 30 s less.
+    fakes[0]!.startedAtMs += 30_000;
+    fakes[0]!.reconnect();
+    await verify(0);
+    expect(guards[0]!.state()).toBe("ok");
     for (const guard of guards) await guard.close();
   });
 

@@ -153,9 +153,14 @@ describe("keepAlive", () => {
     expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
   });
 
-  it("a renewal that lands after the loss was reported is released, not left to hold the lock for a TTL", async () => {
-    const { clock, time, fakes, t0, start } = await setup();
-    const running = start();
+  it("a renewal that lands after the loss was reported is handed to onLateRenewal (the stream releases it)", async () => {
+    const { clock, time, fakes, engine, t0, controller, lease } = await setup();
+    let late = 0;
+    const onLateRenewal = (): void => {
+      late++;
+      void engine.release(NAME, lease.leaseId);
+    };
+    const running = keepAlive(engine, { name: NAME, leaseId: lease.leaseId, ttlMs: TTL, retryDelayMs: RETRY, onLateRenewal }, controller.signal, () => undefined);
     await time.elapse(50);
     // Renewals reach the instances but their answers are held back.
     for (const fake of fakes) fake.behave("gate", "extend");
@@ -166,7 +171,22 @@ describe("keepAlive", () => {
     // The try sent at 280 is still out (its timeout is at 300) when the answers arrive: it lands.
     for (const fake of fakes) fake.openGate();
     await time.elapse(10);
+    expect(late).toBe(1);
     for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
+  });
+
+  it("judges the loss against the lease's end as this sidecar knows it, also when another stream renewed it", async () => {
+    const { clock, time, fakes, engine, lease, t0, start } = await setup();
+    const running = start();
+    await time.elapse(50);
+    // Another stream of this sidecar renews the same lease at 50: its end moves to 345.
+    await time.settle(engine.extend(NAME, lease.leaseId, TTL));
+    for (const fake of fakes) fake.behave("hang");
+
+    const error = await time.rejection(running);
+
+    expectLockError(error, "not-held");
+    expect(clock.monotonicMs() - t0).toBe(50 + TTL - DRIFT);
   });
 
   it("when only a minority answers, keeps trying and resumes the ttl/3 schedule once a majority is back", async () => {

@@ -1187,7 +1187,7 @@ describe("extend", () => {
   });
 
   it("a lease taken away on a majority: not-held, and released where it remained", async () => {
-    const { time, fakes, engine, acquireNow } = setup(3);
+    const { clock, time, fakes, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
     fakes[0]!.drop(LOCK);
     fakes[1]!.put(LOCK, "new-holder-0000000", 5000);
@@ -1195,7 +1195,12 @@ describe("extend", () => {
     expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
 
     expect(fakes.map((f) => f.valueAt(LOCK))).toEqual([undefined, "new-holder-0000000", undefined]);
-    expect(engine.leases.get(lease.leaseId)).toBeUndefined();
+    // Remembered as ended, so a further Extend is refused here without asking the instances.
+    const extendsSoFar = fakes[0]!.callsOf("extend").length;
+    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    expect(fakes[0]!.callsOf("extend")).toHaveLength(extendsSoFar);
+    expect(engine.leases.get(lease.leaseId)?.endMs).toBeLessThanOrEqual(clock.monotonicMs());
+    expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
   });
 
   it("only a minority answering: unavailable, lease kept", async () => {
@@ -1230,7 +1235,9 @@ describe("extend", () => {
       expect(fake.callsOf("extend")).toHaveLength(0);
       expect(fake.valueAt(LOCK)).toBeUndefined();
     }
-    expect(engine.leases.get(lease.leaseId)).toBeUndefined();
+    // Remembered as ended, so a further Extend is refused here too.
+    expect(engine.leases.get(lease.leaseId)?.endMs).toBeLessThanOrEqual(clock.monotonicMs());
+    expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
   });
 
   it("one millisecond before its known end the lease is still renewed", async () => {
