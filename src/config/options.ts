@@ -28,7 +28,7 @@ export interface SidecarOptions {
   waitTicketTtlMs: number;
   /** Callers of one sidecar served in a row ahead of other sidecars' older tickets once it won a lock; 0: strict ticket order. */
   maxBatch: number;
-  /** "on": an instance that restarted (new run_id) is kept out of quorums for the max TTL. */
+  /** "on": an instance that restarted (new run_id, or uptime started again), or started late, is kept out of quorums for the max TTL. */
   restartQuarantine: string;
   /** Instances that started within this of the earliest were deployed together (see the setting's help). */
   freshStartWindowMs: number;
@@ -104,7 +104,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "fenceRetentionMs", env: "LOCK_FENCE_RETENTION", flag: "fence-retention", kind: "duration", default: 24 * HOUR_MS, min: 60_000, max: 365 * 24 * HOUR_MS, help: "how long an idle lock name's fencing counter is kept" },
   { key: "waitTicketTtlMs", env: "LOCK_WAIT_TICKET_TTL", flag: "wait-ticket-ttl", kind: "duration", default: 1000, min: 50, max: 60_000, help: "life of a waiting ticket unless its waiter refreshes it: how long a waiter that died can hold up others (same on every sidecar)" },
   { key: "maxBatch", env: "LOCK_MAX_BATCH", flag: "max-batch", kind: "integer", default: 16, min: 0, max: 10_000, help: "once this sidecar wins a lock by the waiting tickets' order, how many of the callers already queued here it may hand the lock to in a row, ahead of other sidecars' older tickets (one round trip each instead of a change of sidecar); 0: strict ticket order across sidecars" },
-  { key: "restartQuarantine", env: "LOCK_RESTART_QUARANTINE", flag: "restart-quarantine", kind: "string", default: "on", choices: ["on", "off"], help: "keep an instance that restarted (new run_id, so it forgot its locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar" },
+  { key: "restartQuarantine", env: "LOCK_RESTART_QUARANTINE", flag: "restart-quarantine", kind: "string", default: "on", choices: ["on", "off"], help: "keep an instance that restarted (a new run_id, or an uptime that started again: it forgot its locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar" },
   { key: "freshStartWindowMs", env: "LOCK_FRESH_START_WINDOW", flag: "fresh-start-window", kind: "duration", default: 60_000, min: 0, max: 24 * HOUR_MS, help: "instances that started within this long of the earliest of them count as deployed together; one that started later, and less than LOCK_MAX_TTL ago, is kept out of quorums until LOCK_MAX_TTL after its start (it may have restarted and forgotten locks), even by a sidecar that never saw it before" },
   { key: "circuitFailures", env: "LOCK_CIRCUIT_FAILURES", flag: "circuit-failures", kind: "integer", default: 3, min: 1, max: 1000, help: "consecutive failures after which an instance is skipped fast and probed in the background" },
   { key: "circuitProbeIntervalMs", env: "LOCK_CIRCUIT_PROBE_INTERVAL", flag: "circuit-probe-interval", kind: "duration", default: 500, min: 10, max: 60_000, help: "how often an instance whose circuit is open is probed" },

@@ -106,7 +106,7 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
     scraped("lock_waiters", "Acquire calls waiting for a lock now (queued on this sidecar or trying)", (s) => s.waiters());
     scraped("lock_keepalive_streams_open", "KeepAlive streams currently open", (s) => s.keepAliveStreams());
     perInstance("lock_instance_up", "1 when the instance answered the last health probe, else 0", (i) => i.up === true);
-    perInstance("lock_instance_quarantined", "1 while the instance's votes are withheld after a restart (new run_id), else 0", (i) => i.guard === "quarantined");
+    perInstance("lock_instance_quarantined", "1 while the instance's votes are withheld after a restart (new run_id or uptime), or as a late starter, else 0", (i) => i.guard === "quarantined");
     perInstance(
       "lock_instance_circuit_open",
       "1 while calls to the instance fail fast after repeated failures (probed in the background), else 0",
