@@ -42,8 +42,10 @@ export async function keepAlive(
 ): Promise<void> {
   const clock = engine.clock;
   let endMs = engine.leases.get(options.leaseId)?.endMs;
-  // The lease's end as this sidecar knows it now: another stream may have renewed it since.
-  const knownEndMs = (): number | undefined => (endMs === undefined ? undefined : Math.max(endMs, engine.leases.get(options.leaseId)?.endMs ?? endMs));
+  // The lease's end as this sidecar knows it now, from its latest renewal
+  // here, whoever made it (another stream may have renewed it since, for a
+  // longer or a shorter TTL).
+  const knownEndMs = (): number | undefined => (endMs === undefined ? undefined : (engine.leases.get(options.leaseId)?.endMs ?? endMs));
   let nextMs = clock.monotonicMs();
   while (!signal.aborted) {
     try {

@@ -13,6 +13,8 @@ import type { Lease } from "./lease.ts";
 export class LeaseRegistry {
   readonly #leases = new Map<string, Lease>();
   readonly #expired = new Map<string, Lease>();
+  /** Leases found lost (see expire): a renewal that lands later must not bring them back. */
+  readonly #lost = new Set<string>();
   #lastPruneMs = Number.NEGATIVE_INFINITY;
 
   /** The lease with this id's secret, live or recently expired (compare its endMs). */
@@ -39,13 +41,22 @@ export class LeaseRegistry {
     if (lease?.name !== name) return;
     this.#leases.delete(key);
     this.#expired.set(key, { ...lease, endMs: Math.min(lease.endMs, nowMs) });
+    this.#lost.add(key);
+  }
+
+  /** Whether the lease was found lost here (expire) and not released since. */
+  isLost(leaseId: string): boolean {
+    return this.#lost.has(secretOf(leaseId));
   }
 
   /** Forgets the lease, if it is the one on `name`. */
   delete(name: string, leaseId: string): void {
     const key = secretOf(leaseId);
     if (this.#leases.get(key)?.name === name) this.#leases.delete(key);
-    if (this.#expired.get(key)?.name === name) this.#expired.delete(key);
+    if (this.#expired.get(key)?.name === name) {
+      this.#expired.delete(key);
+      this.#lost.delete(key);
+    }
   }
 
   /** Leases still valid at `nowMs`. */
@@ -73,7 +84,11 @@ export class LeaseRegistry {
       this.#leases.delete(id);
       this.#expired.set(id, lease);
     }
-    for (const [id, lease] of this.#expired) if (lease.endMs + lease.ttlMs <= nowMs) this.#expired.delete(id);
+    for (const [id, lease] of this.#expired) {
+      if (lease.endMs + lease.ttlMs > nowMs) continue;
+      this.#expired.delete(id);
+      this.#lost.delete(id);
+    }
   }
 }
 

@@ -234,9 +234,9 @@ export class LockEngine {
     const verdict = judgeExtend(votes, { startMs, elapsedMs, ttlMs });
     switch (verdict.kind) {
       case "extended": {
-        // Released here while the renewal was out (its keys are gone or going):
-        // storing it again would leave a lease nobody holds.
-        if (known && this.leases.get(leaseId) === undefined) throw notHeld(name);
+        // Released or found lost here while the renewal was out (its keys are
+        // gone or going): storing it again would revive a lease nobody holds.
+        if (known && (this.leases.get(leaseId) === undefined || this.leases.isLost(leaseId))) throw notHeld(name);
         // A known lease keeps its own id and token, whatever the caller's copy says.
         const lease: Lease = known
           ? { ...known, ttlMs, endMs: verdict.endMs }

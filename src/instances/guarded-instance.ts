@@ -185,11 +185,13 @@ export class GuardedInstance extends InstanceDecorator {
         const nowMs = this.#clock.monotonicMs();
         const startMs = uptimeMs === undefined ? undefined : nowMs - uptimeMs;
         const newRunId = runId !== undefined && this.#runId !== undefined && runId !== this.#runId;
-        // Without a run_id, a start clearly later than the last reading's is a
-        // new run. Uptime is whole seconds of the server's wall clock, read
-        // after a round trip: allow for that, and for clock drift since then.
+        // Unless both readings carry a run_id, a start clearly later than the
+        // last reading's is a new run. Uptime is whole seconds of the server's
+        // wall clock, read after a round trip: allow for that, and for clock
+        // drift since then.
         const slackMs = UPTIME_SLACK_MS + DRIFT_RATE * (nowMs - this.#startReadAtMs);
-        const startedAgain = runId === undefined && startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + slackMs;
+        const byUptime = runId === undefined || this.#runId === undefined;
+        const startedAgain = byUptime && startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + slackMs;
         if ((newRunId || startedAgain) && this.#options.quarantineMs > 0) {
           this.#quarantine(this.#clock.monotonicMs() + this.#options.quarantineMs, "instance restarted: its votes do not count until every lease it may have forgotten has expired");
         } else if (newRunId || startedAgain) {

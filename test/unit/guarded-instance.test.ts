@@ -76,6 +76,18 @@ describe("restart quarantine", () => {
     for (const guard of guards) await guard.close();
   });
 
+  it("a restart into a build that reports a run_id (none before) is told by its uptime", async () => {
+    const { clock, fakes, guards, verify } = setup([600_000]);
+    fakes[0]!.reportsRunId = false;
+    await verify(0);
+    clock.advance(30_000);
+    fakes[0]!.reportsRunId = true;
+    fakes[0]!.restart();
+    await verify(0);
+    expect(guards[0]!.state()).toBe("quarantined");
+    for (const guard of guards) await guard.close();
+  });
+
   it("with a run_id, a jump in uptime (the server's wall clock stepped) is not taken for a restart", async () => {
     const { clock, fakes, guards, verify } = setup([600_000]);
     await verify(0);

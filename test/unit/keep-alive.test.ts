@@ -189,6 +189,20 @@ describe("keepAlive", () => {
     expect(clock.monotonicMs() - t0).toBe(50 + TTL - DRIFT);
   });
 
+  it("judges the loss against the latest renewal's end also when another stream renewed it for a shorter TTL", async () => {
+    const { clock, time, fakes, engine, lease, t0, start } = await setup();
+    const running = start();
+    await time.elapse(50);
+    // Another stream renews the same lease for 200 ms at 50: its keys now live until 250, its end is 246.
+    await time.settle(engine.extend(NAME, lease.leaseId, 200));
+    for (const fake of fakes) fake.behave("hang");
+
+    const error = await time.rejection(running);
+
+    expectLockError(error, "not-held");
+    expect(clock.monotonicMs() - t0).toBe(50 + 200 - 4);
+  });
+
   it("when only a minority answers, keeps trying and resumes the ttl/3 schedule once a majority is back", async () => {
     const { time, fakes, t0, controller, renewals, start, extendTimes } = await setup();
     const running = start();

@@ -1306,6 +1306,25 @@ describe("extend", () => {
     expect(engine.leases.sizeAt(0)).toBe(0);
   });
 
+  it("a renewal that completes after the lease was found lost here: not-held, and the lease is not revived", async () => {
+    const { clock, time, fakes, engine, acquireNow } = setup(3);
+    const lease = await acquireNow();
+    // A renewal for a long TTL lands on every instance, but its answers come back late.
+    for (const fake of fakes) fake.behave("gate-reply", "extend");
+    const renewal = engine.extend(NAME, lease.leaseId, 10_000);
+    renewal.catch(() => undefined);
+    await time.elapse(1);
+    // Meanwhile the known end passes and another Extend finds the lease lost (its keys are rolled back).
+    clock.advance(TTL);
+    for (const fake of fakes) fake.behave("answer", "extend");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    for (const fake of fakes) fake.openGate();
+
+    expectLockError(await time.rejection(renewal), "not-held");
+    expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
+  });
+
   // Regression: a metrics scrape (leases.valid) between the end and the
   // Extend took the lease out of the registry, and the Extend then renewed
   // keys that outlive the lease's end by the drift allowance.
