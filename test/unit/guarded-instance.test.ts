@@ -88,6 +88,31 @@ describe("restart quarantine", () => {
     for (const guard of guards) await guard.close();
   });
 
+  it("without a run_id, a server clock that runs slow within the drift allowance is not taken for a restart", async () => {
+    const { clock, fakes, guards, verify } = setup([600_000]);
+    fakes[0]!.reportsRunId = false;
+    await verify(0);
+    // 300 s later its uptime reads 2.5 s short (0.8 % slow): more than the fixed 2 s slack, within 1 % drift.
+    clock.advance(300_000);
+    fakes[0]!.startedAtMs += 2_500;
+    fakes[0]!.reconnect();
+    await verify(0);
+    expect(guards[0]!.state()).toBe("ok");
+    for (const guard of guards) await guard.close();
+  });
+
+  it("the late-starter rule judges the start read on first contact, not a later reading after a clock step", async () => {
+    const { clock, fakes, guards, verify } = setup([3_600_000, 3_600_000, 3_600_000]);
+    for (let i = 0; i < 3; i++) await verify(i);
+    clock.advance(5_000);
+    // Instance 2's wall clock steps back by almost an hour: its uptime now reads 10 s.
+    fakes[2]!.startedAtMs = clock.monotonicMs() - 10_000;
+    fakes[2]!.reconnect();
+    await verify(2);
+    expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "ok"]);
+    for (const guard of guards) await guard.close();
+  });
+
   it("with a run_id, a jump in uptime (the server's wall clock stepped) is not taken for a restart", async () => {
     const { clock, fakes, guards, verify } = setup([600_000]);
     await verify(0);
