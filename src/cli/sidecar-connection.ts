@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { LockClient } from "../client/lock-client.ts";
 import { stringOption, type CommandArgs } from "./cli-args.ts";
+import { errorCode, errorReason } from "../util/error-text.ts";
 import { CliError, usageError } from "./cli-error.ts";
 import type { CliContext } from "./command.ts";
 
@@ -53,10 +54,9 @@ export function sidecarConnection(args: CommandArgs, ctx: CliContext): SidecarCo
     credentials = ChannelCredentials.createSsl(readCaBundle(ca), readPem(key), readPem(cert));
   } catch (error) {
     if (error instanceof CliError) throw error;
-    // Files that read but do not parse, or a key that is not the certificate's: OpenSSL's reason, first line.
-    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
+    // Files that read but do not parse, or a key that is not the certificate's.
     const sources = [ca, cert, key].flatMap((file) => (file ? [file.source] : [])).join(", ");
-    throw usageError(`${sources}: not usable for TLS (${reason})`);
+    throw usageError(`${sources}: not usable for TLS (${errorReason(error)})`);
   }
   // The name the certificate is checked for, and the :authority the sidecar sees.
   const channelOptions: ChannelOptions = serverName ? { "grpc.ssl_target_name_override": serverName.value, "grpc.default_authority": serverName.value } : {};
@@ -88,8 +88,7 @@ function readPem(file: { value: string; source: string } | undefined): Buffer | 
   try {
     return readFileSync(file.value);
   } catch (error) {
-    const code = error instanceof Error && "code" in error ? String(error.code) : "unreadable";
-    throw usageError(`${file.source}: cannot read ${JSON.stringify(file.value)} (${code})`);
+    throw usageError(`${file.source}: cannot read ${JSON.stringify(file.value)} (${errorCode(error) ?? "unreadable"})`);
   }
 }
 
@@ -100,8 +99,7 @@ function readCaBundle(file: { value: string; source: string } | undefined): Buff
   try {
     new X509Certificate(bundle);
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
-    throw usageError(`${file!.source}: not a PEM CA bundle (${reason})`);
+    throw usageError(`${file!.source}: not a PEM CA bundle (${errorReason(error)})`);
   }
   return bundle;
 }

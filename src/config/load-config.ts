@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { formatDurationMs, parseDurationMs } from "./duration.ts";
 import { DEFAULT_OPTIONS, SETTINGS, type Setting, type SidecarOptions } from "./options.ts";
+import { errorCode } from "../util/error-text.ts";
 
 /** Invalid configuration: the message names the setting (env var and flag). */
 export class ConfigError extends Error {
@@ -102,7 +103,7 @@ function checkReadableFile(path: string, where: string): string {
     accessSync(path, constants.R_OK);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)} (${error instanceof Error && "code" in error ? String(error.code) : "unreadable"})`);
+    throw new ConfigError(`${where}: cannot read ${JSON.stringify(path)} (${errorCode(error) ?? "unreadable"})`);
   }
   return path;
 }

@@ -4,6 +4,8 @@ import { createSecureContext, type ConnectionOptions } from "node:tls";
 import { ConfigError } from "../config/load-config.ts";
 import type { SidecarOptions } from "../config/options.ts";
 import type { Logger } from "../log/logger.ts";
+import { certificateSummary } from "../util/certificate-summary.ts";
+import { errorCode, errorReason } from "../util/error-text.ts";
 
 export type InstanceTlsOptions = Pick<SidecarOptions, "instanceTlsCaFile" | "instanceTlsCertFile" | "instanceTlsKeyFile">;
 
@@ -66,7 +68,7 @@ export class InstanceTlsFiles {
     }
     this.#lastRejected = "";
     Object.assign(this.options, next);
-    this.#logger.info(next.cert ? { clientCertificate: describe(next.cert) } : {}, "instance tls files reloaded");
+    this.#logger.info(Buffer.isBuffer(next.cert) ? { clientCertificate: certificateSummary(next.cert) } : {}, "instance tls files reloaded");
   }
 }
 
@@ -123,7 +125,7 @@ function read(path: string, setting: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
-    throw new ConfigError(`${setting}: cannot read ${JSON.stringify(path)} (${error instanceof Error && "code" in error ? String(error.code) : "unreadable"})`);
+    throw new ConfigError(`${setting}: cannot read ${JSON.stringify(path)} (${errorCode(error) ?? "unreadable"})`);
   }
 }
 
@@ -132,16 +134,10 @@ function check<T>(setting: string, problem: string, parse: () => T): T {
     return parse();
   } catch (error) {
     // The library's reason, first line only; it never quotes the file.
-    throw new ConfigError(`${setting}: ${problem} (${(error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200)})`);
+    throw new ConfigError(`${setting}: ${problem} (${errorReason(error)})`);
   }
 }
 
 function sameBytes(a: unknown, b: unknown): boolean {
   return Buffer.isBuffer(a) && Buffer.isBuffer(b) ? a.equals(b) : a === b;
-}
-
-function describe(cert: unknown): { subject: string; validTo: string; fingerprint256: string } | undefined {
-  if (!Buffer.isBuffer(cert)) return undefined;
-  const x509 = new X509Certificate(cert);
-  return { subject: x509.subject, validTo: x509.validTo, fingerprint256: x509.fingerprint256 };
 }

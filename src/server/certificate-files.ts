@@ -4,6 +4,8 @@ import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import type { experimental } from "@grpc/grpc-js";
 import { ConfigError } from "../config/load-config.ts";
+import { certificateSummary } from "../util/certificate-summary.ts";
+import { errorCode, errorReason } from "../util/error-text.ts";
 import type { Logger } from "../log/logger.ts";
 
 /** A PEM file and the setting that names it, so every problem can point at the setting. */
@@ -67,8 +69,7 @@ export class CertificateFiles implements experimental.CertificateProvider {
 
   /** Subject, expiry and SHA-256 fingerprint of the certificate now served (for logs and tests). */
   describe(): { subject: string; validTo: string; fingerprint256: string } {
-    const x509 = new X509Certificate(this.#current.certificate);
-    return { subject: x509.subject, validTo: x509.validTo, fingerprint256: x509.fingerprint256 };
+    return certificateSummary(this.#current.certificate);
   }
 
   addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
@@ -119,7 +120,7 @@ export class CertificateFiles implements experimental.CertificateProvider {
           ca: ca ? await readFile(ca.path) : undefined,
         };
       } catch (error) {
-        this.#reject(`cannot read a TLS file (${errorCode(error)})`, "unreadable");
+        this.#reject(`cannot read a TLS file (${fileError(error)})`, "unreadable");
         return;
       }
       if (sameContents(next, this.#current)) return;
@@ -174,7 +175,7 @@ function readOrThrow(file: PemFile): Buffer {
   try {
     return readFileSync(file.path);
   } catch (error) {
-    throw new ConfigError(`${file.setting}: cannot read ${JSON.stringify(file.path)} (${errorCode(error)})`);
+    throw new ConfigError(`${file.setting}: cannot read ${JSON.stringify(file.path)} (${fileError(error)})`);
   }
 }
 
@@ -187,13 +188,13 @@ function checked(contents: Contents, paths: CertificateFilePaths): Contents {
   try {
     certificate = new X509Certificate(contents.certificate);
   } catch (error) {
-    throw new ConfigError(`${paths.certificate.setting}: not a PEM certificate (${errorText(error)})`);
+    throw new ConfigError(`${paths.certificate.setting}: not a PEM certificate (${errorReason(error)})`);
   }
   let privateKey: ReturnType<typeof createPrivateKey>;
   try {
     privateKey = createPrivateKey(contents.privateKey);
   } catch (error) {
-    throw new ConfigError(`${paths.privateKey.setting}: not a PEM private key (${errorText(error)})`);
+    throw new ConfigError(`${paths.privateKey.setting}: not a PEM private key (${errorReason(error)})`);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
     throw new ConfigError(`${paths.privateKey.setting}: the key does not belong to the certificate in ${paths.certificate.setting}`);
@@ -203,14 +204,14 @@ function checked(contents: Contents, paths: CertificateFilePaths): Contents {
       new X509Certificate(contents.ca);
       createSecureContext({ ca: contents.ca });
     } catch (error) {
-      throw new ConfigError(`${paths.ca.setting}: not a PEM CA bundle (${errorText(error)})`);
+      throw new ConfigError(`${paths.ca.setting}: not a PEM CA bundle (${errorReason(error)})`);
     }
   }
   // Whatever else OpenSSL would refuse (chain order, key type): found now, not at the first handshake.
   try {
     createSecureContext({ cert: contents.certificate, key: contents.privateKey });
   } catch (error) {
-    throw new ConfigError(`${paths.certificate.setting}: refused by TLS (${errorText(error)})`);
+    throw new ConfigError(`${paths.certificate.setting}: refused by TLS (${errorReason(error)})`);
   }
   return contents;
 }
@@ -225,11 +226,7 @@ function digestOf(contents: Contents): string {
   return hash.digest("hex");
 }
 
-function errorCode(error: unknown): string {
-  return error instanceof Error && "code" in error ? String(error.code) : errorText(error);
-}
-
-/** The library's reason, first line only: OpenSSL messages never carry the key, but keep them short. */
-function errorText(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
+/** A file error's code, else the library's reason. */
+function fileError(error: unknown): string {
+  return errorCode(error) ?? errorReason(error);
 }

@@ -1,6 +1,7 @@
 import type { MethodDefinition, sendUnaryData, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { invalidArgument, type LockError } from "../errors/lock-error.ts";
+import { errorReason } from "../util/error-text.ts";
 
 /**
  * Request bytes that do not parse as the method's message (truncated,
@@ -18,8 +19,7 @@ export interface UnreadableRequest {
 
 export function unreadableRequest(typeName: string, error: unknown): UnreadableRequest {
   // The parser's reason (e.g. "premature EOF", "invalid UTF-8") helps the caller; it never echoes the bytes.
-  const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200);
-  return { [UNREADABLE]: invalidArgument("request", `not a valid ${typeName} message: ${reason}`) };
+  return { [UNREADABLE]: invalidArgument("request", `not a valid ${typeName} message: ${errorReason(error)}`) };
 }
 
 function unreadableError(request: unknown): LockError | undefined {

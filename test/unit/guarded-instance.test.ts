@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { CircuitBudget, GuardedInstance, type GuardOptions } from "../../src/instances/guarded-instance.ts";
 import { InstanceAges } from "../../src/instances/instance-ages.ts";
 import { quorumOf } from "../../src/redlock/quorum.ts";
@@ -9,7 +9,12 @@ import { ManualClock } from "./support/manual-clock.ts";
 const QUARANTINE = 300_000; // LOCK_MAX_TTL
 const WINDOW = 60_000; // LOCK_FRESH_START_WINDOW
 
-/** Guards over fakes whose servers started `startedAgoMs[i]` ago, sharing one InstanceAges. */
+const opened: GuardedInstance[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((guard) => guard.close()));
+});
+
+/** Guards over fakes whose servers started `startedAgoMs[i]` ago, sharing one InstanceAges; closed after each test. */
 function setup(startedAgoMs: number[]) {
   const clock = new ManualClock({ monotonicMs: 10_000_000 });
   const lines: string[] = [];
@@ -28,6 +33,7 @@ function setup(startedAgoMs: number[]) {
     return fake;
   });
   const guards = fakes.map((fake) => new GuardedInstance(fake, options, clock, logger));
+  opened.push(...guards);
   const verify = (i: number): Promise<void> => guards[i]!.waitUntilConnected(0);
   return { clock, lines, fakes, guards, verify };
 }
@@ -50,7 +56,6 @@ describe("restart quarantine", () => {
     await verify(0);
     expect(guards[0]!.state()).toBe("quarantined");
     expect(guards[0]!.quarantineRemainingMs()).toBe(QUARANTINE);
-    for (const guard of guards) await guard.close();
   });
 
   it("on first contact, holds out an instance that started well after the others until LOCK_MAX_TTL after its start", async () => {
@@ -59,7 +64,6 @@ describe("restart quarantine", () => {
     expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "quarantined"]);
     expect(guards[2]!.quarantineRemainingMs()).toBe(QUARANTINE - 10_000);
     expect(lines.join("")).toContain("instance started well after the others");
-    for (const guard of guards) await guard.close();
   });
 
   it("also when the older instances answer after the late starter, whose votes wait for a majority to be identified", async () => {
@@ -73,7 +77,6 @@ describe("restart quarantine", () => {
     await expect(guards[2]!.ping()).rejects.toThrow(/quarantine/);
     expect(guards[0]!.state()).toBe("ok");
     await expect(guards[0]!.ping()).resolves.toBeUndefined();
-    for (const guard of guards) await guard.close();
   });
 
   it("a restart into a build that reports a run_id (none before) is told by its uptime", async () => {
@@ -85,7 +88,6 @@ describe("restart quarantine", () => {
     fakes[0]!.restart();
     await verify(0);
     expect(guards[0]!.state()).toBe("quarantined");
-    for (const guard of guards) await guard.close();
   });
 
   it("without a run_id, a server clock that runs slow within the drift allowance is not taken for a restart", async () => {
@@ -98,7 +100,6 @@ describe("restart quarantine", () => {
     fakes[0]!.reconnect();
     await verify(0);
     expect(guards[0]!.state()).toBe("ok");
-    for (const guard of guards) await guard.close();
   });
 
   it("the late-starter rule judges the start read on first contact, not a later reading after a clock step", async () => {
@@ -110,7 +111,6 @@ describe("restart quarantine", () => {
     fakes[2]!.reconnect();
     await verify(2);
     expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "ok"]);
-    for (const guard of guards) await guard.close();
   });
 
   it("with a run_id, a jump in uptime (the server's wall clock stepped) is not taken for a restart", async () => {
@@ -122,20 +122,17 @@ describe("restart quarantine", () => {
     fakes[0]!.reconnect();
     await verify(0);
     expect(guards[0]!.state()).toBe("ok");
-    for (const guard of guards) await guard.close();
   });
 
   it("does not hold out instances that started together (a cluster deployed together), however recently", async () => {
     const { guards, verify } = setup([10_000, 10_000 + WINDOW, 40_000]);
     for (let i = 0; i < 3; i++) await verify(i);
     expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "ok"]);
-    for (const guard of guards) await guard.close();
   });
 
   it("does not hold out a late starter that has been up for LOCK_MAX_TTL already", async () => {
     const { guards, verify } = setup([3_600_000, 3_600_000, QUARANTINE]);
     for (let i = 0; i < 3; i++) await verify(i);
     expect(guards.map((g) => g.state())).toEqual(["ok", "ok", "ok"]);
-    for (const guard of guards) await guard.close();
   });
 });
