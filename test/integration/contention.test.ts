@@ -125,7 +125,8 @@ describe("contention", () => {
     const got = await a!.client.acquire({ name: "orphan", ttl: ms(5000), wait: ms(10_000) });
     expect(got.acquired).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
-    expect(await redis[0]!.hexists(`${prefix}queue:orphan`, "000000000000000-dead")).toBe(0);
+    // Dropped by the script that ran on that instance, which may answer after the majority did.
+    await eventually(async () => (await redis[0]!.hexists(`${prefix}queue:orphan`, "000000000000000-dead")) === 0, 2000, "expired ticket dropped");
   });
 
   it("withdraws the ticket and the subscription when the last waiter gives up or is cancelled", async () => {
