@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { parseDurationMs } from "../config/duration.ts";
+import { looksLikeLeaseId } from "../engine/lease-id.ts";
 import { usageError } from "./cli-error.ts";
 
 export interface CommandArgs {
@@ -16,17 +17,30 @@ export interface CommandArgs {
  * command `hold` runs). Unknown options are usage errors.
  */
 export function parseCommandArgs(argv: readonly string[], options: ParseArgsOptionsConfig): CommandArgs {
+  // A lease id whose secret starts with "-" (1 in 64) would read as options:
+  // it goes through parseArgs as a placeholder and comes back as a positional.
+  const end = argv.indexOf("--") < 0 ? argv.length : argv.indexOf("--");
+  const leaseIds = new Map<string, string>();
+  const args = argv.map((arg, i) => {
+    if (i >= end || !arg.startsWith("-") || !looksLikeLeaseId(arg)) return arg;
+    const placeholder = `\u0000lease-id-${i}`;
+    leaseIds.set(placeholder, arg);
+    return placeholder;
+  });
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     throw usageError(error instanceof Error ? error.message : String(error));
   }
   const terminator = parsed.tokens.find((t) => t.kind === "option-terminator");
-  const positionals = parsed.tokens.flatMap((t) => (t.kind === "positional" && (!terminator || t.index < terminator.index) ? [t.value] : []));
+  const positionals = parsed.tokens.flatMap((t) => (t.kind === "positional" && (!terminator || t.index < terminator.index) ? [leaseIds.get(t.value) ?? t.value] : []));
+  const values = Object.fromEntries(
+    Object.entries(parsed.values).map(([flag, value]) => [flag, typeof value === "string" ? (leaseIds.get(value) ?? value) : value]),
+  ) as Record<string, string | boolean | undefined>;
   return {
     positionals,
-    values: parsed.values as Record<string, string | boolean | undefined>,
+    values,
     rest: terminator ? argv.slice(terminator.index + 1) : undefined,
   };
 }

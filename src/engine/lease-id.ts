@@ -14,6 +14,11 @@ export interface LeaseIdParts {
 const LEASE_ID = /^([A-Za-z0-9_-]{16,128})\.(\d{1,20})$/;
 const MAX_UINT64 = (1n << 64n) - 1n;
 
+/** Whether `text` has a lease id's shape (it may start with "-": secrets are base64url). */
+export function looksLikeLeaseId(text: string): boolean {
+  return LEASE_ID.test(text);
+}
+
 export function formatLeaseId(parts: LeaseIdParts): string {
   return `${parts.secret}.${parts.fencingToken.toString()}`;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseCommandArgs } from "../../src/cli/cli-args.ts";
+import { extendCommand } from "../../src/cli/commands/extend.ts";
 import { holdCommand } from "../../src/cli/commands/hold.ts";
 import { COMMANDS, runLockctl } from "../../src/cli/run-lockctl.ts";
 
@@ -48,6 +49,17 @@ describe("lockctl command line", () => {
       expect(out).toMatch(new RegExp(`^Usage: lockctl ${command.name}`));
       expect(out).toMatch(/Exit codes:/);
     }
+  });
+
+  it("takes a lease id whose secret starts with - for the positional it is, not for options", async () => {
+    const leaseId = `-${"A".repeat(26)}.42`;
+    const args = parseCommandArgs(["job", leaseId, "--ttl", "5s"], extendCommand.options);
+    expect(args.positionals).toEqual(["job", leaseId]);
+    expect(args.values["ttl"]).toBe("5s");
+    // Through the whole command line: past parsing, it reaches the (absent) sidecar: 4, not a usage error.
+    const { code, err } = await run("release", "job", leaseId);
+    expect(err).not.toMatch(/Unknown option/);
+    expect(code).toBe(4);
   });
 
   it("keeps everything after -- verbatim for hold, options included", () => {
