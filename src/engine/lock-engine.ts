@@ -237,9 +237,11 @@ export class LockEngine {
         // Released or found lost here while the renewal was out (its keys are
         // gone or going): storing it again would revive a lease nobody holds.
         if (known && (this.leases.get(leaseId) === undefined || this.leases.isLost(leaseId))) throw notHeld(name);
-        // A known lease keeps its own id and token, whatever the caller's copy says.
+        // A known lease keeps its own id and token, whatever the caller's copy
+        // says. Its end never moves earlier: the keys kept the longer TTL of an
+        // earlier renewal (EXTEND never shortens them), and its owner was told it.
         const lease: Lease = known
-          ? { ...known, ttlMs, endMs: verdict.endMs }
+          ? { ...known, ttlMs: Math.max(known.ttlMs, ttlMs), endMs: Math.max(known.endMs, verdict.endMs) }
           : { name, leaseId, fencingToken, ttlMs, endMs: verdict.endMs };
         this.leases.put(lease, this.#clock.monotonicMs());
         return lease;

@@ -65,11 +65,16 @@ export class LockStore {
     return { released, acquire, announce: released && !acquire.granted && release.announce !== undefined };
   }
 
-  /** EXTEND: per item, true when its secret held the key (or, with `adopt`, the key was missing). */
+  /**
+   * EXTEND: per item, true when its secret held the key (or, with `adopt`,
+   * the key was missing). A held key's TTL only grows, never shrinks.
+   */
   extend(items: readonly ExtendItem[], adopt: boolean): boolean[] {
     return items.map(({ lockKey, secret, ttlMs }) => {
       const current = this.get(lockKey);
       if (current ? current.value !== secret : !adopt) return false;
+      const untilMs = this.#clock.monotonicMs() + ttlMs;
+      if (current && (current.expiresAtMs === undefined || current.expiresAtMs >= untilMs)) return true;
       this.put(lockKey, secret, ttlMs);
       return true;
     });

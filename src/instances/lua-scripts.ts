@@ -126,7 +126,13 @@ return acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], AR
 /**
  * Renews many leases in one call. KEYS[i] lock key; ARGV[1] '1' to adopt
  * missing keys (restart quarantine catch-up), then ARGV[2i] secret and
- * ARGV[2i+1] TTL ms for KEYS[i]. Returns, per key, 1 when extended.
+ * ARGV[2i+1] TTL ms for KEYS[i]. Returns, per key, 1 when the secret holds
+ * the key.
+ *
+ * A renewal never shortens a key: the owner may have been told a later end
+ * by an earlier, longer renewal, and a shorter one must not let another
+ * caller in before it. So the TTL only ever grows (a key without expiry,
+ * PTTL -1, is left alone).
  */
 export const EXTEND = script(`
 local adopt = ARGV[1] == '1'
@@ -135,7 +141,9 @@ for i = 1, #KEYS do
   local secret, ttl = ARGV[2 * i], ARGV[2 * i + 1]
   local current = redis.call('GET', KEYS[i])
   if current == secret then
-    extended[i] = redis.call('PEXPIRE', KEYS[i], ttl)
+    local left = redis.call('PTTL', KEYS[i])
+    if left >= 0 and left < tonumber(ttl) then redis.call('PEXPIRE', KEYS[i], ttl) end
+    extended[i] = 1
   elseif (not current) and adopt then
     redis.call('SET', KEYS[i], secret, 'PX', ttl)
     extended[i] = 1

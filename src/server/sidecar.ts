@@ -39,7 +39,7 @@ export interface Sidecar {
   readonly engine: LockEngine;
   readonly health: QuorumHealth;
   readonly metrics: SidecarMetrics;
-  /** Stops taking calls, ends KeepAlive streams, releases held leases. Idempotent. */
+  /** Stops taking calls and ends KeepAlive streams; held leases run out at their ends. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -160,11 +160,13 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       });
       closeFiles();
       await Promise.allSettled(streams);
-      const released = await engine.releaseAll();
+      // Leases are not released: their owners were told they hold them until
+      // their ends, and a shutdown is not the owner asking. They run out then.
+      const left = engine.leases.sizeAt(engine.clock.monotonicMs());
       await engine.close();
       // Last: /readyz answers 503 and /metrics stays scrapeable until here.
       await admin.close();
-      logger.info({ released }, "shut down");
+      logger.info({ leftToRunOut: left }, "shut down");
     })();
     return stopping;
   };
