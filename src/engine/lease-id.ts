@@ -11,6 +11,12 @@ export interface LeaseIdParts {
   fencingToken: bigint;
 }
 
+/** A lease id checked and parsed once, at the edge; the rest of the code passes this value. */
+export interface LeaseId extends LeaseIdParts {
+  /** The id as the client sent it. */
+  readonly text: string;
+}
+
 const LEASE_ID = /^([A-Za-z0-9_-]{16,128})\.(\d{1,20})$/;
 const MAX_UINT64 = (1n << 64n) - 1n;
 
@@ -23,11 +29,11 @@ export function formatLeaseId(parts: LeaseIdParts): string {
   return `${parts.secret}.${parts.fencingToken.toString()}`;
 }
 
-export function parseLeaseId(leaseId: string): LeaseIdParts {
+export function parseLeaseId(leaseId: string): LeaseId {
   const match = LEASE_ID.exec(leaseId);
   const token = match ? BigInt(match[2]!) : -1n;
   if (!match || token > MAX_UINT64) {
     throw invalidArgument("lease_id", "malformed: pass the lease_id returned by Acquire unchanged");
   }
-  return { secret: match[1]!, fencingToken: token };
+  return { text: leaseId, secret: match[1]!, fencingToken: token };
 }

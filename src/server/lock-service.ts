@@ -15,15 +15,15 @@ import {
   type ReleaseRequest,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
-import { keepAlive } from "../engine/keep-alive.ts";
+import { LeaseLostError, type Keeper } from "../engine/lease-session.ts";
+import { LeaseSessions } from "../engine/lease-sessions.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { Logger } from "../log/logger.ts";
+import { CallEndProbe } from "./call-end.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
-import { LeaseKeepers } from "./lease-keepers.ts";
-import { leaseLossReason } from "./lease-loss-reason.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "./lock-service-observer.ts";
 import { checkLeaseId, checkName, checkOwner, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
@@ -80,67 +80,76 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   });
 
   const extend = unary<ExtendRequest, ExtendResponse>(ctx, { rpc: "extend", outcome: () => "extended" }, async (req, call) => {
-    const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId), checkTtlMs(req.ttl, limits), call.signal);
+    const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId).text, checkTtlMs(req.ttl, limits), call.signal);
     return create(ExtendResponseSchema, { lease: toLeaseMessage(lease, clock) });
   });
 
   const releaseReport: RpcReport<ReleaseRequest, ReleaseResponse> = { rpc: "release", outcome: (res) => (res.released ? "released" : "not_released") };
   const release = unary<ReleaseRequest, ReleaseResponse>(ctx, releaseReport, async (req) => {
     // Not tied to the call's signal: a release the client gave up on should still happen.
-    const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId));
+    const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId).text);
     return create(ReleaseResponseSchema, { released });
   });
 
-  const keepers = new LeaseKeepers();
+  const sessions = new LeaseSessions(engine, ctx.retryDelayMs);
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
       const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`);
       stream.emit("error", toGrpcStatus(limit));
       return;
     }
-    const done = runKeepAlive(ctx, keepers, stream).finally(() => ctx.streams.delete(done));
+    const done = runKeepAlive(ctx, sessions, stream).finally(() => ctx.streams.delete(done));
     ctx.streams.add(done);
   };
 
   return { acquire, extend, release, keepAlive: keepAliveHandler } as UntypedServiceImplementation;
 }
 
-async function runKeepAlive(ctx: LockServiceContext, keepers: LeaseKeepers, stream: ServerWritableStream<KeepAliveRequest, KeepAliveResponse>): Promise<void> {
+/**
+ * Adapts a KeepAlive stream to the lease's session: each renewal becomes a
+ * message; a loss ends the stream with its status; and how the stream ended
+ * decides whether the lease is released (its owner cancelled) or left to
+ * run out at the last end it was told (anything else, see docs/design.md).
+ */
+async function runKeepAlive(ctx: LockServiceContext, sessions: LeaseSessions, stream: ServerWritableStream<KeepAliveRequest, KeepAliveResponse>): Promise<void> {
+  const deadline = stream.getDeadline();
+  const probe = new CallEndProbe(stream, deadline instanceof Date ? deadline.getTime() : deadline);
   const call = callSignal(stream, ctx.shutdown);
   const req = stream.request;
-  let leave: (() => boolean) | undefined;
+  let keeper: Keeper | undefined;
   try {
     const name = checkName(req.name, ctx.limits);
-    const leaseId = checkLeaseId(req.leaseId);
+    const lease = checkLeaseId(req.leaseId);
     const ttlMs = checkTtlMs(req.ttl, ctx.limits);
-    leave = keepers.join(name, leaseId);
-    try {
-      // A renewal that lands after the loss was reported is undone, unless another stream keeps the lease.
-      const onLateRenewal = (): void => {
-        if (!keepers.kept(name, leaseId)) void ctx.engine.release(name, leaseId).catch(() => undefined);
-      };
-      await keepAlive(ctx.engine, { name, leaseId, ttlMs, retryDelayMs: ctx.retryDelayMs, onLateRenewal }, call.signal, (lease) => {
-        ctx.observer?.renewed();
-        stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(lease, ctx.engine.clock) }));
-      });
-    } catch (error) {
-      const reason = leaseLossReason(error);
-      ctx.observer?.leaseLost(reason);
+    keeper = sessions.keep(name, lease, ttlMs, (renewed) => {
+      ctx.observer?.renewed();
+      stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(renewed, ctx.engine.clock) }));
+    });
+    const ended = new Promise<undefined>((resolve) => {
+      if (call.signal.aborted) resolve(undefined);
+      else call.signal.addEventListener("abort", () => resolve(undefined), { once: true });
+    });
+    const loss = await Promise.race([keeper.lost, ended]);
+    if (loss instanceof LeaseLostError) {
+      ctx.observer?.leaseLost(loss.reason);
       // Messages name the lock, never the lease id: it is the proof of ownership.
-      ctx.logger.warn({ lock: name, reason, detail: error instanceof Error ? error.message : String(error) }, "lease lost: keepalive ended");
-      throw error;
+      ctx.logger.warn({ lock: name, reason: loss.reason, detail: loss.message }, "lease lost: keepalive ended");
+      stream.emit("error", toGrpcStatus(loss));
+      return;
     }
-    // The stream is gone (client cancel, deadline or shutdown): stop renewing
-    // at once, and let the lease go unless another stream still keeps it.
-    const last = leave();
-    if (last && req.expireOnClose) ctx.engine.leases.delete(name, leaseId);
-    else if (last) await ctx.engine.release(name, leaseId).catch(() => undefined);
-    if (ctx.shutdown.aborted) stream.emit("error", toGrpcStatus(ctx.shutdown.reason));
-    else stream.end();
+    const how = probe.how(call.signal.reason, ctx.shutdown);
+    await keeper.close(how === "owner-cancelled" && !req.expireOnClose ? "release" : "run-out");
+    if (how === "shutdown") {
+      const going = new LockError("shutting-down", "the sidecar is shutting down: the lease is no longer renewed and runs out at the last expires_at sent");
+      stream.emit("error", toGrpcStatus(going));
+    } else {
+      stream.end();
+    }
   } catch (error) {
     stream.emit("error", toGrpcStatus(error));
   } finally {
-    leave?.();
+    // A stream that ended by surprise (a bug above) lets its lease run out: never an early release.
+    void keeper?.close("run-out");
     call.cleanup();
   }
 }

@@ -1,6 +1,7 @@
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { formatDurationMs } from "../config/duration.ts";
 import type { SidecarOptions } from "../config/options.ts";
+import { parseLeaseId, type LeaseId } from "../engine/lease-id.ts";
 import { invalidArgument } from "../errors/lock-error.ts";
 
 /**
@@ -39,10 +40,11 @@ export function checkWaitMs(wait: Duration | undefined, limits: Limits): number 
   return ms;
 }
 
-export function checkLeaseId(leaseId: string): string {
+/** The lease id, checked and parsed once here; the rest of the code passes the value. */
+export function checkLeaseId(leaseId: string): LeaseId {
   if (leaseId === "") throw invalidArgument("lease_id", "must not be empty: pass the lease_id returned by Acquire");
   if (Buffer.byteLength(leaseId, "utf8") > MAX_LEASE_ID_BYTES) throw invalidArgument("lease_id", `longer than ${MAX_LEASE_ID_BYTES} bytes`);
-  return leaseId;
+  return parseLeaseId(leaseId);
 }
 
 export function checkOwner(owner: string): string {

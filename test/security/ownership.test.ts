@@ -142,11 +142,11 @@ describe("ownership", () => {
       const kept = await keepAliveCode(second.client, { name: "echoed", leaseId: altered, ttl: ms(OWNER_TTL_MS) }, 300);
       expect(kept.code).toBe(-1); // still open when cancelled: the secret proves ownership
       expect(kept.messages).toBeGreaterThanOrEqual(1);
+      // Its owner cancelled the KeepAlive stream: that released the lease (its owner's secret did it) ...
+      await eventually(async () => (await onInstances(prefix, "echoed")).every((state) => state.value === null), 2000, "echoed released");
     } finally {
       await second.stop();
     }
-    // The KeepAlive stream cancelled above released the lease (its owner's secret did it) ...
-    for (const state of await onInstances(prefix, "echoed")) expect(state.value).toBeNull();
     // ... and at no point did a fencing counter move.
     const after = await onInstances(prefix, "echoed");
     for (const [i, state] of after.entries()) expect(state.fence).toBe(before[i]!.fence);

@@ -12,7 +12,7 @@ describe("formatLeaseId / parseLeaseId", () => {
 
   it.each([0n, 1n, 1_700_000_000_000_000n, 2n ** 53n + 1n, MAX_UINT64])("round-trips token %s exactly", (token) => {
     const id = formatLeaseId({ secret: SECRET, fencingToken: token });
-    expect(parseLeaseId(id)).toEqual({ secret: SECRET, fencingToken: token });
+    expect(parseLeaseId(id)).toEqual({ text: id, secret: SECRET, fencingToken: token });
   });
 
   it("accepts secrets of 16 to 128 base64url characters", () => {

@@ -109,8 +109,10 @@ describe("checkWaitMs", () => {
 });
 
 describe("checkLeaseId", () => {
-  it("accepts up to 256 bytes", () => {
-    expect(checkLeaseId("x".repeat(256))).toBe("x".repeat(256));
+  it("parses a well-formed id; anything else is malformed", () => {
+    const secret = "A".repeat(128);
+    expect(checkLeaseId(`${secret}.18446744073709551615`)).toEqual({ text: `${secret}.18446744073709551615`, secret, fencingToken: 18446744073709551615n });
+    expect(problem("lease_id", () => checkLeaseId("x".repeat(256)))).toContain("malformed");
   });
 
   it("empty", () => {

@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { keepAlive, renewalDueMs, type KeepAliveOptions } from "../../src/engine/keep-alive.ts";
+import { parseLeaseId } from "../../src/engine/lease-id.ts";
+import { LeaseLostError, renewalDueMs, type ClosePolicy, type LeaseLossReason } from "../../src/engine/lease-session.ts";
+import { LeaseSessions } from "../../src/engine/lease-sessions.ts";
 import type { Lease } from "../../src/engine/lease.ts";
 import { LockEngine } from "../../src/engine/lock-engine.ts";
 import { fakeInstances } from "./support/fake-instance.ts";
 import { FakeTime } from "./support/fake-time.ts";
-import { expectLockError } from "./support/lock-error.ts";
 import { ManualClock } from "./support/manual-clock.ts";
 import { engineTestOptions } from "./support/engine-options.ts";
 import { ScriptedRandomness } from "./support/scripted-randomness.ts";
@@ -15,6 +16,20 @@ const LOCK = "ka:lock:job";
 const TTL = 300; // renewals every 100 ms
 const DRIFT = 5; // floor(300 / 100) + 2
 const RETRY = 10;
+
+/**
+ * A keeper as a promise: it resolves once `signal` aborts and the keeper
+ * closed with `policy`, and rejects with the loss when the lease is lost.
+ */
+function keep(sessions: LeaseSessions, leaseId: string, ttlMs: number, signal: AbortSignal, onRenewed: (lease: Lease) => void, policy: ClosePolicy = "run-out"): Promise<void> {
+  const keeper = sessions.keep(NAME, parseLeaseId(leaseId), ttlMs, onRenewed);
+  return new Promise((resolve, reject) => {
+    void keeper.lost.then(reject);
+    const stop = (): void => void keeper.close(policy).then(resolve, reject);
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+  });
+}
 
 async function setup(n = 3, startMs = 10_000) {
   const clock = new ManualClock({ monotonicMs: startMs });
@@ -27,11 +42,18 @@ async function setup(n = 3, startMs = 10_000) {
   const t0 = clock.monotonicMs();
   const controller = new AbortController();
   const renewals: Lease[] = [];
-  const options: KeepAliveOptions = { name: NAME, leaseId: lease.leaseId, ttlMs: TTL, retryDelayMs: RETRY };
-  const start = (on: LockEngine = engine): Promise<void> => keepAlive(on, options, controller.signal, (l) => renewals.push(l));
+  const sessions = new LeaseSessions(engine, RETRY);
+  const start = (on: LockEngine = engine, policy: ClosePolicy = "run-out"): Promise<void> =>
+    keep(on === engine ? sessions : new LeaseSessions(on, RETRY), lease.leaseId, TTL, controller.signal, (l) => renewals.push(l), policy);
   /** When each instance-0 extend call happened, relative to t0. */
   const extendTimes = (): number[] => fakes[0]!.callsOf("extend").map((c) => c.atMs - t0);
-  return { clock, time, fakes, engine, lease, t0, controller, renewals, start, extendTimes };
+  return { clock, time, fakes, engine, lease, t0, controller, renewals, sessions, start, extendTimes };
+}
+
+function expectLoss(error: unknown, reason: LeaseLossReason): void {
+  expect(error).toBeInstanceOf(LeaseLostError);
+  expect((error as LeaseLostError).reason).toBe(reason);
+  expect((error as LeaseLostError).code).toBe(reason === "unavailable" ? "unavailable" : "not-held");
 }
 
 beforeEach(() => FakeTime.install());
@@ -39,7 +61,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe("keepAlive", () => {
+describe("LeaseSession", () => {
   it("renews at once, then every ttl/3, reporting each renewal", async () => {
     const { time, t0, controller, renewals, start, extendTimes, lease } = await setup();
     const running = start();
@@ -73,7 +95,7 @@ describe("keepAlive", () => {
     await time.settle(running);
   });
 
-  it("returns when the signal aborts, renews no more, and leaves the lease held", async () => {
+  it("run-out: renews no more once its last keeper leaves, and leaves the lease held", async () => {
     const { time, fakes, controller, renewals, start, extendTimes } = await setup();
     const running = start();
     await time.elapse(250);
@@ -84,13 +106,6 @@ describe("keepAlive", () => {
     expect(extendTimes()).toEqual([0, 100, 200]);
     expect(renewals).toHaveLength(3);
     for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
-  });
-
-  it("returns at once, without renewing, when the signal is already aborted", async () => {
-    const { time, controller, start, extendTimes } = await setup();
-    controller.abort();
-    await expect(time.settle(start(), 1)).resolves.toBeUndefined();
-    expect(extendTimes()).toEqual([]);
   });
 
   it("does not report a renewal that completes after the abort", async () => {
@@ -105,7 +120,7 @@ describe("keepAlive", () => {
     expect(renewals).toEqual([]);
   });
 
-  it("throws not-held when the lease is taken away on the instances", async () => {
+  it("is lost as not_held when the lease is taken away on the instances", async () => {
     const { clock, time, fakes, t0, renewals, start } = await setup();
     const running = start();
     await time.elapse(50);
@@ -114,14 +129,14 @@ describe("keepAlive", () => {
 
     const error = await time.rejection(running);
 
-    expectLockError(error, "not-held");
+    expectLoss(error, "not_held");
     expect(clock.monotonicMs() - t0).toBe(100); // at the next renewal
     expect(renewals).toHaveLength(1);
     expect(fakes[2]!.valueAt(LOCK)).toBeUndefined(); // released where it remained
     expect(fakes[1]!.valueAt(LOCK)).toBe("thief-000000000000");
   });
 
-  it("when instances stop answering: retries every retryDelay, then not-held once the known end passes", async () => {
+  it("when instances stop answering: retries every retryDelay, then unconfirmed once the end told passes", async () => {
     const { clock, time, fakes, t0, renewals, start, extendTimes } = await setup();
     const running = start();
     await time.elapse(50);
@@ -129,7 +144,7 @@ describe("keepAlive", () => {
 
     const error = await time.rejection(running);
 
-    expectLockError(error, "not-held");
+    expectLoss(error, "unconfirmed");
     // Last confirmed renewal at 0: known end 0 + 300 - 5 = 295. Retries at
     // 100, 110, ..., 290; at 295 the engine refuses to renew past the end.
     expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
@@ -137,7 +152,7 @@ describe("keepAlive", () => {
     expect(renewals).toHaveLength(1);
   });
 
-  it("when instances hang: each try costs the instance timeout, and not-held comes at the known end, not when the last try times out", async () => {
+  it("when instances hang: each try costs the instance timeout, and the loss (unconfirmed) comes at the end told, not when the last try times out", async () => {
     const { clock, time, fakes, t0, start, extendTimes } = await setup();
     const running = start();
     await time.elapse(50);
@@ -145,7 +160,7 @@ describe("keepAlive", () => {
 
     const error = await time.rejection(running);
 
-    expectLockError(error, "not-held");
+    expectLoss(error, "unconfirmed");
     // Tries at 100, 130, ..., 280 (20 ms timeout + 10 ms pause); the one at
     // 280 would time out at 300, but the known end (and the last expires_at
     // reported) is 295: the loss is reported then.
@@ -153,54 +168,109 @@ describe("keepAlive", () => {
     expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
   });
 
-  it("a renewal that lands after the loss was reported is handed to onLateRenewal (the stream releases it)", async () => {
-    const { clock, time, fakes, engine, t0, controller, lease } = await setup();
-    let late = 0;
-    const onLateRenewal = (): void => {
-      late++;
-      void engine.release(NAME, lease.leaseId);
-    };
-    const running = keepAlive(engine, { name: NAME, leaseId: lease.leaseId, ttlMs: TTL, retryDelayMs: RETRY, onLateRenewal }, controller.signal, () => undefined);
+  it("a renewal that lands after the loss was reported is undone: the lease is released", async () => {
+    const { clock, time, fakes, t0, start } = await setup();
+    const running = start();
     await time.elapse(50);
     // Renewals reach the instances but their answers are held back.
     for (const fake of fakes) fake.behave("gate", "extend");
 
     const error = await time.rejection(running);
-    expectLockError(error, "not-held");
+    expectLoss(error, "unconfirmed");
     expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
     // The try sent at 280 is still out (its timeout is at 300) when the answers arrive: it lands.
     for (const fake of fakes) fake.openGate();
     await time.elapse(10);
-    expect(late).toBe(1);
     for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
+    for (const fake of fakes) expect(fake.callsOf("release").length).toBeGreaterThan(0);
   });
 
-  it("judges the loss against the lease's end as this sidecar knows it, also when another stream renewed it", async () => {
+  it("reports the loss by the end it told, even when a unary Extend moved the lease's end later", async () => {
     const { clock, time, fakes, engine, lease, t0, start } = await setup();
     const running = start();
     await time.elapse(50);
-    // Another stream of this sidecar renews the same lease at 50: its end moves to 345.
+    // The owner renews the same lease by Extend at 50: its end moves to 345, but this keeper was told 295.
     await time.settle(engine.extend(NAME, lease.leaseId, TTL));
     for (const fake of fakes) fake.behave("hang");
 
     const error = await time.rejection(running);
 
-    expectLockError(error, "not-held");
-    expect(clock.monotonicMs() - t0).toBe(50 + TTL - DRIFT);
+    expectLoss(error, "unconfirmed");
+    expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
   });
 
-  it("judges the loss against the latest renewal's end also when another stream renewed it for a shorter TTL", async () => {
-    const { clock, time, fakes, engine, lease, t0, start } = await setup();
+  it("a shorter Extend neither shortens the keys nor the end: the end told stands", async () => {
+    const { time, fakes, engine, lease, t0, renewals, start, controller } = await setup();
     const running = start();
     await time.elapse(50);
-    // Another stream renews the same lease for 200 ms at 50: its keys now live until 250, its end is 246.
-    await time.settle(engine.extend(NAME, lease.leaseId, 200));
-    for (const fake of fakes) fake.behave("hang");
+    expect(renewals.map((l) => l.endMs - t0)).toEqual([TTL - DRIFT]);
+    // Another caller renews the same lease for 100 ms at 50: the keys keep their 300 ms TTL.
+    const shorter = await time.settle(engine.extend(NAME, lease.leaseId, 100));
+    expect(shorter.endMs - t0).toBe(TTL - DRIFT);
+    for (const fake of fakes) expect(fake.ttlOf(LOCK)).toBe(TTL - 50);
+    controller.abort();
+    await time.settle(running);
+  });
 
-    const error = await time.rejection(running);
+  it("two keepers with different TTLs share one schedule: renewed for the longer, every third of the shorter", async () => {
+    const { time, fakes, sessions, lease, t0, controller } = await setup();
+    const long: Lease[] = [];
+    const short: Lease[] = [];
+    const a = keep(sessions, lease.leaseId, TTL, controller.signal, (l) => long.push(l));
+    const b = keep(sessions, lease.leaseId, 150, controller.signal, (l) => short.push(l));
+    await time.elapse(120);
+    expect(sessions.size).toBe(1);
+    const items = fakes[0]!.callsOf("extend").map((c) => (c.args[0] as { ttlMs: number }[]).map((i) => i.ttlMs));
+    // Joined together: one renewal at once, then at 50 and 100 (ttl 150: tick 5, due every 50), all for 300.
+    expect(items).toEqual([[TTL], [TTL], [TTL]]);
+    for (const fake of fakes) expect(fake.ttlOf(LOCK)).toBe(TTL - 20);
+    expect(long.map((l) => l.endMs - t0)).toEqual(short.map((l) => l.endMs - t0));
+    controller.abort();
+    await time.settle(Promise.all([a, b]));
+  });
 
-    expectLockError(error, "not-held");
-    expect(clock.monotonicMs() - t0).toBe(50 + 200 - 4);
+  it("release: the last keeper to leave on its owner's cancel releases the lease on the instances", async () => {
+    const { time, fakes, controller, start } = await setup();
+    const running = start(undefined, "release");
+    await time.elapse(150);
+    controller.abort();
+    await time.settle(running);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
+  });
+
+  it("release: a keeper that leaves while another still keeps the lease releases nothing; renewals go on", async () => {
+    const { time, fakes, sessions, lease, extendTimes } = await setup();
+    const first = new AbortController();
+    const second = new AbortController();
+    const a = keep(sessions, lease.leaseId, TTL, first.signal, () => undefined, "release");
+    const b = keep(sessions, lease.leaseId, TTL, second.signal, () => undefined, "run-out");
+    await time.elapse(150);
+    first.abort();
+    await time.settle(a);
+    await time.elapse(200);
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
+    expect(extendTimes().filter((at) => at > 150).length).toBeGreaterThan(0);
+    // The last one leaves running out: still nothing released, no more renewals.
+    second.abort();
+    await time.settle(b);
+    const renewalsSoFar = extendTimes().length;
+    await time.elapse(200);
+    expect(extendTimes()).toHaveLength(renewalsSoFar);
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
+  });
+
+  it("release waits for the renewal in flight, so the release lands after it", async () => {
+    const { time, fakes, controller, start } = await setup();
+    const running = start(undefined, "release");
+    await time.elapse(50);
+    for (const fake of fakes) fake.behave("gate", "extend");
+    await time.elapse(60); // the renewal at 100 is out
+    controller.abort();
+    await time.flush();
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
+    for (const fake of fakes) fake.openGate();
+    await time.settle(running);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
   });
 
   it("when only a minority answers, keeps trying and resumes the ttl/3 schedule once a majority is back", async () => {
@@ -221,11 +291,11 @@ describe("keepAlive", () => {
     await time.settle(running);
   });
 
-  it("without a known validity (lease granted elsewhere), an unconfirmed first renewal throws unavailable", async () => {
+  it("without a known validity (lease granted elsewhere), an unconfirmed first renewal is lost as unavailable", async () => {
     const { clock, time, fakes, start } = await setup();
     const stranger = new LockEngine(fakes, OPTIONS, { clock, randomness: new ScriptedRandomness("other") });
     for (const fake of fakes.slice(1)) fake.behave("fail");
-    expectLockError(await time.rejection(start(stranger)), "unavailable");
+    expectLoss(await time.rejection(start(stranger)), "unavailable");
   });
 
   it("a lease granted elsewhere is kept alive too", async () => {
