@@ -9,12 +9,18 @@ export class LocalChannels {
     listeners.add(listener);
     return () => {
       listeners.delete(listener);
-      if (listeners.size === 0) this.#listeners.delete(channel);
+      // Only this set: after it emptied, a later subscriber may have made a new one.
+      if (listeners.size === 0 && this.#listeners.get(channel) === listeners) this.#listeners.delete(channel);
     };
   }
 
   publish(channel: string, message: string): void {
     for (const listener of this.#listeners.get(channel) ?? []) queueMicrotask(() => listener(message));
+  }
+
+  /** Channels with at least one listener. */
+  get channelCount(): number {
+    return this.#listeners.size;
   }
 
   subscribers(channel: string): number {

@@ -9,6 +9,9 @@ interface Entry {
   expiresAtMs: number | undefined;
 }
 
+/** Stored entries looked at by each write, so the sweep keeps pace with the writes that fill the store. */
+const SWEEP_PER_WRITE = 2;
+
 export interface LockStoreOptions {
   /** First value of a missing fencing counter; default: the wall clock in microseconds, as the Lua script does. */
   fenceStart?: bigint | undefined;
@@ -20,12 +23,19 @@ export interface LockStoreOptions {
  * The embedded MemoryInstance serves it; the engine tests' fake wraps it in
  * injected failures. Announcing is left to the caller: `notice` gives the
  * text a release would publish.
+ *
+ * Expired keys are dropped when read, and by `sweep`, which looks at a
+ * bounded number of entries per call and resumes where it stopped: every
+ * write runs a small sweep, and MemoryInstance runs larger ones on a timer
+ * for names nobody touches again.
  */
 export class LockStore {
   readonly #clock: Clock;
   readonly #fenceStart: bigint | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #tickets = new TicketQueues();
+  /** Where the next sweep resumes; undefined: start a new pass. */
+  #cursor: MapIterator<[string, Entry]> | undefined;
 
   constructor(clock: Clock, options: LockStoreOptions = {}) {
     this.#clock = clock;
@@ -110,6 +120,7 @@ export class LockStore {
 
   /** Writes a key directly; ttl undefined: no expiry. */
   put(key: string, value: string, ttlMs: number | undefined): void {
+    this.sweep(SWEEP_PER_WRITE);
     this.#entries.set(key, { value, expiresAtMs: ttlMs === undefined ? undefined : this.#clock.monotonicMs() + ttlMs });
   }
 
@@ -127,7 +138,38 @@ export class LockStore {
     return this.#tickets.live(queueKey, this.#clock.monotonicMs());
   }
 
+  /**
+   * Drops expired keys and tickets, looking at no more than `budget` keys
+   * and about `budget` tickets. Nothing a script can see changes: an expired
+   * entry already reads as missing, and the clock never goes back.
+   */
+  sweep(budget: number): void {
+    const now = this.#clock.monotonicMs();
+    let wrapped = false;
+    for (let looked = 0; looked < budget; looked++) {
+      let next = (this.#cursor ??= this.#entries.entries()).next();
+      // A finished iterator stays finished, even if keys are added later: start over, once per call.
+      if (next.done && !wrapped) {
+        wrapped = true;
+        next = (this.#cursor = this.#entries.entries()).next();
+      }
+      if (next.done) {
+        this.#cursor = undefined;
+        break;
+      }
+      const [key, entry] = next.value;
+      if (entry.expiresAtMs !== undefined && entry.expiresAtMs <= now) this.#entries.delete(key);
+    }
+    this.#tickets.sweep(budget, now);
+  }
+
+  /** How much is stored, expired or not: for leak checks (nothing is dropped on the way). */
+  size(): { entries: number; ticketQueues: number } {
+    return { entries: this.#entries.size, ticketQueues: this.#tickets.size };
+  }
+
   clear(): void {
+    this.#cursor = undefined;
     this.#entries.clear();
     this.#tickets.clear();
   }

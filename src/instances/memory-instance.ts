@@ -3,6 +3,19 @@ import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcq
 import { LocalChannels } from "./local-channels.ts";
 import { LockStore } from "./lock-store.ts";
 
+export interface MemoryInstanceOptions {
+  /** How often expired keys of names nobody touches again are swept; default 50 ms. */
+  sweepIntervalMs?: number;
+}
+
+const DEFAULT_SWEEP_INTERVAL_MS = 50;
+/**
+ * Keys (and about as many tickets) looked at per timed sweep: about 2 ms
+ * when all of them expired, 0.1 ms when none did. With the default interval
+ * that reclaims 100,000 keys a second and passes over 1M keys in 10 s.
+ */
+const SWEEP_SLICE = 5000;
+
 /**
  * An instance living in this process: the embedded default when no instances
  * are configured. Same semantics as the Lua scripts (LockStore), so the
@@ -14,12 +27,17 @@ export class MemoryInstance implements LockInstance {
   readonly #channels = new LocalChannels();
   readonly #clock: Clock;
   readonly #startedMs: number;
+  readonly #sweeper: NodeJS.Timeout;
 
-  constructor(name: string, clock: Clock) {
+  constructor(name: string, clock: Clock, options: MemoryInstanceOptions = {}) {
     this.name = name;
     this.#store = new LockStore(clock);
     this.#clock = clock;
     this.#startedMs = clock.monotonicMs();
+    // Writes sweep a little as they go; the timer frees names that are never written again.
+    this.#sweeper = setInterval(() => this.#store.sweep(SWEEP_SLICE), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
+    // The sweep is housekeeping: it must not keep the process alive.
+    this.#sweeper.unref();
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
@@ -67,12 +85,18 @@ export class MemoryInstance implements LockInstance {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     this.#store.clear();
   }
 
   /** Keys held now (expired ones are dropped first): for tests and leak checks. */
   keyCount(): number {
     return this.#store.keys().length;
+  }
+
+  /** Entries and ticket queues stored, expired ones included: for leak checks. */
+  storeSize(): { entries: number; ticketQueues: number } {
+    return this.#store.size();
   }
 
   #announce(announce: Announcement): void {
