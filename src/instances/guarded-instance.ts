@@ -2,7 +2,8 @@ import type { Logger } from "../log/logger.ts";
 import type { Clock } from "../redlock/clock.ts";
 import type { InstanceAges } from "./instance-ages.ts";
 import { InstanceDecorator } from "./instance-decorator.ts";
-import type { ExtendItem, LockInstance } from "./lock-instance.ts";
+import type { Announcement, ExtendItem, LockInstance } from "./lock-instance.ts";
+import { PendingReleases } from "./pending-releases.ts";
 
 export interface GuardOptions {
   /**
@@ -63,6 +64,9 @@ export class CircuitBudget {
  */
 const UPTIME_SLACK_MS = 2000;
 
+/** How long a release that could not be sent is kept for a retry when quarantine is off (so LOCK_MAX_TTL is not known here). */
+const RELEASE_RETRY_WITHOUT_QUARANTINE_MS = 10 * 60_000;
+
 /** Clock rate difference allowed between a server and this sidecar (the Redlock drift allowance). */
 const DRIFT_RATE = 0.01;
 
@@ -108,12 +112,14 @@ export class GuardedInstance extends InstanceDecorator {
   #firstFailureMs = 0;
   #probe: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #unsent: PendingReleases;
 
   constructor(inner: LockInstance, options: GuardOptions, clock: Clock, logger: Logger) {
     super(inner);
     this.#options = options;
     this.#clock = clock;
     this.#logger = logger;
+    this.#unsent = new PendingReleases(clock, options.quarantineMs > 0 ? options.quarantineMs : RELEASE_RETRY_WITHOUT_QUARANTINE_MS);
     // Another instance's start may show this one to be a late starter.
     this.#stopWatchingAges = options.ages.onChange(() => this.#quarantineIfLateStarter());
   }
@@ -135,6 +141,31 @@ export class GuardedInstance extends InstanceDecorator {
     // In quarantine, extends re-create leases the restart lost, so the
     // instance holds every live lease by the time its votes count again.
     return this.around(() => this.inner.extend(items, this.state() === "quarantined"));
+  }
+
+  /**
+   * A release is sent even while the circuit is open (its answer never
+   * counts then): commands on one connection run in order, so on an
+   * instance that stalled after a grant's SET, the release runs after that
+   * SET when it resumes. One that fails is sent again once the instance
+   * answers (docs/design.md).
+   */
+  override async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
+    if (this.#probe) {
+      this.inner.release(lockKey, secret, announce).catch(() => this.#unsent.add(lockKey, secret));
+      throw new VoteWithheldError(`${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`);
+    }
+    try {
+      return await super.release(lockKey, secret, announce);
+    } catch (error) {
+      if (!(error instanceof VoteWithheldError)) this.#unsent.add(lockKey, secret);
+      throw error;
+    }
+  }
+
+  /** Releases kept for a retry (tests, status). */
+  get unsentReleases(): number {
+    return this.#unsent.size;
   }
 
   override async waitUntilConnected(timeoutMs: number): Promise<void> {
@@ -162,6 +193,7 @@ export class GuardedInstance extends InstanceDecorator {
       throw error;
     }
     this.#failures = 0;
+    this.#unsent.flush(this.inner);
     if (this.#verifiedEpoch !== this.inner.connectionEpoch()) {
       // A reply through a connection whose server we have not identified:
       // it may have restarted empty. Check, and withhold this answer.
@@ -254,6 +286,7 @@ export class GuardedInstance extends InstanceDecorator {
           this.#probe = undefined;
           this.#failures = 0;
           this.#options.circuitBudget.close();
+          this.#unsent.flush(this.inner);
           this.#logger.info({ instance: this.name }, "instance circuit closed: it answers again");
         },
         () => undefined,
