@@ -197,15 +197,15 @@ describe("metrics and probes", () => {
   });
 
   it("answers /readyz 503 while shutting down", async () => {
-    // Two paused instances (a majority) make the shutdown's release wait out
-    // the (long) instance timeout: one would not, a majority's answers suffice.
+    // Two paused instances (a majority) make an acquire in flight wait out
+    // the (long) instance timeout, and the shutdown waits for it to land.
     const { running, servers } = await setUp({ instanceTimeoutMs: 1500, minTtlMs: 3000 });
-    await running.client.acquire({ name: "m-shutdown", ttl: ms(10_000) });
     servers.pause(0);
     try {
       expect((await get("/readyz")).status).toBe(200);
-      running.client.close();
       servers.pause(1);
+      const inFlight = running.client.acquire({ name: "m-shutdown", ttl: ms(10_000) }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
       const stopped = running.sidecar.stop();
       const response = await get("/readyz");
       expect(response.status).toBe(503);
@@ -215,6 +215,8 @@ describe("metrics and probes", () => {
       servers.resume(0);
       servers.resume(1);
       await stopped;
+      await inFlight;
+      running.client.close();
     } finally {
       servers.resume(0);
       servers.resume(1);

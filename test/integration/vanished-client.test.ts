@@ -66,7 +66,7 @@ describe("a client that vanishes without closing its connection", () => {
     relay = undefined;
   });
 
-  it("loses its KeepAlive stream once the connection stops answering pings, and the lease is released", async () => {
+  it("loses its KeepAlive stream once the connection stops answering pings, and the lease runs out at the end it was told", async () => {
     const { running } = await cluster.start({ count: 3, options: { clientPingIntervalMs: 300, clientPingTimeoutMs: 300 } });
     relay = await SilenceableRelay.start(running.sidecar.address);
     vanishing = new LockClient(relay.address);
@@ -74,6 +74,11 @@ describe("a client that vanishes without closing its connection", () => {
     expect(granted.acquired).toBe(true);
     const stream = vanishing.keepAlive({ name: "vanishing", leaseId: granted.lease!.leaseId, ttl: ms(1000) });
     stream.on("error", () => undefined);
+    let lastToldMs = 0;
+    stream.on("data", (message: KeepAliveResponse) => {
+      const at = message.lease!.expiresAt!;
+      lastToldMs = Math.max(lastToldMs, Number(at.seconds) * 1000 + Math.floor(at.nanos / 1e6));
+    });
     await new Promise<KeepAliveResponse>((resolve) => stream.once("data", resolve));
 
     relay.silence();
@@ -81,8 +86,10 @@ describe("a client that vanishes without closing its connection", () => {
     // Without pings the sidecar would renew the lease for as long as TCP keeps the dead connection (minutes).
     const next = await running.client.acquire({ name: "vanishing", ttl: ms(1000), wait: ms(8000) });
     expect(next.acquired).toBe(true);
-    // Noticed within a ping interval and timeout (plus scheduling), not at the end of the wait.
+    // Noticed within a ping interval and timeout, then run out (one TTL), not at the end of the wait.
     expect(performance.now() - startedMs).toBeLessThan(6000);
+    // Never before the last end the vanished owner was told: a dead connection is not its owner asking.
+    expect(Date.now()).toBeGreaterThanOrEqual(lastToldMs);
     await running.client.release({ name: "vanishing", leaseId: next.lease!.leaseId });
   });
 });
