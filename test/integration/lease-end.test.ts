@@ -59,6 +59,25 @@ describe("nothing shortens a lease below the end its owner was told", () => {
     second.cancel();
   });
 
+  it("a KeepAlive whose deadline passes stops renewing and leaves the lease to run out at the end it told", async () => {
+    const { client } = cluster.running;
+    const granted = await client.acquire({ name: "deadline", ttl: ms(TTL_MS) });
+    const stream = client.keepAlive({ name: "deadline", leaseId: granted.lease!.leaseId, ttl: ms(TTL_MS) }, { deadline: Date.now() + 600 });
+    let toldEndMs = 0;
+    stream.on("data", (m: KeepAliveResponse) => (toldEndMs = Math.max(toldEndMs, endOf(m))));
+    const code = await new Promise<number>((resolve) => {
+      stream.on("error", (e: { code: number }) => resolve(e.code));
+      stream.on("end", () => resolve(0));
+    });
+    expect(code).toBe(4); // DEADLINE_EXCEEDED
+    await new Promise((r) => setTimeout(r, 200));
+    // Not released: the deadline is not its owner asking. Still held until the end told.
+    const other = await client.acquire({ name: "deadline", ttl: ms(1000) });
+    expect(other.acquired).toBe(false);
+    expect(Date.now()).toBeLessThan(toldEndMs);
+    for (const pttl of await pttls("deadline")) expect(pttl).toBeGreaterThan(1000);
+  });
+
   it("EXTEND on redis-server: a batch renewing one key twice keeps the longer TTL, whatever the order", async () => {
     const { redis, prefix } = cluster;
     const instance = new RedisInstance(cluster.servers.urls[0]!, { commandTimeoutMs: 1000, connectTimeoutMs: 1000 });
