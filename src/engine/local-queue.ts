@@ -1,4 +1,5 @@
 import { abortReason } from "../util/abort.ts";
+import type { LatestVerdict, Refusal } from "./refusal.ts";
 import type { Watch } from "./release-watch.ts";
 
 /**
@@ -15,6 +16,9 @@ import type { Watch } from "./release-watch.ts";
  * Callers who queue later wait for the next fair grant. A waiter elsewhere
  * thus waits at most for the callers that were already waiting here, and
  * for no more than `maxBatch` of them (0: no batches, strict ticket order).
+ *
+ * The queue keeps the latest attempt's verdict on its name, so the callers
+ * behind the head learn what its attempts found: contention or an outage.
  */
 export class LocalQueues {
   readonly #queues = new Map<string, Queue>();
@@ -33,6 +37,17 @@ export class LocalQueues {
     return this.#queues.get(name)?.waiters.length ?? 0;
   }
 
+  /** Notes the latest attempt on `name` for the callers queued here; nobody needs it without a queue. */
+  noteVerdict(name: string, refusal: Refusal): void {
+    const queue = this.#queues.get(name);
+    if (queue) queue.latest = { refusal, atMs: this.#nowMs() };
+  }
+
+  /** The latest attempt on `name` since callers began to queue for it here. */
+  latestVerdict(name: string): LatestVerdict | undefined {
+    return this.#queues.get(name)?.latest;
+  }
+
   /**
    * Resolves with a Turn once the caller heads the queue for `name`, or with
    * undefined when `untilMs` (a Date.now()-free timeout, in ms from now)
@@ -41,7 +56,7 @@ export class LocalQueues {
    */
   enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined, batchStartMs: Number.NEGATIVE_INFINITY, batchServed: 0 }));
+    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined, batchStartMs: Number.NEGATIVE_INFINITY, batchServed: 0, latest: undefined }));
     const q = queue;
     return new Promise<Turn | undefined>((resolve, reject) => {
       if (signal?.aborted) {
@@ -135,6 +150,8 @@ interface Queue {
   batchStartMs: number;
   /** Callers served in the batch so far, fair grant excluded. */
   batchServed: number;
+  /** What the latest attempt on the name found (a grant here counts as held). */
+  latest: LatestVerdict | undefined;
 }
 
 interface Waiter {

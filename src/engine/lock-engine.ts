@@ -6,7 +6,7 @@ import { raiseConfirmed } from "../redlock/fencing.ts";
 import { quorumOf } from "../redlock/quorum.ts";
 import { systemRandomness, type Randomness } from "../redlock/randomness.ts";
 import { isStillValid } from "../redlock/validity.ts";
-import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
+import { isRacingSplit, judgeAcquire, judgeExtend, judgeRelease, type AcquireVerdict, type AcquireVote, type LeaseVote } from "../redlock/votes.ts";
 import { throwIfAborted } from "../util/abort.ts";
 import type { EngineObserver } from "./engine-observer.ts";
 import { fanOut, fanOutUntil, StillPending, type Settled } from "./fan-out.ts";
@@ -16,6 +16,7 @@ import type { AcquireResult, Lease } from "./lease.ts";
 import { formatLeaseId, parseLeaseId } from "./lease-id.ts";
 import { LeaseRegistry } from "./lease-registry.ts";
 import { LocalQueues, type Turn } from "./local-queue.ts";
+import { answerBehindQueue, headIntervalMs, refusalResult, type Refusal } from "./refusal.ts";
 import { ReleaseWatches, type Watch } from "./release-watch.ts";
 import { RenewalBatcher } from "./renewal-batcher.ts";
 
@@ -24,8 +25,6 @@ export type EngineOptions = Pick<
   SidecarOptions,
   "keyPrefix" | "instanceTimeoutMs" | "retryDelayMs" | "retryJitterMs" | "fenceRetentionMs" | "waitTicketTtlMs" | "maxBatch" | "maxLeases" | "maxWaiters"
 >;
-
-
 
 export interface EngineDeps {
   clock?: Clock;
@@ -81,8 +80,8 @@ export class LockEngine {
    * ticket (so other sidecars' newcomers cannot overtake it), and between
    * attempts it sleeps until a release is announced, the holder's TTL runs
    * out or the fallback delay passes. Held for the whole wait:
-   * `acquired: false`. Fewer than a majority answering on the last attempt:
-   * `unavailable`. An aborted signal rolls back the attempt in flight and
+   * `acquired: false`. Fewer than a majority answering on the last attempt
+   * (the head's, for a caller still queued): `unavailable`. An aborted signal rolls back the attempt in flight and
    * throws its reason.
    */
   async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
@@ -103,12 +102,7 @@ export class LockEngine {
   async #acquireCounted(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
     const { maxWaiters } = this.#options;
     const keys = lockKeys(this.#options.keyPrefix, name);
-    if (waitMs <= 0) {
-      // Callers queued here want this lock and will get it first.
-      if (this.#queues.size(name) > 0) return { acquired: false, retryAfterMs: undefined };
-      const verdict = await this.#attempt(name, keys, ttlMs, "", signal);
-      return verdict.kind === "granted" ? { acquired: true, lease: verdict.lease } : this.#giveUp(verdict);
-    }
+    if (waitMs <= 0) return this.#acquireOnce(name, keys, ttlMs, this.#clock.monotonicMs(), signal);
     if (this.#waiting >= maxWaiters) {
       throw new LockError("resource-exhausted", `${maxWaiters} acquires are already waiting on this sidecar, its limit (LOCK_MAX_WAITERS)`);
     }
@@ -128,7 +122,7 @@ export class LockEngine {
   async #acquireWaiting(name: string, keys: LockKeys, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
     const waitEndMs = this.#clock.monotonicMs() + waitMs;
     const turn = await this.#queues.enter(name, waitMs, signal);
-    if (!turn) return { acquired: false, retryAfterMs: undefined };
+    if (!turn) return this.#acquireOnce(name, keys, ttlMs, waitEndMs - waitMs, signal);
     let acquired = false;
     let fair = true;
     // The subscription belongs to the queue: it lasts while anyone here waits
@@ -153,7 +147,7 @@ export class LockEngine {
           return { acquired: true, lease: verdict.lease };
         }
         const remainingMs = waitEndMs - this.#clock.monotonicMs();
-        if (verdict && remainingMs <= 0) return this.#giveUp(verdict);
+        if (verdict && remainingMs <= 0) return refusalResult(verdict, this.instances.length, this.quorum);
         if (!watch) {
           watch = await openWatch();
           // A release between that attempt and a new subscription went unannounced.
@@ -180,6 +174,24 @@ export class LockEngine {
       // Nobody here waits any more: let other sidecars' waiters go first now.
       if (emptied && !acquired && ticket !== undefined) void this.#fanOut(this.instances, (i) => i.withdrawTicket(keys.queue, ticket));
     }
+  }
+
+  /**
+   * One try, for a caller without a wait or whose wait ran out in the queue.
+   * Callers queued here go first: behind them it answers from their head's
+   * attempts when those tell (answerBehindQueue), or else asks the instances
+   * itself and hands a grant over to the head (it waited longer).
+   */
+  async #acquireOnce(name: string, keys: LockKeys, ttlMs: number, queuedAtMs: number, signal?: AbortSignal): Promise<AcquireResult> {
+    const behind = this.#queues.size(name) > 0;
+    const known = behind ? answerBehindQueue(this.#queues.latestVerdict(name), this.#clock.monotonicMs(), queuedAtMs, headIntervalMs(this.#options)) : undefined;
+    if (known) return refusalResult(known, this.instances.length, this.quorum);
+    const verdict = await this.#attempt(name, keys, ttlMs, "", signal);
+    if (verdict.kind !== "granted") return refusalResult(verdict, this.instances.length, this.quorum);
+    if (!behind || this.#queues.size(name) === 0) return { acquired: true, lease: verdict.lease };
+    // The lock was free, but callers queued here go first: hand it to their head.
+    await this.release(name, verdict.lease.leaseId).catch(() => undefined);
+    return { acquired: false, retryAfterMs: undefined };
   }
 
   /**
@@ -432,13 +444,14 @@ export class LockEngine {
       });
       const majorityFree = countAnswers(replies, (a) => a.granted) >= this.quorum;
       await this.#rollBack(keys, secret, majorityFree, mayHoldOurKey);
-      if (verdict.kind === "contended" && countAnswers(replies, (a) => a.granted) > 0 && countAnswers(replies, (a) => !a.granted) < this.quorum) {
-        // Some instances had it free: a split vote or an expiring holder.
-        // Look again soon rather than after the whole fallback delay.
+      if (verdict.kind === "contended" && isRacingSplit(replies.map(toAcquireVote))) {
+        // Contenders racing for a free lock: look again soon, not after the fallback delay.
         verdict = { ...verdict, retryAfterMs: Math.min(verdict.retryAfterMs ?? SPLIT_RETRY_MS, SPLIT_RETRY_MS * (1 + this.#random.unit())) };
       }
       throwIfAborted(signal);
-      return verdict.kind === "granted" ? { kind: "unavailable", answered: 0 } : verdict;
+      const refusal: Refusal = verdict.kind === "granted" ? { kind: "unavailable", answered: 0 } : verdict;
+      this.#queues.noteVerdict(name, refusal);
+      return refusal;
     }
     if (ticket !== "") {
       // The script withdraws the ticket where it granted; elsewhere (the old
@@ -456,6 +469,8 @@ export class LockEngine {
     const leaseId = formatLeaseId({ secret, fencingToken: verdict.fencing.token });
     const lease: Lease = { name, leaseId, fencingToken: verdict.fencing.token, ttlMs, endMs: verdict.endMs };
     this.leases.put(lease, this.#clock.monotonicMs());
+    // Held by a caller of this sidecar: contention for those queued behind it.
+    this.#queues.noteVerdict(name, { kind: "contended", retryAfterMs: lease.endMs - this.#clock.monotonicMs() });
     return { kind: "granted", lease };
   }
 
@@ -476,7 +491,7 @@ export class LockEngine {
     await this.#rollBack(lockKeys(this.#options.keyPrefix, name), secret, true);
   }
 
-  #retryDelayMs(verdict: Exclude<Attempt, { kind: "granted" }>): number {
+  #retryDelayMs(verdict: Refusal): number {
     const { retryDelayMs, retryJitterMs } = this.#options;
     // The fallback when no release is announced; it also refreshes the
     // waiting ticket well before the ticket expires.
@@ -487,26 +502,9 @@ export class LockEngine {
     }
     return delay;
   }
-
-  #giveUp(verdict: Exclude<Attempt, { kind: "granted" }>): AcquireResult {
-    switch (verdict.kind) {
-      case "contended":
-        return { acquired: false, retryAfterMs: verdict.retryAfterMs };
-      case "unavailable":
-        throw new LockError(
-          "unavailable",
-          `only ${verdict.answered} of ${this.instances.length} instances answered (need ${this.quorum})`,
-        );
-      case "too-slow":
-        throw new LockError(
-          "unavailable",
-          `a majority granted the lock but took ${Math.round(verdict.elapsedMs)} ms, leaving no validity; rolled back`,
-        );
-    }
-  }
 }
 
-/** Pause before looking again after a split vote (some instances had the lock free). */
+/** Pause before looking again after contenders split the vote for a free lock. */
 const SPLIT_RETRY_MS = 3;
 
 /** Names a release in announcements by the lease's fencing token: unique per grant, not secret. */
@@ -529,7 +527,7 @@ function countAnswers<T>(answers: readonly (Settled<T> | undefined)[], test: (va
   return count;
 }
 
-type Attempt = { kind: "granted"; lease: Lease } | Exclude<AcquireVerdict, { kind: "granted" }>;
+type Attempt = { kind: "granted"; lease: Lease } | Refusal;
 
 function toAcquireVote(reply: Settled<AcquireReply>): AcquireVote {
   if (!reply.ok) return { kind: "failed", error: reply.error };

@@ -48,6 +48,22 @@ export function judgeAcquire(votes: readonly AcquireVote[], timing: AttemptTimin
 }
 
 /**
+ * A refusal that a second look in a few milliseconds may turn into a grant:
+ * every instance answered, some had the lock free and no majority holds it.
+ * That is contenders racing for a free lock, and each rolls back at once.
+ * It needs an even N: with an odd N, when all answer, a majority holds or
+ * grants. When an instance failed, the side that answered "held" may be a
+ * lease that keeps its key until it is released or its TTL runs out. A
+ * waiter learns of both anyway; polling meanwhile is a hot loop.
+ */
+export function isRacingSplit(votes: readonly AcquireVote[]): boolean {
+  const quorum = quorumOf(votes.length);
+  const granted = votes.filter((v) => v.kind === "granted").length;
+  const held = votes.filter((v) => v.kind === "held").length;
+  return granted > 0 && granted < quorum && held < quorum && granted + held === votes.length;
+}
+
+/**
  * When the lock will most likely be free: `needed` more instances must free
  * up (a quorum minus those that granted), so take the `needed`-th smallest
  * remaining TTL among those that reported a holder. Negative TTLs (key

@@ -46,6 +46,52 @@ describe("LockService under instance faults", () => {
     expect(acquired).toBe(true);
   });
 
+  it("answers UNAVAILABLE to every caller queued here during an outage, not only to the head", async () => {
+    const { running, servers } = await setUp(3);
+    const name = "queued-outage";
+    // Behind a head: a waiter, then a caller without a wait.
+    const calls = async (): Promise<{ head: unknown; queued: unknown; noWait: unknown }> => {
+      const outcome = (wait: number | undefined): Promise<unknown> =>
+        running.client.acquire({ name, ttl: ms(1000), ...(wait === undefined ? {} : { wait: ms(wait) }) }).then(
+          (r) => ({ acquired: r.acquired }),
+          (e: ServiceError) => status[e.code],
+        );
+      const head = outcome(1000);
+      await new Promise((r) => setTimeout(r, 50));
+      const queued = outcome(400);
+      await new Promise((r) => setTimeout(r, 50));
+      const noWait = outcome(undefined);
+      return { head: await head, queued: await queued, noWait: await noWait };
+    };
+    // Held by a majority: contention for all three.
+    const holder = await running.client.acquire({ name, ttl: ms(10_000) });
+    expect(await calls()).toEqual({ head: { acquired: false }, queued: { acquired: false }, noWait: { acquired: false } });
+    await running.client.release({ name, leaseId: holder.lease!.leaseId });
+    // Every instance refuses connections: an outage for all three.
+    await Promise.all([0, 1, 2].map((i) => servers.kill(i)));
+    expect(await calls()).toEqual({ head: "UNAVAILABLE", queued: "UNAVAILABLE", noWait: "UNAVAILABLE" });
+  });
+
+  it("waits out a split vote with an instance down at the retry pace, not in a hot loop", async () => {
+    // The default pace: a pause of 100 to 200 ms between attempts.
+    const { running, servers, prefix } = await setUp(3, { retryDelayMs: 100, retryJitterMs: 100 });
+    const name = "split-vote";
+    // A holder's lease granted on instances 0 and 2; instance 1 never had it.
+    await redis[0]!.set(`${prefix}lock:${name}`, "someone-else", "PX", 10_000);
+    await redis[2]!.set(`${prefix}lock:${name}`, "someone-else", "PX", 10_000);
+    // An existing counter counts up by one per grant: instance 1's grants are the waiter's attempts.
+    await redis[1]!.set(`${prefix}fence:${name}`, "1000");
+    await servers.kill(2);
+    const startedAt = Date.now();
+    const result = await running.client.acquire({ name, ttl: ms(1000), wait: ms(1500) });
+    const seconds = (Date.now() - startedAt) / 1000;
+    expect(result.acquired).toBe(false);
+    const attempts = Number(await redis[1]!.get(`${prefix}fence:${name}`)) - 1000;
+    // 5 to 10 a second at this pace; the hot loop made about 150.
+    expect(attempts).toBeGreaterThan(0);
+    expect(attempts / seconds).toBeLessThan(30);
+  });
+
   it("treats paused (SIGSTOPped) instances as timeouts, bounded by the instance timeout", async () => {
     const { running, servers } = await setUp(3, { instanceTimeoutMs: 80 });
     servers.pause(0);

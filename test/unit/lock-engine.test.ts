@@ -657,23 +657,24 @@ describe("acquire: local queue and waiting tickets", () => {
     expect(attemptTimes(fakes[0]!, "lease", grantedAt).slice(attemptsAtGrant)).toEqual([5]);
   });
 
-  it("without a wait, a caller does not jump a local queue: acquired false without asking the instances", async () => {
+  it("without a wait, a caller does not jump a local queue: acquired false from the head's recent attempt, without asking the instances", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     await acquireNow(10_000);
     const waiting = engine.acquire(NAME, TTL, 5000);
     await time.elapse(5);
     const callsBefore = fakes.map((f) => f.calls.length);
-    expect(await time.settle(engine.acquire(NAME, TTL, 0))).toEqual({ acquired: false, retryAfterMs: undefined });
+    // The head saw the holder's 10 s at 0.
+    expect(await time.settle(engine.acquire(NAME, TTL, 0))).toEqual({ acquired: false, retryAfterMs: 10_000 - 5 });
     expect(fakes.map((f) => f.calls.length)).toEqual(callsBefore);
     void waiting.catch(() => undefined);
   });
 
-  it("a queued waiter whose wait ends before its turn: acquired false", async () => {
+  it("a queued waiter whose wait ends before its turn: acquired false, with the holder's TTL from the head's attempts", async () => {
     const { time, engine, acquireNow } = setup(3);
     await acquireNow(10_000);
     const head = engine.acquire(NAME, TTL, 5000);
     const behind = engine.acquire(NAME, TTL, 30);
-    expect(await time.settle(behind)).toEqual({ acquired: false, retryAfterMs: undefined });
+    expect(await time.settle(behind)).toEqual({ acquired: false, retryAfterMs: 10_000 - 30 });
     void head.catch(() => undefined);
   });
 
@@ -780,6 +781,111 @@ describe("acquire: local queue and waiting tickets", () => {
       expect(fake.watcherCount(CHANNEL)).toBe(0);
       expect(fake.callsOf("close")).toHaveLength(1);
     }
+  });
+});
+
+describe("acquire: callers behind the local queue are told the truth (issue 12)", () => {
+  /** Acquire requests without a ticket (callers that asked the instances themselves, not the head). */
+  const ticketless = (fake: FakeInstance): InstanceAcquire[] => acquireRequests(fake).filter((r) => r.ticket === "");
+
+  it("a caller without a wait behind a head that finds too few instances: unavailable from its own attempt, not acquired false", async () => {
+    const { time, fakes, engine } = setup(3, 400);
+    fakes[0]!.behave("fail");
+    fakes[1]!.behave("fail");
+    const head = engine.acquire(NAME, TTL, 1000);
+    await time.elapse(5);
+
+    const error = await time.rejection(engine.acquire(NAME, TTL, 0));
+
+    expect(expectLockError(error, "unavailable").message).toContain("only 1 of 3 instances answered (need 2)");
+    expect(ticketless(fakes[2]!)).toHaveLength(1);
+    void head.catch(() => undefined);
+  });
+
+  it("a queued waiter whose wait ends while the head finds too few instances: unavailable, from the head's attempts", async () => {
+    const { time, fakes, engine } = setup(3, 400);
+    fakes[0]!.behave("fail");
+    fakes[1]!.behave("fail");
+    const head = engine.acquire(NAME, TTL, 1000);
+    const behind = engine.acquire(NAME, TTL, 40);
+
+    const error = await time.rejection(behind);
+
+    expect(expectLockError(error, "unavailable").message).toContain("only 1 of 3 instances answered (need 2)");
+    expect(ticketless(fakes[2]!)).toHaveLength(0);
+    void head.catch(() => undefined);
+  });
+
+  it("a queued waiter is told what the head's latest attempt found: held again once the instances are back", async () => {
+    const { time, fakes, engine } = setup(3, 400);
+    for (const fake of fakes) fake.put(LOCK, "someone-else-000000", 5000);
+    fakes[0]!.behave("fail");
+    fakes[1]!.behave("fail");
+    const head = engine.acquire(NAME, TTL, 1000);
+    const behind = engine.acquire(NAME, TTL, 60);
+    await time.elapse(20); // the head found too few instances at 0, 0 and 15
+    fakes[0]!.behave("answer");
+    fakes[1]!.behave("answer");
+
+    // The head's attempts at 30 and 45 found the lock held by a majority.
+    expect(await time.settle(behind)).toEqual({ acquired: false, retryAfterMs: 5000 - 60 });
+    for (const fake of fakes) expect(ticketless(fake)).toHaveLength(0);
+    void head.catch(() => undefined);
+  });
+
+  it("a caller without a wait that finds the lock free while callers queue here hands it to their head", async () => {
+    const { time, fakes, engine } = setup(3, 400);
+    fakes[0]!.behave("fail");
+    fakes[1]!.behave("fail");
+    const head = engine.acquire(NAME, TTL, 5000); // its ticket stands on i2 only
+    await time.elapse(5);
+    fakes[0]!.behave("answer");
+    fakes[1]!.behave("answer");
+
+    // The head's latest attempt found an outage, so the caller asks: i0 and i1 grant.
+    expect(await time.settle(engine.acquire(NAME, TTL, 0))).toEqual({ acquired: false, retryAfterMs: undefined });
+
+    const handed = ticketless(fakes[0]!)[0]!.secret;
+    expect(fakes.map((f) => f.callsOf("handover").map((c) => (c.args[0] as { secret: string }).secret))).toEqual([[handed], [handed], [handed]]);
+    const result = await time.settle(head);
+    if (!result.acquired) return expect.fail("the head was not handed the lock");
+    expect(engine.leases.valid(time.clock.monotonicMs()).map((l) => l.leaseId)).toEqual([result.lease.leaseId]);
+  });
+});
+
+describe("acquire: split votes (issue 12)", () => {
+  it("with an instance down, a split vote is waited out like any holder: the retry pause, not a few ms", async () => {
+    const { clock, time, fakes, engine } = setup(3, 400);
+    fakes[0]!.put(LOCK, "someone-else-000000", 5000); // the holder's key; its other instance is down
+    fakes[2]!.behave("fail");
+    const t0 = clock.monotonicMs();
+    const waiting = engine.acquire(NAME, TTL, 100);
+
+    expect(await time.settle(waiting)).toEqual({ acquired: false, retryAfterMs: 5000 - 100 });
+    // i1 granted each attempt and had it rolled back: one attempt per pause, as any waiter.
+    expect(attemptTimes(fakes[1]!, "lease", t0)).toEqual([0, 0, 15, 30, 45, 60, 75, 90, 100]);
+  });
+
+  it("with an instance down, a split vote's waiter takes the lock when the holder's key runs out", async () => {
+    const { clock, time, fakes, engine } = setup(3, 400);
+    fakes[0]!.put(LOCK, "someone-else-000000", 40);
+    fakes[2]!.behave("fail");
+    const t0 = clock.monotonicMs();
+
+    expect((await time.settle(engine.acquire(NAME, TTL, 1000))).acquired).toBe(true);
+    // At 30 the key had 10 ms left: the next look is at 41.
+    expect(attemptTimes(fakes[1]!, "lease", t0)).toEqual([0, 0, 15, 30, 41]);
+  });
+
+  it("with every instance answering and half of them free (contenders racing, N=4): looked at again within a few ms", async () => {
+    const { clock, time, fakes, engine } = setup(4, 400);
+    fakes[0]!.put(LOCK, "someone-else-000000", 5000);
+    fakes[1]!.put(LOCK, "someone-else-000000", 5000);
+    const t0 = clock.monotonicMs();
+    void engine.acquire(NAME, TTL, 1000).catch(() => undefined);
+    await time.elapse(20);
+    // SPLIT_RETRY_MS 3 x (1 + 0.5), plus 1: 5.5 ms apart (fake timers count whole ms).
+    expect(attemptTimes(fakes[2]!, "lease", t0)).toEqual([0, 0, 5, 10, 15, 20]);
   });
 });
 
