@@ -1,10 +1,18 @@
+import { format } from "node:util";
+import { setLogger } from "@grpc/grpc-js";
+import { ListenError } from "./config/listen-error.ts";
 import { ConfigError, helpText, loadConfig } from "./config/load-config.ts";
+import { packageVersion } from "./config/version.ts";
 import { createLogger } from "./log/logger.ts";
 import { startSidecar } from "./server/sidecar.ts";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
   console.log(helpText());
+  process.exit(0);
+}
+if (argv.includes("--version")) {
+  console.log(`redlock-sidecar ${packageVersion()}`);
   process.exit(0);
 }
 
@@ -17,6 +25,10 @@ try {
   process.exit(2);
 }
 const logger = createLogger(options.logLevel);
+// grpc-js writes its own lines to stderr ("E No address added ..."); what
+// matters reaches us as errors, said in our words, so its lines are debug logs.
+const grpcLine = (message?: unknown, ...rest: unknown[]): void => logger.debug({ source: "grpc-js" }, format(message, ...rest));
+setLogger({ error: grpcLine, info: grpcLine, debug: grpcLine });
 
 try {
   const sidecar = await startSidecar(options, { logger });
@@ -32,6 +44,16 @@ try {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 } catch (error) {
+  // A setting that does not work here (a taken port, an unusable certificate)
+  // needs one line naming it, not a stack trace.
+  if (error instanceof ConfigError) {
+    console.error(`redlock-sidecar: invalid configuration: ${error.message}`);
+    process.exit(2);
+  }
+  if (error instanceof ListenError) {
+    console.error(`redlock-sidecar: ${error.message}`);
+    process.exit(1);
+  }
   logger.fatal({ err: error }, "start-up failed");
   process.exit(1);
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { ListenError } from "../config/listen-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SidecarStatus } from "./sidecar-status.ts";
 
@@ -45,7 +46,7 @@ export async function startAdminServer(listen: string, sources: AdminSources, lo
       });
     });
   } catch (error) {
-    throw new Error(`cannot listen on ${listen} (LOCK_ADMIN_LISTEN / --admin-listen): ${error instanceof Error ? error.message : String(error)}`);
+    throw new ListenError(listen, "LOCK_ADMIN_LISTEN / --admin-listen", error);
   }
   const bound = server.address();
   const port = typeof bound === "object" && bound ? bound.port : 0;

@@ -13,10 +13,12 @@ export interface SidecarStatus {
   reachable: number;
   /**
    * `up` is null before the first probe; `guard` says whether its votes
-   * count (ok) or not (quarantined after a restart, circuit-open, unverified).
+   * count (ok) or not (quarantined after a restart, circuit-open, unverified,
+   * evicting); `mayEvict` whether its eviction policy may drop lock keys
+   * (null before it is read, or when the instance refuses to tell).
    * Names carry no credentials.
    */
-  instances: { name: string; up: boolean | null; guard: string }[];
+  instances: { name: string; up: boolean | null; guard: string; mayEvict: boolean | null }[];
 }
 
 export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStatus {
@@ -24,7 +26,7 @@ export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStat
     serving: health.serving,
     quorum,
     reachable: health.reachable,
-    instances: health.instances().map(({ name, up, guard }) => ({ name, up: up ?? null, guard })),
+    instances: health.instances().map(({ name, up, guard, mayEvict }) => ({ name, up: up ?? null, guard, mayEvict: mayEvict ?? null })),
   };
 }
 

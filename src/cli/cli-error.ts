@@ -1,4 +1,5 @@
 import { status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { grpcDetailText } from "../util/error-text.ts";
 import { EXIT, exitCodeOfStatus, type ExitCode } from "./exit-codes.ts";
 
 /** A failure lockctl reports on stderr and exits with. */
@@ -21,7 +22,7 @@ export function callFailed(what: string, error: unknown): CliError {
   if (error instanceof CliError) return error;
   if (isServiceError(error)) {
     const name = grpcStatus[error.code] ?? String(error.code);
-    return new CliError(exitCodeOfStatus(error.code), `${what}: ${name}: ${error.details}`, { cause: error });
+    return new CliError(exitCodeOfStatus(error.code), `${what}: ${name}: ${grpcDetailText(error.details)}`, { cause: error });
   }
   return new CliError(EXIT.error, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }

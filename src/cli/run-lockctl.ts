@@ -1,3 +1,4 @@
+import { packageVersion } from "../config/version.ts";
 import { CliError, usageError } from "./cli-error.ts";
 import { parseCommandArgs } from "./cli-args.ts";
 import type { CliContext, Command } from "./command.ts";
@@ -19,7 +20,8 @@ Takes, renews and gives back leases on named locks through a lock sidecar
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join("\n")}
 
-Run \`lockctl COMMAND --help\` for a command's options and exit codes.
+Run \`lockctl COMMAND --help\` for a command's options and exit codes,
+\`lockctl --version\` for the version.
 The sidecar's address comes from --address, else LOCK_ADDRESS, else 127.0.0.1:50051.
 A sidecar serving over TLS takes --tls-ca FILE (and --tls-cert/--tls-key for mutual
 TLS); see a command's --help.
@@ -44,6 +46,10 @@ export async function runLockctl(argv: readonly string[], ctx: CliContext): Prom
   if (first === undefined || first === "--help" || first === "-h" || first === "help") {
     (first === undefined ? ctx.err : ctx.out)(`${mainUsage()}\n`);
     return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === "--version") {
+    ctx.out(`lockctl ${packageVersion()}\n`);
+    return EXIT.ok;
   }
   const command = COMMANDS.find((c) => c.name === first);
   try {

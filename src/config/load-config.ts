@@ -32,7 +32,12 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
 }
 
 export function helpText(): string {
-  const lines = ["Usage: redlock-sidecar [--flag value ...]", "", "Settings (flag, environment variable, default):"];
+  const lines = [
+    "Usage: redlock-sidecar [--flag value ...]",
+    "       redlock-sidecar --help | --version",
+    "",
+    "Settings (flag, environment variable, default):",
+  ];
   for (const s of SETTINGS) {
     lines.push(`  --${s.flag.padEnd(18)} ${s.env.padEnd(22)} ${formatDefault(s)}`, `      ${s.help}`);
   }
@@ -50,6 +55,11 @@ function parseFlags(argv: readonly string[]): [string, string][] {
       continue;
     }
     const value = argv[i + 1];
+    // A yes/no setting's flag alone means true: `--allow-eviction`.
+    if ((value === undefined || value.startsWith("--")) && SETTINGS.find((s) => s.flag === arg.slice(2))?.kind === "boolean") {
+      flags.push([arg.slice(2), "true"]);
+      continue;
+    }
     if (value === undefined) throw new ConfigError(`flag ${arg} needs a value`);
     flags.push([arg.slice(2), value]);
     i++;
@@ -71,6 +81,9 @@ function parseSetting(setting: Setting, text: string, where: string): unknown {
     case "string":
       if (setting.choices && !setting.choices.includes(text)) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not one of ${setting.choices.join(", ")}`);
       return text;
+    case "boolean":
+      if (text !== "true" && text !== "false") throw new ConfigError(`${where}: ${JSON.stringify(text)} is not true or false`);
+      return text === "true";
     case "address":
       return parseAddress(text, where);
     case "urls":
@@ -108,19 +121,37 @@ function checkReadableFile(path: string, where: string): string {
   return path;
 }
 
+const EXPECTED_URL = "(expected redis://[user:password@]host:port[/db] or rediss://...)";
+
+/** [user:password@]host[:port][/db] without a scheme. */
+const SCHEMELESS_ENDPOINT = /^(?:[^@/]*@)?(?:\[[0-9a-fA-F:.]+\]|[^:/@\s]+)(?::\d{1,5})?(?:\/\d+)?$/;
+
 function checkInstanceUrl(url: string, where: string): string {
+  const shown = JSON.stringify(withoutCredentials(url));
+  // host:port without a scheme is the usual slip: say what to write instead.
+  if (!url.includes("://")) {
+    const hint = SCHEMELESS_ENDPOINT.test(url) ? `; write redis://${withoutCredentials(url)}` : ` ${EXPECTED_URL}`;
+    throw new ConfigError(`${where}: ${shown} is not a redis:// or rediss:// URL${hint}`);
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    // Never echo the value: it may carry a password.
-    throw new ConfigError(`${where}: an entry is not a URL (expected redis://[user:password@]host:port[/db] or rediss://...)`);
+    throw new ConfigError(`${where}: ${shown} is not a URL ${EXPECTED_URL}`);
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new ConfigError(`${where}: ${parsed.protocol}//${parsed.host} is not a redis:// or rediss:// URL`);
+    throw new ConfigError(`${where}: ${shown} is not a redis:// or rediss:// URL; write ${withoutCredentials(url).replace(/^[^:]*:\/\//, "redis://")}`);
   }
-  if (!parsed.hostname) throw new ConfigError(`${where}: an entry has no host`);
+  if (!parsed.hostname) throw new ConfigError(`${where}: ${shown} has no host`);
   return url;
+}
+
+/** An entry as written with its user and password hidden: errors echo entries, never passwords. */
+function withoutCredentials(url: string): string {
+  const at = url.lastIndexOf("@");
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? "";
+  return `${scheme}***@${url.slice(at + 1)}`;
 }
 
 function checkRelations(o: SidecarOptions): void {

@@ -32,6 +32,8 @@ export interface SidecarOptions {
   restartQuarantine: string;
   /** Instances that started within this of the earliest were deployed together (see the setting's help). */
   freshStartWindowMs: number;
+  /** Count the votes of an instance that may evict keys (maxmemory-policy other than noeviction, Dragonfly cache mode). */
+  allowEviction: boolean;
   /** Consecutive failures after which an instance is skipped fast and probed in the background. */
   circuitFailures: number;
   /** How often an instance whose circuit is open is probed. */
@@ -72,7 +74,7 @@ export interface SidecarOptions {
   instanceTlsKeyFile: string;
 }
 
-export type SettingKind = "duration" | "integer" | "string" | "urls" | "address" | "file";
+export type SettingKind = "duration" | "integer" | "string" | "boolean" | "urls" | "address" | "file";
 
 export interface Setting<K extends keyof SidecarOptions = keyof SidecarOptions> {
   key: K;
@@ -106,6 +108,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "maxBatch", env: "LOCK_MAX_BATCH", flag: "max-batch", kind: "integer", default: 16, min: 0, max: 10_000, help: "once this sidecar wins a lock by the waiting tickets' order, how many of the callers already queued here it may hand the lock to in a row, ahead of other sidecars' older tickets (one round trip each instead of a change of sidecar); 0: strict ticket order across sidecars" },
   { key: "restartQuarantine", env: "LOCK_RESTART_QUARANTINE", flag: "restart-quarantine", kind: "string", default: "on", choices: ["on", "off"], help: "keep an instance that restarted (a new run_id, or an uptime that started again: it forgot its locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar" },
   { key: "freshStartWindowMs", env: "LOCK_FRESH_START_WINDOW", flag: "fresh-start-window", kind: "duration", default: 60_000, min: 0, max: 24 * HOUR_MS, help: "instances that started within this long of the earliest of them count as deployed together; one that started later, and less than LOCK_MAX_TTL ago, is kept out of quorums until LOCK_MAX_TTL after its start (it may have restarted and forgotten locks), even by a sidecar that never saw it before" },
+  { key: "allowEviction", env: "LOCK_ALLOW_EVICTION", flag: "allow-eviction", kind: "boolean", default: false, help: "true: count the votes of an instance that may evict keys (maxmemory-policy other than noeviction, or Dragonfly's cache mode), accepting that an evicted lock can be granted twice; false: such an instance is kept out of every quorum" },
   { key: "circuitFailures", env: "LOCK_CIRCUIT_FAILURES", flag: "circuit-failures", kind: "integer", default: 3, min: 1, max: 1000, help: "consecutive failures after which an instance is skipped fast and probed in the background" },
   { key: "circuitProbeIntervalMs", env: "LOCK_CIRCUIT_PROBE_INTERVAL", flag: "circuit-probe-interval", kind: "duration", default: 500, min: 10, max: 60_000, help: "how often an instance whose circuit is open is probed" },
   { key: "healthIntervalMs", env: "LOCK_HEALTH_INTERVAL", flag: "health-interval", kind: "duration", default: 1000, min: 10, max: 60_000, help: "how often instance reachability is probed" },

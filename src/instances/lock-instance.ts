@@ -61,6 +61,13 @@ export interface LockInstance {
    */
   identify(): Promise<InstanceIdentity>;
 
+  /**
+   * Whether the server may evict keys when memory runs short (a Redis
+   * maxmemory-policy other than noeviction, Dragonfly's cache mode), which
+   * would drop held locks. Optional: an instance without it never evicts.
+   */
+  evictionPolicy?(): Promise<EvictionPolicy>;
+
   /** Increments on every (re)connection: replies from a new connection need the identity checked again. */
   connectionEpoch(): number;
 
@@ -79,6 +86,16 @@ export interface InstanceIdentity {
   /** INFO server uptime_in_seconds, in ms (whole seconds); undefined when not reported. */
   uptimeMs: number | undefined;
 }
+
+/**
+ * An instance's eviction setting as read from it: `setting` and `value` as
+ * the server names them (maxmemory-policy allkeys-lru, cache_mode cache).
+ * Unknown when the server refused every way of reading it (ACL, renamed
+ * CONFIG); `reason` says which.
+ */
+export type EvictionPolicy =
+  | { known: true; setting: string; value: string; mayEvict: boolean }
+  | { known: false; reason: string };
 
 /** Every key and channel of one lock name. */
 export interface LockKeys {

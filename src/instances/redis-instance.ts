@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import { errorReason, instanceErrorText } from "../util/error-text.ts";
+import type { AcquireReply, Announcement, EvictionPolicy, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 import { ACQUIRE, EXTEND, HANDOVER, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
@@ -17,6 +18,8 @@ export class RedisInstance implements LockInstance {
   readonly #client: Redis;
   #sub: Redis | undefined;
   #epoch = 0;
+  /** The connection's last error: why calls fail while it is down (refused, reset, TLS). */
+  #connectionError: unknown;
   readonly #watchers = new Map<string, Set<(tag: string) => void>>();
 
   constructor(url: string, options: RedisInstanceOptions) {
@@ -40,11 +43,15 @@ export class RedisInstance implements LockInstance {
       ...(options.tls && new URL(url).protocol === "rediss:" ? { tls: options.tls } : {}),
     });
     // Errors surface as failed votes on each call; an unhandled 'error' event
-    // would only add noise (ioredis logs it otherwise).
-    this.#client.on("error", () => undefined);
+    // would only add noise (ioredis logs it otherwise). The last one says why
+    // the instance is down.
+    this.#client.on("error", (error: unknown) => (this.#connectionError = error));
     // Before any command is sent on a new connection, so a reply can be
     // matched to the connection (and server identity) it came through.
-    this.#client.on("ready", () => this.#epoch++);
+    this.#client.on("ready", () => {
+      this.#epoch++;
+      this.#connectionError = undefined;
+    });
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
@@ -78,6 +85,32 @@ export class RedisInstance implements LockInstance {
 
   connectionEpoch(): number {
     return this.#epoch;
+  }
+
+  /**
+   * CONFIG GET maxmemory-policy; where CONFIG is refused (ACL, renamed on
+   * managed Redis) or has no such setting (Dragonfly), INFO memory, which
+   * reports maxmemory_policy (Redis) or cache_mode (Dragonfly).
+   */
+  async evictionPolicy(): Promise<EvictionPolicy> {
+    let config: string;
+    try {
+      const reply = await this.#client.config("GET", "maxmemory-policy");
+      // [name, value]; empty where the server has no such setting.
+      if (Array.isArray(reply) && reply.length >= 2) return policyOf("maxmemory-policy", String(reply[1]));
+      config = "CONFIG GET maxmemory-policy has no value";
+    } catch (error) {
+      if (!isRefusal(error)) throw this.#failure(error);
+      config = `CONFIG GET is not permitted (${errorReason(error)})`;
+    }
+    let info: string;
+    try {
+      info = await this.#client.info("memory");
+    } catch (error) {
+      if (!isRefusal(error)) throw this.#failure(error);
+      return { known: false, reason: `${config}; INFO memory is not permitted either` };
+    }
+    return evictionFromInfo(info) ?? { known: false, reason: `${config}; INFO memory reports neither maxmemory_policy nor cache_mode` };
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
@@ -148,13 +181,22 @@ export class RedisInstance implements LockInstance {
     });
   }
 
+  /** The health probe: its failure is logged, so it says what happened in our words. */
   async ping(): Promise<void> {
-    await this.#client.ping();
+    try {
+      await this.#client.ping();
+    } catch (error) {
+      throw this.#failure(error);
+    }
   }
 
   async close(): Promise<void> {
     this.#client.disconnect(false);
     this.#sub?.disconnect(false);
+  }
+
+  #failure(error: unknown): Error {
+    return new Error(instanceErrorText(this.name, error, this.#connectionError), { cause: error });
   }
 
   /** EVALSHA first; on NOSCRIPT (restart, SCRIPT FLUSH) EVAL, which caches it again. */
@@ -176,6 +218,27 @@ function acquireArgs(r: InstanceAcquire): (string | number)[] {
 function acquireReply(granted: unknown, detail: unknown): AcquireReply {
   if (granted === 1) return { granted: true, fence: BigInt(String(detail)) };
   return { granted: false, holderTtlMs: Number(detail) };
+}
+
+/** The server refused the command itself (ACL, renamed or unknown command), rather than failing to answer. */
+function isRefusal(error: unknown): boolean {
+  return /^(NOPERM|ERR unknown command|ERR unknown subcommand)/i.test(errorReason(error));
+}
+
+function policyOf(setting: string, value: string): EvictionPolicy {
+  return { known: true, setting, value, mayEvict: value !== "noeviction" };
+}
+
+/**
+ * The eviction setting in INFO memory: Dragonfly's cache_mode (cache or
+ * store; its maxmemory_policy line only mirrors it), else Redis'
+ * maxmemory_policy. Undefined when neither is reported.
+ */
+export function evictionFromInfo(info: string): EvictionPolicy | undefined {
+  const cacheMode = /^cache_mode:(\S+)/m.exec(info)?.[1];
+  if (cacheMode !== undefined) return { known: true, setting: "cache_mode", value: cacheMode, mayEvict: cacheMode !== "store" };
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  return policy === undefined ? undefined : policyOf("maxmemory-policy", policy);
 }
 
 /** host:port (and TLS) without credentials, for logs and metrics. */

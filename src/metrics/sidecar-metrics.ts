@@ -13,8 +13,8 @@ export interface MetricSources {
   /** Acquire calls waiting now. */
   waiters(): number;
   keepAliveStreams(): number;
-  /** Each instance's last probed reachability; undefined before the first probe. */
-  instances(): readonly { name: string; up: boolean | undefined; guard: string }[];
+  /** Each instance's last probed reachability (undefined before the first probe), guard state and eviction policy. */
+  instances(): readonly { name: string; up: boolean | undefined; guard: string; mayEvict?: boolean | undefined }[];
   quorumAvailable(): boolean;
 }
 
@@ -42,6 +42,7 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
   readonly #handovers = new Map<HandoverOutcome, CounterSeries>();
   readonly #instanceLatency: PreboundHistogram;
   readonly #instanceErrors: PreboundCounter;
+  readonly #evictionUnreadable: PreboundCounter;
   #sources: MetricSources | undefined;
 
   constructor() {
@@ -75,6 +76,10 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
 
     this.#instanceLatency = new PreboundHistogram(registry, { name: "lock_instance_latency_seconds", help: "Duration of calls to each instance until they settled", buckets: INSTANCE_BUCKETS_S });
     this.#instanceErrors = new PreboundCounter(registry, { name: "lock_instance_errors_total", help: "Calls to each instance that failed (error, timeout or no connection)" });
+    this.#evictionUnreadable = new PreboundCounter(registry, {
+      name: "lock_instance_eviction_unreadable_total",
+      help: "Readings of the instance's eviction policy it refused (CONFIG GET and INFO not permitted): its votes count unchecked",
+    });
 
     const sources = (): MetricSources | undefined => this.#sources;
     const registers = [registry];
@@ -112,6 +117,11 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
       "1 while calls to the instance fail fast after repeated failures (probed in the background), else 0",
       (i) => i.guard === "circuit-open",
     );
+    perInstance(
+      "lock_instance_may_evict",
+      "1 while the instance reports an eviction policy that may drop lock keys (maxmemory-policy other than noeviction, Dragonfly cache mode): its votes are withheld unless LOCK_ALLOW_EVICTION=true; else 0",
+      (i) => i.mayEvict === true,
+    );
     scraped("lock_quorum_available", "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)", (s) => (s.quorumAvailable() ? 1 : 0));
   }
 
@@ -132,6 +142,12 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
       latency.observe(durationMs / 1000);
       if (!ok) errors.inc();
     };
+  }
+
+  /** Counts one instance's refused readings of its eviction policy; the series exists at 0 from now. */
+  evictionUnreadableCounter(name: string): () => void {
+    const series = this.#evictionUnreadable.series({ instance: name });
+    return () => series.inc();
   }
 
   callEnded(rpc: Rpc, outcome: CallOutcome, durationMs: number, waited: boolean): void {

@@ -2,8 +2,11 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Server } from "@grpc/grpc-js";
 import { fanOut } from "../engine/fan-out.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
-import { GuardedInstance, type GuardState } from "../instances/guarded-instance.ts";
+import { EvictionGuard, type EvictionGuardState } from "../instances/eviction-guard.ts";
+import { GuardedInstance } from "../instances/guarded-instance.ts";
+import type { LockInstance } from "../instances/lock-instance.ts";
 import type { Logger } from "../log/logger.ts";
+import { errorReason } from "../util/error-text.ts";
 import { addingReadableServices } from "./unreadable-request.ts";
 
 export interface InstanceState {
@@ -11,8 +14,10 @@ export interface InstanceState {
   readonly name: string;
   /** Whether it answered the last probe; undefined before the first one. */
   readonly up: boolean | undefined;
-  /** What the guard does with its votes: ok, quarantined, circuit-open or unverified. */
-  readonly guard: GuardState;
+  /** What the guards do with its votes: ok, quarantined, circuit-open, unverified or evicting. */
+  readonly guard: EvictionGuardState;
+  /** Whether it may evict keys; undefined before its policy is read, or when it cannot be read. */
+  readonly mayEvict: boolean | undefined;
 }
 
 export interface QuorumHealthOptions {
@@ -62,7 +67,9 @@ export class QuorumHealth {
     return this.#engine.instances.map((instance, i) => ({
       name: instance.name,
       up: this.#up[i],
-      guard: instance instanceof GuardedInstance ? instance.state() : "ok",
+      guard: guardOf(instance),
+      // An instance without an eviction guard is one that never evicts (the embedded store).
+      mayEvict: instance instanceof EvictionGuard ? instance.mayEvict() : false,
     }));
   }
 
@@ -102,7 +109,7 @@ export class QuorumHealth {
     this.#up[index] = up;
     const instance = this.#engine.instances[index]!.name;
     // At start-up only the instances that are down are worth a line.
-    if (!up) this.#logger.warn({ instance, reason: error instanceof Error ? error.message : String(error) }, "instance down");
+    if (!up) this.#logger.warn({ instance, reason: errorReason(error) }, "instance down");
     else if (was !== undefined) this.#logger.info({ instance }, "instance up");
   }
 
@@ -117,4 +124,9 @@ export class QuorumHealth {
     else if (reachable === undefined) this.#logger.info({ instances, quorum: this.#engine.quorum }, "shutting down: not serving");
     else this.#logger.warn({ reachable, instances, quorum: this.#engine.quorum }, "quorum not reachable: not serving");
   }
+}
+
+function guardOf(instance: LockInstance): EvictionGuardState {
+  if (instance instanceof EvictionGuard || instance instanceof GuardedInstance) return instance.state();
+  return "ok";
 }

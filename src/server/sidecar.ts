@@ -2,11 +2,14 @@ import { Server } from "@grpc/grpc-js";
 import { file_lock_v1_lock, LockService } from "../../gen/lock/v1/lock_pb.ts";
 import { startAdminServer, type AdminServer } from "../admin/admin-server.ts";
 import { sidecarStatus } from "../admin/sidecar-status.ts";
+import { ListenError } from "../config/listen-error.ts";
 import type { SidecarOptions } from "../config/options.ts";
+import { packageVersion } from "../config/version.ts";
 import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { MemoryInstance } from "../instances/memory-instance.ts";
+import { EVICTION_RECHECK_MS, EvictionGuard } from "../instances/eviction-guard.ts";
 import { CircuitBudget, GuardedInstance } from "../instances/guarded-instance.ts";
 import { quorumOf } from "../redlock/quorum.ts";
 import { InstanceAges } from "../instances/instance-ages.ts";
@@ -71,9 +74,14 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     freshStartWindowMs: options.freshStartWindowMs,
     ages: new InstanceAges(quorumOf(raw.length)),
   };
-  const instances = raw.map(
-    (instance) => new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger),
-  );
+  const instances = raw.map((instance): LockInstance => {
+    const guarded = new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger);
+    // Outermost, so the restart guard and circuit breaker still see every answer.
+    // Without evictionPolicy an instance never evicts (the embedded store).
+    if (!instance.evictionPolicy) return guarded;
+    const eviction = { allowEviction: options.allowEviction, recheckMs: EVICTION_RECHECK_MS, onUnreadable: metrics.evictionUnreadableCounter(instance.name) };
+    return new EvictionGuard(guarded, () => instance.evictionPolicy!(), eviction, clock, logger);
+  });
   const engine = new LockEngine(instances, options, { ...deps, observer: metrics });
   // Generous against the per-call timeout: a slow answer is still an answer for readiness.
   const health = new QuorumHealth(engine, logger, { probeTimeoutMs: options.instanceTimeoutMs * 4 });
@@ -111,7 +119,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   } catch (error) {
     closeFiles();
     await engine.close();
-    throw new Error(`cannot listen on ${options.listen} (LOCK_LISTEN / --listen): ${error instanceof Error ? error.message : String(error)}`);
+    throw new ListenError(options.listen, "LOCK_LISTEN / --listen", error);
   }
   const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
   const address = `${host}:${port}`;
@@ -140,7 +148,10 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   await health.start(options.healthIntervalMs);
   // Only now, once nothing can fail start-up any more: stop() is what ends it.
   instanceTls?.start(options.tlsRefreshIntervalMs);
-  logger.info({ address, tls: api.mode, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum }, "sidecar listening");
+  logger.info(
+    { version: packageVersion(), address, tls: api.mode, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum },
+    "sidecar listening",
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -163,6 +163,21 @@ describe("loadConfig: every value error names its setting", () => {
   });
 });
 
+describe("loadConfig: yes/no settings", () => {
+  it("LOCK_ALLOW_EVICTION is false unless set to true", () => {
+    expect(loadConfig({}, []).allowEviction).toBe(false);
+    expect(loadConfig({ LOCK_ALLOW_EVICTION: "true" }, []).allowEviction).toBe(true);
+    expect(loadConfig({ LOCK_ALLOW_EVICTION: "true" }, ["--allow-eviction=false"]).allowEviction).toBe(false);
+    expect(configError({ LOCK_ALLOW_EVICTION: "yes" }).message).toBe('LOCK_ALLOW_EVICTION / --allow-eviction: "yes" is not true or false');
+  });
+
+  it("the flag alone means true, before another flag or at the end", () => {
+    expect(loadConfig({}, ["--allow-eviction"]).allowEviction).toBe(true);
+    expect(loadConfig({}, ["--allow-eviction", "--listen", "127.0.0.1:1"])).toMatchObject({ allowEviction: true, listen: "127.0.0.1:1" });
+    expect(loadConfig({}, ["--allow-eviction", "false"]).allowEviction).toBe(false);
+  });
+});
+
 describe("loadConfig: settings with a fixed set of values", () => {
   it.each(SETTINGS.filter((s) => s.choices !== undefined).map((s) => [s.env, s] as const))("%s accepts each choice and names itself otherwise", (_env, s) => {
     for (const choice of s.choices!) expect(loadConfig({ [s.env]: choice }, [])[s.key]).toBe(choice);
@@ -196,8 +211,23 @@ describe("loadConfig: instance URLs", () => {
     }
   });
 
-  it("a wrong scheme is shown without credentials", () => {
-    expect(configError({ LOCK_INSTANCES: `http://user:${PASSWORD}@host:6379` }).message).toContain("http://host:6379 is not a redis:// or rediss:// URL");
+  it("a wrong scheme is shown without credentials, with what to write instead", () => {
+    expect(configError({ LOCK_INSTANCES: `http://user:${PASSWORD}@host:6379` }).message).toContain(
+      '"http://***@host:6379" is not a redis:// or rediss:// URL; write redis://***@host:6379',
+    );
+  });
+
+  // Regression: "localhost:6379" parses as a URL of scheme "localhost:", and was reported as "localhost://".
+  it.each([
+    ["localhost:6379", "redis://localhost:6379"],
+    ["127.0.0.1:6379", "redis://127.0.0.1:6379"],
+    ["cache-1", "redis://cache-1"],
+    ["[::1]:6379/2", "redis://[::1]:6379/2"],
+    [`:${PASSWORD}@host:6379`, "redis://***@host:6379"],
+  ])("host:port without a scheme (%j) is named as given, with the URL to write", (value, write) => {
+    const message = configError({ LOCK_INSTANCES: value }).message;
+    expect(message).toBe(`LOCK_INSTANCES / --instances: ${JSON.stringify(value.replace(`:${PASSWORD}`, "***"))} is not a redis:// or rediss:// URL; write ${write}`);
+    expect(configError({}, ["--instances", `redis://a:1,${value}`]).message).toContain(`write ${write}`);
   });
 
   it("the same instance twice is refused, without echoing passwords", () => {
@@ -277,5 +307,6 @@ describe("helpText", () => {
     }
     expect(text).toContain("10s"); // default ttl, as a duration
     expect(text).toContain("(embedded)");
+    expect(text).toContain("--version");
   });
 });

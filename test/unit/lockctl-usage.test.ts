@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseCommandArgs } from "../../src/cli/cli-args.ts";
 import { extendCommand } from "../../src/cli/commands/extend.ts";
@@ -68,6 +69,20 @@ describe("lockctl command line", () => {
     expect(args.values["ttl"]).toBe("5s");
     expect(args.values["wait"]).toBeUndefined();
     expect(args.rest).toEqual(["sh", "-c", "echo --ttl", "--wait"]);
+  });
+
+  it("prints its version, the package's, on --version", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(await run("--version")).toEqual({ code: 0, out: `lockctl ${version}\n`, err: "" });
+    expect((await run("--help")).out).toContain("lockctl --version");
+  });
+
+  // Regression: grpc-js' "No connection established. Last error: Error: connect
+  // ECONNREFUSED ... Resolution note: " reached users as it came.
+  it("says a sidecar refused the connection in its own words", async () => {
+    const { code, err } = await run("acquire", "job");
+    expect(code).toBe(4);
+    expect(err).toBe('lockctl: acquire "job": UNAVAILABLE: connection refused by 127.0.0.1:1\n');
   });
 
   it("accepts --address before the command", async () => {

@@ -3,6 +3,7 @@ import { HealthClient } from "../../client/health-client.ts";
 import { positionals, stringOption, type CommandArgs } from "../cli-args.ts";
 import { callFailed } from "../cli-error.ts";
 import { COMMON_OPTIONS, COMMON_USAGE, type CliContext, type Command } from "../command.ts";
+import { connectionErrorText } from "../../util/error-text.ts";
 import { EXIT } from "../exit-codes.ts";
 import { CALL_TIMEOUT_MS, deadline, nonEmpty, sidecarConnection, type SidecarConnection } from "../sidecar-connection.ts";
 
@@ -73,6 +74,6 @@ async function readStatus(adminAddress: string): Promise<{ ok: true; value: Side
     return isSidecarStatus(body) ? { ok: true, value: body } : { ok: false, error: "not a status document" };
   } catch (error) {
     const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
-    return { ok: false, error: `${error instanceof Error ? error.message : String(error)}${cause}` };
+    return { ok: false, error: connectionErrorText(adminAddress, error) ?? `${error instanceof Error ? error.message : String(error)}${cause}` };
   }
 }
