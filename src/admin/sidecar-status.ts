@@ -18,7 +18,7 @@ export interface SidecarStatus {
    * (null before it is read, or when the instance refuses to tell).
    * Names carry no credentials.
    */
-  instances: { name: string; up: boolean | null; guard: string; mayEvict: boolean | null }[];
+  instances: { name: string; up: boolean | null; guard: string; mayEvict: boolean | null; quarantine: { basis: string; remainingMs: number } | null }[];
 }
 
 export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStatus {
@@ -26,7 +26,7 @@ export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStat
     serving: health.serving,
     quorum,
     reachable: health.reachable,
-    instances: health.instances().map(({ name, up, guard, mayEvict }) => ({ name, up: up ?? null, guard, mayEvict: mayEvict ?? null })),
+    instances: health.instances().map(({ name, up, guard, mayEvict, quarantine }) => ({ name, up: up ?? null, guard, mayEvict: mayEvict ?? null, quarantine: quarantine ?? null })),
   };
 }
 

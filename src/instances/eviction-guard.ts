@@ -56,6 +56,11 @@ export class EvictionGuard extends InstanceDecorator {
     return this.#policy?.known ? this.#policy.mayEvict : undefined;
   }
 
+  /** The restart and circuit guard inside, if any (status reads its quarantine). */
+  get guarded(): GuardedInstance | undefined {
+    return this.inner instanceof GuardedInstance ? this.inner : undefined;
+  }
+
   /** "evicting" while its votes are withheld here, else what the restart and circuit guard says. */
   state(): EvictionGuardState {
     if (this.#heldOut()) return "evicting";

@@ -4,6 +4,8 @@ import type { InstanceAges } from "./instance-ages.ts";
 import { InstanceDecorator } from "./instance-decorator.ts";
 import type { Announcement, ExtendItem, LockInstance } from "./lock-instance.ts";
 import { PendingReleases } from "./pending-releases.ts";
+import { Quarantine, type QuarantineBasis } from "./quarantine.ts";
+import type { RestartWitnesses } from "./restart-witnesses.ts";
 
 export interface GuardOptions {
   /**
@@ -31,6 +33,13 @@ export interface GuardOptions {
   circuitProbeIntervalMs: number;
   /** Shared by the instances of one engine: how many circuits may be open at once. */
   circuitBudget: CircuitBudget;
+  /**
+   * Shared by the instances of one engine: asked, when this one restarted,
+   * how long the leases it may have forgotten can still live, so that its
+   * quarantine ends then instead of after `quarantineMs`. Without it, the
+   * quarantine always lasts `quarantineMs`.
+   */
+  witnesses?: RestartWitnesses | undefined;
 }
 
 /**
@@ -106,8 +115,7 @@ export class GuardedInstance extends InstanceDecorator {
   readonly #stopWatchingAges: () => void;
   #verifiedEpoch = -1;
   #verifying: Promise<void> | undefined;
-  #quarantinedUntilMs = Number.NEGATIVE_INFINITY;
-  #quarantineTimer: NodeJS.Timeout | undefined;
+  readonly #quarantine: Quarantine;
   #failures = 0;
   #firstFailureMs = 0;
   #probe: NodeJS.Timeout | undefined;
@@ -120,6 +128,7 @@ export class GuardedInstance extends InstanceDecorator {
     this.#clock = clock;
     this.#logger = logger;
     this.#unsent = new PendingReleases(clock, options.quarantineMs > 0 ? options.quarantineMs : RELEASE_RETRY_WITHOUT_QUARANTINE_MS);
+    this.#quarantine = new Quarantine(this.name, clock, logger, options.witnesses);
     // Another instance's start may show this one to be a late starter.
     this.#stopWatchingAges = options.ages.onChange(() => this.#quarantineIfLateStarter());
   }
@@ -127,15 +136,23 @@ export class GuardedInstance extends InstanceDecorator {
   /** What the guard does with this instance's answers now (health, metrics). */
   state(): GuardState {
     if (this.#probe) return "circuit-open";
-    if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) return "quarantined";
+    if (this.#quarantine.active()) return "quarantined";
     if (this.#verifiedEpoch !== this.inner.connectionEpoch() || !this.#options.ages.quorumIdentified()) return "unverified";
     return "ok";
   }
 
   /** Milliseconds of quarantine left (0 when none). */
   quarantineRemainingMs(): number {
-    return Math.max(0, this.#quarantinedUntilMs - this.#clock.monotonicMs());
+    return this.#quarantine.remainingMs();
   }
+
+  /** How the current (or last) quarantine's end was set (status, metrics). */
+  quarantineBasis(): QuarantineBasis {
+    return this.#quarantine.basis;
+  }
+
+
+
 
   override extend(items: readonly ExtendItem[]): Promise<boolean[]> {
     // In quarantine, extends re-create leases the restart lost, so the
@@ -178,7 +195,7 @@ export class GuardedInstance extends InstanceDecorator {
     this.#stopWatchingAges();
     if (this.#probe) this.#options.circuitBudget.close();
     clearInterval(this.#probe);
-    clearTimeout(this.#quarantineTimer);
+    this.#quarantine.close();
     await this.inner.close();
   }
 
@@ -200,7 +217,7 @@ export class GuardedInstance extends InstanceDecorator {
       void this.#verify().catch(() => undefined);
       throw new VoteWithheldError(`${this.name}: new connection, identity not yet checked`);
     }
-    if (this.#clock.monotonicMs() < this.#quarantinedUntilMs) {
+    if (this.#quarantine.active()) {
       throw new VoteWithheldError(`${this.name}: restarted, in quarantine for ${Math.ceil(this.quarantineRemainingMs())} ms more`);
     }
     if (!this.#options.ages.quorumIdentified()) {
@@ -225,7 +242,7 @@ export class GuardedInstance extends InstanceDecorator {
         const byUptime = runId === undefined || this.#runId === undefined;
         const startedAgain = byUptime && startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + slackMs;
         if ((newRunId || startedAgain) && this.#options.quarantineMs > 0) {
-          this.#quarantine(this.#clock.monotonicMs() + this.#options.quarantineMs, "instance restarted: its votes do not count until every lease it may have forgotten has expired");
+          this.#quarantine.start(this.#clock.monotonicMs() + this.#options.quarantineMs, "instance restarted: its votes do not count until every lease it may have forgotten has expired");
         } else if (newRunId || startedAgain) {
           this.#logger.warn({ instance: this.name }, "instance restarted; quarantine is off, its votes count at once");
         }
@@ -258,17 +275,8 @@ export class GuardedInstance extends InstanceDecorator {
     if (quarantineMs <= 0 || this.#firstStartMs === undefined || earliest === undefined) return;
     if (this.#firstStartMs <= earliest + freshStartWindowMs + UPTIME_SLACK_MS) return;
     const untilMs = this.#firstStartMs + quarantineMs;
-    if (untilMs <= this.#quarantinedUntilMs || untilMs <= this.#clock.monotonicMs()) return;
-    this.#quarantine(untilMs, "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases");
-  }
-
-  #quarantine(untilMs: number, message: string): void {
-    const quarantineMs = untilMs - this.#clock.monotonicMs();
-    this.#quarantinedUntilMs = untilMs;
-    this.#logger.warn({ instance: this.name, quarantineMs }, message);
-    clearTimeout(this.#quarantineTimer);
-    this.#quarantineTimer = setTimeout(() => this.#logger.info({ instance: this.name }, "instance quarantine over: its votes count again"), quarantineMs);
-    this.#quarantineTimer.unref();
+    if (untilMs <= this.#quarantine.untilMs || untilMs <= this.#clock.monotonicMs()) return;
+    this.#quarantine.start(untilMs, "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases");
   }
 
   #failed(): void {

@@ -44,6 +44,11 @@ export abstract class InstanceDecorator implements LockInstance {
     return this.around(() => this.inner.ping());
   }
 
+  /** A scan, not a vote: straight through. */
+  longestTtlMs(pattern: string): Promise<number> {
+    return this.inner.longestTtlMs(pattern);
+  }
+
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
     return this.inner.watchReleases(channel, onRelease);
   }

@@ -77,6 +77,13 @@ export interface LockInstance {
   /** Resolves when the instance answers. */
   ping(): Promise<void>;
 
+  /**
+   * The longest remaining TTL (ms) of the keys matching a SCAN pattern: 0
+   * without any, Infinity when one has no expiry. How a witness shows how
+   * long the leases a restarted instance forgot can still live.
+   */
+  longestTtlMs(pattern: string): Promise<number>;
+
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import { formatNotice } from "../engine/release-notice.ts";
 import type { Clock } from "../redlock/clock.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease } from "./lock-instance.ts";
+import { patternRegExp } from "./key-pattern.ts";
 import { TicketQueues } from "./ticket-queues.ts";
 
 interface Entry {
@@ -126,6 +127,22 @@ export class LockStore {
 
   drop(key: string): void {
     this.#entries.delete(key);
+  }
+
+  /**
+   * The longest remaining TTL of the live keys matching a SCAN pattern: 0
+   * without any, Infinity when one has no expiry (LONGEST_TTL's semantics).
+   */
+  longestTtlMs(pattern: string): number {
+    const match = patternRegExp(pattern);
+    const nowMs = this.#clock.monotonicMs();
+    let longest = 0;
+    for (const [key, entry] of this.#entries) {
+      if (!match.test(key)) continue;
+      if (entry.expiresAtMs === undefined) return Number.POSITIVE_INFINITY;
+      longest = Math.max(longest, Math.ceil(entry.expiresAtMs - nowMs));
+    }
+    return longest;
   }
 
   /** Live keys. */

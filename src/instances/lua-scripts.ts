@@ -201,3 +201,18 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return current
 `);
+
+/**
+ * The longest PTTL among KEYS (lock keys found by SCAN on a witness, see
+ * docs/design.md "Restarted instances"): 0 when none is left, -1 when one
+ * has no expiry. Keys SCAN returned may have expired since: PTTL -2.
+ */
+export const LONGEST_TTL = script(`
+local longest = 0
+for i = 1, #KEYS do
+  local left = redis.call('PTTL', KEYS[i])
+  if left == -1 then return -1 end
+  if left > longest then longest = left end
+end
+return longest
+`);

@@ -84,6 +84,10 @@ export class MemoryInstance implements LockInstance {
 
   async ping(): Promise<void> {}
 
+  async longestTtlMs(pattern: string): Promise<number> {
+    return this.#store.longestTtlMs(pattern);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     this.#store.clear();

@@ -2,7 +2,7 @@ import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
 import { errorReason, instanceErrorText } from "../util/error-text.ts";
 import type { AcquireReply, Announcement, EvictionPolicy, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
-import { ACQUIRE, EXTEND, HANDOVER, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
+import { ACQUIRE, EXTEND, HANDOVER, LONGEST_TTL, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
 
 export interface RedisInstanceOptions {
   /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
@@ -11,6 +11,9 @@ export interface RedisInstanceOptions {
   /** TLS options (CA, client certificate) for a rediss:// URL; ignored for redis:// ones. */
   tls?: ConnectionOptions | undefined;
 }
+
+/** Keys per SCAN step, and so per LONGEST_TTL call, when a witness is scanned. */
+const SCAN_BATCH = 1000;
 
 /** One Redis-protocol server (Dragonfly, redis-server) reached through ioredis. */
 export class RedisInstance implements LockInstance {
@@ -182,6 +185,24 @@ export class RedisInstance implements LockInstance {
   }
 
   /** The health probe: its failure is logged, so it says what happened in our words. */
+  /**
+   * SCAN for the pattern, then LONGEST_TTL over each batch (every key
+   * declared in KEYS): one SCAN and one script call per ~1,000 keys.
+   */
+  async longestTtlMs(pattern: string): Promise<number> {
+    let cursor = "0";
+    let longest = 0;
+    do {
+      const [next, keys] = await this.#client.scan(cursor, "MATCH", pattern, "COUNT", SCAN_BATCH);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const batchLongest = Number(await this.#run(LONGEST_TTL, keys, []));
+      if (batchLongest < 0) return Number.POSITIVE_INFINITY;
+      longest = Math.max(longest, batchLongest);
+    } while (cursor !== "0");
+    return longest;
+  }
+
   async ping(): Promise<void> {
     try {
       await this.#client.ping();

@@ -14,7 +14,7 @@ export interface MetricSources {
   waiters(): number;
   keepAliveStreams(): number;
   /** Each instance's last probed reachability (undefined before the first probe), guard state and eviction policy. */
-  instances(): readonly { name: string; up: boolean | undefined; guard: string; mayEvict?: boolean | undefined }[];
+  instances(): readonly { name: string; up: boolean | undefined; guard: string; mayEvict?: boolean | undefined; quarantine?: { basis: string } | undefined }[];
   quorumAvailable(): boolean;
 }
 
@@ -112,6 +112,11 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
     scraped("lock_keepalive_streams_open", "KeepAlive streams currently open", (s) => s.keepAliveStreams());
     perInstance("lock_instance_up", "1 when the instance answered the last health probe, else 0", (i) => i.up === true);
     perInstance("lock_instance_quarantined", "1 while the instance's votes are withheld after a restart (new run_id or uptime), or as a late starter, else 0", (i) => i.guard === "quarantined");
+    perInstance(
+      "lock_instance_quarantine_fallback",
+      "1 while the instance is quarantined for the whole LOCK_MAX_TTL because the leases it may have forgotten cannot be bounded (too few other instances kept their memory), else 0",
+      (i) => i.quarantine?.basis === "fallback",
+    );
     perInstance(
       "lock_instance_circuit_open",
       "1 while calls to the instance fail fast after repeated failures (probed in the background), else 0",

@@ -5,6 +5,7 @@ import type { LockEngine } from "../engine/lock-engine.ts";
 import { EvictionGuard, type EvictionGuardState } from "../instances/eviction-guard.ts";
 import { GuardedInstance } from "../instances/guarded-instance.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
+import type { QuarantineBasis } from "../instances/quarantine.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorReason } from "../util/error-text.ts";
 import { addingReadableServices } from "./unreadable-request.ts";
@@ -18,6 +19,8 @@ export interface InstanceState {
   readonly guard: EvictionGuardState;
   /** Whether it may evict keys; undefined before its policy is read, or when it cannot be read. */
   readonly mayEvict: boolean | undefined;
+  /** While quarantined: how its end was set (witnessed, fallback, pending, max-ttl) and the time left. */
+  readonly quarantine: { basis: QuarantineBasis; remainingMs: number } | undefined;
 }
 
 export interface QuorumHealthOptions {
@@ -70,6 +73,7 @@ export class QuorumHealth {
       guard: guardOf(instance),
       // An instance without an eviction guard is one that never evicts (the embedded store).
       mayEvict: instance instanceof EvictionGuard ? instance.mayEvict() : false,
+      quarantine: quarantineOf(instance),
     }));
   }
 
@@ -124,6 +128,12 @@ export class QuorumHealth {
     else if (reachable === undefined) this.#logger.info({ instances, quorum: this.#engine.quorum }, "shutting down: not serving");
     else this.#logger.warn({ reachable, instances, quorum: this.#engine.quorum }, "quorum not reachable: not serving");
   }
+}
+
+function quarantineOf(instance: LockInstance): InstanceState["quarantine"] {
+  const guarded = instance instanceof EvictionGuard ? instance.guarded : instance instanceof GuardedInstance ? instance : undefined;
+  const remainingMs = guarded?.quarantineRemainingMs() ?? 0;
+  return guarded && remainingMs > 0 ? { basis: guarded.quarantineBasis(), remainingMs: Math.ceil(remainingMs) } : undefined;
 }
 
 function guardOf(instance: LockInstance): EvictionGuardState {

@@ -13,6 +13,7 @@ import { EVICTION_RECHECK_MS, EvictionGuard } from "../instances/eviction-guard.
 import { CircuitBudget, GuardedInstance } from "../instances/guarded-instance.ts";
 import { quorumOf } from "../redlock/quorum.ts";
 import { InstanceAges } from "../instances/instance-ages.ts";
+import { lockKeyPattern, RestartWitnesses, WITNESS_SCAN_TIMEOUT_MS } from "../instances/restart-witnesses.ts";
 import { InstanceTlsFiles } from "../instances/instance-tls.ts";
 import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
@@ -65,6 +66,19 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     instanceTls?.close();
   };
   const raw = deps.instances ?? createInstances(options, deps, logger, instanceTls);
+  const witnesses =
+    options.restartQuarantine === "on"
+      ? new RestartWitnesses(
+          {
+            count: raw.length,
+            quorum: quorumOf(raw.length),
+            lockPattern: lockKeyPattern(options.keyPrefix),
+            instanceTimeoutMs: options.instanceTimeoutMs,
+            scanTimeoutMs: WITNESS_SCAN_TIMEOUT_MS,
+          },
+          clock,
+        )
+      : undefined;
   const guard = {
     // Every lease an instance may have forgotten in a restart was granted for at most the max TTL.
     quarantineMs: options.restartQuarantine === "on" ? options.maxTtlMs : 0,
@@ -73,14 +87,26 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     circuitBudget: new CircuitBudget(raw.length - quorumOf(raw.length)),
     freshStartWindowMs: options.freshStartWindowMs,
     ages: new InstanceAges(quorumOf(raw.length)),
+    witnesses,
   };
   const instances = raw.map((instance): LockInstance => {
     const guarded = new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger);
     // Outermost, so the restart guard and circuit breaker still see every answer.
     // Without evictionPolicy an instance never evicts (the embedded store).
-    if (!instance.evictionPolicy) return guarded;
-    const eviction = { allowEviction: options.allowEviction, recheckMs: EVICTION_RECHECK_MS, onUnreadable: metrics.evictionUnreadableCounter(instance.name) };
-    return new EvictionGuard(guarded, () => instance.evictionPolicy!(), eviction, clock, logger);
+    let outer: LockInstance & { state(): string } = guarded;
+    if (instance.evictionPolicy) {
+      const eviction = { allowEviction: options.allowEviction, recheckMs: EVICTION_RECHECK_MS, onUnreadable: metrics.evictionUnreadableCounter(instance.name) };
+      outer = new EvictionGuard(guarded, () => instance.evictionPolicy!(), eviction, clock, logger);
+    }
+    // A witness of another's restart only while its own votes count: memory whole, nothing evicted.
+    const counted = outer;
+    witnesses?.register({
+      name: instance.name,
+      canWitness: () => counted.state() === "ok",
+      connectionEpoch: () => instance.connectionEpoch(),
+      longestTtlMs: (pattern) => instance.longestTtlMs(pattern),
+    });
+    return outer;
   });
   const engine = new LockEngine(instances, options, { ...deps, observer: metrics });
   // Generous against the per-call timeout: a slow answer is still an answer for readiness.

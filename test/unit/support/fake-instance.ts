@@ -6,6 +6,7 @@ import type { ManualClock } from "./manual-clock.ts";
 export type Method =
   | "acquire"
   | "extend"
+  | "longestTtlMs"
   | "release"
   | "handover"
   | "withdrawTicket"
@@ -191,6 +192,10 @@ export class FakeInstance implements LockInstance {
 
   ping(): Promise<void> {
     return this.#call("ping", [], () => undefined);
+  }
+
+  longestTtlMs(pattern: string): Promise<number> {
+    return this.#call("longestTtlMs", [pattern], () => this.#store.longestTtlMs(pattern));
   }
 
   close(): Promise<void> {

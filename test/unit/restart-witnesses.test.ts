@@ -1,0 +1,108 @@
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { CircuitBudget, GuardedInstance, type GuardOptions } from "../../src/instances/guarded-instance.ts";
+import { InstanceAges } from "../../src/instances/instance-ages.ts";
+import { lockKeyPattern, RestartWitnesses } from "../../src/instances/restart-witnesses.ts";
+import { quorumOf } from "../../src/redlock/quorum.ts";
+import { eventually } from "../support/sidecar-fixture.ts";
+import { FakeInstance } from "./support/fake-instance.ts";
+import { ManualClock } from "./support/manual-clock.ts";
+
+const QUARANTINE = 300_000; // LOCK_MAX_TTL
+const PREFIX = "w:";
+
+const opened: GuardedInstance[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((guard) => guard.close()));
+});
+
+/** Guards over `n` fakes sharing witnesses, as the sidecar wires them; all identified. */
+async function setup(n = 3) {
+  const clock = new ManualClock({ monotonicMs: 10_000_000 });
+  const lines: string[] = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+  const witnesses = new RestartWitnesses({ count: n, quorum: quorumOf(n), lockPattern: lockKeyPattern(PREFIX), instanceTimeoutMs: 1, scanTimeoutMs: 1000 }, clock);
+  const options: GuardOptions = {
+    quarantineMs: QUARANTINE,
+    freshStartWindowMs: 60_000,
+    ages: new InstanceAges(quorumOf(n)),
+    circuitFailures: 3,
+    circuitProbeIntervalMs: 500,
+    circuitBudget: new CircuitBudget(n - quorumOf(n)),
+    witnesses,
+  };
+  const fakes = Array.from({ length: n }, (_, i) => {
+    const fake = new FakeInstance(`fake-${i}`, clock);
+    fake.startedAtMs = clock.monotonicMs() - 3_600_000;
+    return fake;
+  });
+  const guards = fakes.map((fake) => new GuardedInstance(fake, options, clock, logger));
+  guards.forEach((guard, i) =>
+    witnesses.register({ name: guard.name, canWitness: () => guard.state() === "ok", connectionEpoch: () => fakes[i]!.connectionEpoch(), longestTtlMs: (p) => fakes[i]!.longestTtlMs(p) }),
+  );
+  opened.push(...guards);
+  for (const guard of guards) await guard.waitUntilConnected(0);
+  const restart = async (i: number): Promise<void> => {
+    fakes[i]!.restart();
+    await guards[i]!.waitUntilConnected(0);
+  };
+  return { clock, lines, fakes, guards, restart };
+}
+
+describe("a restarted instance's quarantine, bounded by its witnesses", () => {
+  it("ends when the longest lease on the others would have ended (plus drift), not after LOCK_MAX_TTL", async () => {
+    const { fakes, guards, restart, lines } = await setup();
+    fakes[0]!.put(`${PREFIX}lock:a`, "s1", 5_000);
+    fakes[1]!.put(`${PREFIX}lock:a`, "s1", 5_000);
+    fakes[2]!.put(`${PREFIX}lock:b`, "s2", 8_000);
+    fakes[1]!.put(`${PREFIX}fence:b`, "17", 60_000); // not a lock key: does not count
+    await restart(0);
+    expect(guards[0]!.state()).toBe("quarantined");
+    expect(guards[0]!.quarantineBasis()).toBe("pending");
+    await eventually(() => guards[0]!.quarantineBasis() === "witnessed", 2000, "witnessed");
+    // 8 000 ms on fake-2, with 1 % drift and 2 ms.
+    expect(guards[0]!.quarantineRemainingMs()).toBe(8_000 * 1.01 + 2);
+    expect(lines.join("")).toContain("instance quarantine shortened");
+  });
+
+  it("with nothing held on the witnesses, counts again at once (after the wait for writes in flight)", async () => {
+    const { guards, restart } = await setup();
+    await restart(1);
+    await eventually(() => guards[1]!.quarantineBasis() === "witnessed", 2000, "witnessed");
+    expect(guards[1]!.quarantineRemainingMs()).toBe(2);
+  });
+
+  it("falls back to LOCK_MAX_TTL while too few others kept their memory, and shortens once the other's quarantine is over", async () => {
+    const { clock, fakes, guards, restart, lines } = await setup();
+    fakes[2]!.put(`${PREFIX}lock:a`, "s1", 4_000);
+    await restart(0);
+    await eventually(() => guards[0]!.quarantineBasis() === "witnessed", 2000, "first witnessed");
+    // A second instance restarts while the first still sits out: one witness of the two needed.
+    await restart(1);
+    await eventually(() => guards[1]!.quarantineBasis() === "fallback", 2000, "fallback");
+    expect(guards[1]!.quarantineRemainingMs()).toBe(QUARANTINE);
+    expect(lines.join("")).toContain("falls back to LOCK_MAX_TTL");
+    // The first one's quarantine ends: it witnesses for the second, asked again each second.
+    clock.advance(4_100);
+    expect(guards[0]!.state()).toBe("ok");
+    await eventually(() => guards[1]!.quarantineBasis() === "witnessed", 3000, "second witnessed");
+    expect(guards[1]!.quarantineRemainingMs()).toBeLessThan(QUARANTINE - 4_000);
+  });
+
+  it("does not trust a witness whose connection changed during the scan (it may have restarted)", async () => {
+    const { fakes, guards, restart } = await setup();
+    fakes[1]!.behave("gate", "longestTtlMs");
+    await restart(0);
+    await eventually(() => fakes[1]!.gated === 1, 2000, "scan out");
+    fakes[1]!.reconnect();
+    fakes[1]!.openGate();
+    await eventually(() => guards[0]!.quarantineBasis() === "fallback", 2000, "fallback");
+  });
+
+  it("a key without expiry on a witness cannot be bounded: fallback", async () => {
+    const { fakes, guards, restart } = await setup();
+    fakes[1]!.put(`${PREFIX}lock:forever`, "s", undefined);
+    await restart(0);
+    await eventually(() => guards[0]!.quarantineBasis() === "fallback", 2000, "fallback");
+  });
+});
