@@ -34,7 +34,8 @@ const stillPending = new StillPending();
  * answers in so far (a majority granted: the slowest instance need not be
  * waited for), with StillPending failures for the others; otherwise once
  * all are in. `all` always resolves with every answer. One timer serves the
- * whole fan-out.
+ * whole fan-out. Kept as one function: the answers, the timer and both
+ * promises are the state of one fan-out, shared by its closures.
  */
 export function fanOutUntil<T>(
   instances: readonly LockInstance[],
@@ -85,4 +86,11 @@ export function fanOutUntil<T>(
     );
   });
   return { first, all };
+}
+
+/** Answers in (and successful) whose value satisfies `test`; missing ones (still out) do not count. */
+export function countAnswers<T>(answers: readonly (Settled<T> | undefined)[], test: (value: T) => boolean): number {
+  let count = 0;
+  for (const answer of answers) if (answer?.ok === true && test(answer.value)) count++;
+  return count;
 }

@@ -29,6 +29,11 @@ export function formatLeaseId(parts: LeaseIdParts): string {
   return `${parts.secret}.${parts.fencingToken.toString()}`;
 }
 
+/** The value of a lease id made here, for a grant: no text to parse. */
+export function leaseIdOf(parts: LeaseIdParts): LeaseId {
+  return { text: formatLeaseId(parts), secret: parts.secret, fencingToken: parts.fencingToken };
+}
+
 export function parseLeaseId(leaseId: string): LeaseId {
   const match = LEASE_ID.exec(leaseId);
   const token = match ? BigInt(match[2]!) : -1n;

@@ -116,7 +116,7 @@ export class LeaseSession {
     if (policy === "run-out") return;
     // Released after the renewal in flight, so the two cannot land the wrong way round.
     await this.#renewing;
-    await this.#engine.release(this.#name, this.#lease.text).catch(() => undefined);
+    await this.#engine.release(this.#name, this.#lease).catch(() => undefined);
   }
 
   async #run(): Promise<void> {
@@ -164,7 +164,7 @@ export class LeaseSession {
       this.#loseUnconfirmed(undefined);
       return;
     }
-    const renewal = this.#engine.extend(this.#name, this.#lease.text, ttlMs);
+    const renewal = this.#engine.extend(this.#name, this.#lease, ttlMs);
     this.#renewing = renewal.catch(() => undefined);
     let outcome: Lease | "expired";
     try {
@@ -208,7 +208,7 @@ export class LeaseSession {
     const clock = this.#engine.clock;
     this.#engine.leases.expire(this.#name, this.#lease.text, clock.monotonicMs());
     this.#lose(new LeaseLostError("unconfirmed", `lock ${JSON.stringify(this.#name)}: no majority confirmed a renewal before the lease expired`, cause));
-    void this.#renewing.then(() => this.#engine.release(this.#name, this.#lease.text).catch(() => undefined));
+    void this.#renewing.then(() => this.#engine.release(this.#name, this.#lease).catch(() => undefined));
   }
 
   #lose(loss: LeaseLostError): void {

@@ -1,7 +1,12 @@
+import type { LeaseId } from "./lease-id.ts";
+
 /** A lease as the engine knows it; the server turns it into a lock.v1.Lease. */
 export interface Lease {
   name: string;
+  /** The lease id as the client sees it: the text of `id`. */
   leaseId: string;
+  /** The lease id as a value: what extend and release take. */
+  id: LeaseId;
   fencingToken: bigint;
   ttlMs: number;
   /** Conservative end of validity on the monotonic clock. */

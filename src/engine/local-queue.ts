@@ -183,3 +183,11 @@ export interface Turn {
    */
   leave(acquired: boolean, fair: boolean): { emptied: boolean; ticket: string | undefined };
 }
+
+/**
+ * A waiting ticket sorts by the waiter's start on the wall clock (zero-padded
+ * milliseconds), then by random bits: every instance orders tickets alike.
+ */
+export function waitingTicket(wallMs: number, random: string): string {
+  return `${Math.floor(wallMs).toString().padStart(15, "0")}-${random.slice(0, 12)}`;
+}

@@ -80,14 +80,14 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   });
 
   const extend = unary<ExtendRequest, ExtendResponse>(ctx, { rpc: "extend", outcome: () => "extended" }, async (req, call) => {
-    const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId).text, checkTtlMs(req.ttl, limits), call.signal);
+    const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId), checkTtlMs(req.ttl, limits), call.signal);
     return create(ExtendResponseSchema, { lease: toLeaseMessage(lease, clock) });
   });
 
   const releaseReport: RpcReport<ReleaseRequest, ReleaseResponse> = { rpc: "release", outcome: (res) => (res.released ? "released" : "not_released") };
   const release = unary<ReleaseRequest, ReleaseResponse>(ctx, releaseReport, async (req) => {
     // Not tied to the call's signal: a release the client gave up on should still happen.
-    const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId).text);
+    const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId));
     return create(ReleaseResponseSchema, { released });
   });
 

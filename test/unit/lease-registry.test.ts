@@ -3,7 +3,9 @@ import type { Lease } from "../../src/engine/lease.ts";
 import { LeaseRegistry } from "../../src/engine/lease-registry.ts";
 
 function lease(leaseId: string, endMs: number, name = "n"): Lease {
-  return { name, leaseId, fencingToken: 1n, ttlMs: 1000, endMs };
+  // Short ids, not valid lease ids: the registry reads only the secret.
+  const id = { text: leaseId, secret: leaseId.split(".")[0]!, fencingToken: 1n };
+  return { name, leaseId, id, fencingToken: 1n, ttlMs: 1000, endMs };
 }
 
 describe("LeaseRegistry", () => {

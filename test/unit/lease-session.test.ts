@@ -190,7 +190,7 @@ describe("LeaseSession", () => {
     const running = start();
     await time.elapse(50);
     // The owner renews the same lease by Extend at 50: its end moves to 345, but this keeper was told 295.
-    await time.settle(engine.extend(NAME, lease.leaseId, TTL));
+    await time.settle(engine.extend(NAME, lease.id, TTL));
     for (const fake of fakes) fake.behave("hang");
 
     const error = await time.rejection(running);
@@ -205,7 +205,7 @@ describe("LeaseSession", () => {
     await time.elapse(50);
     expect(renewals.map((l) => l.endMs - t0)).toEqual([TTL - DRIFT]);
     // Another caller renews the same lease for 100 ms at 50: the keys keep their 300 ms TTL.
-    const shorter = await time.settle(engine.extend(NAME, lease.leaseId, 100));
+    const shorter = await time.settle(engine.extend(NAME, lease.id, 100));
     expect(shorter.endMs - t0).toBe(TTL - DRIFT);
     for (const fake of fakes) expect(fake.ttlOf(LOCK)).toBe(TTL - 50);
     controller.abort();

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LockEngine } from "../../src/engine/lock-engine.ts";
 import type { Lease } from "../../src/engine/lease.ts";
+import { parseLeaseId } from "../../src/engine/lease-id.ts";
 import { LockError } from "../../src/errors/lock-error.ts";
 import type { InstanceAcquire } from "../../src/instances/lock-instance.ts";
 import { fakeInstances, type Behaviour, type FakeInstance } from "./support/fake-instance.ts";
 import { FakeTime } from "./support/fake-time.ts";
-import { expectLockError } from "./support/lock-error.ts";
+import { expectLockError, thrownBy } from "./support/lock-error.ts";
 import { ManualClock } from "./support/manual-clock.ts";
 import { engineTestOptions } from "./support/engine-options.ts";
 import { ScriptedRandomness } from "./support/scripted-randomness.ts";
@@ -55,7 +56,7 @@ function attemptTimes(fake: FakeInstance, prefix: string, since: number): number
     .map(({ c }) => c.atMs - since);
 }
 
-/** The ticket format of lock-engine.ts: waiter's start on the wall clock, zero-padded, then random bits. */
+/** The ticket format of local-queue.ts: waiter's start on the wall clock, zero-padded, then random bits. */
 function expectedTicket(wallMs: number, random: string): string {
   return `${String(Math.floor(wallMs)).padStart(15, "0")}-${random.slice(0, 12)}`;
 }
@@ -99,7 +100,7 @@ describe.each([3, 5])("acquire with N=%i", (n) => {
 
       // A majority's grants suffice: a hanging instance is not waited for.
       const secret = random.secrets[0]!;
-      const lease: Lease = { name: NAME, leaseId: `${secret}.100`, fencingToken: 100n, ttlMs: TTL, endMs: startMs + TTL - DRIFT };
+      const lease: Lease = { name: NAME, leaseId: `${secret}.100`, id: parseLeaseId(`${secret}.100`), fencingToken: 100n, ttlMs: TTL, endMs: startMs + TTL - DRIFT };
       expect(result).toEqual({ acquired: true, lease });
       expect(random.secrets).toHaveLength(1);
       expect(engine.leases.get(lease.leaseId)).toEqual(lease);
@@ -267,7 +268,7 @@ describe("acquire: fencing tokens", () => {
       const lease = await acquireNow();
       tokens.push(lease.fencingToken);
       // End the lease: released on odd rounds, left to expire on even ones.
-      if (round % 2 === 1) expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true);
+      if (round % 2 === 1) expect(await time.settle(engine.release(NAME, lease.id))).toBe(true);
       else clock.advance(TTL);
     }
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]!, `round ${i}: ${tokens.join(",")}`).toBeGreaterThan(tokens[i - 1]!);
@@ -287,7 +288,7 @@ describe("acquire: fencing tokens", () => {
       expect(fake.callsOf("raiseFence").map((c) => c.args)).toEqual([[FENCE, 501n, OPTIONS.fenceRetentionMs]]);
       expect(fake.fenceOf(FENCE)).toBe(501n);
     }
-    await time.settle(engine.release(NAME, first.leaseId));
+    await time.settle(engine.release(NAME, first.id));
 
     // The instance that had the high counter is now down: the other two
     // must still hand out a larger token (without the raise: 101).
@@ -432,7 +433,7 @@ describe("acquire: waiting", () => {
     for (const fake of fakes) expect(fake.watcherCount(CHANNEL)).toBe(1);
     // The other sidecar releases at 100; its release script announces it,
     // tagged with the lease's fencing token.
-    expect(await time.settle(holder.engine.release(NAME, held.leaseId))).toBe(true);
+    expect(await time.settle(holder.engine.release(NAME, held.id))).toBe(true);
     for (const fake of fakes) {
       expect(fake.callsOf("release").at(-1)?.args).toEqual([LOCK, held.leaseId.split(".")[0], { channel: CHANNEL, tag: held.fencingToken.toString(), queueKey: QUEUE }]);
     }
@@ -454,7 +455,7 @@ describe("acquire: waiting", () => {
     await time.elapse(5); // first: attempts at 0, 0, next at 15; second: 5, 5, next at 20
     expect(attemptTimes(fakes[0]!, "other", t0)).toEqual([5, 5]);
 
-    await time.settle(holder.release(NAME, held.leaseId));
+    await time.settle(holder.release(NAME, held.id));
     expect((await time.settle(first)).acquired).toBe(true);
     expect(attemptTimes(fakes[0]!, "lease", t0)).toEqual([0, 0, 10]); // woken by the notice at 10
     expect(attemptTimes(fakes[0]!, "other", t0)).toEqual([5, 5]); // not woken: the notice named the other ticket
@@ -470,7 +471,7 @@ describe("acquire: waiting", () => {
     const t0 = clock.monotonicMs();
     const waiting = engine.acquire(NAME, TTL, 5000);
     await time.elapse(20);
-    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, held.id))).toBe(true);
     expect((await time.settle(waiting)).acquired).toBe(true);
     expect(attemptTimes(fakes[0]!, "lease", t0)).toEqual([0, 0, 0, 15, 20]); // the first 0: the holder's grant
   });
@@ -573,7 +574,7 @@ describe("acquire: waiting", () => {
     expect(fakes[2]!.callsOf("release").map((c) => c.args[2])).toEqual([undefined]);
     for (const fake of fakes) fake.drop(LOCK);
     const lease = await acquireNow(TTL, peer("other").engine);
-    await time.settle(engine.release(NAME, lease.leaseId));
+    await time.settle(engine.release(NAME, lease.id));
     expect(fakes[2]!.callsOf("release").map((c) => c.args[2])).toEqual([undefined, { channel: CHANNEL, tag: lease.fencingToken.toString(), queueKey: QUEUE }]);
   });
 
@@ -627,14 +628,14 @@ describe("acquire: local queue and waiting tickets", () => {
     // After the holder's grant at 0, one waiter's worth of attempts: 0, 0, 15, ..., 90.
     expect(attemptTimes(fakes[0]!, "lease", t0)).toEqual([0, 0, 0, 15, 30, 45, 60, 75, 90]);
 
-    await time.settle(engine.release(NAME, held.leaseId));
+    await time.settle(engine.release(NAME, held.id));
     const first = await time.settle(waiters[0]!);
     expect(order).toEqual(["first"]);
     if (!first.acquired) return expect.fail("first waiter not granted");
-    await time.settle(engine.release(NAME, first.lease.leaseId));
+    await time.settle(engine.release(NAME, first.lease.id));
     const second = await time.settle(waiters[1]!);
     if (!second.acquired) return expect.fail("second waiter not granted");
-    await time.settle(engine.release(NAME, second.lease.leaseId));
+    await time.settle(engine.release(NAME, second.lease.id));
     expect((await time.settle(waiters[2]!)).acquired).toBe(true);
     expect(order).toEqual(["first", "second", "third"]);
   });
@@ -645,14 +646,14 @@ describe("acquire: local queue and waiting tickets", () => {
     const first = engine.acquire(NAME, TTL, 5000);
     const second = engine.acquire(NAME, TTL, 5000);
     await time.elapse(3);
-    await time.settle(engine.release(NAME, held.leaseId));
+    await time.settle(engine.release(NAME, held.id));
     const granted = await time.settle(first);
     if (!granted.acquired) return expect.fail("first waiter not granted");
     const grantedAt = clock.monotonicMs();
     const attemptsAtGrant = attemptTimes(fakes[0]!, "lease", 0).length;
     await time.elapse(5);
     expect(attemptTimes(fakes[0]!, "lease", 0)).toHaveLength(attemptsAtGrant); // no attempt against our own holder
-    await time.settle(engine.release(NAME, granted.lease.leaseId));
+    await time.settle(engine.release(NAME, granted.lease.id));
     expect((await time.settle(second)).acquired).toBe(true);
     expect(attemptTimes(fakes[0]!, "lease", grantedAt).slice(attemptsAtGrant)).toEqual([5]);
   });
@@ -688,7 +689,7 @@ describe("acquire: local queue and waiting tickets", () => {
     const reason = new LockError("cancelled", "bye");
     controller.abort(reason);
     expect(await time.rejection(behind, 1)).toBe(reason);
-    await time.settle(engine.release(NAME, held.leaseId));
+    await time.settle(engine.release(NAME, held.id));
     expect((await time.settle(head)).acquired).toBe(true);
   });
 
@@ -704,7 +705,7 @@ describe("acquire: local queue and waiting tickets", () => {
     const ticket = expectedTicket(startWallMs, random.secrets[0]!);
     for (const fake of fakes) expect(fake.ticketsOf(QUEUE)).toEqual([ticket]);
 
-    await time.settle(holder.engine.release(NAME, held.leaseId));
+    await time.settle(holder.engine.release(NAME, held.id));
     // The lock is free, but every instance answers for the older ticket.
     expect(await time.settle(peer("newcomer").engine.acquire(NAME, TTL, 0))).toEqual({ acquired: false, retryAfterMs: undefined });
 
@@ -725,7 +726,7 @@ describe("acquire: local queue and waiting tickets", () => {
     expect(tickets).toHaveLength(2);
     expect(tickets.map((t) => Number(t.slice(0, 15)))).toEqual([clock.wallMs() - 14, clock.wallMs() - 7]);
 
-    await time.settle(holder.engine.release(NAME, held.leaseId));
+    await time.settle(holder.engine.release(NAME, held.id));
     const first = await time.settle(Promise.race([early.then(() => "early"), late.then(() => "late")]));
     expect(first).toBe("early");
     void late.catch(() => undefined);
@@ -738,7 +739,7 @@ describe("acquire: local queue and waiting tickets", () => {
     const second = engine.acquire(NAME, TTL, 5000);
     await time.elapse(5);
     const firstTicket = acquireRequests(fakes[0]!).at(-1)!.ticket;
-    await time.settle(engine.release(NAME, held.leaseId));
+    await time.settle(engine.release(NAME, held.id));
     const granted = await time.settle(first);
     if (!granted.acquired) return expect.fail("not granted");
     await time.elapse(20); // the second head waits up to 15 ms for a local release, then tries
@@ -756,7 +757,7 @@ describe("acquire: local queue and waiting tickets", () => {
     const second = engine.acquire(NAME, TTL, 5000);
     await time.elapse(20);
     for (const fake of fakes) expect(fake.watcherCount(CHANNEL)).toBe(1);
-    await time.settle(holder.release(NAME, held.leaseId));
+    await time.settle(holder.release(NAME, held.id));
     const got = await time.settle(first);
     expect(got.acquired).toBe(true);
     // The second waiter still waits: the subscription stays, with no resubscribe.
@@ -765,7 +766,7 @@ describe("acquire: local queue and waiting tickets", () => {
       expect(fake.callsOf("watchReleases")).toHaveLength(1);
     }
     if (!got.acquired) throw new Error("unreachable");
-    await time.settle(engine.release(NAME, got.lease.leaseId));
+    await time.settle(engine.release(NAME, got.lease.id));
     expect((await time.settle(second)).acquired).toBe(true);
     for (const fake of fakes) expect(fake.watcherCount(CHANNEL)).toBe(0);
   });
@@ -905,7 +906,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     const attemptsBefore = fakes.map((f) => f.callsOf("acquire").length);
     const releasedAt = clock.monotonicMs();
 
-    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, held.id))).toBe(true);
     const result = await time.settle(waiting);
     if (!result.acquired) return expect.fail("the head was not handed the lock");
     expect(result.lease.endMs).toBe(releasedAt + TTL - DRIFT);
@@ -929,7 +930,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     const local = engine.acquire(NAME, TTL, 5000);
     await time.elapse(20);
 
-    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, held.id))).toBe(true);
     for (const fake of fakes) expect(handovers(fake)).toHaveLength(1);
     const first = await time.settle(foreign);
     if (!first.acquired) return expect.fail("the older ticket was not served first");
@@ -940,7 +941,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     await time.elapse(1);
     expect(localDone).toBe(false); // still waiting behind the other sidecar's holder
 
-    await time.settle(other.release(NAME, first.lease.leaseId));
+    await time.settle(other.release(NAME, first.lease.id));
     const second = await time.settle(local);
     expect(second.acquired).toBe(true);
   });
@@ -954,7 +955,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     fakes[2]!.behave("fail", "handover");
     const secretsBefore = random.secrets.length;
 
-    await expect(time.settle(engine.release(NAME, held.leaseId))).rejects.toThrow(/only 1 of 3 instances answered the release/);
+    await expect(time.settle(engine.release(NAME, held.id))).rejects.toThrow(/only 1 of 3 instances answered the release/);
     await time.elapse(1);
     const handedSecret = handovers(fakes[0]!)[0]!.request.secret;
     expect(random.secrets.slice(secretsBefore)).toContain(handedSecret);
@@ -978,7 +979,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     const waiting = engine.acquire(NAME, TTL, 5000, controller.signal);
     await time.elapse(20);
     for (const fake of fakes) fake.behave("gate", "handover");
-    const releasing = engine.release(NAME, held.leaseId);
+    const releasing = engine.release(NAME, held.id);
     await time.elapse(1);
     for (const fake of fakes) expect(fake.gated).toBe(1);
     const reason = new LockError("cancelled", "client went away");
@@ -1003,7 +1004,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     const waiting = engine.acquire(NAME, TTL, 50);
     await time.elapse(60);
     expect(await time.settle(waiting)).toMatchObject({ acquired: false });
-    expect(await time.settle(engine.release(NAME, held.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, held.id))).toBe(true);
     for (const fake of fakes) {
       expect(fake.callsOf("handover")).toHaveLength(0);
       expect(fake.callsOf("release")).toHaveLength(1);
@@ -1027,14 +1028,14 @@ describe("release: handover to this sidecar's waiting head", () => {
     const other = peer("other").engine;
     done.push(enter(other, "c")); // its ticket is younger than a1's, older than any later one here
     await time.elapse(5);
-    await time.settle(holder.release(NAME, held.leaseId));
+    await time.settle(holder.release(NAME, held.id));
     await time.elapse(1);
     expect(order).toEqual(["a1"]); // the oldest ticket: a fair grant, a batch of a1, a2, a3
     done.push(enter(engine, "a4")); // queued after the batch began
     await time.elapse(5);
 
     const releaseNext = async (on: LockEngine, who: string): Promise<void> => {
-      await time.settle(on.release(NAME, served.get(who)!.leaseId));
+      await time.settle(on.release(NAME, served.get(who)!.id));
       await time.elapse(1);
     };
     await releaseNext(engine, "a1");
@@ -1056,7 +1057,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     const firstCall = engine.acquire(NAME, 100, 5000);
     const batch = engine.acquire(NAME, TTL, 5000); // queued before the grant below: in its batch
     await time.elapse(5);
-    await time.settle(holder.release(NAME, held.leaseId));
+    await time.settle(holder.release(NAME, held.id));
     const first = await time.settle(firstCall); // won by the tickets' order: a batch opens
     if (!first.acquired) return expect.fail("not granted");
     const other = peer("other").engine.acquire(NAME, TTL, 5000); // its ticket predates any new one here
@@ -1064,7 +1065,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     // Past the lease's end here, while the instances still keep its key (their clocks run slow).
     clock.advance(100);
     for (const fake of fakes) fake.put(LOCK, first.lease.leaseId.split(".")[0]!, 5000);
-    await time.settle(engine.release(NAME, first.lease.leaseId));
+    await time.settle(engine.release(NAME, first.lease.id));
     const handover = fakes[0]!.callsOf("handover").at(-1);
     expect((handover?.args[1] as InstanceAcquire | undefined)?.overtake).toBe(false);
     expect((await time.settle(other)).acquired).toBe(true); // the other sidecar's older ticket went first
@@ -1080,7 +1081,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     if (!first.acquired) return expect.fail("not granted");
     await time.flush();
     const releasedAt = clock.monotonicMs();
-    await time.settle(engine.release(NAME, first.lease.leaseId)); // no offer yet: a plain release, noticed here
+    await time.settle(engine.release(NAME, first.lease.id)); // no offer yet: a plain release, noticed here
     for (const fake of fakes) fake.openGate();
     expect((await time.settle(second)).acquired).toBe(true);
     expect(clock.monotonicMs() - releasedAt).toBeLessThan(PAUSE); // not after the fallback delay
@@ -1108,11 +1109,11 @@ describe("release: handover to this sidecar's waiting head", () => {
     await time.elapse(5);
     done.push(enter(peer("other").engine, "c"));
     await time.elapse(5);
-    await time.settle(holder.release(NAME, held.leaseId));
+    await time.settle(holder.release(NAME, held.id));
     for (let i = 0; i < 4; i++) {
       await time.elapse(1);
       const last = served.get(order.at(-1)!)!;
-      await time.settle(last.on.release(NAME, last.lease.leaseId));
+      await time.settle(last.on.release(NAME, last.lease.id));
     }
     await time.settle(Promise.all(done));
     expect(order).toEqual(expected);
@@ -1126,7 +1127,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     // Another sidecar's older ticket, registered on i1 only: i1 will refuse the head.
     await fakes[1]!.acquire({ keys: { lock: LOCK, fence: FENCE, queue: QUEUE, channel: CHANNEL }, secret: "elsewhere-000000", ttlMs: TTL, fenceRetentionMs: 60_000, ticket: "000000000000000-older", ticketTtlMs: 60_000 });
     fakes[2]!.behave("gate", "handover");
-    expect(await time.settle(engine.release(NAME, held.leaseId), 5)).toBe(true); // i0 and i1 released: answered
+    expect(await time.settle(engine.release(NAME, held.id), 5)).toBe(true); // i0 and i1 released: answered
     let settled = false;
     void waiting.finally(() => (settled = true));
     await time.flush();
@@ -1148,7 +1149,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     vi.spyOn(random, "leaseSecret").mockImplementationOnce(() => {
       throw broken;
     });
-    await expect(time.settle(engine.release(NAME, held.leaseId))).rejects.toBe(broken);
+    await expect(time.settle(engine.release(NAME, held.id))).rejects.toBe(broken);
     expect(await time.settle(ended, 100)).toBe(broken); // not left waiting forever
   });
 
@@ -1159,7 +1160,7 @@ describe("release: handover to this sidecar's waiting head", () => {
     const waiters = [0, 1, 2, 3].map((i) => engine.acquire(NAME, TTL, 5000).then((r) => (order.push(i), r)));
     await time.elapse(20);
     for (let i = 0; i < 4; i++) {
-      await time.settle(engine.release(NAME, lease.leaseId));
+      await time.settle(engine.release(NAME, lease.id));
       const next = await time.settle(waiters[i]!);
       if (!next.acquired) return expect.fail(`waiter ${i} not granted`);
       lease = next.lease;
@@ -1184,7 +1185,7 @@ describe("limits", () => {
     const error = await time.rejection(engine.acquire("c", TTL, 0));
     expect(expectLockError(error, "resource-exhausted").message).toContain("LOCK_MAX_LEASES");
     expect(fakes.map((f) => f.calls.length)).toEqual(calls);
-    await time.settle(engine.release("b", b.leaseId));
+    await time.settle(engine.release("b", b.id));
     expect((await time.settle(engine.acquire("c", TTL, 0))).acquired).toBe(true);
   });
 
@@ -1231,7 +1232,7 @@ describe("extend", () => {
     clock.advance(400);
     const renewedAt = clock.monotonicMs();
 
-    const renewed = await time.settle(engine.extend(NAME, lease.leaseId, 2000));
+    const renewed = await time.settle(engine.extend(NAME, lease.id, 2000));
 
     const endMs = renewedAt + 2000 - 22; // drift of 2000: 20 + 2
     expect(renewed).toEqual({ ...lease, ttlMs: 2000, endMs });
@@ -1244,21 +1245,22 @@ describe("extend", () => {
     const lease = await acquireNow();
     fakes[0]!.behave("fail");
     fakes[3]!.behave("hang");
-    const renewed = await time.settle(engine.extend(NAME, lease.leaseId, TTL));
+    const renewed = await time.settle(engine.extend(NAME, lease.id, TTL));
     expect(renewed.fencingToken).toBe(lease.fencingToken);
   });
 
   it("works for a lease this engine does not know (granted by another sidecar)", async () => {
     const { time, engine, peer, acquireNow } = setup(3);
     const lease = await acquireNow(TTL, peer("other").engine);
-    const renewed = await time.settle(engine.extend(NAME, lease.leaseId, TTL));
+    const renewed = await time.settle(engine.extend(NAME, lease.id, TTL));
     expect(renewed.leaseId).toBe(lease.leaseId);
     expect(renewed.fencingToken).toBe(lease.fencingToken);
   });
 
   it("a malformed lease id: invalid-argument, no instance called", async () => {
-    const { time, fakes, engine } = setup(3);
-    expectLockError(await time.rejection(engine.extend(NAME, "nonsense", TTL)), "invalid-argument");
+    const { fakes, engine } = setup(3);
+    // The engine takes a parsed id: a malformed one is refused before it is called.
+    expectLockError(thrownBy(() => engine.extend(NAME, parseLeaseId("nonsense"), TTL)), "invalid-argument");
     for (const fake of fakes) expect(fake.calls).toHaveLength(0);
   });
 
@@ -1269,7 +1271,7 @@ describe("extend", () => {
     fakes[0]!.drop("test:lock:b");
     fakes[1]!.drop("test:lock:b");
 
-    const [ra, rb] = await time.settle(Promise.allSettled([engine.extend("a", a.leaseId, 2000), engine.extend("b", b.leaseId, 2000)]));
+    const [ra, rb] = await time.settle(Promise.allSettled([engine.extend("a", a.id, 2000), engine.extend("b", b.id, 2000)]));
 
     expect(ra).toMatchObject({ status: "fulfilled", value: { leaseId: a.leaseId, ttlMs: 2000 } });
     expect(rb.status).toBe("rejected");
@@ -1282,14 +1284,14 @@ describe("extend", () => {
   it("a well-formed lease id nobody holds: not-held", async () => {
     const { time, engine, acquireNow } = setup(3);
     await acquireNow();
-    expectLockError(await time.rejection(engine.extend(NAME, "wrong-secret-00000.100", TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, parseLeaseId("wrong-secret-00000.100"), TTL)), "not-held");
   });
 
   it("a released lease: not-held", async () => {
     const { time, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
-    await time.settle(engine.release(NAME, lease.leaseId));
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    await time.settle(engine.release(NAME, lease.id));
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
   });
 
   it("a lease taken away on a majority: not-held, and released where it remained", async () => {
@@ -1298,12 +1300,12 @@ describe("extend", () => {
     fakes[0]!.drop(LOCK);
     fakes[1]!.put(LOCK, "new-holder-0000000", 5000);
 
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
 
     expect(fakes.map((f) => f.valueAt(LOCK))).toEqual([undefined, "new-holder-0000000", undefined]);
     // Remembered as ended, so a further Extend is refused here without asking the instances.
     const extendsSoFar = fakes[0]!.callsOf("extend").length;
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
     expect(fakes[0]!.callsOf("extend")).toHaveLength(extendsSoFar);
     expect(engine.leases.get(lease.leaseId)?.endMs).toBeLessThanOrEqual(clock.monotonicMs());
     expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
@@ -1313,7 +1315,7 @@ describe("extend", () => {
     const { time, fakes, engine, acquireNow } = setup(5);
     const lease = await acquireNow();
     for (const i of [0, 2, 4]) fakes[i]!.behave("fail");
-    const error = await time.rejection(engine.extend(NAME, lease.leaseId, TTL));
+    const error = await time.rejection(engine.extend(NAME, lease.id, TTL));
     expect(expectLockError(error, "unavailable").message).toContain("only 2 of 5 instances answered (need 3)");
     expect(engine.leases.get(lease.leaseId)).toEqual(lease);
   });
@@ -1325,7 +1327,7 @@ describe("extend", () => {
     fakes[0]!.drop(LOCK);
     fakes[1]!.behave("fail");
     fakes[2]!.behave("hang");
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "unavailable");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "unavailable");
   });
 
   it("a lease past its known end: not-held without extending on any instance, and released", async () => {
@@ -1335,7 +1337,7 @@ describe("extend", () => {
     clock.advance(TTL - DRIFT);
     for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeDefined();
 
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
 
     for (const fake of fakes) {
       expect(fake.callsOf("extend")).toHaveLength(0);
@@ -1350,7 +1352,7 @@ describe("extend", () => {
     const { clock, time, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
     clock.advance(TTL - DRIFT - 1);
-    const renewed = await time.settle(engine.extend(NAME, lease.leaseId, TTL));
+    const renewed = await time.settle(engine.extend(NAME, lease.id, TTL));
     expect(renewed.endMs).toBe(clock.monotonicMs() + TTL - DRIFT);
   });
 
@@ -1362,14 +1364,14 @@ describe("extend", () => {
         if (call.method === "extend") clock.advance(200);
       };
     }
-    const error = await time.rejection(engine.extend(NAME, lease.leaseId, TTL));
+    const error = await time.rejection(engine.extend(NAME, lease.id, TTL));
     expect(expectLockError(error, "unavailable").message).toContain("took 600 ms to renew");
   });
 
   it("a known lease under another name: not-held, nothing extended", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
-    expectLockError(await time.rejection(engine.extend("other", lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend("other", lease.id, TTL)), "not-held");
     for (const fake of fakes) {
       expect(fake.callsOf("extend")).toHaveLength(0);
       expect(fake.valueAt(LOCK)).toBe(lease.leaseId.split(".")[0]);
@@ -1381,9 +1383,9 @@ describe("extend", () => {
   it("a mistaken extend under another name keeps the real lease's past-end guard", async () => {
     const { clock, time, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
-    expectLockError(await time.rejection(engine.extend("other", lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend("other", lease.id, TTL)), "not-held");
     clock.advance(TTL - DRIFT); // past the known end; the keys live 12 ms more
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
   });
 
   // Regression: the registry is keyed by the secret, so a lease id with an
@@ -1393,7 +1395,7 @@ describe("extend", () => {
     const lease = await acquireNow();
     const [secret, token] = lease.leaseId.split(".");
     clock.advance(TTL - DRIFT);
-    expectLockError(await time.rejection(engine.extend(NAME, `${secret}.0${token}`, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, parseLeaseId(`${secret}.0${token}`), TTL)), "not-held");
   });
 
   it("a renewal that completes after the lease was released here: not-held, and the lease stays forgotten", async () => {
@@ -1401,10 +1403,10 @@ describe("extend", () => {
     const lease = await acquireNow();
     // The renewal lands on every instance, but its answers come back late.
     for (const fake of fakes) fake.behave("gate-reply", "extend");
-    const renewal = engine.extend(NAME, lease.leaseId, TTL);
+    const renewal = engine.extend(NAME, lease.id, TTL);
     renewal.catch(() => undefined);
     await time.elapse(1);
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(true);
     for (const fake of fakes) fake.openGate();
 
     expectLockError(await time.rejection(renewal), "not-held");
@@ -1417,13 +1419,13 @@ describe("extend", () => {
     const lease = await acquireNow();
     // A renewal for a long TTL lands on every instance, but its answers come back late.
     for (const fake of fakes) fake.behave("gate-reply", "extend");
-    const renewal = engine.extend(NAME, lease.leaseId, 10_000);
+    const renewal = engine.extend(NAME, lease.id, 10_000);
     renewal.catch(() => undefined);
     await time.elapse(1);
     // Meanwhile the known end passes and another Extend finds the lease lost (its keys are rolled back).
     clock.advance(TTL);
     for (const fake of fakes) fake.behave("answer", "extend");
-    expectLockError(await time.rejection(engine.extend(NAME, lease.leaseId, TTL)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
     for (const fake of fakes) fake.openGate();
 
     expectLockError(await time.rejection(renewal), "not-held");
@@ -1443,7 +1445,7 @@ describe("extend", () => {
     expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
     for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeDefined();
 
-    expectLockError(await time.rejection(engine.extend(NAME, granted.lease.leaseId, long)), "not-held");
+    expectLockError(await time.rejection(engine.extend(NAME, granted.lease.id, long)), "not-held");
     for (const fake of fakes) expect(fake.callsOf("extend")).toHaveLength(0);
   });
 });
@@ -1452,17 +1454,17 @@ describe("release", () => {
   it("is idempotent: true, then false", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(true);
     for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
     expect(engine.leases.get(lease.leaseId)).toBeUndefined();
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(false);
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(false);
   });
 
   it("false once the lease expired on the instances", async () => {
     const { clock, time, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
     clock.advance(TTL);
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(false);
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(false);
   });
 
   it("true with a minority failing, as soon as a majority deleted it", async () => {
@@ -1471,7 +1473,7 @@ describe("release", () => {
     fakes[1]!.behave("fail");
     fakes[2]!.behave("hang");
     const startMs = clock.monotonicMs();
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true);
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(true);
     expect(clock.monotonicMs()).toBe(startMs); // the hanging instance was not waited for
   });
 
@@ -1480,7 +1482,7 @@ describe("release", () => {
     const lease = await acquireNow();
     fakes[0]!.drop(LOCK);
     fakes[1]!.drop(LOCK);
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(false);
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(false);
     expect(fakes[2]!.valueAt(LOCK)).toBeUndefined();
   });
 
@@ -1488,21 +1490,22 @@ describe("release", () => {
     const { time, fakes, engine, acquireNow } = setup(5);
     const lease = await acquireNow();
     for (const i of [0, 1, 2]) fakes[i]!.behave("fail");
-    const error = await time.rejection(engine.release(NAME, lease.leaseId));
+    const error = await time.rejection(engine.release(NAME, lease.id));
     expect(expectLockError(error, "unavailable").message).toContain("only 2 of 5 instances answered the release (need 3)");
   });
 
   it("under another name: false, and the real lease stays known and held", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
-    expect(await time.settle(engine.release("other", lease.leaseId))).toBe(false);
+    expect(await time.settle(engine.release("other", lease.id))).toBe(false);
     expect(engine.leases.get(lease.leaseId)).toEqual(lease);
     for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeDefined();
   });
 
   it("a malformed lease id: invalid-argument", async () => {
-    const { time, engine } = setup(3);
-    expectLockError(await time.rejection(engine.release(NAME, "x")), "invalid-argument");
+    const { engine } = setup(3);
+    // The engine takes a parsed id: a malformed one is refused before it is called.
+    expectLockError(thrownBy(() => engine.release(NAME, parseLeaseId("x"))), "invalid-argument");
   });
 });
 
@@ -1543,7 +1546,7 @@ describe("reachableCount and close", () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
     fakes[2]!.behave("gate", "release");
-    expect(await time.settle(engine.release(NAME, lease.leaseId))).toBe(true); // i0 and i1 deleted it
+    expect(await time.settle(engine.release(NAME, lease.id))).toBe(true); // i0 and i1 deleted it
     let closed = false;
     const closing = engine.close().then(() => (closed = true));
     await time.flush();
