@@ -16,7 +16,7 @@
 import { parseDurationMs } from "../src/config/duration.ts";
 import { lockKeys } from "../src/engine/keys.ts";
 import { MemoryInstance } from "../src/instances/memory-instance.ts";
-import { systemClock } from "../src/redlock/clock.ts";
+import { systemClock } from "../src/util/clock.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string): string => {

@@ -1,6 +1,6 @@
 import type { SidecarOptions } from "../config/options.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
-import { systemClock, type Clock } from "../redlock/clock.ts";
+import { systemClock, type Clock } from "../util/clock.ts";
 import { quorumOf } from "../redlock/quorum.ts";
 import { systemRandomness, type Randomness } from "../redlock/randomness.ts";
 import type { EngineObserver } from "./engine-observer.ts";

@@ -1,6 +1,6 @@
 import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { throwIfAborted } from "../util/abort.ts";
 import { AcquireOnce } from "./acquire-once.ts";
 import { engineParts, type EngineDeps, type EngineOptions, type EngineParts } from "./engine-parts.ts";

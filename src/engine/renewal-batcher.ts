@@ -1,4 +1,4 @@
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { LeaseVote } from "../redlock/votes.ts";
 import type { ExtendItem, LockInstance } from "../instances/lock-instance.ts";
 import { fanOut } from "./fan-out.ts";

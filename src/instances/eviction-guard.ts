@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.ts";
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { GuardedInstance, VoteWithheldError, type GuardState } from "./guarded-instance.ts";
 import { InstanceDecorator } from "./instance-decorator.ts";
 import type { EvictionPolicy, LockInstance } from "./lock-instance.ts";

@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.ts";
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { InstanceAges } from "./instance-ages.ts";
 import { InstanceDecorator } from "./instance-decorator.ts";
 import type { Announcement, ExtendItem, LockInstance } from "./lock-instance.ts";

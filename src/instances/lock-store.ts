@@ -1,5 +1,5 @@
 import { formatNotice } from "../engine/release-notice.ts";
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease } from "./lock-instance.ts";
 import { patternRegExp } from "./key-pattern.ts";
 import { TicketQueues } from "./ticket-queues.ts";

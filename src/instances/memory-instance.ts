@@ -1,4 +1,4 @@
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 import { LocalChannels } from "./local-channels.ts";
 import { LockStore } from "./lock-store.ts";

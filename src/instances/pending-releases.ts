@@ -1,4 +1,4 @@
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import type { LockInstance } from "./lock-instance.ts";
 
 interface Pending {

@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.ts";
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { sleep } from "../util/abort.ts";
 import type { RestartWitnesses } from "./restart-witnesses.ts";
 

@@ -1,4 +1,4 @@
-import type { Clock } from "../redlock/clock.ts";
+import type { Clock } from "../util/clock.ts";
 import { sleep } from "../util/abort.ts";
 
 /** One instance as a possible witness of the leases another one forgot. */

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LeaseSchema, type Lease as LeaseMessage } from "../../gen/lock/v1/lock_pb.ts";
 import type { Lease } from "../engine/lease.ts";
-import { monotonicToWallMs, type Clock } from "../redlock/clock.ts";
+import { monotonicToWallMs, type Clock } from "../util/clock.ts";
 
 /** The engine's lease as the API shows it; expires_at on the wall clock, rounded down. */
 export function toLeaseMessage(lease: Lease, clock: Clock): LeaseMessage {

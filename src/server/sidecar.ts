@@ -19,7 +19,7 @@ import { ObservedInstance } from "../instances/observed-instance.ts";
 import { RedisInstance } from "../instances/redis-instance.ts";
 import { silentLogger, type Logger } from "../log/logger.ts";
 import { SidecarMetrics } from "../metrics/sidecar-metrics.ts";
-import { systemClock } from "../redlock/clock.ts";
+import { systemClock } from "../util/clock.ts";
 import { grpcServiceDefinition } from "./grpc-service-definition.ts";
 import { QuorumHealth } from "./health.ts";
 import { lockServiceImplementation } from "./lock-service.ts";

@@ -1,4 +1,4 @@
-import type { Clock } from "../../../src/redlock/clock.ts";
+import type { Clock } from "../../../src/util/clock.ts";
 
 /**
  * A Clock that only moves when a test says so. `advance` moves the monotonic
