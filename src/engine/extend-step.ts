@@ -29,10 +29,10 @@ export class ExtendStep {
     const keys = lockKeys(options.keyPrefix, name);
     throwIfAborted(signal);
     if (known && (known.name !== name || known.endMs <= clock.monotonicMs())) {
-      // Past its conservative end the lease is lost, whatever the instances
-      // still say: renewing it now could overlap a new holder's lease. This
-      // is said at once; the clean-up (bounded by the timeout) goes on behind.
-      void this.#cleanUp(name, lease);
+      // Past the end it knows, this sidecar refuses to renew the lease. Its
+      // keys are left to run out: another sidecar may have renewed it and
+      // told its owner a later end (docs/design.md, "A lease's told end").
+      leases.expire(name, lease.text, clock.monotonicMs());
       throw notHeld(name);
     }
     const { votes, startMs, elapsedMs } = await this.#renewals.extend({ lockKey: keys.lock, secret: lease.secret, ttlMs });
@@ -61,12 +61,16 @@ export class ExtendStep {
     const { clock, leases } = this.#parts;
     // Released or found lost here while the renewal was out (its keys are
     // gone or going): storing it again would revive a lease nobody holds.
-    if (known && (leases.get(lease.text) === undefined || leases.isLost(lease.text))) throw notHeld(name);
+    const current = leases.get(lease.text);
+    if (known && (current === undefined || leases.isLost(lease.text))) throw notHeld(name);
     // A known lease keeps its own id and token, whatever the caller's copy
     // says. Its end never moves earlier: the keys kept the longer TTL of an
-    // earlier renewal (EXTEND never shortens them), and its owner was told it.
-    const renewed: Lease = known
-      ? { ...known, ttlMs: Math.max(known.ttlMs, ttlMs), endMs: Math.max(known.endMs, endMs) }
+    // earlier renewal (EXTEND never shortens them), and its owner was told
+    // it. Read again now: a renewal that answered while this one was out
+    // (the same batch, say) may have moved it later than `known` says.
+    const base = current?.name === name ? current : known;
+    const renewed: Lease = base
+      ? { ...base, ttlMs: Math.max(base.ttlMs, known?.ttlMs ?? 0, ttlMs), endMs: Math.max(base.endMs, known?.endMs ?? 0, endMs) }
       : { name, leaseId: lease.text, id: lease, fencingToken: lease.fencingToken, ttlMs, endMs };
     leases.put(renewed, clock.monotonicMs());
     return renewed;

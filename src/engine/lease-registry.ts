@@ -2,8 +2,8 @@ import type { Lease } from "./lease.ts";
 
 /**
  * Leases this sidecar granted or renewed, so that it knows their validity
- * (a lease past its end is reported lost without asking instances) and can
- * release them on shutdown. Entries are keyed by the lease's secret, not the
+ * (a lease past its end is refused without asking instances) and how many
+ * it holds. Entries are keyed by the lease's secret, not the
  * whole id: a copy of the id with an altered token part must still meet the
  * lease's known end. Expired entries leave the live set lazily but are
  * remembered for one more TTL, by when their keys have expired everywhere:

@@ -83,6 +83,8 @@ export class LeaseSession {
   #wake: (() => void) | undefined;
   /** The renewal out now (settled, never rejects): a release waits for it. */
   #renewing: Promise<unknown> = Promise.resolve();
+  /** Set once the last keeper left asking for a release; settles when it is done. */
+  #releasing: Promise<void> | undefined;
 
   constructor(engine: SessionEngine, name: string, lease: LeaseId, retryDelayMs: number, onEnded: () => void) {
     this.#engine = engine;
@@ -94,6 +96,11 @@ export class LeaseSession {
 
   /** A new keeper: the lease is renewed at once, and its owner told after each renewal. */
   join(ttlMs: number, onRenewed: (lease: Lease) => void): Keeper {
+    if (this.#releasing) {
+      // Its owner just asked for it to go: a stream that joins now finds it released.
+      const released = new LeaseLostError("not_held", `lock ${JSON.stringify(this.#name)}: the lease was released by its owner`);
+      return { lost: this.#releasing.then(() => released), close: async () => undefined };
+    }
     let fail!: (loss: LeaseLostError) => void;
     const lost = new Promise<LeaseLostError>((resolve) => (fail = resolve));
     const state: KeeperState = { ttlMs, onRenewed, fail };
@@ -112,11 +119,19 @@ export class LeaseSession {
     if (!this.#keepers.delete(state)) return;
     this.#wake?.();
     if (this.#keepers.size > 0 || this.#lost) return;
+    if (policy === "run-out") {
+      this.#onEnded();
+      return;
+    }
+    // Released after the renewal in flight, so the two cannot land the wrong
+    // way round; the session stays known meanwhile, so a stream that opens
+    // now learns of the release instead of being told a new end.
+    this.#releasing = this.#renewing.then(() => this.#engine.release(this.#name, this.#lease)).then(
+      () => undefined,
+      () => undefined,
+    );
+    await this.#releasing;
     this.#onEnded();
-    if (policy === "run-out") return;
-    // Released after the renewal in flight, so the two cannot land the wrong way round.
-    await this.#renewing;
-    await this.#engine.release(this.#name, this.#lease).catch(() => undefined);
   }
 
   async #run(): Promise<void> {
@@ -205,9 +220,13 @@ export class LeaseSession {
    * is released once it lands.
    */
   #loseUnconfirmed(cause: unknown): void {
-    const clock = this.#engine.clock;
-    this.#engine.leases.expire(this.#name, this.#lease.text, clock.monotonicMs());
+    const nowMs = this.#engine.clock.monotonicMs();
     this.#lose(new LeaseLostError("unconfirmed", `lock ${JSON.stringify(this.#name)}: no majority confirmed a renewal before the lease expired`, cause));
+    // An Extend may have told the owner a later end than this stream did:
+    // then the lease is left alone, to run out at that end.
+    const known = this.#engine.leases.get(this.#lease.text);
+    if (known?.name === this.#name && known.endMs > nowMs) return;
+    this.#engine.leases.expire(this.#name, this.#lease.text, nowMs);
     void this.#renewing.then(() => this.#engine.release(this.#name, this.#lease).catch(() => undefined));
   }
 

@@ -110,13 +110,6 @@ export class LockEngine {
     return this.#release.release(name, lease);
   }
 
-  /** Releases every lease this sidecar still holds. Returns how many. */
-  async releaseAll(): Promise<number> {
-    const held = this.leases.valid(this.clock.monotonicMs());
-    const results = await Promise.allSettled(held.map((lease) => this.release(lease.name, lease.id)));
-    return results.filter((r) => r.status === "fulfilled" && r.value).length;
-  }
-
   /** How many instances answer a PING within the instance timeout. */
   async reachableCount(): Promise<number> {
     const answers = await fanOut(this.instances, this.#parts.options.instanceTimeoutMs * 4, (i) => i.ping());

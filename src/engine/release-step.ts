@@ -74,6 +74,7 @@ export class ReleaseStep {
       const request = this.#headRequest(name, keys, offer, lease);
       const startMs = clock.monotonicMs();
       const { first, all } = calls.fanOutUntil((i) => i.handover(release, request), (answers) => countAnswers(answers, (a) => a.released) >= quorum);
+      this.#releaseWhereHandoverFailed(all, release);
       const replies = await first;
       const outcome = this.#headOutcome(name, request, replies, all, startMs, offer.signal);
       offer.deliver(outcome);
@@ -84,6 +85,20 @@ export class ReleaseStep {
       if (!delivered) offer.deliver(Promise.reject(error));
       throw error;
     }
+  }
+
+  /**
+   * Where a handover failed or its answer was withheld (a circuit open, say),
+   * the old lease may still be there, or its grant's SET may still land: a
+   * plain release follows, which the guard sends even with the circuit open
+   * and retries when the instance answers again.
+   */
+  #releaseWhereHandoverFailed(all: Promise<readonly Settled<HandoverReply>[]>, release: AnnouncedRelease): void {
+    const { calls, instances } = this.#parts;
+    void all.then((answers) => {
+      const failed = instances.filter((_, i) => answers[i]?.ok !== true);
+      if (failed.length > 0) void calls.fanOut(failed, (i) => i.release(release.lockKey, release.secret));
+    });
   }
 
   /** The head's acquire. Only a lease held here passes to its batch ahead of other sidecars' tickets. */

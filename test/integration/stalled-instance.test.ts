@@ -37,4 +37,36 @@ describe("an instance that stalls right after a grant", () => {
     expect(await cluster.redis[0]!.pttl(key("stale"))).toBe(-2);
     expect(await cluster.redis[0]!.pttl(key("other"))).toBe(-2);
   });
+
+  it("also when the release hands the lock to a caller waiting here: the old lease's key does not stay behind", async () => {
+    const { running, servers, prefix } = await cluster.start({
+      count: 3,
+      options: { instanceTimeoutMs: 200, circuitFailures: 2, circuitProbeIntervalMs: 150 },
+    });
+    const { client } = running;
+    const warm = await client.acquire({ name: "warm", ttl: ms(1000) });
+    await client.release({ name: "warm", leaseId: warm.lease!.leaseId });
+    servers.pause(0);
+    try {
+      const stale = await client.acquire({ name: "stale", ttl: ms(20_000) });
+      expect(stale.acquired).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+      const other = await client.acquire({ name: "other", ttl: ms(20_000) });
+      expect(other.acquired).toBe(true);
+      await eventually(async () => (await fetch(`http://${running.sidecar.adminAddress}/status`).then((r) => r.text())).includes("circuit-open"), 3000, "circuit open");
+      // A caller of this sidecar waits for "stale": the release hands the lock over to it.
+      const waiter = client.acquire({ name: "stale", ttl: ms(1000), wait: ms(5000) });
+      await new Promise((r) => setTimeout(r, 800));
+      expect((await client.release({ name: "stale", leaseId: stale.lease!.leaseId })).released).toBe(true);
+      const next = await waiter;
+      expect(next.acquired).toBe(true);
+      expect((await client.release({ name: "stale", leaseId: next.lease!.leaseId })).released).toBe(true);
+      await client.release({ name: "other", leaseId: other.lease!.leaseId });
+    } finally {
+      servers.resume(0);
+    }
+    await eventually(async () => (await cluster.redis[0]!.ping()) === "PONG", 3000, "instance 0 answers");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await cluster.redis[0]!.pttl(`${prefix}lock:stale`)).toBe(-2);
+  });
 });

@@ -339,3 +339,58 @@ describe("renewalDueMs", () => {
     expect(renewalDueMs(1000, 3000)).not.toBe(renewalDueMs(1001, 3000));
   });
 });
+
+describe("review regressions: the end told holds", () => {
+  it("a long and a short Extend in one batch: the later end stands, and a later Extend before it renews instead of deleting the keys", async () => {
+    const { time, fakes, engine, lease, t0 } = await setup();
+    const [long] = await time.settle(Promise.all([engine.extend(NAME, lease.id, 10_000), engine.extend(NAME, lease.id, TTL)]));
+    expect(long.endMs - t0).toBeGreaterThan(9_000);
+    expect(engine.leases.get(lease.leaseId)!.endMs).toBe(long.endMs);
+    await time.elapse(700);
+    await expect(time.settle(engine.extend(NAME, lease.id, 10_000))).resolves.toMatchObject({ name: NAME });
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBe(lease.id.secret);
+  });
+
+  it("a sidecar past the end it knows refuses to renew, but leaves the keys: another sidecar may have told a later end", async () => {
+    const { clock, time, fakes, engine, lease } = await setup();
+    const other = new LockEngine(fakes, OPTIONS, { clock, randomness: new ScriptedRandomness("other") });
+    await time.settle(other.extend(NAME, lease.id, 10_000));
+    await time.elapse(TTL + 50);
+    await expect(time.settle(engine.extend(NAME, lease.id, TTL))).rejects.toMatchObject({ code: "not-held" });
+    await time.flush();
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBe(lease.id.secret);
+  });
+
+  it("an unconfirmed loss is reported by the stream's end, but a lease an Extend promised for longer is not released", async () => {
+    const { clock, time, fakes, engine, lease, t0, start } = await setup();
+    const running = start();
+    await time.elapse(50);
+    await time.settle(engine.extend(NAME, lease.id, 10_000));
+    for (const fake of fakes) fake.behave("hang", "extend");
+    expectLoss(await time.rejection(running), "unconfirmed");
+    expect(clock.monotonicMs() - t0).toBe(TTL - DRIFT);
+    await time.elapse(100);
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBe(lease.id.secret);
+  });
+
+  it("a stream that joins while the last one's release waits for a renewal learns of the release instead of being told an end", async () => {
+    const { time, fakes, sessions, lease } = await setup();
+    const a = sessions.keep(NAME, lease.id, TTL, () => undefined);
+    await time.elapse(50);
+    for (const fake of fakes) fake.behave("gate", "extend");
+    await time.elapse(60); // the renewal at 100 waits at the gate
+    const closing = a.close("release");
+    const told: Lease[] = [];
+    const b = sessions.keep(NAME, lease.id, TTL, (l) => told.push(l));
+    await time.flush();
+    for (const fake of fakes) {
+      fake.behave("answer", "extend");
+      fake.openGate();
+    }
+    await time.settle(closing);
+    expectLoss(await time.settle(b.lost), "not_held");
+    expect(told).toEqual([]);
+    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
+  });
+});

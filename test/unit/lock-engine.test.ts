@@ -1330,7 +1330,7 @@ describe("extend", () => {
     expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "unavailable");
   });
 
-  it("a lease past its known end: not-held without extending on any instance, and released", async () => {
+  it("a lease past its known end: not-held without extending on any instance; its keys are left to run out", async () => {
     const { clock, time, fakes, engine, acquireNow } = setup(3);
     const lease = await acquireNow();
     // Known end: start + 1000 - 12. The keys themselves live 12 ms longer.
@@ -1341,7 +1341,9 @@ describe("extend", () => {
 
     for (const fake of fakes) {
       expect(fake.callsOf("extend")).toHaveLength(0);
-      expect(fake.valueAt(LOCK)).toBeUndefined();
+      // Another sidecar may have renewed it and told its owner a later end: not deleted here.
+      expect(fake.callsOf("release")).toHaveLength(0);
+      expect(fake.valueAt(LOCK)).toBeDefined();
     }
     // Remembered as ended, so a further Extend is refused here too.
     expect(engine.leases.get(lease.leaseId)?.endMs).toBeLessThanOrEqual(clock.monotonicMs());
@@ -1422,7 +1424,7 @@ describe("extend", () => {
     const renewal = engine.extend(NAME, lease.id, 10_000);
     renewal.catch(() => undefined);
     await time.elapse(1);
-    // Meanwhile the known end passes and another Extend finds the lease lost (its keys are rolled back).
+    // Meanwhile the known end passes and another Extend finds the lease lost.
     clock.advance(TTL);
     for (const fake of fakes) fake.behave("answer", "extend");
     expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
@@ -1430,7 +1432,9 @@ describe("extend", () => {
 
     expectLockError(await time.rejection(renewal), "not-held");
     expect(engine.leases.valid(clock.monotonicMs())).toHaveLength(0);
-    for (const fake of fakes) expect(fake.valueAt(LOCK)).toBeUndefined();
+    expectLockError(await time.rejection(engine.extend(NAME, lease.id, TTL)), "not-held");
+    // Its keys run out at the late renewal's end; nothing here deletes them.
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
   });
 
   // Regression: a metrics scrape (leases.valid) between the end and the
@@ -1509,37 +1513,6 @@ describe("release", () => {
   });
 });
 
-describe("releaseAll", () => {
-  it("releases every lease still valid and counts them", async () => {
-    const { clock, time, fakes, engine, acquireNow } = setup(3);
-    await acquireNow(5000, engine, "a");
-    await acquireNow(5000, engine, "b");
-    await acquireNow(100, engine, "c");
-    clock.advance(200); // c is over (and its keys expired)
-
-    expect(await time.settle(engine.releaseAll())).toBe(2);
-
-    for (const fake of fakes) expect(fake.keys().filter((k) => k.startsWith("test:lock:"))).toEqual([]);
-    expect(engine.leases.valid(clock.monotonicMs())).toEqual([]);
-  });
-
-  it("counts only releases a majority confirmed", async () => {
-    const { time, fakes, engine, acquireNow } = setup(3);
-    await acquireNow(5000, engine, "a");
-    await acquireNow(5000, engine, "b");
-    fakes[0]!.drop("test:lock:b");
-    fakes[1]!.drop("test:lock:b");
-    expect(await time.settle(engine.releaseAll())).toBe(1);
-  });
-
-  it("does not throw when instances are down", async () => {
-    const { time, fakes, engine, acquireNow } = setup(3);
-    await acquireNow();
-    fakes[0]!.behave("fail");
-    fakes[1]!.behave("hang");
-    expect(await time.settle(engine.releaseAll())).toBe(0);
-  });
-});
 
 describe("reachableCount and close", () => {
   it("close() lets calls still out after an early answer land before closing the instances", async () => {

@@ -32,10 +32,17 @@ describe("PendingReleases", () => {
     pending.add("b", "s");
     pending.add("c", "s");
     expect(pending.size).toBe(2);
+    pending.flush(fake!);
+    await settle();
+    // The oldest ("a") went to make room.
+    expect(fake!.callsOf("release").map((c) => c.args[0])).toEqual(["b", "c"]);
+    pending.add("b", "s");
+    pending.add("c", "s");
     clock.advance(600);
     pending.flush(fake!);
     await settle();
     expect(pending.size).toBe(0);
-    expect(fake!.callsOf("release")).toHaveLength(0);
+    // Only the first flush sent anything: past their keep time, the others were dropped unsent.
+    expect(fake!.callsOf("release")).toHaveLength(2);
   });
 });

@@ -106,3 +106,17 @@ describe("a restarted instance's quarantine, bounded by its witnesses", () => {
     await eventually(() => guards[0]!.quarantineBasis() === "fallback", 2000, "fallback");
   });
 });
+
+describe("a release the instance could not take", () => {
+  it("is sent again, through the guard, once the instance answers", async () => {
+    const { fakes, guards } = await setup();
+    fakes[0]!.put(`${PREFIX}lock:x`, "secret-x", 60_000);
+    fakes[0]!.behave("fail", "release");
+    await expect(guards[0]!.release(`${PREFIX}lock:x`, "secret-x")).rejects.toThrow();
+    expect(guards[0]!.unsentReleases).toBe(1);
+    fakes[0]!.behave("answer", "release");
+    await guards[0]!.ping();
+    await eventually(() => guards[0]!.unsentReleases === 0 && fakes[0]!.valueAt(`${PREFIX}lock:x`) === undefined, 2000, "retried");
+    expect(fakes[0]!.callsOf("release")).toHaveLength(2);
+  });
+});
