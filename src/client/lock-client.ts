@@ -4,11 +4,13 @@ import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, typ
 import {
   AcquireRequestSchema,
   ExtendRequestSchema,
+  HoldRequestSchema,
   KeepAliveRequestSchema,
   LockService,
   ReleaseRequestSchema,
   type AcquireResponse,
   type ExtendResponse,
+  type HoldResponse,
   type KeepAliveResponse,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
@@ -21,6 +23,7 @@ interface RawClient {
   extend: Unary<unknown, ExtendResponse>;
   release: Unary<unknown, ReleaseResponse>;
   keepAlive(request: unknown, options: CallOptions): ClientReadableStream<KeepAliveResponse>;
+  hold(request: unknown, options: CallOptions): ClientReadableStream<HoldResponse>;
   close(): void;
   waitForReady(deadline: Date, callback: (error?: Error) => void): void;
 }
@@ -53,6 +56,10 @@ export class LockClient {
 
   keepAlive(request: MessageInitShape<typeof KeepAliveRequestSchema>, options: CallOptions = {}): ClientReadableStream<KeepAliveResponse> {
     return this.#raw.keepAlive(create(KeepAliveRequestSchema, request), options);
+  }
+
+  hold(request: MessageInitShape<typeof HoldRequestSchema>, options: CallOptions = {}): ClientReadableStream<HoldResponse> {
+    return this.#raw.hold(create(HoldRequestSchema, request), options);
   }
 
   waitForReady(timeoutMs: number): Promise<void> {

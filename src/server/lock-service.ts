@@ -15,8 +15,11 @@ import {
   type ReleaseRequest,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
-import { LeaseLostError, type Keeper } from "../engine/lease-session.ts";
+import type { AcquireResult } from "../engine/lease.ts";
+import type { Keeper } from "../engine/lease-session.ts";
 import { LeaseSessions } from "../engine/lease-sessions.ts";
+import { RequestIds } from "../engine/request-ids.ts";
+import { waitWithinDeadline } from "../engine/wait-budget.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
@@ -24,9 +27,11 @@ import type { Logger } from "../log/logger.ts";
 import { CallEndProbe } from "./call-end.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
+import { holdHandler } from "./hold.ts";
+import { keepUntilEnd } from "./kept-lease.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "./lock-service-observer.ts";
-import { checkLeaseId, checkName, checkOwner, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
+import { checkLeaseId, checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
 
 export interface LockServiceContext {
   engine: LockEngine;
@@ -56,6 +61,7 @@ interface RpcReport<Req, Res> {
 export function lockServiceImplementation(ctx: LockServiceContext): UntypedServiceImplementation {
   const { engine, limits } = ctx;
   const clock = engine.clock;
+  const requestIds = new RequestIds(engine.leases, engine.clock);
 
   const acquireReport: RpcReport<AcquireRequest, AcquireResponse> = {
     rpc: "acquire",
@@ -66,10 +72,10 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     const name = checkName(req.name, limits);
     const ttlMs = checkTtlMs(req.ttl, limits);
     checkOwner(req.owner);
-    // Leave the last attempt and its rollback room to finish before the deadline.
-    const budgetMs = call.remainingMs() - 2 * ctx.instanceTimeoutMs - 5;
-    const waitMs = Math.max(0, Math.min(checkWaitMs(req.wait, limits), budgetMs));
-    const result = await engine.acquire(name, ttlMs, waitMs, call.signal);
+    const requestId = checkRequestId(req.requestId);
+    const waitMs = waitWithinDeadline(checkWaitMs(req.wait, limits), call.remainingMs(), ctx.instanceTimeoutMs);
+    const attempt = (): Promise<AcquireResult> => engine.acquire(name, ttlMs, waitMs, call.signal);
+    const result = requestId === "" ? await attempt() : await requestIds.acquire(name, requestId, attempt);
     if (!result.acquired) {
       return create(AcquireResponseSchema, {
         acquired: false,
@@ -102,7 +108,7 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     ctx.streams.add(done);
   };
 
-  return { acquire, extend, release, keepAlive: keepAliveHandler } as UntypedServiceImplementation;
+  return { acquire, extend, release, keepAlive: keepAliveHandler, hold: holdHandler(ctx, sessions, requestIds) } as UntypedServiceImplementation;
 }
 
 /**
@@ -125,26 +131,7 @@ async function runKeepAlive(ctx: LockServiceContext, sessions: LeaseSessions, st
       ctx.observer?.renewed();
       stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(renewed, ctx.engine.clock) }));
     });
-    const ended = new Promise<undefined>((resolve) => {
-      if (call.signal.aborted) resolve(undefined);
-      else call.signal.addEventListener("abort", () => resolve(undefined), { once: true });
-    });
-    const loss = await Promise.race([keeper.lost, ended]);
-    if (loss instanceof LeaseLostError) {
-      ctx.observer?.leaseLost(loss.reason);
-      // Messages name the lock, never the lease id: it is the proof of ownership.
-      ctx.logger.warn({ lock: name, reason: loss.reason, detail: loss.message }, "lease lost: keepalive ended");
-      stream.emit("error", toGrpcStatus(loss));
-      return;
-    }
-    const how = probe.how(call.signal.reason, ctx.shutdown);
-    await keeper.close(how === "owner-cancelled" && !req.expireOnClose ? "release" : "run-out");
-    if (how === "shutdown") {
-      const going = new LockError("shutting-down", "the sidecar is shutting down: the lease is no longer renewed and runs out at the last expires_at sent");
-      stream.emit("error", toGrpcStatus(going));
-    } else {
-      stream.end();
-    }
+    await keepUntilEnd(ctx, stream as ServerWritableStream<unknown, unknown>, call, probe, keeper, name, req.expireOnClose);
   } catch (error) {
     stream.emit("error", toGrpcStatus(error));
   } finally {

@@ -47,6 +47,16 @@ export function checkLeaseId(leaseId: string): LeaseId {
   return parseLeaseId(leaseId);
 }
 
+const MAX_REQUEST_ID_BYTES = 128;
+const REQUEST_ID = /^[\x21-\x7e]*$/;
+
+/** An idempotency key: empty (none) or up to 128 bytes of printable ASCII. */
+export function checkRequestId(requestId: string): string {
+  if (requestId.length > MAX_REQUEST_ID_BYTES) throw invalidArgument("request_id", `longer than ${MAX_REQUEST_ID_BYTES} bytes`);
+  if (!REQUEST_ID.test(requestId)) throw invalidArgument("request_id", "must be printable ASCII without spaces (a UUID, say)");
+  return requestId;
+}
+
 export function checkOwner(owner: string): string {
   if (Buffer.byteLength(owner, "utf8") > MAX_OWNER_BYTES) throw invalidArgument("owner", `longer than ${MAX_OWNER_BYTES} bytes`);
   if (FORBIDDEN_IN_NAME.test(owner)) throw invalidArgument("owner", "must be UTF-8 without control characters");

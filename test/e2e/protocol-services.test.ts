@@ -82,7 +82,7 @@ describe("health and reflection", () => {
       fromBinary(FileDescriptorProtoSchema, b),
     );
     const lockFile = protos.find((f) => f.name === "lock/v1/lock.proto")!;
-    expect(lockFile.service[0]!.method.map((m) => m.name)).toEqual(["Acquire", "Extend", "Release", "KeepAlive"]);
+    expect(lockFile.service[0]!.method.map((m) => m.name)).toEqual(["Acquire", "Extend", "Release", "KeepAlive", "Hold"]);
     expect(lockFile.service[0]!.method[3]!.serverStreaming).toBe(true);
     expect(lockFile.dependency).toEqual(["google/protobuf/duration.proto", "google/protobuf/timestamp.proto"]);
   });

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lock/v1/lock.proto.
  */
 export const file_lock_v1_lock: GenFile = /*@__PURE__*/
-  fileDesc("ChJsb2NrL3YxL2xvY2sucHJvdG8SB2xvY2sudjEilgEKBUxlYXNlEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ifgoOQWNxdWlyZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCSJyCg9BY3F1aXJlUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlcKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLwoORXh0ZW5kUmVzcG9uc2USHQoFbGVhc2UYASABKAsyDi5sb2NrLnYxLkxlYXNlIjAKDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIInMKEEtlZXBBbGl2ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjIKEUtlZXBBbGl2ZVJlc3BvbnNlEh0KBWxlYXNlGAEgASgLMg4ubG9jay52MS5MZWFzZTKKAgoLTG9ja1NlcnZpY2USPAoHQWNxdWlyZRIXLmxvY2sudjEuQWNxdWlyZVJlcXVlc3QaGC5sb2NrLnYxLkFjcXVpcmVSZXNwb25zZRI5CgZFeHRlbmQSFi5sb2NrLnYxLkV4dGVuZFJlcXVlc3QaFy5sb2NrLnYxLkV4dGVuZFJlc3BvbnNlEjwKB1JlbGVhc2USFy5sb2NrLnYxLlJlbGVhc2VSZXF1ZXN0GhgubG9jay52MS5SZWxlYXNlUmVzcG9uc2USRAoJS2VlcEFsaXZlEhkubG9jay52MS5LZWVwQWxpdmVSZXF1ZXN0GhoubG9jay52MS5LZWVwQWxpdmVSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJsb2NrL3YxL2xvY2sucHJvdG8SB2xvY2sudjEilgEKBUxlYXNlEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikgEKDkFjcXVpcmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJyCg9BY3F1aXJlUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlcKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLwoORXh0ZW5kUmVzcG9uc2USHQoFbGVhc2UYASABKAsyDi5sb2NrLnYxLkxlYXNlIjAKDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIInMKEEtlZXBBbGl2ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjIKEUtlZXBBbGl2ZVJlc3BvbnNlEh0KBWxlYXNlGAEgASgLMg4ubG9jay52MS5MZWFzZSKoAQoLSG9sZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEhcKD2V4cGlyZV9vbl9jbG9zZRgGIAEoCCJvCgxIb2xkUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uMsECCgtMb2NrU2VydmljZRI8CgdBY3F1aXJlEhcubG9jay52MS5BY3F1aXJlUmVxdWVzdBoYLmxvY2sudjEuQWNxdWlyZVJlc3BvbnNlEjkKBkV4dGVuZBIWLmxvY2sudjEuRXh0ZW5kUmVxdWVzdBoXLmxvY2sudjEuRXh0ZW5kUmVzcG9uc2USPAoHUmVsZWFzZRIXLmxvY2sudjEuUmVsZWFzZVJlcXVlc3QaGC5sb2NrLnYxLlJlbGVhc2VSZXNwb25zZRJECglLZWVwQWxpdmUSGS5sb2NrLnYxLktlZXBBbGl2ZVJlcXVlc3QaGi5sb2NrLnYxLktlZXBBbGl2ZVJlc3BvbnNlMAESNQoESG9sZBIULmxvY2sudjEuSG9sZFJlcXVlc3QaFS5sb2NrLnYxLkhvbGRSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Lease is proof of holding a lock until `expires_at`.
@@ -108,6 +108,16 @@ export type AcquireRequest = Message<"lock.v1.AcquireRequest"> & {
    * @generated from field: string owner = 4;
    */
   owner: string;
+
+  /**
+   * Optional idempotency key (at most 128 bytes of printable ASCII; a UUID
+   * is a good choice): a retry with the same request_id and name, while the
+   * lease it was granted lives, returns that same lease instead of
+   * acquired = false.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
 };
 
 /**
@@ -288,8 +298,8 @@ export type KeepAliveRequest = Message<"lock.v1.KeepAliveRequest"> & {
   ttl?: Duration | undefined;
 
   /**
-   * When true, closing the stream leaves the lease to expire at its TTL
-   * instead of releasing it at once.
+   * When true, cancelling the call leaves the lease to run out at the last
+   * expires_at sent instead of releasing it at once.
    *
    * @generated from field: bool expire_on_close = 4;
    */
@@ -323,6 +333,102 @@ export type KeepAliveResponse = Message<"lock.v1.KeepAliveResponse"> & {
  */
 export const KeepAliveResponseSchema: GenMessage<KeepAliveResponse> = /*@__PURE__*/
   messageDesc(file_lock_v1_lock, 8);
+
+/**
+ * HoldRequest asks for the lock `name`, to be held while the call stays open.
+ *
+ * @generated from message lock.v1.HoldRequest
+ */
+export type HoldRequest = Message<"lock.v1.HoldRequest"> & {
+  /**
+   * As in AcquireRequest.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * TTL of the lease and of each renewal. Unset: the sidecar's default TTL.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 2;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * How long to wait while the lock is held by someone else. Unset or zero:
+   * a single attempt. Never waits beyond the call's deadline.
+   *
+   * @generated from field: google.protobuf.Duration wait = 3;
+   */
+  wait?: Duration | undefined;
+
+  /**
+   * As in AcquireRequest.
+   *
+   * @generated from field: string owner = 4;
+   */
+  owner: string;
+
+  /**
+   * As in AcquireRequest: a retried Hold with the same request_id and name
+   * holds the same lease, while it lives.
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+
+  /**
+   * When true, cancelling the call leaves the lease to run out at the last
+   * expires_at sent instead of releasing it at once.
+   *
+   * @generated from field: bool expire_on_close = 6;
+   */
+  expireOnClose: boolean;
+};
+
+/**
+ * Describes the message lock.v1.HoldRequest.
+ * Use `create(HoldRequestSchema)` to create a new message.
+ */
+export const HoldRequestSchema: GenMessage<HoldRequest> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 9);
+
+/**
+ * HoldResponse is sent once the wait is over, then after each renewal.
+ *
+ * @generated from message lock.v1.HoldResponse
+ */
+export type HoldResponse = Message<"lock.v1.HoldResponse"> & {
+  /**
+   * True when the lease is held (every message of a granted hold); false in
+   * the only message of a hold whose wait ran out.
+   *
+   * @generated from field: bool acquired = 1;
+   */
+  acquired: boolean;
+
+  /**
+   * The lease with its current expires_at; unset when acquired is false.
+   *
+   * @generated from field: lock.v1.Lease lease = 2;
+   */
+  lease?: Lease | undefined;
+
+  /**
+   * When acquired is false: how long the holder's lease had left as last
+   * seen, a hint for when to try again. Unset when unknown.
+   *
+   * @generated from field: google.protobuf.Duration retry_after = 3;
+   */
+  retryAfter?: Duration | undefined;
+};
+
+/**
+ * Describes the message lock.v1.HoldResponse.
+ * Use `create(HoldResponseSchema)` to create a new message.
+ */
+export const HoldResponseSchema: GenMessage<HoldResponse> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 10);
 
 /**
  * LockService hands out, renews and returns leases on named locks.
@@ -372,9 +478,12 @@ export const LockService: GenService<{
   /**
    * KeepAlive renews a held lease for as long as the stream stays open: one
    * message at once, then one after each renewal (about every third of the
-   * TTL). Closing or cancelling the stream releases the lease at once, unless
-   * expire_on_close is set. The stream ends with FAILED_PRECONDITION when a
-   * renewal could not be confirmed by a majority before the lease expired.
+   * TTL). Cancelling the call yourself releases the lease at once, unless
+   * expire_on_close is set; any other end (the connection died, the deadline
+   * passed, the sidecar shut down) stops the renewals and lets the lease run
+   * out at the last expires_at sent. The stream ends with FAILED_PRECONDITION
+   * when a renewal could not be confirmed by a majority before the lease
+   * expired, no later than the last expires_at it sent.
    *
    * @generated from rpc lock.v1.LockService.KeepAlive
    */
@@ -382,6 +491,22 @@ export const LockService: GenService<{
     methodKind: "server_streaming";
     input: typeof KeepAliveRequestSchema;
     output: typeof KeepAliveResponseSchema;
+  },
+  /**
+   * Hold takes the lock and keeps it for as long as the call stays open: it
+   * waits (up to `wait`, within the deadline), acquires, sends the lease,
+   * then sends it again after each renewal, with KeepAlive's rules. When the
+   * wait runs out, the only message says acquired = false (with retry_after)
+   * and the stream ends OK. An outage ends it UNAVAILABLE; a lost lease ends
+   * it FAILED_PRECONDITION. Cancelling the call releases the lease unless
+   * expire_on_close is set.
+   *
+   * @generated from rpc lock.v1.LockService.Hold
+   */
+  hold: {
+    methodKind: "server_streaming";
+    input: typeof HoldRequestSchema;
+    output: typeof HoldResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lock_v1_lock, 0);
