@@ -21,11 +21,12 @@ export const LEASE_LOSS_REASONS: readonly LeaseLossReason[] = ["not_held", "unco
 
 /** A kept-alive lease is lost: its keepers must stop their work. */
 export class LeaseLostError extends LockError {
-  readonly reason: LeaseLossReason;
+  readonly lossReason: LeaseLossReason;
 
   constructor(reason: LeaseLossReason, message: string, cause?: unknown) {
-    super(reason === "unavailable" ? "unavailable" : "not-held", message, { cause });
-    this.reason = reason;
+    // A lease whose renewals went unconfirmed ran out: say so to a program, not just "not held".
+    super(reason === "unavailable" ? "unavailable" : "not-held", message, { cause, ...(reason === "unconfirmed" ? { reason: "LEASE_EXPIRED" as const } : {}) });
+    this.lossReason = reason;
   }
 }
 

@@ -19,16 +19,57 @@ export type LockErrorCode =
   /** The sidecar is shutting down and takes no new work. */
   | "shutting-down";
 
+/**
+ * Stable reasons a program can act on, sent in google.rpc.ErrorInfo. Each
+ * code has a default; a few cases say more (LEASE_EXPIRED, OVERLOADED).
+ */
+export type LockErrorReason =
+  | "INVALID_ARGUMENT"
+  | "QUORUM_UNAVAILABLE"
+  | "LEASE_NOT_HELD"
+  | "LEASE_EXPIRED"
+  | "LIMIT_EXCEEDED"
+  | "OVERLOADED"
+  | "CANCELLED"
+  | "DEADLINE_EXCEEDED"
+  | "SHUTTING_DOWN";
+
+const DEFAULT_REASON: Record<LockErrorCode, LockErrorReason> = {
+  "invalid-argument": "INVALID_ARGUMENT",
+  unavailable: "QUORUM_UNAVAILABLE",
+  "not-held": "LEASE_NOT_HELD",
+  "resource-exhausted": "LIMIT_EXCEEDED",
+  cancelled: "CANCELLED",
+  "deadline-exceeded": "DEADLINE_EXCEEDED",
+  "shutting-down": "SHUTTING_DOWN",
+};
+
+export interface LockErrorOptions {
+  cause?: unknown;
+  /** When the code's default reason says too little. */
+  reason?: LockErrorReason;
+  /** Facts for the caller: `lock` (the name), `setting` (the limit's setting), … Never a lease id. */
+  metadata?: Readonly<Record<string, string>>;
+  /** For invalid-argument: the request field at fault. */
+  field?: string;
+}
+
 export class LockError extends Error {
   override readonly name = "LockError";
   readonly code: LockErrorCode;
+  readonly reason: LockErrorReason;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly field: string | undefined;
 
-  constructor(code: LockErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: LockErrorCode, message: string, options: LockErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.reason = options.reason ?? DEFAULT_REASON[code];
+    this.metadata = options.metadata ?? {};
+    this.field = options.field;
   }
 }
 
 export function invalidArgument(field: string, problem: string): LockError {
-  return new LockError("invalid-argument", `${field}: ${problem}`);
+  return new LockError("invalid-argument", `${field}: ${problem}`, { field });
 }

@@ -28,9 +28,9 @@ export async function keepUntilEnd(
   });
   const loss = await Promise.race([keeper.lost, ended]);
   if (loss instanceof LeaseLostError) {
-    ctx.observer?.leaseLost(loss.reason);
+    ctx.observer?.leaseLost(loss.lossReason);
     // Messages name the lock, never the lease id: it is the proof of ownership.
-    ctx.logger.warn({ lock: name, reason: loss.reason, detail: loss.message }, "lease lost: keepalive ended");
+    ctx.logger.warn({ lock: name, reason: loss.lossReason, detail: loss.message }, "lease lost: keepalive ended");
     stream.emit("error", toGrpcStatus(loss));
     return;
   }

@@ -52,7 +52,7 @@ async function setup(n = 3, startMs = 10_000) {
 
 function expectLoss(error: unknown, reason: LeaseLossReason): void {
   expect(error).toBeInstanceOf(LeaseLostError);
-  expect((error as LeaseLostError).reason).toBe(reason);
+  expect((error as LeaseLostError).lossReason).toBe(reason);
   expect((error as LeaseLostError).code).toBe(reason === "unavailable" ? "unavailable" : "not-held");
 }
 
