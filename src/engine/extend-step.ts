@@ -47,11 +47,13 @@ export class ExtendStep {
         throw new LockError(
           "unavailable",
           `lock ${JSON.stringify(name)}: only ${verdict.answered} of ${instances.length} instances answered (need ${quorum}); the lease was not renewed`,
+          { metadata: { lock: name } },
         );
       case "too-slow":
         throw new LockError(
           "unavailable",
           `lock ${JSON.stringify(name)}: instances took ${Math.round(verdict.elapsedMs)} ms to renew, leaving no validity; the lease was not renewed`,
+          { metadata: { lock: name } },
         );
     }
   }
@@ -85,5 +87,5 @@ export class ExtendStep {
 }
 
 function notHeld(name: string): LockError {
-  return new LockError("not-held", `lock ${JSON.stringify(name)}: the lease is no longer held (expired, released or taken over)`);
+  return new LockError("not-held", `lock ${JSON.stringify(name)}: the lease is no longer held (expired, released or taken over)`, { metadata: { lock: name } });
 }

@@ -56,6 +56,7 @@ export class ReleaseStep {
     throw new LockError(
       "unavailable",
       `lock ${JSON.stringify(name)}: only ${answered} of ${instances.length} instances answered the release (need ${quorum}); it expires at its TTL elsewhere`,
+      { metadata: { lock: name } },
     );
   }
 

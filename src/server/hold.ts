@@ -24,7 +24,7 @@ import { checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs } from "
 export function holdHandler(ctx: LockServiceContext, sessions: LeaseSessions, requestIds: RequestIds): handleServerStreamingCall<HoldRequest, HoldResponse> {
   return (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive and Hold streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`);
+      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive and Hold streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`, { metadata: { setting: "LOCK_MAX_STREAMS" } });
       stream.emit("error", toGrpcStatus(limit));
       return;
     }

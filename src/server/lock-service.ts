@@ -21,7 +21,7 @@ import { LeaseSessions } from "../engine/lease-sessions.ts";
 import { RequestIds } from "../engine/request-ids.ts";
 import { waitWithinDeadline } from "../engine/wait-budget.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
-import { toGrpcStatus } from "../errors/grpc-status.ts";
+import { INTERNAL, toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { Logger } from "../log/logger.ts";
 import { CallEndProbe } from "./call-end.ts";
@@ -100,7 +100,7 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   const sessions = new LeaseSessions(engine, ctx.retryDelayMs);
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`);
+      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`, { metadata: { setting: "LOCK_MAX_STREAMS" } });
       stream.emit("error", toGrpcStatus(limit));
       return;
     }
@@ -160,7 +160,7 @@ function unary<Req, Res>(
         (error: unknown) => {
           observer?.callEnded(report.rpc, errorOutcome(error), clock.monotonicMs() - startMs, report.waits?.(call.request) === true);
           const status = toGrpcStatus(error);
-          if (status.code === 13) ctx.logger.error({ err: error, path: call.getPath() }, "internal error");
+          if (status.code === INTERNAL) ctx.logger.error({ err: error, path: call.getPath() }, "internal error");
           callback(status);
         },
       )
