@@ -16,6 +16,15 @@ describe("parseDurationMs", () => {
     ["0.4ms", 0],
     ["  10s  ", 10_000], // surrounding blanks ignored
     ["007s", 7000],
+    // Compound forms: a sum, units largest first.
+    ["1m30s", 90_000],
+    ["1h2m3.5s", 3_723_500],
+    ["10s5ms", 10_005],
+    ["1h30m", 5_400_000],
+    ["2m0.5s", 120_500],
+    ["1.5h30m", 7_200_000],
+    ["1h1ms", 3_600_001],
+    [" 1m30s ", 90_000],
   ])("%j -> %i ms", (text, ms) => {
     expect(parseDurationMs(text)).toBe(ms);
   });
@@ -37,7 +46,14 @@ describe("parseDurationMs", () => {
     "5.s",
     "1_000ms",
     "1,5s",
-    "10s5ms",
+    "30s1m", // units out of order: a typo, not a sum
+    "1m1m",
+    "5ms1s",
+    "1m 30s",
+    "1m30",
+    "1m-30s",
+    "1m30s.",
+    "m30s",
     "Infinityms",
     "NaNs",
   ])("%j is malformed", (text) => {
