@@ -1,4 +1,16 @@
 import { createHash } from "node:crypto";
+import {
+  ACQUIRE_ARGV,
+  ACQUIRE_KEYS,
+  EXTEND_ARGV,
+  HANDOVER_ARGV,
+  RAISE_FENCE_ARGV,
+  RAISE_FENCE_KEYS,
+  RELEASE_ARGV,
+  RELEASE_KEYS,
+  WITHDRAW_TICKET_ARGV,
+  WITHDRAW_TICKET_KEYS,
+} from "./script-args.ts";
 
 /**
  * The Lua scripts run on each instance. Rules they follow:
@@ -7,6 +19,10 @@ import { createHash } from "node:crypto";
  *   no bit operators, no unpack/table.unpack;
  * - numbers travel as decimal strings, compared by length then lexically, so
  *   counters are exact whatever the Lua number type.
+ * Each script first names its KEYS and ARGV with the lists in script-args.ts,
+ * whose encoders fill them; the bodies use only those names.
+ * LockStore (lock-store.ts) holds the same semantics in process; the suite
+ * in test/contract/ runs both.
  */
 export interface LuaScript {
   readonly source: string;
@@ -17,32 +33,25 @@ function script(source: string): LuaScript {
   return { source, sha1: createHash("sha1").update(source).digest("hex") };
 }
 
+/** `local a, b = ARGV[1], ARGV[2]`: the script's arguments under the encoder's names. */
+function bind(table: "KEYS" | "ARGV", names: readonly string[]): string {
+  return `local ${names.join(", ")} = ${names.map((_, i) => `${table}[${i + 1}]`).join(", ")}`;
+}
+
 /**
- * The acquire step, shared by ACQUIRE and HANDOVER.
+ * The acquire step, shared by ACQUIRE and HANDOVER. Returns {1, counter}
+ * when granted, else {0, holder's PTTL}: -2 when the lock is free but an
+ * older ticket goes first.
  *
- * Waiting tickets (fairness across sidecars) live in a hash, the queue key:
- * ticket -> expiry (ms, instance clock). A ticket starts with the waiter's
- * zero-padded wall-clock start time, so every instance orders tickets the
- * same way (oldest = smallest string): the same waiter wins on every
- * instance and votes do not split. A live ticket older than the caller's
- * blocks the caller even when the lock is free, so a newcomer cannot
- * overtake a sidecar that has waited longer. Tickets expire unless
- * refreshed by their owner's attempts, so a waiter that died holds others
- * up for at most one ticket TTL.
- *
- * `overtake` '1' grants a free lock whatever the tickets (a handover within
- * a sidecar's batch, see the engine); the caller's ticket is still honoured.
- *
- * Returns {1, counter} when granted, else {0, holder's PTTL} (-2 when the
- * lock is free but an older ticket goes first).
- *
- * A missing counter starts from the instance's clock in microseconds, so a
- * counter that expired or was lost in a restart still starts above every
- * token handed out before (fewer than one grant per microsecond is all that
- * needs).
+ * Waiting tickets live in a hash, the queue key: ticket -> expiry (ms, on
+ * the instance's clock). A ticket starts with its waiter's zero-padded
+ * wall-clock start time, so every instance orders tickets the same way and
+ * the same waiter wins everywhere: votes do not split.
  */
 const ACQUIRE_STEP = `
 local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
+  -- Find the oldest live ticket. Expired ones are dropped on the way:
+  -- a waiter that died holds the others up for one ticket TTL at most.
   local oldest = nil
   local entries = redis.call('HGETALL', queueKey)
   if #entries > 0 or ticket ~= '' then
@@ -55,15 +64,23 @@ local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, 
         oldest = entries[i]
       end
     end
+    -- Register or refresh the caller's ticket: it lives while its owner keeps trying.
     if ticket ~= '' then
       redis.call('HSET', queueKey, ticket, string.format('%d', now + tonumber(ticketTtlMs)))
       redis.call('PEXPIRE', queueKey, ticketTtlMs)
       if oldest == nil or ticket < oldest then oldest = ticket end
     end
   end
+  -- Only the oldest waiter may take the lock, so a newcomer cannot pass a
+  -- sidecar that waited longer. Overtaking skips this for a handover within
+  -- a sidecar's batch, whose callers all queued before it won the lock.
   if oldest == nil or oldest == ticket or overtake == '1' then
     if redis.call('SET', lockKey, secret, 'NX', 'PX', ttlMs) then
+      -- Granted: the caller waits no more.
       if ticket ~= '' then redis.call('HDEL', queueKey, ticket) end
+      -- Bump the fencing counter. A missing one starts from the clock in
+      -- microseconds, so a counter that expired or was lost in a restart
+      -- still starts above every token handed out before.
       if redis.call('EXISTS', fenceKey) == 1 then
         redis.call('INCR', fenceKey)
       else
@@ -74,17 +91,19 @@ local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, 
       return {1, redis.call('GET', fenceKey)}
     end
   end
+  -- Refused: tell the caller how long the holder has left.
   return {0, redis.call('PTTL', lockKey)}
 end
 `;
 
 /**
  * Publishes a release notice: the tag, and the oldest live ticket when
- * tickets wait (format: engine/release-notice.ts), so that only the waiter
- * who goes next wakes.
+ * tickets wait (format: engine/release-notice.ts). Only the waiter who goes
+ * next needs to wake; the others would be refused in its favour.
  */
 const ANNOUNCE_STEP = `
 local function announce(queueKey, channel, tag)
+  -- The oldest ticket that has not expired; nothing is deleted here.
   local entries = redis.call('HGETALL', queueKey)
   local oldest = nil
   if #entries > 0 then
@@ -105,6 +124,7 @@ end
 /** The release step, shared by RELEASE and HANDOVER: 1 when this secret's key was deleted. */
 const RELEASE_STEP = `
 local function release(lockKey, secret)
+  -- Compare and delete: a caller whose lease ran out must not free another's.
   if redis.call('GET', lockKey) == secret then
     redis.call('DEL', lockKey)
     return 1
@@ -113,38 +133,33 @@ local function release(lockKey, secret)
 end
 `;
 
-/**
- * KEYS[1] lock key, KEYS[2] fencing counter, KEYS[3] ticket hash;
- * ARGV[1] secret, ARGV[2] TTL ms, ARGV[3] counter retention ms,
- * ARGV[4] the caller's ticket ('' for none), ARGV[5] ticket TTL ms,
- * ARGV[6] '1' to overtake older tickets.
- */
+/** Acquires one lock (see ACQUIRE_STEP). */
 export const ACQUIRE = script(`${ACQUIRE_STEP}
-return acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+${bind("KEYS", ACQUIRE_KEYS)}
+${bind("ARGV", ACQUIRE_ARGV)}
+return acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
 `);
 
 /**
- * Renews many leases in one call. KEYS[i] lock key; ARGV[1] '1' to adopt
- * missing keys (restart quarantine catch-up), then ARGV[2i] secret and
- * ARGV[2i+1] TTL ms for KEYS[i]. Returns, per key, 1 when the secret holds
- * the key.
- *
- * A renewal never shortens a key: the owner may have been told a later end
- * by an earlier, longer renewal, and a shorter one must not let another
- * caller in before it. So the TTL only ever grows (a key without expiry,
- * PTTL -1, is left alone).
+ * Renews many leases in one call: KEYS[i] is renewed with ARGV[2i] (secret)
+ * and ARGV[2i+1] (TTL ms). Returns 1 or 0 per key: whether its secret holds it.
  */
 export const EXTEND = script(`
-local adopt = ARGV[1] == '1'
+${bind("ARGV", EXTEND_ARGV)}
 local extended = {}
 for i = 1, #KEYS do
   local secret, ttl = ARGV[2 * i], ARGV[2 * i + 1]
   local current = redis.call('GET', KEYS[i])
   if current == secret then
+    -- Never shorten a key: an earlier, longer renewal may have told the
+    -- owner a later end, and a shorter one must not let another caller in
+    -- before it. A key without expiry (PTTL -1) is left alone.
     local left = redis.call('PTTL', KEYS[i])
     if left >= 0 and left < tonumber(ttl) then redis.call('PEXPIRE', KEYS[i], ttl) end
     extended[i] = 1
-  elseif (not current) and adopt then
+  elseif (not current) and adopt == '1' then
+    -- Adopt a missing key: how an instance in restart quarantine catches
+    -- up with the leases it forgot. Another holder's key is never taken.
     redis.call('SET', KEYS[i], secret, 'PX', ttl)
     extended[i] = 1
   else
@@ -155,62 +170,71 @@ return extended
 `);
 
 /**
- * KEYS[1] lock key, KEYS[2] ticket hash (when announcing); ARGV[1] secret,
- * ARGV[2] channel to announce the release on ('' for none), ARGV[3] a tag
- * naming this release (never the secret). 1 when this secret's key was
- * deleted. Announcing from the script keeps a release at one command per
- * instance; the waiter who goes next retries at once instead of on a timer.
+ * Releases one lock; 1 when this secret's key was deleted. Announcing from
+ * the script keeps a release at one command per instance, and the waiter
+ * who goes next retries at once instead of on a timer.
  */
 export const RELEASE = script(`${RELEASE_STEP}${ANNOUNCE_STEP}
-local released = release(KEYS[1], ARGV[1])
-if released == 1 and ARGV[2] ~= '' then announce(KEYS[2], ARGV[2], ARGV[3]) end
+${bind("KEYS", RELEASE_KEYS)}
+${bind("ARGV", RELEASE_ARGV)}
+local released = release(lockKey, heldSecret)
+-- Announce only a release that happened, and only when asked to.
+if released == 1 and channel ~= '' then announce(queueKey, channel, tag) end
 return released
 `);
 
 /**
  * A release and the next local waiter's acquire in one step, so a lock
- * passed between callers of one sidecar costs one round trip, and is never
- * free in between for anyone but an older waiting ticket. KEYS as ACQUIRE;
- * ARGV[1..3] as RELEASE, ARGV[4..9] as ACQUIRE's ARGV[1..6]. The release
- * is announced only when the lock is left free (the waiter was refused).
- * Returns {released, granted, counter or holder's PTTL}.
+ * passed between callers of one sidecar costs one round trip and is never
+ * free in between, except to an older waiting ticket. Returns {released,
+ * granted, counter or holder's PTTL}.
  */
 export const HANDOVER = script(`${RELEASE_STEP}${ACQUIRE_STEP}${ANNOUNCE_STEP}
-local released = release(KEYS[1], ARGV[1])
+${bind("KEYS", ACQUIRE_KEYS)}
+${bind("ARGV", HANDOVER_ARGV)}
+local released = release(lockKey, heldSecret)
 -- Overtaking is for a lock passed on, never for one found free.
-local overtake = ARGV[9]
 if released == 0 then overtake = '' end
-local reply = acquire(KEYS[1], KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], overtake)
-if released == 1 and reply[1] == 0 and ARGV[2] ~= '' then announce(KEYS[3], ARGV[2], ARGV[3]) end
+local reply = acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
+-- Announce only when the lock was left free (an older ticket goes first):
+-- a lock passed on is not free, so waking anyone would be noise.
+if released == 1 and reply[1] == 0 and channel ~= '' then announce(queueKey, channel, tag) end
 return {released, reply[1], reply[2]}
 `);
 
-/** KEYS[1] ticket hash; ARGV[1] ticket. Withdraws a waiting ticket. */
+/** Withdraws a waiting ticket (its waiter gave up). */
 export const WITHDRAW_TICKET = script(`
-return redis.call('HDEL', KEYS[1], ARGV[1])
+${bind("KEYS", WITHDRAW_TICKET_KEYS)}
+${bind("ARGV", WITHDRAW_TICKET_ARGV)}
+return redis.call('HDEL', queueKey, ticket)
 `);
 
-/** KEYS[1] fencing counter; ARGV[1] token, ARGV[2] retention ms. Returns the counter. */
+/** Raises the fencing counter to at least the token; returns the counter after. */
 export const RAISE_FENCE = script(`
-local current = redis.call('GET', KEYS[1])
-local token = ARGV[1]
+${bind("KEYS", RAISE_FENCE_KEYS)}
+${bind("ARGV", RAISE_FENCE_ARGV)}
+local current = redis.call('GET', fenceKey)
+-- Compare as decimal strings (shorter is smaller): exact past 2^53.
 if (not current) or #current < #token or (#current == #token and current < token) then
-  redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+  redis.call('SET', fenceKey, token, 'PX', retentionMs)
   return token
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- Already as high: keep it, and keep it as long as a raised one would be.
+redis.call('PEXPIRE', fenceKey, retentionMs)
 return current
 `);
 
 /**
- * The longest PTTL among KEYS (lock keys found by SCAN on a witness, see
+ * The longest PTTL among KEYS (lock keys SCAN found on a witness, see
  * docs/design.md "Restarted instances"): 0 when none is left, -1 when one
- * has no expiry. Keys SCAN returned may have expired since: PTTL -2.
+ * has no expiry.
  */
 export const LONGEST_TTL = script(`
 local longest = 0
 for i = 1, #KEYS do
+  -- A key SCAN returned may have expired since (PTTL -2): it counts as 0.
   local left = redis.call('PTTL', KEYS[i])
+  -- A key without expiry could live for ever: no bound can be given.
   if left == -1 then return -1 end
   if left > longest then longest = left end
 end

@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { errorReason, instanceErrorText } from "../util/error-text.ts";
 import type { AcquireReply, Announcement, EvictionPolicy, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 import { ACQUIRE, EXTEND, HANDOVER, LONGEST_TTL, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
+import * as wire from "./script-args.ts";
 
 export interface RedisInstanceOptions {
   /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
@@ -58,24 +59,15 @@ export class RedisInstance implements LockInstance {
   }
 
   async acquire(r: InstanceAcquire): Promise<AcquireReply> {
-    const reply = await this.#run(ACQUIRE, [r.keys.lock, r.keys.fence, r.keys.queue], acquireArgs(r));
-    if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected acquire reply ${String(reply)}`);
-    return acquireReply(reply[0], reply[1]);
+    return wire.acquireReply(await this.#run(ACQUIRE, wire.acquireCall(r)));
   }
 
   async handover(release: InstanceRelease, r: InstanceAcquire): Promise<HandoverReply> {
-    const releaseArgs = [release.secret, release.announce?.channel ?? "", release.announce?.tag ?? ""];
-    const reply = await this.#run(HANDOVER, [r.keys.lock, r.keys.fence, r.keys.queue], [...releaseArgs, ...acquireArgs(r)]);
-    if (!Array.isArray(reply) || reply.length !== 3) throw new Error(`unexpected handover reply ${String(reply)}`);
-    return { released: reply[0] === 1, acquire: acquireReply(reply[1], reply[2]) };
+    return wire.handoverReply(await this.#run(HANDOVER, wire.handoverCall(release, r)));
   }
 
   async extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
-    const args: (string | number)[] = [adopt ? "1" : "0"];
-    for (const item of items) args.push(item.secret, item.ttlMs);
-    const reply = await this.#run(EXTEND, items.map((item) => item.lockKey), args);
-    if (!Array.isArray(reply) || reply.length !== items.length) throw new Error(`unexpected extend reply of ${Array.isArray(reply) ? reply.length : typeof reply} items`);
-    return reply.map((r) => r === 1);
+    return wire.extendReply(await this.#run(EXTEND, wire.extendCall(items, adopt)), items.length);
   }
 
   async identify(): Promise<InstanceIdentity> {
@@ -117,12 +109,11 @@ export class RedisInstance implements LockInstance {
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
-    const keys = announce ? [lockKey, announce.queueKey] : [lockKey];
-    return (await this.#run(RELEASE, keys, [secret, announce?.channel ?? "", announce?.tag ?? ""])) === 1;
+    return (await this.#run(RELEASE, wire.releaseCall(lockKey, secret, announce))) === 1;
   }
 
   async withdrawTicket(queueKey: string, ticket: string): Promise<void> {
-    await this.#run(WITHDRAW_TICKET, [queueKey], [ticket]);
+    await this.#run(WITHDRAW_TICKET, wire.withdrawTicketCall(queueKey, ticket));
   }
 
   async watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
@@ -168,7 +159,7 @@ export class RedisInstance implements LockInstance {
   }
 
   async raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
-    return BigInt(String(await this.#run(RAISE_FENCE, [fenceKey], [token.toString(), fenceRetentionMs])));
+    return BigInt(String(await this.#run(RAISE_FENCE, wire.raiseFenceCall(fenceKey, token, fenceRetentionMs))));
   }
 
   async waitUntilConnected(timeoutMs: number): Promise<void> {
@@ -184,7 +175,6 @@ export class RedisInstance implements LockInstance {
     });
   }
 
-  /** The health probe: its failure is logged, so it says what happened in our words. */
   /**
    * SCAN for the pattern, then LONGEST_TTL over each batch (every key
    * declared in KEYS): one SCAN and one script call per ~1,000 keys.
@@ -196,13 +186,14 @@ export class RedisInstance implements LockInstance {
       const [next, keys] = await this.#client.scan(cursor, "MATCH", pattern, "COUNT", SCAN_BATCH);
       cursor = next;
       if (keys.length === 0) continue;
-      const batchLongest = Number(await this.#run(LONGEST_TTL, keys, []));
-      if (batchLongest < 0) return Number.POSITIVE_INFINITY;
+      const batchLongest = wire.longestTtlReply(await this.#run(LONGEST_TTL, wire.longestTtlCall(keys)));
+      if (batchLongest === Number.POSITIVE_INFINITY) return batchLongest;
       longest = Math.max(longest, batchLongest);
     } while (cursor !== "0");
     return longest;
   }
 
+  /** The health probe: its failure is logged, so it says what happened in our words. */
   async ping(): Promise<void> {
     try {
       await this.#client.ping();
@@ -221,7 +212,7 @@ export class RedisInstance implements LockInstance {
   }
 
   /** EVALSHA first; on NOSCRIPT (restart, SCRIPT FLUSH) EVAL, which caches it again. */
-  async #run(lua: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async #run(lua: LuaScript, { keys, args }: wire.ScriptCall): Promise<unknown> {
     try {
       return await this.#client.evalsha(lua.sha1, keys.length, ...keys, ...args);
     } catch (error) {
@@ -229,16 +220,6 @@ export class RedisInstance implements LockInstance {
       return await this.#client.eval(lua.source, keys.length, ...keys, ...args);
     }
   }
-}
-
-function acquireArgs(r: InstanceAcquire): (string | number)[] {
-  return [r.secret, r.ttlMs, r.fenceRetentionMs, r.ticket, r.ticketTtlMs, r.overtake === true ? "1" : ""];
-}
-
-/** {1, counter} granted; {0, holder's PTTL} refused. */
-function acquireReply(granted: unknown, detail: unknown): AcquireReply {
-  if (granted === 1) return { granted: true, fence: BigInt(String(detail)) };
-  return { granted: false, holderTtlMs: Number(detail) };
 }
 
 /** The server refused the command itself (ACL, renamed or unknown command), rather than failing to answer. */
