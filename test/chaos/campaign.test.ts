@@ -4,8 +4,9 @@ import { formatSummary } from "./cli.ts";
 
 /**
  * A short seeded campaign end to end: three redis-server instances, three
- * sidecar processes behind fault proxies, six clients, probes and faults of
- * every kind for 8 s, then the leftover-key scan and the checker.
+ * sidecar processes behind fault proxies, six clients, two frozen owners,
+ * probes and faults of every kind for 8 s, then the leftover-key scan and
+ * the checker.
  */
 describe("chaos campaign", () => {
   it("runs a short seeded campaign without violations", async () => {
@@ -15,6 +16,8 @@ describe("chaos campaign", () => {
     expect(result.history.grants.length, summary).toBeGreaterThan(5);
     expect(result.history.faults.length, summary).toBeGreaterThan(2);
     expect(result.history.probes.length, summary).toBeGreaterThan(5);
+    // Owners frozen past the ping timeout, their connections dropped, their told ends kept.
+    expect(result.history.frozenOwners.filter((e) => e.endCode === 14).length, summary).toBeGreaterThan(0);
     expect(result.history.keyScan, summary).toBeDefined();
     expect(summary).toMatch(/result: PASS/);
   }, 150_000);

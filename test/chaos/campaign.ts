@@ -5,7 +5,9 @@ import type { LockClient } from "../../src/client/lock-client.ts";
 import { checkHistory, probeClasses, type CheckOptions, type ProbeClass, type Violation } from "./checker.ts";
 import { ChaosCluster } from "./cluster.ts";
 import { planFaults, targetsOf, type PlannedFault } from "./fault-plan.ts";
+import { frozenOwnerSettingsProblem, startFrozenOwners, type FrozenOwner, type FrozenOwnerContext, type FrozenOwnerSettings } from "./frozen-owner.ts";
 import { emptyHistory, FAULT_KINDS, WallToMonotonic, type FaultKind, type FaultRecord, type GrantRecord, type History, type ProbeRecord, type StopReason } from "./history.ts";
+import { pause } from "./pause.ts";
 import { Prng } from "./prng.ts";
 import { ProtectedResource } from "./protected-resource.ts";
 import { StallMonitor } from "./stall-monitor.ts";
@@ -21,8 +23,15 @@ export interface CampaignConfig {
   /** Lease TTLs the clients ask for, drawn uniformly. */
   ttlMinMs: number;
   ttlMaxMs: number;
-  /** LOCK_MAX_TTL (also the length of the restart quarantine). */
+  /** LOCK_MAX_TTL (also the length of the restart quarantine): room for the frozen owners' TTLs. */
   maxTtlMs: number;
+  /** Owners that freeze while they keep a lease alive (frozen-owner.ts), spread over the sidecars; 0: none. */
+  frozenOwners: number;
+  /** Lease TTLs the frozen owners ask for: longer than a freeze, which is longer than ping interval + timeout. */
+  frozenTtlMs: readonly [number, number];
+  /** LOCK_CLIENT_PING_INTERVAL and LOCK_CLIENT_PING_TIMEOUT: short, so a freeze of a second or two gets a frozen owner's connection dropped. */
+  clientPingIntervalMs: number;
+  clientPingTimeoutMs: number;
   /** LOCK_INSTANCE_TIMEOUT. */
   instanceTimeoutMs: number;
   restartQuarantine: "on" | "off";
@@ -42,7 +51,13 @@ export const DEFAULT_CAMPAIGN: Omit<CampaignConfig, "seed" | "durationMs"> = {
   lockNames: 3,
   ttlMinMs: 300,
   ttlMaxMs: 1000,
-  maxTtlMs: 2000,
+  // 3 s, not more: it is also the restart quarantine and the quiet wait before the key scan.
+  maxTtlMs: 3000,
+  // Two, not one per sidecar: each holds a contended name for seconds, and the other clients need turns too.
+  frozenOwners: 2,
+  frozenTtlMs: [2000, 3000],
+  clientPingIntervalMs: 300,
+  clientPingTimeoutMs: 300,
   instanceTimeoutMs: 100,
   restartQuarantine: "on",
   faultLanes: 2,
@@ -72,6 +87,7 @@ export function checkOptionsFor(config: CampaignConfig): CheckOptions {
     quarantineMs: config.restartQuarantine === "on" ? config.maxTtlMs : 0,
     healthyBoundMs: 1500,
     outageBoundMs: 1000,
+    toldEndToleranceMs: 2,
   };
 }
 
@@ -88,7 +104,13 @@ export function sidecarEnvFor(config: CampaignConfig, keyPrefix: string): Record
     LOCK_SHUTDOWN_GRACE: "2s",
     LOCK_FENCE_RETENTION: "60s",
     LOCK_RESTART_QUARANTINE: config.restartQuarantine,
+    LOCK_CLIENT_PING_INTERVAL: `${config.clientPingIntervalMs}ms`,
+    LOCK_CLIENT_PING_TIMEOUT: `${config.clientPingTimeoutMs}ms`,
   };
+}
+
+export function frozenOwnerSettings(config: CampaignConfig): FrozenOwnerSettings {
+  return { ttlMs: config.frozenTtlMs, pingDeadlineMs: config.clientPingIntervalMs + config.clientPingTimeoutMs };
 }
 
 /**
@@ -115,6 +137,8 @@ const DEADLINE_SLACK_MS = 3000;
  */
 export async function runCampaign(config: CampaignConfig): Promise<CampaignResult> {
   const log = config.log ?? (() => undefined);
+  const problem = config.frozenOwners > 0 ? frozenOwnerSettingsProblem(frozenOwnerSettings(config), config.maxTtlMs) : undefined;
+  if (problem) throw new Error(`chaos campaign: ${problem}`);
   const keyPrefix = `chaos-${config.seed}-${process.pid}-${Math.floor(performance.now())}:`;
   const plan = planFaults({
     seed: config.seed,
@@ -168,6 +192,8 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
       actors.push(clientLoop(ctx, root.fork(`client-${client}`), s, client, names));
     }
   }
+  const owners = await startOwners(ctx, root);
+  actors.push(...owners.map((owner) => owner.run(names)));
   const lanes = Array.from({ length: config.faultLanes }, (_, lane) => injector.runLane(plan.filter((f) => f.lane === lane), origin));
   actors.push(probes.loop());
 
@@ -178,6 +204,7 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
   await cluster.healAll();
   await withBound(Promise.allSettled(actors), 15_000, () => ctx.log("clients did not finish within 15 s"));
   await probes.settled();
+  await Promise.allSettled(owners.map((owner) => owner.close()));
 
   cluster.sidecars.forEach((sidecar, s) => {
     const exit = sidecar.unexpectedExit;
@@ -394,6 +421,20 @@ async function hold(ctx: Context, rng: Prng, client: LockClient, grant: GrantRec
   }
 }
 
+/** The campaign's side of the frozen owners (frozen-owner.ts). */
+function startOwners(ctx: Context, root: Prng): Promise<FrozenOwner[]> {
+  const ownerCtx: FrozenOwnerContext = {
+    history: ctx.history,
+    clock: ctx.clock,
+    stop: ctx.stop.signal,
+    endsAt: ctx.history.origin + ctx.config.durationMs,
+    nextGrantId: () => ctx.nextId++,
+    count: (key) => count(ctx, key),
+    log: ctx.log,
+  };
+  return startFrozenOwners(ownerCtx, root, frozenOwnerSettings(ctx.config), ctx.config.frozenOwners, ctx.cluster.sidecars.map((s) => s.address));
+}
+
 // --- probes --------------------------------------------------------------------------------
 
 /** Liveness probes: Acquires of fresh names, so the only thing that can refuse them is an outage. */
@@ -585,23 +626,6 @@ class FaultInjector {
 }
 
 // --- helpers ---------------------------------------------------------------------------------------
-
-/** Sleeps `ms`, or less when the signal aborts; never rejects. */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 async function withBound(work: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { checkExclusion, checkFencing, checkHistory, checkLeftovers, checkLiveness, checkResource, classifyProbe, clientInterval, faultEffects, type CheckOptions } from "./checker.ts";
-import { emptyHistory, type FaultRecord, type GrantRecord, type History, type ProbeRecord } from "./history.ts";
+import { emptyHistory, type FaultRecord, type FrozenOwnerRecord, type GrantRecord, type History, type ProbeRecord } from "./history.ts";
 import { ProtectedResource } from "./protected-resource.ts";
+import { checkToldEnd } from "./told-end-check.ts";
 
 /** Hand-made histories: three instances, two sidecars, times in ms from 0. */
 function history(parts: Partial<History> = {}): History {
@@ -21,6 +22,7 @@ const options: CheckOptions = {
   quarantineMs: 2000,
   healthyBoundMs: 1000,
   outageBoundMs: 500,
+  toldEndToleranceMs: 2,
 };
 
 const invariants = (h: History) => checkHistory(h, options).map((v) => v.invariant);
@@ -264,5 +266,77 @@ describe("(e) liveness", () => {
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(200), 3)).toBe("outage");
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(60), 3)).toBe("unclear");
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(10), 3)).toBe("healthy");
+  });
+});
+
+describe("(f) a frozen owner's told end", () => {
+  // The owner acquires at 0 (told 2000), reads a renewal at 600 (told 2600),
+  // freezes at 700 and thaws at 2700. A renewal sent at 900, before the
+  // sidecar dropped its connection, waited in its socket: read at 2700, it
+  // tells 3200. Then its stream ends UNAVAILABLE: the connection was dropped.
+  const owner = (): GrantRecord =>
+    grant({
+      client: "s0f0",
+      receivedAt: 0,
+      expiresAt: 2000,
+      fencingToken: 1n,
+      renewals: [
+        { receivedAt: 600, expiresAt: 2600 },
+        { receivedAt: 2700, expiresAt: 3200 },
+      ],
+    });
+  const episode = (own: GrantRecord, fields: Partial<FrozenOwnerRecord> = {}): FrozenOwnerRecord => ({
+    grantId: own.id,
+    ttlMs: 2000,
+    frozenAt: 700,
+    thawedAt: 2700,
+    readAfterThaw: 1,
+    toldUntil: 3200,
+    endCode: 14,
+    endedAt: 2702,
+    ...fields,
+  });
+  /** Its connection survived the freeze: at thaw it cancelled its stream itself, which releases the lease. */
+  const survived = (own: GrantRecord, askedAt: number): FrozenOwnerRecord => {
+    const record = episode(own, { askedAt });
+    delete record.endCode;
+    delete record.endedAt;
+    return record;
+  };
+  const next = (receivedAt: number): GrantRecord => grant({ client: "s1c0", sidecar: 1, receivedAt, requestedAt: 500, expiresAt: receivedAt + 1000, fencingToken: 2n });
+
+  it("accepts the next holder once the told end has passed", () => {
+    const own = owner();
+    const h = history({ grants: [grant({ receivedAt: -900, expiresAt: -100, fencingToken: 0n, client: "s2c1" }), own, next(3230)], frozenOwners: [episode(own)] });
+    expect(checkHistory(h, options)).toEqual([]);
+    // Within the clock-reading tolerance (2 ms) of the told end: not judged early.
+    expect(checkToldEnd(history({ grants: [own, next(3199)], frozenOwners: [episode(own)] }), options)).toEqual([]);
+  });
+
+  it("reports a grant made once the sidecar dropped the frozen owner's connection (the lease released)", () => {
+    const own = owner();
+    const h = history({ grants: [own, next(1300)], frozenOwners: [episode(own)] });
+    const violations = checkHistory(h, options);
+    expect(violations.map((v) => v.invariant)).toContain("told-end");
+    expect(violations.find((v) => v.invariant === "told-end")!.message).toMatch(
+      /grant #\d+ \(client s0f0, .*told it held the lock until t\+3200\.0ms \(frozen t\+700\.0ms\.\.t\+2700\.0ms, its stream ended with status 14 .*grant #\d+ \(client s1c0, .*had it 1900\.0 ms before/,
+    );
+  });
+
+  it("reports a grant before the end read at thaw, which the exclusion check does not count", () => {
+    // At 2800 the owner's previous end (2600) has passed, but it has read 3200 since.
+    const own = owner();
+    const h = history({ grants: [own, next(2800)], frozenOwners: [episode(own)] });
+    expect(checkExclusion(h, options)).toEqual([]);
+    expect(checkToldEnd(h, options).map((v) => v.message)).toEqual([expect.stringMatching(/had it 400\.0 ms before/)]);
+    expect(checkToldEnd(history({ grants: [own, next(3197)], frozenOwners: [episode(own)] }), options)).toHaveLength(1);
+  });
+
+  it("holds the lock only until the owner gave the lease up itself", () => {
+    const own = owner();
+    const h = history({ grants: [own, next(2750)], frozenOwners: [survived(own, 2720)] });
+    expect(checkToldEnd(h, options)).toEqual([]);
+    const early = history({ grants: [own, next(2710)], frozenOwners: [survived(own, 2720)] });
+    expect(checkToldEnd(early, options)).toHaveLength(1);
   });
 });

@@ -1,4 +1,6 @@
+import { at, describeGrant, faultsAround } from "./history-text.ts";
 import type { FaultRecord, GrantRecord, History, KeyScan, ProbeRecord, ResourceOp } from "./history.ts";
+import { checkToldEnd } from "./told-end-check.ts";
 
 /**
  * The history checker: pure functions from a recorded History to the list of
@@ -14,11 +16,14 @@ import type { FaultRecord, GrantRecord, History, KeyScan, ProbeRecord, ResourceO
  * (e) liveness     probes with a majority reachable are granted within a
  *                  bound; with a majority unreachable they fail fast with
  *                  UNAVAILABLE; no probe hangs (not judged while the
- *                  machine was starved: see stall-monitor.ts).
+ *                  machine was starved: see stall-monitor.ts);
+ * (f) told-end     a frozen owner's lock goes to no one else before the last
+ *                  expires_at it read, unless it gave the lease up itself
+ *                  (told-end-check.ts).
  */
-export type Invariant = "exclusion" | "fencing" | "resource" | "leftovers" | "liveness";
+export type Invariant = "exclusion" | "fencing" | "resource" | "leftovers" | "liveness" | "told-end";
 
-export const INVARIANTS: readonly Invariant[] = ["exclusion", "fencing", "resource", "leftovers", "liveness"];
+export const INVARIANTS: readonly Invariant[] = ["exclusion", "fencing", "resource", "leftovers", "liveness", "told-end"];
 
 export interface Violation {
   invariant: Invariant;
@@ -44,6 +49,14 @@ export interface CheckOptions {
   healthyBoundMs: number;
   /** A probe with a majority unreachable must fail within its wait plus this. */
   outageBoundMs: number;
+  /**
+   * (f) reports a grant that arrived more than this before a frozen owner's
+   * told end. It only covers reading the clocks: expires_at is floored to
+   * whole wall-clock ms, and the wall-to-monotonic offset is read to within
+   * a millisecond. A correct sidecar keeps further apart than that: keys
+   * outlive the told end by the drift allowance (1% of the TTL + 2 ms).
+   */
+  toldEndToleranceMs: number;
 }
 
 export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
@@ -54,6 +67,7 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
   quarantineMs: 2000,
   healthyBoundMs: 1500,
   outageBoundMs: 1000,
+  toldEndToleranceMs: 2,
 };
 
 export function checkHistory(history: History, options: Partial<CheckOptions> = {}): Violation[] {
@@ -64,6 +78,7 @@ export function checkHistory(history: History, options: Partial<CheckOptions> = 
     ...checkResource(history),
     ...(history.keyScan ? checkLeftovers(history.keyScan, o) : []),
     ...checkLiveness(history, o),
+    ...checkToldEnd(history, o),
   ];
 }
 
@@ -428,19 +443,4 @@ function byName(grants: readonly GrantRecord[]): Map<string, GrantRecord[]> {
     list.push(grant);
   }
   return map;
-}
-
-function at(time: number, history: History): string {
-  return `t+${(time - history.origin).toFixed(1)}ms`;
-}
-
-/** The faults in effect at some point of [from, to], for a violation's message. */
-function faultsAround(history: History, from: number, to: number): string {
-  const faults = history.faults.filter((f) => (f.beganAt ?? f.startAt) <= to && (f.restartedAt ?? f.endAt) >= from);
-  if (faults.length === 0) return "";
-  return `; faults meanwhile: ${faults.map((f) => `#${f.id} ${f.kind}${f.instances.length ? ` [instances ${f.instances.join(",")}]` : ""}${f.sidecars.length ? ` [sidecars ${f.sidecars.join(",")}]` : ""}${f.links.length && f.kind !== "sidecar-partition" ? ` [links ${f.links.map((l) => `s${l.sidecar}->i${l.instance}`).join(",")}]` : ""} ${at(f.startAt, history)}..${at(f.restartedAt ?? f.endAt, history)}`).join("; ")}`;
-}
-
-function describeGrant(grant: GrantRecord, history: History): string {
-  return `grant #${grant.id} (client ${grant.client}, token ${grant.fencingToken}, received ${at(grant.receivedAt, history)})`;
 }

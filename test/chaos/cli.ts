@@ -2,6 +2,7 @@ import { formatDurationMs, parseDurationMs } from "../../src/config/duration.ts"
 import { INVARIANTS, keyKind } from "./checker.ts";
 import { calmTailMs, DEFAULT_CAMPAIGN, runCampaign, type CampaignConfig, type CampaignResult } from "./campaign.ts";
 import { FAULT_KINDS, type FaultKind } from "./history.ts";
+import { laterGrants } from "./told-end-check.ts";
 
 const USAGE = `Usage: npm run chaos -- [--seed N] [--duration 30s] [options]
 
@@ -16,6 +17,7 @@ when no invariant was broken, 1 on any violation, 2 on bad arguments.
   --sidecars N          sidecar processes (default ${DEFAULT_CAMPAIGN.sidecarCount})
   --clients N           clients per sidecar (default ${DEFAULT_CAMPAIGN.clientsPerSidecar})
   --lanes N             fault schedules running side by side (default ${DEFAULT_CAMPAIGN.faultLanes})
+  --frozen-owners N     owners that freeze while keeping a lease alive (default ${DEFAULT_CAMPAIGN.frozenOwners})
   --faults k1,k2        only these fault kinds (default all):
                         ${FAULT_KINDS.join(", ")}
   --verbose             print each fault as it is injected`;
@@ -71,6 +73,9 @@ export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: 
       case "--lanes":
         config.faultLanes = count(0);
         break;
+      case "--frozen-owners":
+        config.frozenOwners = count(0);
+        break;
       case "--faults": {
         const kinds = value()
           .split(",")
@@ -98,7 +103,8 @@ export function formatSummary(result: CampaignResult): string {
   lines.push(
     `chaos campaign: seed ${config.seed}, duration ${formatDurationMs(config.durationMs)}, quarantine ${config.restartQuarantine}, ` +
       `${config.instanceCount} instances, ${config.sidecarCount} sidecars x ${config.clientsPerSidecar} clients, ${config.lockNames} lock names, ` +
-      `TTL ${config.ttlMinMs}-${config.ttlMaxMs} ms, max TTL ${formatDurationMs(config.maxTtlMs)}`,
+      `TTL ${config.ttlMinMs}-${config.ttlMaxMs} ms, max TTL ${formatDurationMs(config.maxTtlMs)}, ` +
+      `${config.frozenOwners} frozen owners (TTL ${config.frozenTtlMs[0]}-${config.frozenTtlMs[1]} ms), client pings ${config.clientPingIntervalMs} ms + ${config.clientPingTimeoutMs} ms`,
   );
   lines.push(`elapsed: ${(result.elapsedMs / 1000).toFixed(1)} s`);
   lines.push("operations:");
@@ -120,6 +126,7 @@ export function formatSummary(result: CampaignResult): string {
   const planned = result.plan.length;
   lines.push(`faults injected: ${history.faults.length} of ${planned} planned (none in the last ${(calmTailMs(config) / 1000).toFixed(1)} s)`);
   for (const kind of FAULT_KINDS) if (result.faults[kind]) lines.push(`  ${kind} ${result.faults[kind]}`);
+  lines.push(...frozenOwnerLines(result));
   const p = result.probes;
   lines.push(`liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]}, machine starved ${p.overloaded})`);
   if (history.stalls.length > 0) {
@@ -139,12 +146,41 @@ export function formatSummary(result: CampaignResult): string {
   }
   const byInvariant = INVARIANTS.map((inv) => `${inv} ${violations.filter((v) => v.invariant === inv).length}`).join(", ");
   lines.push(`violations: ${violations.length} (${byInvariant})`);
-  const shown = 30;
-  for (const v of violations.slice(0, shown)) lines.push(`  [${v.invariant}] ${v.message}`);
-  if (violations.length > shown) lines.push(`  ... and ${violations.length - shown} more`);
+  // A few of each kind, so one invariant's many reports do not hide another's.
+  const shown = 10;
+  for (const invariant of INVARIANTS) {
+    const of = violations.filter((v) => v.invariant === invariant);
+    for (const v of of.slice(0, shown)) lines.push(`  [${v.invariant}] ${v.message}`);
+    if (of.length > shown) lines.push(`  ... and ${of.length - shown} more ${invariant} violations`);
+  }
   lines.push(violations.length === 0 ? "result: PASS" : "result: FAIL");
   lines.push(`reproduce: npm run chaos -- --seed ${config.seed} --duration ${formatDurationMs(config.durationMs)} --quarantine ${config.restartQuarantine}`);
   return lines.join("\n");
+}
+
+/** What the frozen owners went through, and how close the next holder of their lock came to the end they were told. */
+function frozenOwnerLines(result: CampaignResult): string[] {
+  const { history } = result;
+  const episodes = history.frozenOwners;
+  if (episodes.length === 0) return result.config.frozenOwners > 0 ? ["frozen-owner episodes: 0"] : [];
+  const freezes = episodes.map((e) => e.thawedAt - e.frozenAt);
+  const dropped = episodes.filter((e) => e.endCode === 14).length;
+  // How long after the told end the next holder had the lock (negative: before it).
+  const margins = episodes.flatMap((e) => {
+    const next = laterGrants(history, e)[0];
+    return next && e.askedAt === undefined ? [next.receivedAt - e.toldUntil] : [];
+  });
+  const early = margins.filter((m) => m < 0).length;
+  const soonest = Math.min(...margins);
+  return [
+    `frozen-owner episodes: ${episodes.length} (connection dropped while frozen ${dropped}, ` +
+      `frozen ${(Math.min(...freezes) / 1000).toFixed(2)}-${(Math.max(...freezes) / 1000).toFixed(2)} s, ` +
+      `${episodes.reduce((n, e) => n + e.readAfterThaw, 0)} KeepAlive messages read after thaw)`,
+    margins.length === 0
+      ? "  no other client took a frozen owner's lock afterwards"
+      : `  next holder of the lock (${margins.length} episodes): ${early} before the told end; ` +
+        `soonest ${Math.abs(soonest).toFixed(1)} ms ${soonest < 0 ? "before" : "after"} the told end`,
+  ];
 }
 
 /** Runs the command; returns the exit code. */

@@ -38,6 +38,29 @@ export interface Renewal {
 export type StopReason = "released" | "stream-closed" | "expired" | "lost" | "fenced" | "campaign-end";
 
 /**
+ * One episode of a frozen owner (see frozen-owner.ts): it held a lease
+ * through KeepAlive, then stopped acting (no calls, no reading) for longer
+ * than the sidecar's client ping interval + timeout, but shorter than its
+ * TTL. Its grant and every expires_at it read (also those read at thaw,
+ * buffered meanwhile) are in the grant's record.
+ */
+export interface FrozenOwnerRecord {
+  grantId: number;
+  ttlMs: number;
+  frozenAt: number;
+  thawedAt: number;
+  /** KeepAlive messages it read after thaw: those sent while it was frozen, held for it (and new ones, if its connection survived). */
+  readAfterThaw: number;
+  /** The latest expires_at it read, the Acquire's included: the end it was told. */
+  toldUntil: number;
+  /** gRPC status its stream ended with, as it saw it after thaw (14 UNAVAILABLE: the connection was dropped); unset if still open. */
+  endCode?: number;
+  endedAt?: number;
+  /** When the owner itself gave the lease up (cancelled its still-open stream): from then on others may have it. */
+  askedAt?: number;
+}
+
+/**
  * One request to the protected resource. Each carries the fencing token of
  * the lease it is made under. `version` is the resource's state version (the
  * number of accepted writes so far): what a read returned, and for a write
@@ -146,11 +169,13 @@ export interface History {
   crashes: { sidecar: number; at: number; how: string; output: string }[];
   /** Spans in which the harness's event loop ran late: the machine was starved (see stall-monitor.ts). */
   stalls: { start: number; end: number }[];
+  /** The frozen owners' episodes, judged by told-end-check.ts. */
+  frozenOwners: FrozenOwnerRecord[];
   keyScan?: KeyScan;
 }
 
 export function emptyHistory(origin: number, instanceCount: number, sidecarCount: number, resourceFencesReads = true): History {
-  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], crashes: [], stalls: [] };
+  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], crashes: [], stalls: [], frozenOwners: [] };
 }
 
 /**

@@ -134,6 +134,33 @@ describe("TcpProxy", () => {
     await until(() => c.received() === "info;subscribe x;ping;");
   });
 
+  it("freezes a client: holds both ways, then delivers what was held and the server's close, in that order", async () => {
+    // A server that speaks first and closes on its own, as the sidecar does to a client whose pings went unanswered.
+    const accepted: Socket[] = [];
+    const server = createServer((socket) => {
+      accepted.push(socket);
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const address = server.address();
+    const proxy = await proxyTo(typeof address === "object" && address ? address.port : 0);
+    const c = await client(proxy.port);
+    let clean: boolean | undefined;
+    c.socket.on("close", (hadError) => (clean = !hadError));
+    await until(() => accepted.length === 1);
+    proxy.setMode({ kind: "freeze" });
+    c.socket.write("ack?");
+    accepted[0]!.end("renewal 1;renewal 2;");
+    await sleep(100);
+    expect(c.received()).toBe("");
+    expect(clean).toBeUndefined();
+    proxy.setMode({ kind: "pass" });
+    await c.closed;
+    expect(c.received()).toBe("renewal 1;renewal 2;");
+    expect(clean).toBe(true);
+  });
+
   it("closes the client side when the upstream goes away, or cannot be reached", async () => {
     const { port } = await echoServer();
     const proxy = await proxyTo(port);

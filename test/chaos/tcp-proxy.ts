@@ -15,14 +15,25 @@ import { connect, createServer, type Server, type Socket } from "node:net";
  *   `pattern` (ASCII, case-insensitive, e.g. a command name), then stalls
  *   that connection's requests from that chunk on, as a blackhole would; a
  *   fault aimed at one step of a protocol exchange. Leaving the mode
- *   delivers what stalled.
+ *   delivers what stalled;
+ * - freeze: holds every byte both ways like a blackhole, as the kernel of a
+ *   stopped (SIGSTOP) client holds what it was sent and what it had not
+ *   sent yet. An end seen meanwhile is kept too: leaving the mode delivers
+ *   what was held and then closes with a FIN, so the thawed client reads
+ *   its buffered data before it sees the connection closed.
  */
 export type ProxyMode =
   | { kind: "pass" }
   | { kind: "delay"; ms: number }
   | { kind: "blackhole" }
   | { kind: "reset" }
-  | { kind: "stall-on"; pattern: string };
+  | { kind: "stall-on"; pattern: string }
+  | { kind: "freeze" };
+
+/** Modes that hold bytes back: leaving one delivers them. */
+function holds(kind: ProxyMode["kind"]): boolean {
+  return kind === "blackhole" || kind === "freeze";
+}
 
 /** An in-process TCP proxy on 127.0.0.1:0 in front of one upstream port. */
 export class TcpProxy {
@@ -76,7 +87,7 @@ export class TcpProxy {
       for (const c of this.#connections) c.destroy();
       return;
     }
-    if (previous.kind === "blackhole" || previous.kind === "delay" || previous.kind === "stall-on") for (const c of this.#connections) c.pump();
+    if (holds(previous.kind) || previous.kind === "delay" || previous.kind === "stall-on") for (const c of this.#connections) c.pump();
   }
 
   /** Destroys every open connection once, whatever the mode (a one-off reset). */
@@ -111,8 +122,12 @@ class Connection {
   readonly #mode: () => ProxyMode;
   readonly #onGone: () => void;
   #gone = false;
-  /** An end closed while the connection was stalled: close once it no longer is. */
-  #closePending = false;
+  /**
+   * An end closed while the connection was held: close once it no longer is.
+   * After a blackhole with a reset (the partition's far end is long gone);
+   * after a freeze with a FIN (the stopped client's kernel had received one).
+   */
+  #closePending: "reset" | "end" | undefined;
 
   constructor(client: Socket, upstream: Socket, mode: () => ProxyMode, onGone: () => void) {
     this.#client = client;
@@ -130,7 +145,14 @@ class Connection {
   pump(): void {
     this.#toUpstream.pump();
     this.#toClient.pump();
-    if (this.#closePending && this.#mode().kind !== "blackhole") this.destroy();
+    if (this.#closePending === undefined || holds(this.#mode().kind)) return;
+    if (this.#closePending === "reset") {
+      this.destroy();
+      return;
+    }
+    // end() sends the bytes just written first; the peer's own close then destroys the rest.
+    this.#closePending = undefined;
+    for (const socket of [this.#client, this.#upstream]) if (!socket.destroyed) socket.end();
   }
 
   destroy(): void {
@@ -147,8 +169,10 @@ class Connection {
   }
 
   #endSeen(): void {
-    // Seen from the other side of a partition, nothing happened yet.
-    if (this.#mode().kind === "blackhole") this.#closePending = true;
+    // Seen from the other side of a partition or by a stopped process, nothing happened yet.
+    const kind = this.#mode().kind;
+    if (kind === "blackhole") this.#closePending = "reset";
+    else if (kind === "freeze") this.#closePending = "end";
     else this.destroy();
   }
 }
@@ -186,7 +210,7 @@ class Pipe {
     }
     const kind = this.#mode().kind;
     if (kind !== "stall-on") this.#stalled = false;
-    if (kind === "blackhole" || kind === "reset" || this.#stalled) return;
+    if (holds(kind) || kind === "reset" || this.#stalled) return;
     const now = performance.now();
     while (this.#queue.length > 0 && this.#queue[0]!.dueAt <= now) {
       const { chunk } = this.#queue.shift()!;
