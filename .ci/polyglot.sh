@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Polyglot proof: Python stubs generated from proto/ with Debian's protoc and
-# grpc_python_plugin (into a temporary directory, never committed), and
-# test/polyglot/client.py run against a sidecar on three redis-server
-# processes, everything on 127.0.0.1.
+# grpc_python_plugin (clients/python/generate.sh, into a temporary directory,
+# never committed), then test/polyglot/client.py (the raw stubs) and the tests
+# of the Python helper in clients/python run against a sidecar on three
+# redis-server processes, everything on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .ci/lib/containers.sh
@@ -22,16 +23,13 @@ ci_node24
 ci_npm_deps
 # Debian's Python gRPC lives in /usr/bin/python3's dist-packages (not in a
 # pyenv or venv python that may come first on the PATH).
-ci_apt_install redis-server:redis-server protoc:protobuf-compiler grpc_python_plugin:protobuf-compiler-grpc \
+ci_apt_install redis-server:redis-server redis-cli:redis-tools protoc:protobuf-compiler grpc_python_plugin:protobuf-compiler-grpc \
   :libprotobuf-dev :python3-grpcio :python3-protobuf
 PYTHON=/usr/bin/python3
 "$PYTHON" -c 'import grpc, google.protobuf; print(f"python grpcio {grpc.__version__}, protobuf {google.protobuf.__version__}")'
 
 log "generate Python stubs from proto/ (protoc $(protoc --version | cut -d' ' -f2), grpc_python_plugin)"
-protoc -I proto -I /usr/include \
-  --python_out="$GEN" --grpc_python_out="$GEN" \
-  --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \
-  proto/lock/v1/lock.proto
+clients/python/generate.sh "$GEN"
 find "$GEN" -name '*.py' | sed "s|$GEN/|  |"
 
 log "sidecar on three redis-server processes (127.0.0.1)"
@@ -51,5 +49,15 @@ log "Python client"
 if ! "$PYTHON" test/polyglot/client.py --gen "$GEN" --target "127.0.0.1:$GRPC_PORT"; then
   cat /tmp/polyglot-sidecar.log >&2
   die "Python client"
+fi
+
+# The helper's live tests pause instances with redis-cli (CLIENT PAUSE) and
+# write lock keys directly, so they run last.
+log "Python helper: clients/python tests"
+if ! REDLOCK_TARGET="127.0.0.1:$GRPC_PORT" REDLOCK_INSTANCES=$(IFS=,; echo "${urls[*]}") \
+  PYTHONPATH="clients/python:$GEN" PYTHONDONTWRITEBYTECODE=1 \
+  "$PYTHON" -m unittest discover -s clients/python/tests -t clients/python -v; then
+  cat /tmp/polyglot-sidecar.log >&2
+  die "Python helper tests"
 fi
 echo "--- .ci/polyglot.sh took $((SECONDS - start)) s"

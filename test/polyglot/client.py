@@ -8,9 +8,9 @@ generates them into a temporary directory):
         proto/lock/v1/lock.proto
     python3 test/polyglot/client.py --gen GEN --target 127.0.0.1:50051
 
-Acquire, contention, Extend, KeepAlive (at least two renewals, then cancel:
-the lease must be released at once), Release, and the error codes. Exits
-non-zero on the first failure.
+Acquire, contention, KeepAlive (at least two renewals, then cancel: the
+lease must be released at once), Extend (never shortens a lease), Release,
+and the error codes. Exits non-zero on the first failure.
 """
 import argparse
 import os
@@ -51,8 +51,10 @@ def main() -> int:
     stub = lock_pb2_grpc.LockServiceStub(channel)
     name = f"polyglot-{os.getpid()}-{int(time.time() * 1000)}"
 
-    # Acquire, and contention as a normal outcome.
-    first = stub.Acquire(lock_pb2.AcquireRequest(name=name, ttl=dur(5000), owner="python"), timeout=5)
+    # Acquire, and contention as a normal outcome. The short TTL lets the
+    # KeepAlive below move expires_at forward (a renewal never shortens a lease).
+    ttl_ms = 1500
+    first = stub.Acquire(lock_pb2.AcquireRequest(name=name, ttl=dur(ttl_ms), owner="python"), timeout=5)
     check(first.acquired and first.HasField("lease"), f"Acquire {name}: acquired")
     lease = first.lease
     check(lease.fencing_token > 0 and len(lease.lease_id) > 0, f"lease with fencing token {lease.fencing_token}")
@@ -61,13 +63,7 @@ def main() -> int:
     check(not other.acquired and not other.HasField("lease"), "a second Acquire while held: acquired=false, status OK")
     check(other.HasField("retry_after") and other.retry_after.ToMilliseconds() > 0, "retry_after hints at the holder's remaining TTL")
 
-    # Extend.
-    extended = stub.Extend(lock_pb2.ExtendRequest(name=name, lease_id=lease.lease_id, ttl=dur(20_000)), timeout=5)
-    check(extended.lease.expires_at.ToMilliseconds() > lease.expires_at.ToMilliseconds() + 10_000, "Extend pushed expires_at by the new TTL")
-    check(extended.lease.fencing_token == lease.fencing_token, "Extend keeps the fencing token")
-
     # KeepAlive: the first message at once, then one per renewal (about TTL/3).
-    ttl_ms = 1500
     stream = stub.KeepAlive(lock_pb2.KeepAliveRequest(name=name, lease_id=lease.lease_id, ttl=dur(ttl_ms)), timeout=30)
     expirations = []
     for message in stream:
@@ -92,6 +88,13 @@ def main() -> int:
     check(reacquired.fencing_token > lease.fencing_token, "the new lease has a larger fencing token")
     check(code_of(lambda: stub.Extend(lock_pb2.ExtendRequest(name=name, lease_id=lease.lease_id), timeout=5)) == grpc.StatusCode.FAILED_PRECONDITION,
           "Extend of the released lease: FAILED_PRECONDITION")
+
+    # Extend, which never shortens the end it already reported.
+    extended = stub.Extend(lock_pb2.ExtendRequest(name=name, lease_id=reacquired.lease_id, ttl=dur(20_000)), timeout=5)
+    check(extended.lease.expires_at.ToMilliseconds() > reacquired.expires_at.ToMilliseconds() + 10_000, "Extend pushed expires_at by the new TTL")
+    check(extended.lease.fencing_token == reacquired.fencing_token, "Extend keeps the fencing token")
+    shorter = stub.Extend(lock_pb2.ExtendRequest(name=name, lease_id=reacquired.lease_id, ttl=dur(1000)), timeout=5)
+    check(shorter.lease.expires_at.ToMilliseconds() >= extended.lease.expires_at.ToMilliseconds(), "an Extend with a shorter TTL keeps the longer end")
 
     # Release, idempotent.
     check(stub.Release(lock_pb2.ReleaseRequest(name=name, lease_id=reacquired.lease_id), timeout=5).released, "Release: released=true")
