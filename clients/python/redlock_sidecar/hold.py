@@ -71,7 +71,8 @@ class HeldLease:
             return
         self._closing = True
         self._call.cancel()
-        self._watcher.join(timeout)
+        if threading.current_thread() is not self._watcher:  # on_lost may call release()
+            self._watcher.join(timeout)
         if self._release is None or self.lost.is_set():
             return
         # The sidecar releases a cancelled hold on its own, but not before this
