@@ -1,7 +1,9 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { parseDurationMs } from "../config/duration.ts";
+import { formatDurationMs, parseDurationMs } from "../config/duration.ts";
 import { looksLikeLeaseId } from "../engine/lease-id.ts";
 import { usageError } from "./cli-error.ts";
+import { closestOption } from "./closest-option.ts";
+import { COMMON_OPTIONS } from "./command.ts";
 
 export interface CommandArgs {
   /** Arguments before `--` that are not options. */
@@ -11,10 +13,14 @@ export interface CommandArgs {
   rest: string[] | undefined;
 }
 
+/** The largest duration a request can carry (a protobuf Duration: 10,000 years). */
+export const MAX_DURATION_MS = 315_576_000_000 * 1000;
+
 /**
  * Parses one command's arguments: `--flag value` or `--flag=value`, options
  * anywhere before `--`, and everything after `--` kept verbatim (the
- * command `hold` runs). Unknown options are usage errors.
+ * command `hold` runs). Mistakes are usage errors in lockctl's words; an
+ * unknown option names the closest known one.
  */
 export function parseCommandArgs(argv: readonly string[], options: ParseArgsOptionsConfig): CommandArgs {
   // A lease id whose secret starts with "-" (1 in 64) would read as options:
@@ -27,11 +33,10 @@ export function parseCommandArgs(argv: readonly string[], options: ParseArgsOpti
     leaseIds.set(placeholder, arg);
     return placeholder;
   });
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
-  } catch (error) {
-    throw usageError(error instanceof Error ? error.message : String(error));
+  // Not strict: the checks below say what is wrong, and Node's text never reaches users.
+  const parsed = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
+  for (const token of parsed.tokens) {
+    if (token.kind === "option") checkOption(token, options);
   }
   const terminator = parsed.tokens.find((t) => t.kind === "option-terminator");
   const positionals = parsed.tokens.flatMap((t) => (t.kind === "positional" && (!terminator || t.index < terminator.index) ? [leaseIds.get(t.value) ?? t.value] : []));
@@ -45,12 +50,36 @@ export function parseCommandArgs(argv: readonly string[], options: ParseArgsOpti
   };
 }
 
-/** A duration option (`250ms`, `10s`, `5m`), or undefined when not given. */
+interface OptionToken {
+  name: string;
+  rawName: string;
+  value?: string | undefined;
+  inlineValue?: boolean | undefined;
+}
+
+function checkOption(token: OptionToken, options: ParseArgsOptionsConfig): void {
+  const option = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
+  if (!option) {
+    // The command's own options first: on a tie they are the likelier meaning (--tll: --ttl, not --tls).
+    const names = Object.keys(options).sort((a, b) => Number(a in COMMON_OPTIONS) - Number(b in COMMON_OPTIONS));
+    const closest = token.rawName.startsWith("--") ? closestOption(token.name, names) : undefined;
+    throw usageError(`unknown option ${token.rawName}${closest === undefined ? "" : `; did you mean --${closest}?`}`);
+  }
+  if (option.type === "boolean" && token.value !== undefined) throw usageError(`${token.rawName} takes no value (got ${JSON.stringify(token.value)})`);
+  if (option.type === "string" && token.value === undefined) throw usageError(`${token.rawName} needs a value`);
+  // "--ttl --wait 5s" forgot the TTL; a value that starts with "-" goes inline: --owner=-me.
+  if (option.type === "string" && !token.inlineValue && token.value!.startsWith("-") && !token.value!.startsWith("\u0000")) {
+    throw usageError(`${token.rawName} needs a value, not ${JSON.stringify(token.value)} (write ${token.rawName}=${token.value} if that is the value)`);
+  }
+}
+
+/** A duration option (`250ms`, `10s`, `1m30s`), or undefined when not given. */
 export function durationOption(args: CommandArgs, flag: string): number | undefined {
   const text = args.values[flag];
   if (text === undefined) return undefined;
   const ms = typeof text === "string" ? parseDurationMs(text) : undefined;
-  if (ms === undefined) throw usageError(`--${flag}: ${JSON.stringify(text)} is not a duration like 250ms, 10s or 5m`);
+  if (ms === undefined) throw usageError(`--${flag}: ${JSON.stringify(text)} is not a duration like 250ms, 10s or 1m30s`);
+  if (ms > MAX_DURATION_MS) throw usageError(`--${flag}: ${JSON.stringify(text)} is out of range (at most ${formatDurationMs(MAX_DURATION_MS)})`);
   return ms;
 }
 

@@ -1,4 +1,5 @@
-import { status as grpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { isServiceError, LockClientError } from "../client/errors.ts";
 import { grpcDetailText } from "../util/error-text.ts";
 import { EXIT, exitCodeOfStatus, type ExitCode } from "./exit-codes.ts";
 
@@ -20,6 +21,8 @@ export function usageError(message: string): CliError {
 /** Turns what a call rejected with into a CliError naming what was being done. */
 export function callFailed(what: string, error: unknown): CliError {
   if (error instanceof CliError) return error;
+  // The high-level client's errors already name the call; their gRPC status gives the exit code.
+  if (error instanceof LockClientError) return new CliError(exitCodeOfClientError(error), error.message, { cause: error });
   if (isServiceError(error)) {
     const name = grpcStatus[error.code] ?? String(error.code);
     return new CliError(exitCodeOfStatus(error.code), `${what}: ${name}: ${grpcDetailText(error.details)}`, { cause: error });
@@ -27,6 +30,18 @@ export function callFailed(what: string, error: unknown): CliError {
   return new CliError(EXIT.error, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
-function isServiceError(error: unknown): error is ServiceError {
-  return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number" && "details" in error;
+function exitCodeOfClientError(error: LockClientError): ExitCode {
+  switch (error.code) {
+    case "not-acquired":
+    case "ended":
+      return EXIT.notDone;
+    case "unavailable":
+      return EXIT.unavailable;
+    case "lease-lost":
+      return EXIT.leaseLost;
+    case "invalid-argument":
+      return EXIT.usage;
+    case "other":
+      return error.grpcCode === undefined ? EXIT.error : exitCodeOfStatus(error.grpcCode);
+  }
 }

@@ -7,6 +7,8 @@ export interface CliContext {
   out(text: string): void;
   /** Writes to stderr: diagnostics. */
   err(text: string): void;
+  /** Whether stderr is a terminal: notices meant for a person are written only then. */
+  stderrIsTTY?: boolean;
 }
 
 /** One lockctl subcommand: its options, its --help text, and what it does. */

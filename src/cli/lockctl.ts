@@ -6,4 +6,5 @@ process.exitCode = await runLockctl(process.argv.slice(2), {
   env: process.env,
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY === true,
 });

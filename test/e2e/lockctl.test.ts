@@ -123,6 +123,10 @@ describe("lockctl", () => {
     const [, name, token] = /name=(\S*) token=(\S*)/.exec(run.stdout())!;
     expect(name).toBe("ctl-hold");
     expect(token).toMatch(/^\d+$/);
+    // One Hold call took it: no Acquire (and so no window before the keeping starts).
+    const metrics = await (await fetch(`http://127.0.0.1:${running!.sidecar.adminPort}/metrics`)).text();
+    const acquires = [...metrics.matchAll(/^lock_requests_total\{rpc="acquire",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(acquires).toBe(0);
     // Past the first TTL: still held, so the KeepAlive stream renewed it.
     await new Promise((r) => setTimeout(r, 1300));
     expect((await client.acquire({ name: "ctl-hold" })).acquired).toBe(false);
@@ -131,6 +135,23 @@ describe("lockctl", () => {
     const next = await client.acquire({ name: "ctl-hold", ttl: ms(1000) });
     expect(next.acquired).toBe(true);
     expect(next.lease!.fencingToken).toBeGreaterThan(BigInt(token!));
+  });
+
+  it("says it is waiting during a long wait on a terminal only", async () => {
+    const { client } = await setUp();
+    await client.acquire({ name: "ctl-wait", ttl: ms(30_000) });
+    const piped = await lockctl(["acquire", "ctl-wait", "--wait", "1500ms"]);
+    expect(piped.code).toBe(1);
+    expect(piped.stderr).not.toMatch(/waiting/);
+    // script(1) gives lockctl a terminal for its stdio; its stdout carries what lockctl wrote to stderr.
+    const onTerminal = await new Promise<string>((resolve) => {
+      const command = `${process.execPath} src/cli/lockctl.ts hold ctl-wait --wait 1500ms -- true`;
+      const proc = spawn("script", ["-qec", command, "/dev/null"], { env: { ...process.env, LOCK_ADDRESS: running!.sidecar.address }, stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      proc.stdout.on("data", (c: Buffer) => (out += c.toString()));
+      proc.once("close", () => resolve(out));
+    });
+    expect(onTerminal).toMatch(/lockctl: waiting for "ctl-wait", held elsewhere \(up to 1500ms; Ctrl-C gives up\)\r?\nlockctl: not acquired/);
   });
 
   it("hold does not run the command when the lock is held elsewhere", async () => {
@@ -148,7 +169,7 @@ describe("lockctl", () => {
     await Promise.all(redis.map((r) => r.set(`${prefix}lock:ctl-lost`, "someone-else")));
     expect(await run.exited).toBe(3);
     expect(run.stdout()).toContain("got-term");
-    expect(run.stderr()).toMatch(/lease on "ctl-lost" lost/);
+    expect(run.stderr()).toMatch(/the lease on "ctl-lost" was lost: .*stopping the command/);
     // The new holder's keys are untouched by the final release.
     expect(await lockValues("ctl-lost")).toEqual(["someone-else", "someone-else", "someone-else"]);
   });
@@ -176,7 +197,7 @@ describe("lockctl", () => {
     const ok = await lockctl(["status"]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`sidecar ${sidecar.address}: SERVING`);
-    expect(ok.stdout).toContain("instances: 3 of 3 reachable (quorum 2)");
+    expect(ok.stdout).toContain(`admin 127.0.0.1:${sidecar.adminPort}: 3 of 3 instances reachable (quorum 2)`);
     for (const url of servers!.urls) expect(ok.stdout).toContain(`up\t${url}`);
 
     await servers!.kill(0);
@@ -186,6 +207,7 @@ describe("lockctl", () => {
     expect(down.code).toBe(4);
     expect(JSON.parse(down.stdout)).toEqual({
       address: sidecar.address,
+      admin: `127.0.0.1:${sidecar.adminPort}`,
       health: "NOT_SERVING",
       status: { serving: false, quorum: 2, reachable: 1, instances: servers!.urls.map((name, i) => expect.objectContaining({ name, up: i === 2 })) },
     });

@@ -6,6 +6,7 @@ import { COMMON_OPTIONS, COMMON_USAGE, type CliContext, type Command } from "../
 import { EXIT } from "../exit-codes.ts";
 import { leaseJson } from "../lease-json.ts";
 import { deadline, withClient } from "../sidecar-connection.ts";
+import { noticeLongWait } from "../wait-notice.ts";
 
 export const acquireCommand: Command = {
   name: "acquire",
@@ -22,6 +23,8 @@ Options:
   --owner TEXT      who is asking, for the sidecar's diagnostics
 ${COMMON_USAGE}
 
+Durations: 250ms, 10s, 5m, 1h, or sums like 1m30s.
+
 Exit codes: 0 acquired, 1 held elsewhere for the whole wait, 2 usage,
 4 unavailable (sidecar or a majority of instances unreachable), 5 other error.`,
   options: { ...COMMON_OPTIONS, ttl: { type: "string" }, wait: { type: "string" }, owner: { type: "string" } },
@@ -31,14 +34,17 @@ Exit codes: 0 acquired, 1 held elsewhere for the whole wait, 2 usage,
     const ttlMs = durationOption(args, "ttl");
     const waitMs = durationOption(args, "wait") ?? 0;
     const owner = stringOption(args, "owner") ?? "";
+    const stopNotice = noticeLongWait(ctx, name!, waitMs);
     const response = await withClient(args, ctx, (client) =>
       client.acquire(
         { name: name!, owner, wait: durationFromMs(waitMs), ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }) },
         { deadline: deadline(waitMs) },
       ),
-    ).catch((error: unknown) => {
-      throw callFailed(`acquire ${JSON.stringify(name)}`, error);
-    });
+    )
+      .catch((error: unknown) => {
+        throw callFailed(`acquire ${JSON.stringify(name)}`, error);
+      })
+      .finally(stopNotice);
     if (!response.acquired || !response.lease) {
       const hint = response.retryAfter ? ` (the holder's lease had ${formatDurationMs(durationMs(response.retryAfter))} left)` : "";
       ctx.err(`lockctl: not acquired: ${JSON.stringify(name)} is held elsewhere${hint}\n`);

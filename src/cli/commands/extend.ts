@@ -18,6 +18,8 @@ Options:
   --ttl DURATION    the new TTL (default: the sidecar's default TTL)
 ${COMMON_USAGE}
 
+Durations: 250ms, 10s, 5m, 1h, or sums like 1m30s.
+
 Exit codes: 0 extended, 2 usage, 3 the lease is no longer held (stop the
 protected work), 4 unavailable (not renewed; retry while it is still valid),
 5 other error.`,

@@ -8,6 +8,8 @@ import { EXIT } from "../exit-codes.ts";
 import { CALL_TIMEOUT_MS, deadline, nonEmpty, sidecarConnection, type SidecarConnection } from "../sidecar-connection.ts";
 
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";
+/** The sidecar's default admin port (LOCK_ADMIN_LISTEN). */
+const DEFAULT_ADMIN_PORT = 9090;
 
 export const statusCommand: Command = {
   name: "status",
@@ -16,12 +18,15 @@ export const statusCommand: Command = {
 
 Asks the sidecar's grpc.health.v1 service whether it serves (a quorum of
 instances answers), and its admin listener's GET /status which instances
-answered the last health probe. Prints text, or one JSON object with --json:
-{"address","health","status":{"serving","quorum","reachable","instances":[{"name","up"}]}}
+answered the last health probe. Without --admin-address the admin listener
+is looked for on the --address host at the default admin port, ${DEFAULT_ADMIN_PORT}.
+Prints text, or one JSON object with --json:
+{"address","admin","health","status":{"serving","quorum","reachable","instances":[{"name","up"}]}}
 ("status" is null when the admin listener could not be read).
 
 Options:
-  --admin-address HOST:PORT   the sidecar's admin listener (env LOCK_ADMIN_ADDRESS, default ${DEFAULT_ADMIN_ADDRESS})
+  --admin-address HOST:PORT   the sidecar's admin listener (env LOCK_ADMIN_ADDRESS; default: the
+                              --address host, port ${DEFAULT_ADMIN_PORT})
   --json                      print JSON instead of text
 ${COMMON_USAGE}
 
@@ -33,15 +38,18 @@ Instance states are informative: failing to read them does not change the code.`
     positionals(args, []);
     const connection = sidecarConnection(args, ctx);
     const { address } = connection;
-    const adminAddress = stringOption(args, "admin-address") ?? nonEmpty(ctx.env["LOCK_ADMIN_ADDRESS"]) ?? DEFAULT_ADMIN_ADDRESS;
+    const given = stringOption(args, "admin-address") ?? nonEmpty(ctx.env["LOCK_ADMIN_ADDRESS"]);
+    const adminAddress = given ?? adminAddressOf(address);
     const [health, status] = await Promise.all([checkHealth(connection), readStatus(adminAddress)]);
+    // Which sidecar the instance states come from: the admin listener is found apart from --address.
+    const source = given === undefined ? " (the --address host's default admin port; --admin-address to change)" : "";
     if (args.values["json"] === true) {
-      ctx.out(`${JSON.stringify({ address, health: health.status, status: status.ok ? status.value : null })}\n`);
+      ctx.out(`${JSON.stringify({ address, admin: adminAddress, health: health.status, status: status.ok ? status.value : null })}\n`);
     } else {
       ctx.out(`sidecar ${address}: ${health.status}\n`);
       if (status.ok) {
         const { reachable, quorum, instances } = status.value;
-        ctx.out(`instances: ${reachable} of ${instances.length} reachable (quorum ${quorum})\n`);
+        ctx.out(`admin ${adminAddress}${source}: ${reachable} of ${instances.length} instances reachable (quorum ${quorum})\n`);
         for (const { name, up, guard } of instances) {
           const votes = guard && guard !== "ok" ? ` (${guard}: votes not counted)` : "";
           ctx.out(`  ${up === null ? "unknown" : up ? "up" : "down"}${votes}\t${name}\n`);
@@ -49,11 +57,17 @@ Instance states are informative: failing to read them does not change the code.`
       }
     }
     if (health.error) ctx.err(`lockctl: ${health.error.message}\n`);
-    if (!status.ok) ctx.err(`lockctl: instance states unknown: http://${adminAddress}/status: ${status.error}\n`);
+    if (!status.ok) ctx.err(`lockctl: instance states unknown: http://${adminAddress}/status${source}: ${status.error}\n`);
     if (health.error && health.error.exitCode !== EXIT.unavailable) return health.error.exitCode;
     return health.status === "SERVING" ? EXIT.ok : EXIT.unavailable;
   },
 };
+
+/** The admin listener beside a gRPC address: the same host, the default admin port. */
+export function adminAddressOf(address: string): string {
+  const match = /^(?:dns:(?:\/\/[^/]*\/)?)?(\[[^\]]+\]|[^:/[\]]+)(?::\d+)?$/.exec(address);
+  return match ? `${match[1]}:${DEFAULT_ADMIN_PORT}` : DEFAULT_ADMIN_ADDRESS;
+}
 
 async function checkHealth({ address, credentials, channelOptions }: SidecarConnection): Promise<{ status: string; error?: ReturnType<typeof callFailed> }> {
   const client = new HealthClient(address, credentials, channelOptions);
