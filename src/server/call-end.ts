@@ -22,32 +22,24 @@ const DEADLINE_SLACK_MS = 500;
 
 interface Http2StreamView {
   readonly rstCode?: number;
-  readonly session?: Http2SessionView;
-}
-
-interface Http2SessionView {
-  readonly destroyed: boolean;
-  readonly closed: boolean;
 }
 
 /**
  * Tells an owner's cancel from a dead connection. grpc-js reports both as
  * "cancelled"; the HTTP/2 stream under the call tells them apart: a cancel
- * closes the stream with RST_STREAM(CANCEL) and leaves the connection up,
- * a dead connection destroys its session first. grpc-js does not expose the
+ * closes the stream with the client's RST_STREAM(CANCEL), whereas a dead
+ * connection destroys the session, which closes its streams with another
+ * code (and the client cannot send anything). grpc-js does not expose the
  * stream, so it is looked up inside the call; if that ever fails (a grpc-js
  * change), every end counts as a lost connection: the lease then runs out
  * rather than being released early, which is the safe side.
  */
 export class CallEndProbe {
   readonly #stream: Http2StreamView | undefined;
-  readonly #session: Http2SessionView | undefined;
   readonly #deadlineMs: number;
 
   constructor(call: object, deadlineMs: number) {
     this.#stream = http2StreamOf(call);
-    // Kept now: a destroyed stream forgets its session.
-    this.#session = this.#stream?.session;
     this.#deadlineMs = deadlineMs;
   }
 
@@ -56,9 +48,11 @@ export class CallEndProbe {
     if (shutdown.aborted) return "shutdown";
     if (reason instanceof LockError && reason.code === "deadline-exceeded") return "deadline";
     if (Date.now() >= this.#deadlineMs - DEADLINE_SLACK_MS) return "deadline";
-    const session = this.#session;
-    if (!this.#stream || !session || session.destroyed || session.closed) return "connection-lost";
-    return this.#stream.rstCode === NGHTTP2_CANCEL ? "owner-cancelled" : "connection-lost";
+    // Only a RST_STREAM(CANCEL) from the client sets this code: a session
+    // destroyed under the stream (ping timeout, reset) closes it with
+    // NO_ERROR or INTERNAL_ERROR. A client that cancels and exits at once
+    // has its connection gone by now, yet it did ask.
+    return this.#stream?.rstCode === NGHTTP2_CANCEL ? "owner-cancelled" : "connection-lost";
   }
 }
 

@@ -13,8 +13,8 @@ interface OwnerEvent {
 }
 
 /** Starts the owner process and hands its events over as they come. */
-function startOwner(address: string, name: string, ttlMs: number): { child: ChildProcess; events: OwnerEvent[]; next(test: (e: OwnerEvent) => boolean, timeoutMs: number): Promise<OwnerEvent> } {
-  const child = spawn(process.execPath, ["test/support/keepalive-owner.ts", address, name, String(ttlMs)], { stdio: ["ignore", "pipe", "inherit"] });
+function startOwner(address: string, name: string, ttlMs: number, mode = ""): { child: ChildProcess; events: OwnerEvent[]; next(test: (e: OwnerEvent) => boolean, timeoutMs: number): Promise<OwnerEvent> } {
+  const child = spawn(process.execPath, ["test/support/keepalive-owner.ts", address, name, String(ttlMs), mode], { stdio: ["ignore", "pipe", "inherit"] });
   const events: OwnerEvent[] = [];
   const waiters = new Set<() => void>();
   createInterface({ input: child.stdout! }).on("line", (line) => {
@@ -77,4 +77,16 @@ describe("an owner frozen while it keeps its lease alive", () => {
     expect(end.ended).toBe(14);
     await running.client.release({ name: "frozen", leaseId: next.lease!.leaseId });
   }, 40_000);
+
+  it("an owner that cancels its call and exits at once has asked: its lease is released, not left to run out", async () => {
+    const { running } = await cluster.start({ count: 3 });
+    const started = startOwner(running.sidecar.address, "quitter", 20_000, "cancel-and-exit");
+    owner = started.child;
+    await new Promise<void>((resolve) => started.child.once("exit", () => resolve()));
+    expect(started.events.some((e) => e.acquired === true)).toBe(true);
+    // Released within moments, far from its 20 s end.
+    const next = await running.client.acquire({ name: "quitter", ttl: ms(1000), wait: ms(3000) });
+    expect(next.acquired).toBe(true);
+    await running.client.release({ name: "quitter", leaseId: next.lease!.leaseId });
+  }, 30_000);
 });
