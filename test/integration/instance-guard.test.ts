@@ -1,6 +1,7 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
+import type { EvictionGuard } from "../../src/instances/eviction-guard.ts";
 import { GuardedInstance } from "../../src/instances/guarded-instance.ts";
 import { RedisServers } from "../support/redis-servers.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
@@ -56,7 +57,7 @@ describe("instance guard", () => {
     // After the quarantine every lease the restart forgot has expired: votes count again.
     await eventually(() => guards(running!)[0]!.state() === "ok", 10_000, "end of quarantine");
     // Bounded by the witnesses: the lease's end, not LOCK_MAX_TTL after the restart.
-    expect(guards(running)[0]!.quarantineBasis()).toBe("witnessed");
+    expect((guards(running)[0] as unknown as EvictionGuard).guarded?.quarantineBasis()).toBe("witnessed");
     expect((await client.acquire({ name: "split", ttl: ms(1000) })).acquired).toBe(true);
   });
 
