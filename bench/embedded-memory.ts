@@ -14,7 +14,7 @@
  * Needs `node --expose-gc`.
  */
 import { parseDurationMs } from "../src/config/duration.ts";
-import { lockKeys } from "../src/engine/keys.ts";
+import { lockKeys } from "../src/instances/keys.ts";
 import { MemoryInstance } from "../src/instances/memory-instance.ts";
 import { systemClock } from "../src/util/clock.ts";
 

@@ -2,7 +2,7 @@ import { LockError } from "../errors/lock-error.ts";
 import { judgeExtend } from "../redlock/votes.ts";
 import { throwIfAborted } from "../util/abort.ts";
 import type { EngineParts } from "./engine-parts.ts";
-import { lockKeys } from "./keys.ts";
+import { lockKeys } from "../instances/keys.ts";
 import type { Lease } from "./lease.ts";
 import type { LeaseId } from "./lease-id.ts";
 import type { RedlockRound } from "./redlock-round.ts";

@@ -6,7 +6,7 @@ import { AcquireOnce } from "./acquire-once.ts";
 import { engineParts, type EngineDeps, type EngineOptions, type EngineParts } from "./engine-parts.ts";
 import { ExtendStep } from "./extend-step.ts";
 import { fanOut } from "./fan-out.ts";
-import { lockKeys } from "./keys.ts";
+import { lockKeys } from "../instances/keys.ts";
 import type { AcquireResult, Lease } from "./lease.ts";
 import type { LeaseId } from "./lease-id.ts";
 import type { LeaseRegistry } from "./lease-registry.ts";

@@ -4,7 +4,7 @@ import { judgeRelease, type LeaseVote } from "../redlock/votes.ts";
 import type { EngineParts } from "./engine-parts.ts";
 import { countAnswers, type Settled } from "./fan-out.ts";
 import type { HandoverOffer } from "./handover-offer.ts";
-import { lockKeys } from "./keys.ts";
+import { lockKeys } from "../instances/keys.ts";
 import type { LeaseId } from "./lease-id.ts";
 import type { Attempt, RedlockRound } from "./redlock-round.ts";
 

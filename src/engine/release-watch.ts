@@ -1,7 +1,7 @@
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { abortReason } from "../util/abort.ts";
 import { fanOut } from "./fan-out.ts";
-import { parseNotice } from "./release-notice.ts";
+import { parseNotice } from "../instances/release-notice.ts";
 
 /**
  * Release notices for the lock names this sidecar waits on: one

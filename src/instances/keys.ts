@@ -1,4 +1,4 @@
-import type { LockKeys } from "../instances/lock-instance.ts";
+import type { LockKeys } from "./lock-instance.ts";
 
 /**
  * Key and channel names on the instances. The kind comes before the lock

@@ -1,4 +1,4 @@
-import { formatNotice } from "../engine/release-notice.ts";
+import { formatNotice } from "./release-notice.ts";
 import type { Clock } from "../util/clock.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease } from "./lock-instance.ts";
 import { patternRegExp } from "./key-pattern.ts";

@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import { acquiring, expectTtlNear, grantedFence, refusedTtl, waiting, type SubjectFactory } from "./contract-subject.ts";
 
 /** acquire (with waiting tickets and overtaking) and withdrawTicket. */

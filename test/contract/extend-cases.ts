@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import { acquiring, expectTtlNear, grantedFence, holderTtl, type SubjectFactory } from "./contract-subject.ts";
 
 /** extend: renewals one by one and in batches, and adopting keys an instance forgot. */

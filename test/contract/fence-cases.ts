@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import { acquiring, grantedFence, RETENTION_MS, type SubjectFactory } from "./contract-subject.ts";
 
 /** raiseFence: lifting a name's fencing counter to a token seen elsewhere. */

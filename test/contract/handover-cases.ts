@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import type { Announcement, LockKeys } from "../../src/instances/lock-instance.ts";
 import { acquiring, expectTtlNear, grantedFence, listen, refusedTtl, waiting, type SubjectFactory } from "./contract-subject.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import type { LockInstance } from "../../src/instances/lock-instance.ts";
 import { MemoryInstance } from "../../src/instances/memory-instance.ts";
 import { FakeInstance } from "../unit/support/fake-instance.ts";

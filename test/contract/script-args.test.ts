@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import { ACQUIRE, EXTEND, HANDOVER, LONGEST_TTL, RAISE_FENCE, RELEASE, WITHDRAW_TICKET } from "../../src/instances/lua-scripts.ts";
 import { acquireCall, extendCall, handoverCall, raiseFenceCall, releaseCall, withdrawTicketCall } from "../../src/instances/script-args.ts";
 import { acquiring } from "./contract-subject.ts";

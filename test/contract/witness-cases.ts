@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import { lockKeyPattern } from "../../src/instances/restart-witnesses.ts";
 import { acquiring, expectTtlNear, grantedFence, type SubjectFactory } from "./contract-subject.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 
 describe("lockKeys", () => {
   it("puts the prefix, then the kind, then the name", () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { lockKeys } from "../../src/engine/keys.ts";
+import { lockKeys } from "../../src/instances/keys.ts";
 import { LocalChannels } from "../../src/instances/local-channels.ts";
 import type { InstanceAcquire } from "../../src/instances/lock-instance.ts";
 import { LockStore } from "../../src/instances/lock-store.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatNotice, parseNotice } from "../../src/engine/release-notice.ts";
+import { formatNotice, parseNotice } from "../../src/instances/release-notice.ts";
 
 describe("release notices", () => {
   it("carry the tag alone when nobody waits, and the next ticket when someone does", () => {
