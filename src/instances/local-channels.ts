@@ -14,7 +14,9 @@ export class LocalChannels {
     };
   }
 
+  /** An empty message is not sent: it is LockStore's NO_NOTICE, a release that PUBLISHes nothing. */
   publish(channel: string, message: string): void {
+    if (message === "") return;
     for (const listener of this.#listeners.get(channel) ?? []) queueMicrotask(() => listener(message));
   }
 

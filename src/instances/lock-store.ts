@@ -10,6 +10,12 @@ interface Entry {
   expiresAtMs: number | undefined;
 }
 
+/**
+ * LockStore.notice's answer when nothing is published. A notice always has
+ * a tag, so it is never empty.
+ */
+export const NO_NOTICE = "";
+
 /** Stored entries looked at by each write, so the sweep keeps pace with the writes that fill the store. */
 const SWEEP_PER_WRITE = 2;
 
@@ -23,7 +29,7 @@ export interface LockStoreOptions {
  * synchronously: each method is one script run, atomic by construction.
  * The embedded MemoryInstance serves it; the engine tests' fake wraps it in
  * injected failures. Announcing is left to the caller: `notice` gives the
- * text a release would publish.
+ * text a release would publish, NO_NOTICE when it would publish nothing.
  *
  * Expired keys are dropped when read, and by `sweep`, which looks at a
  * bounded number of entries per call and resumes where it stopped: every
@@ -55,8 +61,10 @@ export class LockStore {
     }
     if (r.ticket !== "") this.#tickets.withdraw(r.keys.queue, r.ticket);
     this.put(r.keys.lock, r.secret, r.ttlMs);
+    // INCR, as the script does: a missing counter (or one INCR takes to 1) starts from the clock.
     const counter = this.get(r.keys.fence);
-    const fence = counter ? BigInt(counter.value) + 1n : (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000)));
+    const next = counter ? BigInt(counter.value) + 1n : 1n;
+    const fence = next === 1n ? (this.#fenceStart ?? BigInt(Math.floor(this.#clock.wallMs() * 1000))) : next;
     this.put(r.keys.fence, fence.toString(), r.fenceRetentionMs);
     return { granted: true, fence };
   }
@@ -104,9 +112,14 @@ export class LockStore {
     return next;
   }
 
-  /** What a release publishes: its tag and the oldest live ticket (release-notice.ts). */
+  /**
+   * What a release publishes: its tag and the oldest live ticket
+   * (release-notice.ts). NO_NOTICE when no live ticket waits: the scripts
+   * then publish nothing, and LocalChannels drops it.
+   */
   notice(announce: Announcement): string {
-    return formatNotice(announce.tag, this.#tickets.oldest(announce.queueKey, "", 0, this.#clock.monotonicMs()));
+    const next = this.#tickets.oldest(announce.queueKey, "", 0, this.#clock.monotonicMs());
+    return next === undefined ? NO_NOTICE : formatNotice(announce.tag, next);
   }
 
   /** A live key (expired ones are dropped on the way). */

@@ -38,6 +38,14 @@ function bind(table: "KEYS" | "ARGV", names: readonly string[]): string {
   return `local ${names.join(", ")} = ${names.map((_, i) => `${table}[${i + 1}]`).join(", ")}`;
 }
 
+/** The instance's clock in ms, for ticket expiries. */
+const CLOCK_MS = `
+local function clockMs()
+  local clock = redis.call('TIME')
+  return tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+`;
+
 /**
  * The acquire step, shared by ACQUIRE and HANDOVER. Returns {1, counter}
  * when granted, else {0, holder's PTTL}: -2 when the lock is free but an
@@ -47,77 +55,92 @@ function bind(table: "KEYS" | "ARGV", names: readonly string[]): string {
  * the instance's clock). A ticket starts with its waiter's zero-padded
  * wall-clock start time, so every instance orders tickets the same way and
  * the same waiter wins everywhere: votes do not split.
+ *
+ * A free lock nobody waits for costs HGETALL, SET, INCR and PEXPIRE. The
+ * clock is read only to judge an older ticket or to register the caller's,
+ * and the caller's ticket is registered only when it is refused.
  */
-const ACQUIRE_STEP = `
+const ACQUIRE_STEP = `${CLOCK_MS}
 local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
-  -- Find the oldest live ticket. Expired ones are dropped on the way:
-  -- a waiter that died holds the others up for one ticket TTL at most.
-  local oldest = nil
-  local entries = redis.call('HGETALL', queueKey)
-  if #entries > 0 or ticket ~= '' then
-    local clock = redis.call('TIME')
-    local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-    for i = 1, #entries, 2 do
-      if tonumber(entries[i + 1]) <= now then
-        redis.call('HDEL', queueKey, entries[i])
-      elseif oldest == nil or entries[i] < oldest then
-        oldest = entries[i]
-      end
-    end
-    -- Register or refresh the caller's ticket: it lives while its owner keeps trying.
-    if ticket ~= '' then
-      redis.call('HSET', queueKey, ticket, string.format('%d', now + tonumber(ticketTtlMs)))
-      redis.call('PEXPIRE', queueKey, ticketTtlMs)
-      if oldest == nil or ticket < oldest then oldest = ticket end
-    end
-  end
   -- Only the oldest waiter may take the lock, so a newcomer cannot pass a
   -- sidecar that waited longer. Overtaking skips this for a handover within
   -- a sidecar's batch, whose callers all queued before it won the lock.
-  if oldest == nil or oldest == ticket or overtake == '1' then
-    if redis.call('SET', lockKey, secret, 'NX', 'PX', ttlMs) then
-      -- Granted: the caller waits no more.
-      if ticket ~= '' then redis.call('HDEL', queueKey, ticket) end
-      -- Bump the fencing counter. A missing one starts from the clock in
-      -- microseconds, so a counter that expired or was lost in a restart
-      -- still starts above every token handed out before.
-      if redis.call('EXISTS', fenceKey) == 1 then
-        redis.call('INCR', fenceKey)
-      else
-        local t = redis.call('TIME')
-        redis.call('SET', fenceKey, string.format('%d%06d', tonumber(t[1]), tonumber(t[2])))
-      end
-      redis.call('PEXPIRE', fenceKey, retentionMs)
-      return {1, redis.call('GET', fenceKey)}
+  local entries = redis.call('HGETALL', queueKey)
+  local first, registered, now = true, false, nil
+  for i = 1, #entries, 2 do
+    if entries[i] == ticket then
+      registered = true
+    elseif overtake ~= '1' and (ticket == '' or entries[i] < ticket) then
+      first = false
     end
   end
-  -- Refused: tell the caller how long the holder has left.
+  -- An older ticket is there: only the clock tells whether it still lives.
+  -- Expired ones are dropped on the way: a waiter that died holds the
+  -- others up for one ticket TTL at most.
+  if not first then
+    now = clockMs()
+    first = true
+    for i = 1, #entries, 2 do
+      if tonumber(entries[i + 1]) <= now then
+        redis.call('HDEL', queueKey, entries[i])
+        if entries[i] == ticket then registered = false end
+      elseif entries[i] ~= ticket and (ticket == '' or entries[i] < ticket) then
+        first = false
+      end
+    end
+  end
+  if first and redis.call('SET', lockKey, secret, 'NX', 'PX', ttlMs) then
+    -- Granted: the caller waits no more.
+    if registered then redis.call('HDEL', queueKey, ticket) end
+    -- Bump the fencing counter. A missing one (INCR answers 1) starts from
+    -- the clock in microseconds, so a counter that expired or was lost in a
+    -- restart still starts above every token handed out before.
+    local counter = redis.call('INCR', fenceKey)
+    if counter == 1 then
+      local t = redis.call('TIME')
+      counter = string.format('%d%06d', tonumber(t[1]), tonumber(t[2]))
+      redis.call('SET', fenceKey, counter, 'PX', retentionMs)
+      return {1, counter}
+    end
+    redis.call('PEXPIRE', fenceKey, retentionMs)
+    -- Lua 5.1 holds INCR's answer as a double: exact below 2^53 only.
+    if counter >= 9007199254740992 then return {1, redis.call('GET', fenceKey)} end
+    return {1, string.format('%d', counter)}
+  end
+  -- Refused: register or refresh the caller's ticket. It lives while its
+  -- owner keeps trying, and it makes a release announce itself.
+  if ticket ~= '' then
+    redis.call('HSET', queueKey, ticket, string.format('%d', (now or clockMs()) + tonumber(ticketTtlMs)))
+    redis.call('PEXPIRE', queueKey, ticketTtlMs)
+  end
+  -- Tell the caller how long the holder has left.
   return {0, redis.call('PTTL', lockKey)}
 end
 `;
 
 /**
- * Publishes a release notice: the tag, and the oldest live ticket when
- * tickets wait (format: engine/release-notice.ts). Only the waiter who goes
- * next needs to wake; the others would be refused in its favour.
+ * Publishes a release notice: the tag and the oldest live ticket (format:
+ * release-notice.ts), the waiter that goes next. Only that waiter needs to
+ * wake; the others would be refused in its favour.
+ *
+ * Nothing is published when no live ticket waits, as nobody then waits
+ * for a notice: the head of each sidecar's queue registers its ticket at
+ * each refused attempt and tries again within a third of the ticket TTL
+ * (waiting-acquire.ts), and the callers behind it share its subscription.
+ * Without tickets a release costs GET, DEL and HGETALL. See docs/design.md
+ * "Release notices only when someone waits".
  */
 const ANNOUNCE_STEP = `
 local function announce(queueKey, channel, tag)
-  -- The oldest ticket that has not expired; nothing is deleted here.
   local entries = redis.call('HGETALL', queueKey)
+  if #entries == 0 then return end
+  -- The oldest ticket that has not expired; nothing is deleted here.
+  local now = clockMs()
   local oldest = nil
-  if #entries > 0 then
-    local clock = redis.call('TIME')
-    local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-    for i = 1, #entries, 2 do
-      if tonumber(entries[i + 1]) > now and (oldest == nil or entries[i] < oldest) then oldest = entries[i] end
-    end
+  for i = 1, #entries, 2 do
+    if tonumber(entries[i + 1]) > now and (oldest == nil or entries[i] < oldest) then oldest = entries[i] end
   end
-  if oldest == nil then
-    redis.call('PUBLISH', channel, tag)
-  else
-    redis.call('PUBLISH', channel, tag .. ' ' .. oldest)
-  end
+  if oldest ~= nil then redis.call('PUBLISH', channel, tag .. ' ' .. oldest) end
 end
 `;
 
@@ -171,10 +194,10 @@ return extended
 
 /**
  * Releases one lock; 1 when this secret's key was deleted. Announcing from
- * the script keeps a release at one command per instance, and the waiter
- * who goes next retries at once instead of on a timer.
+ * the script keeps a release at one call per instance, and the waiter who
+ * goes next retries at once instead of on a timer.
  */
-export const RELEASE = script(`${RELEASE_STEP}${ANNOUNCE_STEP}
+export const RELEASE = script(`${RELEASE_STEP}${CLOCK_MS}${ANNOUNCE_STEP}
 ${bind("KEYS", RELEASE_KEYS)}
 ${bind("ARGV", RELEASE_ARGV)}
 local released = release(lockKey, heldSecret)

@@ -1,7 +1,7 @@
 import type { Clock } from "../util/clock.ts";
 import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
 import { LocalChannels } from "./local-channels.ts";
-import { LockStore } from "./lock-store.ts";
+import { LockStore, NO_NOTICE } from "./lock-store.ts";
 
 export interface MemoryInstanceOptions {
   /** How often expired keys of names nobody touches again are swept; default 50 ms. */
@@ -103,7 +103,9 @@ export class MemoryInstance implements LockInstance {
     return this.#store.size();
   }
 
+  /** A release notice, as the scripts publish it: none when no live ticket waits. */
   #announce(announce: Announcement): void {
-    this.#channels.publish(announce.channel, this.#store.notice(announce));
+    const notice = this.#store.notice(announce);
+    if (notice !== NO_NOTICE) this.#channels.publish(announce.channel, notice);
   }
 }

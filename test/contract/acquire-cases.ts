@@ -111,6 +111,20 @@ export function acquireCases(make: SubjectFactory): void {
     grantedFence(await instance.acquire(acquiring(keys, "newcomer")));
   });
 
+  it("tickets: a grant leaves the other tickets' lives alone, whatever the granted caller's ticket TTL", async () => {
+    const { instance, prefix, elapse } = await make();
+    const keys = lockKeys(prefix, "job");
+    grantedFence(await instance.acquire(acquiring(keys, "holder")));
+    refusedTtl(await instance.acquire(waiting(keys, "elsewhere", "0001-older", 5000)));
+    expect(await instance.release(keys.lock, "holder")).toBe(true);
+    // Granted with a short ticket TTL: its ticket is never registered, so the older one keeps its 5 s.
+    grantedFence(await instance.acquire({ ...waiting(keys, "mine", "0002-mine", 200), overtake: true }));
+    await elapse(300);
+    expect(await instance.release(keys.lock, "mine")).toBe(true);
+    expect(await instance.acquire(acquiring(keys, "newcomer"))).toEqual({ granted: false, holderTtlMs: -2 });
+    grantedFence(await instance.acquire(waiting(keys, "elsewhere", "0001-older")));
+  });
+
   it("overtake: a free lock goes to an overtaking caller before older tickets, and its own ticket is consumed", async () => {
     const { instance, prefix } = await make();
     const keys = lockKeys(prefix, "job");

@@ -26,6 +26,28 @@ export function fenceCases(make: SubjectFactory): void {
     expect(await instance.raiseFence(keys.fence, 10n ** 20n, RETENTION_MS)).toBe(10n ** 20n);
   });
 
+  it("acquire: a counter at 0 counts as missing and starts again from the clock (INCR answers 1)", async () => {
+    const { instance, prefix, wallMs } = await make();
+    const keys = lockKeys(prefix, "job");
+    expect(await instance.raiseFence(keys.fence, 0n, RETENTION_MS)).toBe(0n);
+    const before = Math.floor(wallMs());
+    expect(grantedFence(await instance.acquire(acquiring(keys, "s1")))).toBeGreaterThanOrEqual(BigInt(before - 5) * 1000n);
+  });
+
+  it("acquire: a counter just below 2^53, at it and past it goes on by one, exactly", async () => {
+    const { instance, prefix } = await make();
+    const keys = lockKeys(prefix, "job");
+    const release = async (secret: string): Promise<void> => {
+      expect(await instance.release(keys.lock, secret)).toBe(true);
+    };
+    expect(await instance.raiseFence(keys.fence, 2n ** 53n - 2n, RETENTION_MS)).toBe(2n ** 53n - 2n);
+    expect(grantedFence(await instance.acquire(acquiring(keys, "s1")))).toBe(2n ** 53n - 1n);
+    await release("s1");
+    expect(grantedFence(await instance.acquire(acquiring(keys, "s2")))).toBe(2n ** 53n);
+    await release("s2");
+    expect(grantedFence(await instance.acquire(acquiring(keys, "s3")))).toBe(2n ** 53n + 1n);
+  });
+
   it("raiseFence: a raised counter is kept for the retention given, then a grant starts again from the clock", async () => {
     const { instance, prefix, elapse, wallMs } = await make();
     const keys = lockKeys(prefix, "job");

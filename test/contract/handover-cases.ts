@@ -13,12 +13,15 @@ export function handoverCases(make: SubjectFactory): void {
     const keys = lockKeys(prefix, "job");
     const watch = await listen(subject, keys.channel);
     const first = grantedFence(await instance.acquire(acquiring(keys, "s1")));
-    const reply = await instance.handover({ lockKey: keys.lock, secret: "s1", announce: announce(keys, "t1") }, acquiring(keys, "s2"));
+    // Two waiters: the first is handed the lock, the second still waits when it passes.
+    refusedTtl(await instance.acquire(waiting(keys, "a", "0001-a")));
+    refusedTtl(await instance.acquire(waiting(keys, "b", "0002-b")));
+    const reply = await instance.handover({ lockKey: keys.lock, secret: "s1", announce: announce(keys, "t1") }, waiting(keys, "s2", "0001-a"));
     expect(reply).toEqual({ released: true, acquire: { granted: true, fence: first + 1n } });
     expect(await instance.release(keys.lock, "s1")).toBe(false);
     expect(await instance.release(keys.lock, "s2", announce(keys, "t2"))).toBe(true);
-    // Only t2: the handover above announced nothing.
-    expect(await watch.until(1)).toEqual(["t2"]);
+    // Only t2: the handover above announced nothing, though b was waiting.
+    expect(await watch.until(1)).toEqual(["t2 0002-b"]);
   });
 
   it("handover: a secret that does not hold the lock releases nothing, and the next caller is refused", async () => {
@@ -27,11 +30,12 @@ export function handoverCases(make: SubjectFactory): void {
     const keys = lockKeys(prefix, "job");
     const watch = await listen(subject, keys.channel);
     grantedFence(await instance.acquire(acquiring(keys, "s1")));
+    refusedTtl(await instance.acquire(waiting(keys, "w", "0001-w")));
     const reply = await instance.handover({ lockKey: keys.lock, secret: "intruder", announce: announce(keys, "t1") }, acquiring(keys, "s2"));
     expect(reply.released).toBe(false);
     expectTtlNear(refusedTtl(reply.acquire), 5000);
     expect(await instance.release(keys.lock, "s1", announce(keys, "t2"))).toBe(true);
-    expect(await watch.until(1)).toEqual(["t2"]);
+    expect(await watch.until(1)).toEqual(["t2 0001-w"]);
   });
 
   it("handover: an older waiting ticket wins; the lock is left free and the release announced, naming that ticket", async () => {
@@ -80,10 +84,15 @@ export function handoverCases(make: SubjectFactory): void {
     const { instance, prefix } = subject;
     const keys = lockKeys(prefix, "job");
     const watch = await listen(subject, keys.channel);
-    const reply = await instance.handover({ lockKey: keys.lock, secret: "expired", announce: announce(keys, "t1") }, acquiring(keys, "s2"));
+    // Two waiters on a free lock: the handover's caller goes first, the other still waits.
+    grantedFence(await instance.acquire(acquiring(keys, "holder")));
+    refusedTtl(await instance.acquire(waiting(keys, "a", "0001-a")));
+    refusedTtl(await instance.acquire(waiting(keys, "b", "0002-b")));
+    expect(await instance.release(keys.lock, "holder")).toBe(true);
+    const reply = await instance.handover({ lockKey: keys.lock, secret: "expired", announce: announce(keys, "t1") }, waiting(keys, "s2", "0001-a"));
     expect(reply.released).toBe(false);
     grantedFence(reply.acquire);
     expect(await instance.release(keys.lock, "s2", announce(keys, "t2"))).toBe(true);
-    expect(await watch.until(1)).toEqual(["t2"]);
+    expect(await watch.until(1)).toEqual(["t2 0002-b"]);
   });
 }
