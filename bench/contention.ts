@@ -15,14 +15,20 @@
  * or spread over four). Prints throughput, acquire latency, handoff latency
  * (release call to the next holder's grant), utilization (fraction of time
  * the lock was held), the longest wait against a FIFO ideal, how evenly
- * grants spread over workers, and Redis commands per lock cycle.
+ * grants spread over workers, and the instances' work per lock cycle: the
+ * growth of total_commands_processed, which counts the commands run inside
+ * scripts as well as the script calls themselves. The sidecar is measured
+ * through Acquire/Release and through Hold (Release, then cancel, as the
+ * TypeScript client's Lease ends a hold).
+ * Last, each goal of issue 18 as a ratio between cases of this run.
  */
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from "@grpc/grpc-js";
+import { credentials, loadPackageDefinition, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { Redis } from "ioredis";
 import Redlock from "redlock";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import type { HoldResponse } from "../gen/lock/v1/lock_pb.ts";
 import { RedisServers } from "../test/support/redis-servers.ts";
 import { startSidecarProcess, type SidecarProcess } from "./support/sidecar-processes.ts";
 import { fmt, percentile, printTable } from "./support/stats.ts";
@@ -68,7 +74,10 @@ interface Result {
   heldMs: number;
   longestWaitMs: number;
   grantsPerWorker: number[];
+  /** Every command the instances ran, those inside scripts included. */
   commands: number;
+  /** Commands clients sent: script calls, pings, (un)subscriptions. */
+  calls: number;
   /** Calls that failed (timeouts under load); the cycle was retried. */
   errors: number;
 }
@@ -113,6 +122,26 @@ try {
       await h.client.release({ name: h.name, leaseId: h.leaseId });
     },
   });
+  // Hold, used as the TypeScript client's Lease does: Release, then cancel the call.
+  const holding = (serving: readonly SidecarProcess[]): LockSystem => ({
+    sidecarOf: (worker) => worker % serving.length,
+    acquire: (name, worker) =>
+      new Promise((resolve, reject) => {
+        const client = serving[worker % serving.length]!.client;
+        const call = client.hold({ name, ttl: durationFromMs(TTL_MS), wait: durationFromMs(30_000) });
+        call.once("data", (res: HoldResponse) => resolve(res.acquired ? { client, call, name, leaseId: res.lease!.leaseId } : undefined));
+        call.once("error", reject);
+      }),
+    release: async (handle) => {
+      const h = handle as { client: SidecarProcess["client"]; call: ClientReadableStream<HoldResponse>; name: string; leaseId: string };
+      h.call.on("error", () => undefined); // the cancel ends the call with CANCELLED
+      try {
+        await h.client.release({ name: h.name, leaseId: h.leaseId });
+      } finally {
+        h.call.cancel();
+      }
+    },
+  });
   const floor: LockSystem = {
     acquire: async (_name, worker) => {
       await health[worker % 1]!.check();
@@ -128,6 +157,8 @@ try {
     ["node-redlock (10ms retry)", redlock(10, 10), "lock"],
     ["sidecar x1", sidecar(sidecars.slice(0, 1)), "lock"],
     ["sidecar x4", sidecar(sidecars.slice(0, 4)), "lock"],
+    ["sidecar x1 Hold", holding(sidecars.slice(0, 1)), "lock"],
+    ["sidecar x4 Hold", holding(sidecars.slice(0, 4)), "lock"],
     ["sidecar x1 without Redis (embedded)", sidecar([embedded]), "no-redis lock"],
     ["floor: no-op gRPC x1", floor, "no-op"],
   ];
@@ -137,6 +168,7 @@ try {
     { label: "contended, 16 workers", workers: 16, contended: true },
   ];
 
+  const figures = new Map<string, Figures>();
   let floorRoundTripMs: number | undefined;
   const holdMs: number[] = [];
   console.log(`3 redis-server instances, ${seconds}s per case after ${warmupSeconds}s of warm-up, hold ${HOLD_MS}ms when contended, node ${process.version}\n`);
@@ -153,6 +185,16 @@ try {
       const meanCycleMs = r.elapsedMs / Math.max(1, r.cycles);
       const fifoIdealMs = (scenario.workers - 1) * meanCycleMs;
       const grants = r.grantsPerWorker;
+      const commandsPerCycle = r.commands / Math.max(1, r.cycles);
+      figures.set(`${scenario.label}|${label}`, {
+        perSec,
+        acquireP50Ms: percentile(r.acquireMs, 50),
+        handoffP50Ms: percentile(r.handoffMs, 50),
+        utilization: r.heldMs / r.elapsedMs,
+        waitOverFifo: r.longestWaitMs / fifoIdealMs,
+        grantSpread: (Math.max(...grants) - Math.min(...grants)) / Math.max(1, Math.max(...grants)),
+        commandsPerCycle,
+      });
       rows.push([
         label,
         fmt(perSec, 0),
@@ -167,12 +209,13 @@ try {
         fmt(r.longestWaitMs, 1),
         scenario.contended ? fmt(r.longestWaitMs / fifoIdealMs) : "-",
         `${Math.min(...grants)}/${Math.max(...grants)}`,
-        kind === "lock" ? fmt(r.commands / Math.max(1, r.cycles)) : "-",
+        kind === "lock" ? fmt(commandsPerCycle, 1) : "-",
+        kind === "lock" ? fmt(r.calls / Math.max(1, r.cycles), 1) : "-",
         String(r.errors),
       ]);
     }
     printTable(
-      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "p50 same / other sidecar (share)", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "errors"],
+      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "p50 same / other sidecar (share)", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "calls/cycle", "errors"],
       rows,
     );
     if (scenario.contended && floorRoundTripMs !== undefined && holdMs.length > 0) {
@@ -185,6 +228,7 @@ try {
     }
     console.log("");
   }
+  printGoals(figures);
   health.forEach((h) => h.close());
 } finally {
   await Promise.all(sidecars.map((s) => s.stop()));
@@ -244,22 +288,85 @@ async function run(system: LockSystem, scenario: Scenario, seconds: number): Pro
     }),
   );
   const elapsedMs = performance.now() - start;
-  const commands = (await commandCount()) - before - admin.length; // minus the INFO calls themselves
-  return { cycles, elapsedMs, acquireMs, handoffMs, sameHandoffMs, crossHandoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, errors };
+  const after = await commandCount();
+  // Minus the INFO calls that read the counts: one per instance before.
+  const commands = after.commands - before.commands - admin.length;
+  const calls = after.calls - before.calls - admin.length;
+  return { cycles, elapsedMs, acquireMs, handoffMs, sameHandoffMs, crossHandoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, calls, errors };
 }
 
 /**
- * Commands clients sent to the instances. Redis counts the commands a script
- * runs as well, so only commands that never run inside these scripts count:
- * script calls, pings and (un)subscriptions.
+ * What the instances did so far, summed over them. `commands`: every command
+ * run, inside scripts too (total_commands_processed). `calls`: what clients
+ * sent, read from commandstats, where only commands that never run inside
+ * these scripts count: script calls, pings and (un)subscriptions.
  */
-async function commandCount(): Promise<number> {
-  const infos = await Promise.all(admin.map((r) => r.info("commandstats")));
-  let total = 0;
+async function commandCount(): Promise<{ commands: number; calls: number }> {
+  const infos = await Promise.all(admin.map((r) => r.info("all")));
+  let commands = 0;
+  let calls = 0;
   for (const info of infos) {
-    for (const match of info.matchAll(/^cmdstat_([a-z_|]+):calls=(\d+)/gm)) if (CLIENT_COMMANDS.includes(match[1]!)) total += Number(match[2]);
+    commands += Number(/^total_commands_processed:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
+    for (const match of info.matchAll(/^cmdstat_([a-z_|]+):calls=(\d+)/gm)) if (CLIENT_COMMANDS.includes(match[1]!)) calls += Number(match[2]);
   }
-  return total;
+  return { commands, calls };
+}
+
+/** What the goals compare, per scenario and case. */
+interface Figures {
+  perSec: number;
+  acquireP50Ms: number;
+  handoffP50Ms: number;
+  utilization: number;
+  waitOverFifo: number;
+  /** (most grants - fewest) / most, over the workers. */
+  grantSpread: number;
+  commandsPerCycle: number;
+}
+
+/**
+ * Issue 18's goals, each as a ratio of two cases measured in this run.
+ * A goal whose cases were filtered out (--only, --cases) is skipped.
+ */
+function printGoals(figures: Map<string, Figures>): void {
+  const rows: string[][] = [];
+  const goal = (name: string, scenario: string, mine: string, theirs: string, pick: (f: Figures) => number, met: (ratio: number) => boolean, bound: string): void => {
+    const a = figures.get(`${scenario}|${mine}`);
+    const b = figures.get(`${scenario}|${theirs}`);
+    if (!a || !b) return;
+    const ratio = pick(a) / pick(b);
+    rows.push([name, `${mine} / ${theirs}`, `${fmt(pick(a))} / ${fmt(pick(b))}`, fmt(ratio), bound, met(ratio) ? "met" : "NOT met"]);
+  };
+  const alone = (name: string, scenario: string, mine: string, pick: (f: Figures) => number, met: (value: number) => boolean, bound: string): void => {
+    const a = figures.get(`${scenario}|${mine}`);
+    if (a) rows.push([name, mine, fmt(pick(a)), fmt(pick(a)), bound, met(pick(a)) ? "met" : "NOT met"]);
+  };
+  const redlock = "node-redlock (default: 200ms retry)";
+  const redlockFast = "node-redlock (10ms retry)";
+  const floor = "floor: no-op gRPC x1";
+  const one = "uncontended, 1 worker";
+  const many = "uncontended, 64 workers";
+  const contended = "contended, 16 workers";
+  for (const scenario of [one, many]) {
+    for (const mine of ["sidecar x1", "sidecar x1 Hold"]) {
+      goal(`1. cmds per cycle (${scenario})`, scenario, mine, redlock, (f) => f.commandsPerCycle, (r) => r <= 1.5, "<= 1.5");
+    }
+  }
+  for (const mine of ["sidecar x4", "sidecar x4 Hold", "sidecar x1", "sidecar x1 Hold"]) {
+    goal("2. cmds per grant, contended", contended, mine, redlockFast, (f) => f.commandsPerCycle, (r) => r <= 0.5, "<= 0.5");
+    alone("2. longest wait / FIFO ideal", contended, mine, (f) => f.waitOverFifo, (v) => v <= 2, "<= 2");
+    alone("2. grant spread (max-min)/max", contended, mine, (f) => f.grantSpread, (v) => v <= 0.1, "<= 0.1");
+  }
+  for (const mine of ["sidecar x1", "sidecar x4", "sidecar x1 Hold", "sidecar x4 Hold"]) {
+    goal("3. utilization, contended", contended, mine, redlockFast, (f) => f.utilization, (r) => r >= 1, ">= 1");
+    goal("3. handoff p50, contended", contended, mine, redlockFast, (f) => f.handoffP50Ms, (r) => r <= 1, "<= 1");
+  }
+  goal("4. cycles/s, 64 callers", many, "sidecar x1", floor, (f) => f.perSec, (r) => r >= 0.8, ">= 0.8");
+  goal("4. acquire p50, 1 caller", one, "sidecar x1", floor, (f) => f.acquireP50Ms, (r) => r <= 2, "<= 2");
+  if (rows.length === 0) return;
+  console.log("## Goals (issue 18): ratios within this run");
+  printTable(["goal", "cases", "figures", "ratio", "bound", ""], rows);
+  console.log("");
 }
 
 function healthClient(address: string): { check(): Promise<void>; close(): void } {
