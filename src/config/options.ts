@@ -54,6 +54,8 @@ export interface SidecarOptions {
   maxStreams: number;
   /** Most Acquire calls waiting at once. */
   maxWaiters: number;
+  /** How late renewals (or the event loop) may run before new leases are refused; 0 ms: never refused for load. */
+  overloadLagMs: number;
   /** host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status. */
   adminListen: string;
   /** pino level of the JSON logs. */
@@ -119,6 +121,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "maxLeases", env: "LOCK_MAX_LEASES", flag: "max-leases", kind: "integer", default: 100_000, min: 1, max: 10_000_000, help: "most leases this sidecar holds at once; beyond it Acquire is RESOURCE_EXHAUSTED" },
   { key: "maxStreams", env: "LOCK_MAX_STREAMS", flag: "max-streams", kind: "integer", default: 100_000, min: 1, max: 10_000_000, help: "most KeepAlive streams open at once; beyond it KeepAlive is RESOURCE_EXHAUSTED" },
   { key: "maxWaiters", env: "LOCK_MAX_WAITERS", flag: "max-waiters", kind: "integer", default: 10_000, min: 1, max: 10_000_000, help: "most Acquire calls waiting (wait > 0) at once; beyond it Acquire is RESOURCE_EXHAUSTED" },
+  { key: "overloadLagMs", env: "LOCK_OVERLOAD_LAG", flag: "overload-lag", kind: "duration", default: 250, min: 0, max: 60_000, help: "how late the renewals of held leases may be answered after their due time, or how long the event loop may be held up, before new work (Acquire, Hold, a KeepAlive for a lease not kept here yet) is RESOURCE_EXHAUSTED; held leases are still renewed; 0ms: never refused for load" },
   { key: "adminListen", env: "LOCK_ADMIN_LISTEN", flag: "admin-listen", kind: "address", default: "0.0.0.0:9090", help: "host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status (port 0 picks a free port)" },
   { key: "logLevel", env: "LOCK_LOG_LEVEL", flag: "log-level", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "level of the JSON logs" },
   { key: "tlsCertFile", env: "LOCK_TLS_CERT", flag: "tls-cert", kind: "file", default: "", help: "PEM certificate (chain) of the gRPC API; with LOCK_TLS_KEY it turns TLS on; unset: plaintext" },

@@ -1,55 +1,27 @@
 import { LockError } from "../errors/lock-error.ts";
+import { LeaseLostError } from "./lease-loss.ts";
 import type { Lease } from "./lease.ts";
 import type { LeaseId } from "./lease-id.ts";
 import type { LockEngine } from "./lock-engine.ts";
+import type { RenewalScheduler, ScheduledTask } from "./renewal-scheduler.ts";
+import { SessionKeeper, type Keeper, type KeeperEvents } from "./session-keeper.ts";
+
+export type { ClosePolicy, Keeper, KeeperEvents } from "./session-keeper.ts";
+export { LEASE_LOSS_REASONS, LeaseLostError, type LeaseLossReason } from "./lease-loss.ts";
 
 /** What a lease session needs of the engine (an interface, so tests can drive it). */
 export type SessionEngine = Pick<LockEngine, "extend" | "release" | "leases" | "clock">;
 
-/** Why a kept-alive lease was given up for lost. */
-export type LeaseLossReason =
-  /** The instances no longer hold it: expired, released or taken over. */
-  | "not_held"
-  /** No majority confirmed a renewal before the end last told to its owner. */
-  | "unconfirmed"
-  /** The first renewal of a lease this sidecar did not grant found no majority. */
-  | "unavailable"
-  /** Anything else (a bug). */
-  | "error";
-
-export const LEASE_LOSS_REASONS: readonly LeaseLossReason[] = ["not_held", "unconfirmed", "unavailable", "error"];
-
-/** A kept-alive lease is lost: its keepers must stop their work. */
-export class LeaseLostError extends LockError {
-  readonly lossReason: LeaseLossReason;
-
-  constructor(reason: LeaseLossReason, message: string, cause?: unknown) {
-    // A lease whose renewals went unconfirmed ran out: say so to a program, not just "not held".
-    super(reason === "unavailable" ? "unavailable" : "not-held", message, { cause, ...(reason === "unconfirmed" ? { reason: "LEASE_EXPIRED" as const } : {}) });
-    this.lossReason = reason;
-  }
-}
-
-/**
- * How a keeper stops. `release`: its owner asked (cancelled its own call);
- * `run-out`: anything else (its connection died, its deadline passed, the
- * sidecar shuts down, or it set expire_on_close): the lease is not renewed
- * any more and ends at the last end its owner was told.
- */
-export type ClosePolicy = "release" | "run-out";
-
-/** One stream (or other caller) that keeps a lease alive. */
-export interface Keeper {
-  /** Settles when the lease is lost, with why; never rejects. */
-  readonly lost: Promise<LeaseLostError>;
-  /** Stops keeping. The last keeper to stop decides what happens to the lease. */
-  close(policy: ClosePolicy): Promise<void>;
-}
-
-interface KeeperState {
-  ttlMs: number;
-  onRenewed: (lease: Lease) => void;
-  fail: (loss: LeaseLostError) => void;
+/** What the sessions of one engine share: one object, not a copy in each session. */
+export interface SessionContext {
+  readonly engine: SessionEngine;
+  /** Pause before retrying a renewal that a majority did not answer. */
+  readonly retryDelayMs: number;
+  readonly scheduler: RenewalScheduler;
+  /** A renewal was answered `latenessMs` after it fell due. */
+  answered(latenessMs: number, nowMs: number): void;
+  /** The session keeps nothing any more. */
+  ended(session: LeaseSession): void;
 }
 
 /**
@@ -58,9 +30,15 @@ interface KeeperState {
  * every lease, so renewals due together go to the instances as one batch.
  */
 export function renewalDueMs(nowMs: number, ttlMs: number): number {
-  const tickMs = Math.min(100, Math.max(1, Math.floor(ttlMs / 30)));
+  const tickMs = renewalTickMs(ttlMs);
   return Math.ceil((nowMs + ttlMs / 3) / tickMs) * tickMs;
 }
+
+function renewalTickMs(ttlMs: number): number {
+  return Math.min(100, Math.max(1, Math.floor(ttlMs / 30)));
+}
+
+const noop = (): void => undefined;
 
 /**
  * The life of one kept-alive lease on this sidecar, however many streams
@@ -68,150 +46,188 @@ export function renewalDueMs(nowMs: number, ttlMs: number): number {
  * happens when the last keeper stops. Rule it keeps (docs/design.md): once
  * an owner was told "held until E", the lease is not released before E
  * unless the owner asked, and a loss is reported no later than E.
+ * It holds no timer of its own: the shared scheduler runs it when its next
+ * renewal is due, and at the deadline of a renewal still out.
  */
-export class LeaseSession {
-  readonly #engine: SessionEngine;
+export class LeaseSession implements ScheduledTask {
+  /** Its key among the engine's sessions. */
+  readonly key: string;
+  scheduledAtMs: number | undefined;
+  readonly #ctx: SessionContext;
   readonly #lease: LeaseId;
   readonly #name: string;
-  readonly #retryDelayMs: number;
-  readonly #onEnded: () => void;
-  readonly #keepers = new Set<KeeperState>();
+  #keepers: SessionKeeper[] = [];
   /** The end last reported to keepers, on the monotonic clock. */
   #toldEndMs: number | undefined;
-  #dueMs = Number.NEGATIVE_INFINITY;
   #lost: LeaseLostError | undefined;
-  #running = false;
-  #wake: (() => void) | undefined;
-  /** The renewal out now (settled, never rejects): a release waits for it. */
-  #renewing: Promise<unknown> = Promise.resolve();
+  /** The renewal out now: a release waits for it. */
+  #renewing: Promise<Lease> | undefined;
+  /** The end the renewal out must be answered by, if one is known. */
+  #untilMs: number | undefined;
+  /** When the renewal out now fell due. */
+  #dueMs = 0;
   /** Set once the last keeper left asking for a release; settles when it is done. */
   #releasing: Promise<void> | undefined;
 
-  constructor(engine: SessionEngine, name: string, lease: LeaseId, retryDelayMs: number, onEnded: () => void) {
-    this.#engine = engine;
+  constructor(ctx: SessionContext, key: string, name: string, lease: LeaseId) {
+    this.#ctx = ctx;
+    this.key = key;
     this.#name = name;
     this.#lease = lease;
-    this.#retryDelayMs = retryDelayMs;
-    this.#onEnded = onEnded;
   }
 
-  /** A new keeper: the lease is renewed at once, and its owner told after each renewal. */
-  join(ttlMs: number, onRenewed: (lease: Lease) => void): Keeper {
+  /**
+   * A new keeper: the lease is renewed at once, and its keepers told after
+   * each renewal. With `busy` (renewals are running late), a keeper that can
+   * take the lease as known (`events.known`) is told it at once instead, if
+   * this sidecar knows it valid, and the first renewal waits for its due
+   * time: a burst of new streams then adds no burst of renewals.
+   */
+  join(ttlMs: number, events: KeeperEvents, busy = false): Keeper {
+    const keeper = new SessionKeeper(this, ttlMs, events);
     if (this.#releasing) {
       // Its owner just asked for it to go: a stream that joins now finds it released.
       const released = new LeaseLostError("not_held", `lock ${JSON.stringify(this.#name)}: the lease was released by its owner`);
-      return { lost: this.#releasing.then(() => released), close: async () => undefined };
+      void this.#releasing.then(() => keeper.fail(released));
+      return keeper;
     }
-    let fail!: (loss: LeaseLostError) => void;
-    const lost = new Promise<LeaseLostError>((resolve) => (fail = resolve));
-    const state: KeeperState = { ttlMs, onRenewed, fail };
-    this.#keepers.add(state);
-    this.#dueMs = Number.NEGATIVE_INFINITY;
-    this.#wake?.();
-    if (!this.#running) void this.#run();
-    return { lost, close: (policy) => this.#leave(state, policy) };
+    this.#keepers.push(keeper);
+    // A renewal already out answers this keeper too.
+    if (this.#renewing) return keeper;
+    const nowMs = this.#ctx.engine.clock.monotonicMs();
+    const known = busy && events.known ? this.#knownValid(nowMs) : undefined;
+    if (known && events.known) {
+      events.known(known);
+      // When it would have been due had it been renewed a third of the TTL after its last renewal.
+      this.#ctx.scheduler.schedule(this, Math.max(nowMs, renewalDueMs(known.endMs - ttlMs, ttlMs)));
+    } else {
+      this.#ctx.scheduler.schedule(this, nowMs);
+    }
+    return keeper;
+  }
+
+  /** The lease as this sidecar granted or renewed it, if still valid and not found lost. */
+  #knownValid(nowMs: number): Lease | undefined {
+    const known = this.#ctx.engine.leases.get(this.#lease.text);
+    if (known?.name !== this.#name || known.endMs <= nowMs || this.#ctx.engine.leases.isLost(this.#lease.text)) return undefined;
+    return known;
   }
 
   get keepers(): number {
-    return this.#keepers.size;
+    return this.#keepers.length;
   }
 
-  async #leave(state: KeeperState, policy: ClosePolicy): Promise<void> {
-    if (!this.#keepers.delete(state)) return;
-    this.#wake?.();
-    if (this.#keepers.size > 0 || this.#lost) return;
+  /** Renewals run earliest end first. */
+  get urgencyMs(): number {
+    return this.#deadlineMs() ?? 0;
+  }
+
+  /** Called by its keepers: the last to leave decides what happens to the lease. */
+  async leave(keeper: SessionKeeper, policy: "release" | "run-out"): Promise<void> {
+    const at = this.#keepers.indexOf(keeper);
+    if (at < 0) return;
+    this.#keepers.splice(at, 1);
+    if (this.#keepers.length > 0 || this.#lost) return;
+    this.#ctx.scheduler.cancel(this);
     if (policy === "run-out") {
-      this.#onEnded();
+      this.#ctx.ended(this);
       return;
     }
     // Released after the renewal in flight, so the two cannot land the wrong
     // way round; the session stays known meanwhile, so a stream that opens
     // now learns of the release instead of being told a new end.
-    this.#releasing = this.#renewing.then(() => this.#engine.release(this.#name, this.#lease)).then(
-      () => undefined,
-      () => undefined,
-    );
+    this.#releasing = settled(this.#renewing)
+      .then(() => this.#ctx.engine.release(this.#name, this.#lease))
+      .then(noop, noop);
     await this.#releasing;
-    this.#onEnded();
+    this.#ctx.ended(this);
   }
 
-  async #run(): Promise<void> {
-    this.#running = true;
-    try {
-      while (this.#keepers.size > 0 && !this.#lost) {
-        const waitMs = this.#dueMs - this.#engine.clock.monotonicMs();
-        if (waitMs > 0) await this.#sleep(waitMs);
-        else await this.#renew();
-      }
-    } catch (error) {
-      this.#lose(new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error));
-    } finally {
-      this.#running = false;
+  /** The scheduler's call: the next renewal is due, or the renewal out reached its deadline. */
+  run(nowMs: number, dueMs: number): void {
+    if (this.#lost || this.#keepers.length === 0) return;
+    if (this.#renewing) {
+      // Unanswered by the end last told: lost now, whatever the answer says later.
+      if (this.#untilMs === undefined) return;
+      if (nowMs >= this.#untilMs) this.#loseUnconfirmed(undefined);
+      else this.#ctx.scheduler.schedule(this, this.#untilMs);
+      return;
     }
-  }
-
-  /** Sleeps until `ms` pass or a keeper joins or leaves. */
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.#wake = undefined;
-        resolve();
-      }
-      this.#wake = done;
-    });
+    this.#dueMs = dueMs;
+    const untilMs = this.#deadlineMs();
+    if (untilMs !== undefined && nowMs >= untilMs) {
+      // Retries ran out at the end told: no renewal was confirmed in time.
+      this.#loseUnconfirmed(undefined);
+      return;
+    }
+    const renewal = this.#ctx.engine.extend(this.#name, this.#lease, this.#ttlMs(Math.max));
+    this.#renewing = renewal;
+    this.#untilMs = untilMs;
+    // Watched from the last renewal tick before the deadline, a time many
+    // leases share: an answer almost always comes first, and the check is
+    // then a stale entry skipped for free.
+    if (untilMs !== undefined) {
+      const tickMs = renewalTickMs(this.#ttlMs(Math.min));
+      this.#ctx.scheduler.schedule(this, Math.max(nowMs, Math.floor(untilMs / tickMs) * tickMs));
+    }
+    renewal.then(
+      (lease) => this.#renewed(renewal, lease),
+      (error: unknown) => this.#failed(renewal, error),
+    );
   }
 
   /** The end the loss must be reported by: the last one told, by a message here or by Acquire/Extend. */
   #deadlineMs(): number | undefined {
     if (this.#toldEndMs !== undefined) return this.#toldEndMs;
-    const known = this.#engine.leases.get(this.#lease.text);
+    const known = this.#ctx.engine.leases.get(this.#lease.text);
     return known?.name === this.#name ? known.endMs : undefined;
   }
 
-  async #renew(): Promise<void> {
-    const clock = this.#engine.clock;
-    const ttlMs = Math.max(...[...this.#keepers].map((k) => k.ttlMs));
-    const untilMs = this.#deadlineMs();
-    if (untilMs !== undefined && clock.monotonicMs() >= untilMs) {
-      // Retries ran out at the end told: no renewal was confirmed in time.
-      this.#loseUnconfirmed(undefined);
-      return;
-    }
-    const renewal = this.#engine.extend(this.#name, this.#lease, ttlMs);
-    this.#renewing = renewal.catch(() => undefined);
-    let outcome: Lease | "expired";
+  #ttlMs(pick: (a: number, b: number) => number): number {
+    let ttlMs = this.#keepers[0]!.ttlMs;
+    for (const keeper of this.#keepers) ttlMs = pick(ttlMs, keeper.ttlMs);
+    return ttlMs;
+  }
+
+  #answered(renewal: Promise<Lease>): number | undefined {
+    if (renewal !== this.#renewing) return undefined;
+    this.#renewing = undefined;
+    if (this.#lost || this.#keepers.length === 0) return undefined;
+    const nowMs = this.#ctx.engine.clock.monotonicMs();
+    this.#ctx.answered(nowMs - this.#dueMs, nowMs);
+    return nowMs;
+  }
+
+  #renewed(renewal: Promise<Lease>, lease: Lease): void {
+    const nowMs = this.#answered(renewal);
+    if (nowMs === undefined) return;
+    this.#toldEndMs = lease.endMs;
     try {
-      outcome = untilMs === undefined ? await renewal : await beforeEnd(renewal, untilMs, clock.monotonicMs());
+      const keepers = this.#keepers.length === 1 ? this.#keepers : [...this.#keepers];
+      for (const keeper of keepers) keeper.renewed(lease);
     } catch (error) {
-      if (error instanceof LockError && error.code === "not-held") {
-        this.#lose(new LeaseLostError("not_held", error.message, error));
-        return;
-      }
-      if (!(error instanceof LockError) || error.code !== "unavailable") throw error;
-      if (untilMs === undefined) {
-        this.#lose(new LeaseLostError("unavailable", error.message, error));
-        return;
-      }
-      const nowMs = clock.monotonicMs();
-      if (nowMs >= untilMs) {
-        this.#loseUnconfirmed(error);
-        return;
-      }
-      this.#dueMs = Math.min(nowMs + this.#retryDelayMs, untilMs);
+      this.#lose(new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error));
       return;
     }
-    if (outcome === "expired") {
-      this.#loseUnconfirmed(undefined);
-      return;
+    if (this.#lost || this.#keepers.length === 0) return;
+    this.#ctx.scheduler.schedule(this, renewalDueMs(nowMs, this.#ttlMs(Math.min)));
+  }
+
+  #failed(renewal: Promise<Lease>, error: unknown): void {
+    const nowMs = this.#answered(renewal);
+    if (nowMs === undefined) return;
+    const untilMs = this.#untilMs;
+    if (error instanceof LockError && error.code === "not-held") {
+      this.#lose(new LeaseLostError("not_held", error.message, error));
+    } else if (!(error instanceof LockError) || error.code !== "unavailable") {
+      this.#lose(new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error));
+    } else if (untilMs === undefined) {
+      this.#lose(new LeaseLostError("unavailable", error.message, error));
+    } else if (nowMs >= untilMs) {
+      this.#loseUnconfirmed(error);
+    } else {
+      this.#ctx.scheduler.schedule(this, Math.min(nowMs + this.#ctx.retryDelayMs, untilMs));
     }
-    if (this.#keepers.size === 0 || this.#lost) return;
-    this.#toldEndMs = outcome.endMs;
-    for (const keeper of this.#keepers) keeper.onRenewed(outcome);
-    const shortestMs = Math.min(...[...this.#keepers].map((k) => k.ttlMs));
-    this.#dueMs = renewalDueMs(clock.monotonicMs(), shortestMs);
   }
 
   /**
@@ -221,35 +237,29 @@ export class LeaseSession {
    * is released once it lands.
    */
   #loseUnconfirmed(cause: unknown): void {
-    const nowMs = this.#engine.clock.monotonicMs();
+    const { engine } = this.#ctx;
+    const nowMs = engine.clock.monotonicMs();
     this.#lose(new LeaseLostError("unconfirmed", `lock ${JSON.stringify(this.#name)}: no majority confirmed a renewal before the lease expired`, cause));
     // An Extend may have told the owner a later end than this stream did:
     // then the lease is left alone, to run out at that end.
-    const known = this.#engine.leases.get(this.#lease.text);
+    const known = engine.leases.get(this.#lease.text);
     if (known?.name === this.#name && known.endMs > nowMs) return;
-    this.#engine.leases.expire(this.#name, this.#lease.text, nowMs);
-    void this.#renewing.then(() => this.#engine.release(this.#name, this.#lease).catch(() => undefined));
+    engine.leases.expire(this.#name, this.#lease.text, nowMs);
+    void settled(this.#renewing).then(() => engine.release(this.#name, this.#lease).catch(noop));
   }
 
   #lose(loss: LeaseLostError): void {
     if (this.#lost) return;
     this.#lost = loss;
-    for (const keeper of this.#keepers) keeper.fail(loss);
-    this.#keepers.clear();
-    this.#wake?.();
-    this.#onEnded();
+    const keepers = this.#keepers;
+    this.#keepers = [];
+    this.#ctx.scheduler.cancel(this);
+    for (const keeper of keepers) keeper.fail(loss);
+    this.#ctx.ended(this);
   }
 }
 
-/** The renewal's outcome, or "expired" once the monotonic clock reaches `endMs` first. */
-async function beforeEnd(renewal: Promise<Lease>, endMs: number, nowMs: number): Promise<Lease | "expired"> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<"expired">((resolve) => {
-    timer = setTimeout(() => resolve("expired"), Math.max(0, endMs - nowMs));
-  });
-  try {
-    return await Promise.race([renewal, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Settles with the promise, never rejects; at once without one. */
+function settled(promise: Promise<unknown> | undefined): Promise<void> {
+  return promise ? promise.then(noop, noop) : Promise.resolve();
 }

@@ -1,9 +1,11 @@
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { HANDOVER_OUTCOMES, type EngineObserver, type HandoverOutcome } from "../engine/engine-observer.ts";
+import type { RenewalObserver } from "../engine/lease-sessions.ts";
 import type { InstanceCallObserver } from "../instances/observed-instance.ts";
 import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../server/call-outcome.ts";
 import { LEASE_LOSS_REASONS, type LeaseLossReason } from "../server/lease-loss-reason.ts";
 import type { LockServiceObserver } from "../server/lock-service-observer.ts";
+import { OVERLOAD_CAUSES, type LoadSignals, type OverloadCause, type OverloadObserver } from "../server/overload-guard.ts";
 import { PreboundCounter, type CounterSeries } from "./prebound-counter.ts";
 import { PreboundHistogram, type HistogramSeries } from "./prebound-histogram.ts";
 
@@ -16,6 +18,8 @@ export interface MetricSources {
   /** Each instance's last probed reachability (undefined before the first probe), guard state and eviction policy. */
   instances(): readonly { name: string; up: boolean | undefined; guard: string; mayEvict?: boolean | undefined; quarantine?: { basis: string } | undefined }[];
   quorumAvailable(): boolean;
+  /** The signals LOCK_OVERLOAD_LAG is compared with. */
+  load?: LoadSignals;
 }
 
 // Instance calls take well under a millisecond on a LAN and are cut off at
@@ -23,6 +27,8 @@ export interface MetricSources {
 const INSTANCE_BUCKETS_S = [0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const RPC_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const WAIT_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+// Renewals are answered within milliseconds of their due time; a lease is lost past 2/3 of its TTL.
+const LATENESS_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * The sidecar's Prometheus metrics, in a registry of their own (never the
@@ -31,7 +37,7 @@ const WAIT_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 
  * lookup and a few additions, with no allocation, and every series exists
  * at 0 before its first event. Gauges are read from the sidecar at scrape time.
  */
-export class SidecarMetrics implements LockServiceObserver, EngineObserver {
+export class SidecarMetrics implements LockServiceObserver, EngineObserver, RenewalObserver, OverloadObserver {
   readonly registry = new Registry();
   readonly #requests = new Map<Rpc, Map<CallOutcome, CounterSeries>>();
   readonly #durations = new Map<Rpc, HistogramSeries>();
@@ -43,6 +49,8 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
   readonly #instanceLatency: PreboundHistogram;
   readonly #instanceErrors: PreboundCounter;
   readonly #evictionUnreadable: PreboundCounter;
+  readonly #lateness: HistogramSeries;
+  readonly #refused = new Map<OverloadCause, CounterSeries>();
   #sources: MetricSources | undefined;
 
   constructor() {
@@ -67,6 +75,17 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
     this.#renewals = new PreboundCounter(registry, { name: "lock_keepalive_renewals_total", help: "Lease renewals confirmed by a majority on KeepAlive streams" }).series();
     const lost = new PreboundCounter(registry, { name: "lock_leases_lost_total", help: "KeepAlive streams ended because their lease was lost, by reason" });
     for (const reason of LEASE_LOSS_REASONS) this.#lost.set(reason, lost.series({ reason }));
+
+    this.#lateness = new PreboundHistogram(registry, {
+      name: "lock_renewal_lateness_seconds",
+      help: "How long after its due time each renewal of a kept-alive lease was answered",
+      buckets: LATENESS_BUCKETS_S,
+    }).series();
+    const refused = new PreboundCounter(registry, {
+      name: "lock_overload_refusals_total",
+      help: "New work (Acquire, Hold, a KeepAlive for a lease not kept here yet) refused RESOURCE_EXHAUSTED because a load signal passed LOCK_OVERLOAD_LAG, by cause",
+    });
+    for (const cause of OVERLOAD_CAUSES) this.#refused.set(cause, refused.series({ cause }));
 
     const handovers = new PreboundCounter(registry, {
       name: "lock_handovers_total",
@@ -127,6 +146,18 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
       "1 while the instance reports an eviction policy that may drop lock keys (maxmemory-policy other than noeviction, Dragonfly cache mode): its votes are withheld unless LOCK_ALLOW_EVICTION=true; else 0",
       (i) => i.mayEvict === true,
     );
+    new Gauge({
+      name: "lock_overload_signal_seconds",
+      help: "The load signals compared with LOCK_OVERLOAD_LAG: renewal_lag (how late renewals are answered, lately or now) and event_loop_delay",
+      labelNames: ["cause"],
+      registers,
+      collect() {
+        const load = sources()?.load;
+        if (!load) return;
+        this.set({ cause: "renewal_lag" }, load.renewalLagMs() / 1000);
+        this.set({ cause: "event_loop_delay" }, load.eventLoopDelayMs() / 1000);
+      },
+    });
     scraped("lock_quorum_available", "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)", (s) => (s.quorumAvailable() ? 1 : 0));
   }
 
@@ -169,6 +200,14 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver {
 
   leaseLost(reason: LeaseLossReason): void {
     this.#lost.get(reason)?.inc();
+  }
+
+  renewalAnswered(latenessMs: number): void {
+    this.#lateness.observe(latenessMs / 1000);
+  }
+
+  overloadRefused(cause: OverloadCause): void {
+    this.#refused.get(cause)?.inc();
   }
 
   /** The text exposition format, and its content type. */

@@ -1,36 +1,37 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import {
   AcquireResponseSchema,
   ExtendResponseSchema,
-  KeepAliveResponseSchema,
   ReleaseResponseSchema,
   type AcquireRequest,
   type AcquireResponse,
   type ExtendRequest,
   type ExtendResponse,
+  type HoldRequest,
+  type HoldResponse,
   type KeepAliveRequest,
   type KeepAliveResponse,
   type ReleaseRequest,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
 import type { AcquireResult } from "../engine/lease.ts";
-import type { Keeper } from "../engine/lease-session.ts";
-import { LeaseSessions } from "../engine/lease-sessions.ts";
+import type { LeaseId } from "../engine/lease-id.ts";
+import type { LeaseSessions } from "../engine/lease-sessions.ts";
 import { RequestIds } from "../engine/request-ids.ts";
 import { waitWithinDeadline } from "../engine/wait-budget.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { INTERNAL, toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { Logger } from "../log/logger.ts";
-import { CallEndProbe } from "./call-end.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
 import { holdHandler } from "./hold.ts";
-import { keepUntilEnd } from "./kept-lease.ts";
+import { KeptStreams } from "./kept-stream.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "./lock-service-observer.ts";
+import type { OverloadGuard } from "./overload-guard.ts";
 import { checkLeaseId, checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
 
 export interface LockServiceContext {
@@ -47,6 +48,10 @@ export interface LockServiceContext {
   maxStreams: number;
   /** Told about every call's outcome and every renewal and lost lease (metrics). */
   observer?: LockServiceObserver;
+  /** The leases kept alive here, one session each. */
+  sessions: LeaseSessions;
+  /** Refuses new work while renewals or the event loop run late. */
+  overload?: OverloadGuard;
 }
 
 /** How a unary RPC is reported: its name, and the outcome of a successful answer. */
@@ -69,6 +74,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     waits: (req) => req.wait !== undefined && (req.wait.seconds > 0n || req.wait.nanos > 0),
   };
   const acquire = unary<AcquireRequest, AcquireResponse>(ctx, acquireReport, async (req, call) => {
+    const refused = ctx.overload?.refusal();
+    if (refused) throw refused;
     const name = checkName(req.name, limits);
     const ttlMs = checkTtlMs(req.ttl, limits);
     checkOwner(req.owner);
@@ -97,48 +104,43 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     return create(ReleaseResponseSchema, { released });
   });
 
-  const sessions = new LeaseSessions(engine, ctx.retryDelayMs);
+  const { sessions } = ctx;
+  const kept = new KeptStreams(ctx, sessions);
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
       const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`, { metadata: { setting: "LOCK_MAX_STREAMS" } });
       stream.emit("error", toGrpcStatus(limit));
       return;
     }
-    const done = runKeepAlive(ctx, sessions, stream).finally(() => ctx.streams.delete(done));
-    ctx.streams.add(done);
+    const req = stream.request;
+    let name: string;
+    let lease: LeaseId;
+    let ttlMs: number;
+    try {
+      name = checkName(req.name, limits);
+      lease = checkLeaseId(req.leaseId);
+      ttlMs = checkTtlMs(req.ttl, limits);
+    } catch (error) {
+      stream.emit("error", toGrpcStatus(error));
+      return;
+    }
+    // A lease granted here (or kept here already) was admitted when it was taken: only leases new to this sidecar are refused.
+    const refused = sessions.holds(name, lease) ? undefined : ctx.overload?.refusal();
+    if (refused) {
+      stream.emit("error", toGrpcStatus(refused));
+      return;
+    }
+    kept.keep(stream, name, lease, ttlMs);
   };
 
-  return { acquire, extend, release, keepAlive: keepAliveHandler, hold: holdHandler(ctx, sessions, requestIds) } as UntypedServiceImplementation;
-}
+  const hold = holdHandler(ctx, sessions, requestIds);
+  const admittedHold: handleServerStreamingCall<HoldRequest, HoldResponse> = (stream) => {
+    const refused = ctx.overload?.refusal();
+    if (refused) stream.emit("error", toGrpcStatus(refused));
+    else hold(stream);
+  };
 
-/**
- * Adapts a KeepAlive stream to the lease's session: each renewal becomes a
- * message; a loss ends the stream with its status; and how the stream ended
- * decides whether the lease is released (its owner cancelled) or left to
- * run out at the last end it was told (anything else, see docs/design.md).
- */
-async function runKeepAlive(ctx: LockServiceContext, sessions: LeaseSessions, stream: ServerWritableStream<KeepAliveRequest, KeepAliveResponse>): Promise<void> {
-  const deadline = stream.getDeadline();
-  const probe = new CallEndProbe(stream, deadline instanceof Date ? deadline.getTime() : deadline);
-  const call = callSignal(stream, ctx.shutdown);
-  const req = stream.request;
-  let keeper: Keeper | undefined;
-  try {
-    const name = checkName(req.name, ctx.limits);
-    const lease = checkLeaseId(req.leaseId);
-    const ttlMs = checkTtlMs(req.ttl, ctx.limits);
-    keeper = sessions.keep(name, lease, ttlMs, (renewed) => {
-      ctx.observer?.renewed();
-      stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(renewed, ctx.engine.clock) }));
-    });
-    await keepUntilEnd(ctx, stream as ServerWritableStream<unknown, unknown>, call, probe, keeper, name, req.expireOnClose);
-  } catch (error) {
-    stream.emit("error", toGrpcStatus(error));
-  } finally {
-    // A stream that ended by surprise (a bug above) lets its lease run out: never an early release.
-    void keeper?.close("run-out");
-    call.cleanup();
-  }
+  return { acquire, extend, release, keepAlive: keepAliveHandler, hold: admittedHold } as UntypedServiceImplementation;
 }
 
 function unary<Req, Res>(

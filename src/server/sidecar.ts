@@ -5,6 +5,7 @@ import { sidecarStatus } from "../admin/sidecar-status.ts";
 import { ListenError } from "../config/listen-error.ts";
 import type { SidecarOptions } from "../config/options.ts";
 import { packageVersion } from "../config/version.ts";
+import { LeaseSessions } from "../engine/lease-sessions.ts";
 import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
@@ -20,9 +21,11 @@ import { RedisInstance } from "../instances/redis-instance.ts";
 import { silentLogger, type Logger } from "../log/logger.ts";
 import { SidecarMetrics } from "../metrics/sidecar-metrics.ts";
 import { systemClock } from "../util/clock.ts";
+import { EventLoopDelay } from "./event-loop-delay.ts";
 import { grpcServiceDefinition } from "./grpc-service-definition.ts";
 import { QuorumHealth } from "./health.ts";
 import { lockServiceImplementation } from "./lock-service.ts";
+import { OverloadGuard, type LoadSignals } from "./overload-guard.ts";
 import { addReflection } from "./reflection.ts";
 import { apiCredentials } from "./tls-credentials.ts";
 import { rejectUnreadableRequests } from "./unreadable-request.ts";
@@ -31,6 +34,8 @@ export interface SidecarDeps extends EngineDeps {
   logger?: Logger;
   /** Instances to use instead of those named in the options (tests). */
   instances?: LockInstance[];
+  /** Load signals to judge overload by instead of the measured ones (tests). */
+  loadSignals?: Partial<LoadSignals>;
 }
 
 export interface Sidecar {
@@ -113,6 +118,12 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const health = new QuorumHealth(engine, logger, { probeTimeoutMs: options.instanceTimeoutMs * 4 });
   const shutdown = new AbortController();
   const streams = new Set<Promise<void>>();
+  const sessions = new LeaseSessions(engine, options.retryDelayMs, metrics);
+  const loopDelay = new EventLoopDelay();
+  const load: LoadSignals = {
+    renewalLagMs: deps.loadSignals?.renewalLagMs ?? (() => sessions.renewalLagMs()),
+    eventLoopDelayMs: deps.loadSignals?.eventLoopDelayMs ?? (() => loopDelay.delayMs()),
+  };
 
   const server = new Server({
     // Without pings a client whose host vanished keeps its KeepAlive streams,
@@ -132,6 +143,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       streams,
       maxStreams: options.maxStreams,
       observer: metrics,
+      sessions,
+      overload: new OverloadGuard(load, options.overloadLagMs, metrics),
     })),
   );
   health.addToServer(server);
@@ -144,6 +157,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     );
   } catch (error) {
     closeFiles();
+    loopDelay.close();
     await engine.close();
     throw new ListenError(options.listen, "LOCK_LISTEN / --listen", error);
   }
@@ -155,6 +169,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     keepAliveStreams: () => streams.size,
     instances: () => health.instances(),
     quorumAvailable: () => health.serving,
+    load,
   });
   let admin: AdminServer;
   try {
@@ -166,6 +181,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   } catch (error) {
     server.forceShutdown();
     closeFiles();
+    loopDelay.close();
     await engine.close();
     throw error;
   }
@@ -196,6 +212,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
         });
       });
       closeFiles();
+      loopDelay.close();
       await Promise.allSettled(streams);
       // Leases are not released: their owners were told they hold them until
       // their ends, and a shutdown is not the owner asking. They run out then.

@@ -1,0 +1,89 @@
+import { status, type ServiceError } from "@grpc/grpc-js";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
+import { RedisServers } from "../support/redis-servers.ts";
+import { Samples } from "../support/prometheus-text.ts";
+import { ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
+
+/**
+ * A sidecar whose load signals say it is behind refuses new work with
+ * RESOURCE_EXHAUSTED naming the cause, and keeps renewing the leases it holds.
+ */
+describe("overload", () => {
+  let servers: RedisServers;
+  let overloaded: Running;
+  let other: Running;
+  let redis: Redis;
+  const load = { renewalLagMs: 0, eventLoopDelayMs: 0 };
+  const prefix = `overload-${process.pid}:`;
+
+  beforeAll(async () => {
+    servers = await RedisServers.start(3);
+    redis = new Redis(servers.urls[0]!);
+    const options = testOptions({ instances: servers.urls, keyPrefix: prefix, overloadLagMs: 100 });
+    overloaded = await runSidecar(options, { loadSignals: { renewalLagMs: () => load.renewalLagMs, eventLoopDelayMs: () => load.eventLoopDelayMs } });
+    other = await runSidecar(options);
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await overloaded?.stop();
+    await other?.stop();
+    await servers?.stopAll();
+  });
+
+  const errorOf = (call: Promise<unknown>) => call.then(() => undefined, (e: ServiceError) => e);
+  /** The first message of a server stream, or the error that ended it. */
+  const firstOf = (stream: NodeJS.EventEmitter) =>
+    new Promise<unknown>((resolve) => {
+      stream.once("data", resolve);
+      stream.once("error", resolve);
+    });
+
+  it("refuses Acquire, Hold and a KeepAlive for a lease new to it, while streams it keeps go on being renewed", async () => {
+    const { client } = overloaded;
+    const held = (await client.acquire({ name: "held", ttl: ms(600) })).lease!;
+    const renewals: KeepAliveResponse[] = [];
+    const errors: unknown[] = [];
+    const kept = client.keepAlive({ name: "held", leaseId: held.leaseId, ttl: ms(600) });
+    kept.on("data", (m: KeepAliveResponse) => renewals.push(m));
+    kept.on("error", (e) => errors.push(e));
+    // Granted here before the overload: its stream was admitted with the lease.
+    const earlier = (await client.acquire({ name: "earlier", ttl: ms(5000) })).lease!;
+    // Granted by another sidecar: new to this one.
+    const stranger = (await other.client.acquire({ name: "stranger", ttl: ms(5000) })).lease!;
+
+    load.eventLoopDelayMs = 400;
+    const acquire = await errorOf(client.acquire({ name: "new", ttl: ms(5000) }));
+    expect(acquire?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(acquire?.details).toMatch(/overloaded: the event loop was held up for 400 ms, past LOCK_OVERLOAD_LAG \(100 ms\)/);
+    const hold = (await firstOf(client.hold({ name: "new", ttl: ms(5000) }))) as ServiceError;
+    expect(hold.code).toBe(status.RESOURCE_EXHAUSTED);
+    const strange = client.keepAlive({ name: "stranger", leaseId: stranger.leaseId, ttl: ms(5000) });
+    expect(((await firstOf(strange)) as ServiceError).code).toBe(status.RESOURCE_EXHAUSTED);
+    const admitted = client.keepAlive({ name: "earlier", leaseId: earlier.leaseId, ttl: ms(5000) });
+    expect(await firstOf(admitted)).toMatchObject({ lease: { name: "earlier" } });
+
+    load.eventLoopDelayMs = 0;
+    load.renewalLagMs = 250;
+    const lagging = await errorOf(client.acquire({ name: "new", ttl: ms(5000) }));
+    expect(lagging?.details).toMatch(/renewals of held leases are running 250 ms late/);
+
+    // Five TTLs of refusing new work: the held lease is still renewed and held.
+    const before = renewals.length;
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(errors).toEqual([]);
+    expect(renewals.length - before).toBeGreaterThanOrEqual(10);
+    expect(await redis.get(`${prefix}lock:held`)).toBe(held.leaseId.split(".")[0]);
+
+    load.renewalLagMs = 0;
+    expect((await client.acquire({ name: "new", ttl: ms(5000) })).acquired).toBe(true);
+    const metrics = new Samples((await overloaded.sidecar.metrics.exposition()).text);
+    expect(metrics.value("lock_overload_refusals_total", { cause: "event_loop_delay" })).toBe(3);
+    expect(metrics.value("lock_overload_refusals_total", { cause: "renewal_lag" })).toBe(1);
+    expect(metrics.value("lock_renewal_lateness_seconds_count")).toBeGreaterThan(10);
+    kept.cancel();
+    admitted.cancel();
+  });
+});

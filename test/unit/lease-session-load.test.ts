@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { LeaseSessions } from "../../src/engine/lease-sessions.ts";
+import type { Lease } from "../../src/engine/lease.ts";
+import { LockEngine } from "../../src/engine/lock-engine.ts";
+import { fakeInstances } from "./support/fake-instance.ts";
+import { FakeTime } from "./support/fake-time.ts";
+import { ManualClock } from "./support/manual-clock.ts";
+import { engineTestOptions } from "./support/engine-options.ts";
+import { ScriptedRandomness } from "./support/scripted-randomness.ts";
+
+const TTL = 3000; // renewals every 1000 ms, on 100 ms ticks
+
+async function setup() {
+  const clock = new ManualClock({ monotonicMs: 10_000 });
+  const time = new FakeTime(clock);
+  const fakes = fakeInstances(3, clock, { fenceStart: 1n });
+  const engine = new LockEngine(fakes, engineTestOptions("load:"), { clock, randomness: new ScriptedRandomness("load") });
+  const acquire = async (name: string): Promise<Lease> => {
+    const result = await time.settle(engine.acquire(name, TTL, 0));
+    if (!result.acquired) throw new Error(`setup: ${name} not acquired`);
+    return result.lease;
+  };
+  const lateness: number[] = [];
+  const sessions = new LeaseSessions(engine, 10, { renewalAnswered: (ms) => lateness.push(ms) });
+  /** When instance 0 was asked to extend `name`, relative to `fromMs`. */
+  const extendsOf = (name: string, fromMs: number): number[] =>
+    fakes[0]!
+      .callsOf("extend")
+      .filter((c) => (c.args[0] as { lockKey: string }[]).some((i) => i.lockKey === `load:lock:${name}`))
+      .map((c) => c.atMs - fromMs);
+  return { clock, time, engine, acquire, sessions, lateness, extendsOf };
+}
+
+beforeEach(() => FakeTime.install());
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("lease sessions under load", () => {
+  it("renew a new keeper's lease at once while renewals keep up, and report how late each renewal was answered", async () => {
+    const { clock, time, acquire, sessions, lateness, extendsOf } = await setup();
+    const lease = await acquire("calm");
+    const t0 = clock.monotonicMs();
+    const known: Lease[] = [];
+    const renewed: Lease[] = [];
+    sessions.keep("calm", lease.id, TTL, { renewed: (l) => renewed.push(l), known: (l) => known.push(l) });
+    await time.elapse(1100);
+    expect(extendsOf("calm", t0)).toEqual([0, 1000]);
+    expect(known).toEqual([]);
+    expect(renewed).toHaveLength(2);
+    expect(lateness).toEqual([0, 0]);
+  });
+
+  it("while renewals run late, tell a new keeper the lease as known at once and renew it when due, not at once", async () => {
+    const { clock, time, acquire, sessions, extendsOf } = await setup();
+    const busy = await acquire("busy");
+    const fresh = await acquire("fresh");
+    const t0 = clock.monotonicMs();
+    sessions.keep("busy", busy.id, TTL, () => undefined);
+    // The event loop is held up: the renewal due now has not run 60 ms on.
+    clock.advance(60);
+    expect(sessions.renewalLagMs()).toBe(60);
+    const known: Lease[] = [];
+    const renewed: Lease[] = [];
+    sessions.keep("fresh", fresh.id, TTL, { renewed: (l) => renewed.push(l), known: (l) => known.push(l) });
+    expect(known).toEqual([fresh]);
+    await time.elapse(1500);
+    // Acquired at t0 until t0 + TTL - drift: due a third of the TTL on, on a 100 ms tick.
+    expect(extendsOf("fresh", t0)).toEqual([1000]);
+    expect(extendsOf("busy", t0)).toEqual([60, 1100]);
+    expect(renewed).toHaveLength(1);
+  });
+
+  it("still renew at once for a keeper that cannot take the lease as known, or a lease not granted here", async () => {
+    const { clock, time, engine, acquire, sessions, extendsOf } = await setup();
+    const busy = await acquire("busy");
+    const plain = await acquire("plain");
+    // Granted elsewhere: this sidecar knows no end for it.
+    const elsewhere = await acquire("elsewhere");
+    engine.leases.delete("elsewhere", elsewhere.leaseId);
+    const t0 = clock.monotonicMs();
+    sessions.keep("busy", busy.id, TTL, () => undefined);
+    clock.advance(60);
+    const known: Lease[] = [];
+    sessions.keep("plain", plain.id, TTL, () => undefined);
+    sessions.keep("elsewhere", elsewhere.id, TTL, { renewed: () => undefined, known: (l) => known.push(l) });
+    await time.elapse(50);
+    expect(extendsOf("plain", t0)).toEqual([60]);
+    expect(extendsOf("elsewhere", t0)).toEqual([60]);
+    expect(known).toEqual([]);
+  });
+});
