@@ -18,3 +18,20 @@ export function printTable(headers: string[], rows: string[][]): void {
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const row of rows) console.log(line(row));
 }
+
+/**
+ * The `p`th percentile of a Prometheus histogram from /metrics samples, as
+ * the upper bound of its bucket (seconds), over what was observed between
+ * two scrapes (`before` undefined: since start). NaN when nothing was.
+ */
+export function histogramPercentile(before: Map<string, number> | undefined, after: Map<string, number>, name: string, p: number): number {
+  const buckets: { le: number; count: number }[] = [];
+  for (const [key, value] of after) {
+    const match = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(key);
+    if (match) buckets.push({ le: Number(match[1]), count: value - (before?.get(key) ?? 0) });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total === 0) return Number.NaN;
+  return buckets.find((b) => b.count >= (p / 100) * total)?.le ?? Number.NaN;
+}
