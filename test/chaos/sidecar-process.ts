@@ -48,6 +48,17 @@ export class SidecarProcess {
    * backoff after early refusals.
    */
   static async start(env: Record<string, string>, readyTimeoutMs = 60_000): Promise<SidecarProcess> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await SidecarProcess.#startOnce(env, readyTimeoutMs);
+      } catch (error) {
+        // A port found free a moment ago may be taken by another process first: try another.
+        if (attempt >= 3 || !(error instanceof Error) || !error.message.includes("already in use")) throw error;
+      }
+    }
+  }
+
+  static async #startOnce(env: Record<string, string>, readyTimeoutMs: number): Promise<SidecarProcess> {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
     const proc = spawn(process.execPath, ["src/main.ts"], {
