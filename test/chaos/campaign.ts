@@ -6,10 +6,11 @@ import { checkHistory, probeClasses, type CheckOptions, type ProbeClass, type Vi
 import { ChaosCluster } from "./cluster.ts";
 import { planFaults, targetsOf, type PlannedFault } from "./fault-plan.ts";
 import { frozenOwnerSettingsProblem, startFrozenOwners, type FrozenOwner, type FrozenOwnerContext, type FrozenOwnerSettings } from "./frozen-owner.ts";
-import { emptyHistory, FAULT_KINDS, WallToMonotonic, type FaultKind, type FaultRecord, type GrantRecord, type History, type ProbeRecord, type StopReason } from "./history.ts";
+import { emptyHistory, FAULT_KINDS, noteFailedCall, WallToMonotonic, type FaultKind, type FaultRecord, type GrantRecord, type History, type ProbeRecord, type StopReason } from "./history.ts";
 import { pause } from "./pause.ts";
 import { Prng } from "./prng.ts";
 import { ProtectedResource } from "./protected-resource.ts";
+import { runRollingRestart, type RollingRestartContext } from "./rolling-restart.ts";
 import { StallMonitor } from "./stall-monitor.ts";
 
 export interface CampaignConfig {
@@ -38,6 +39,8 @@ export interface CampaignConfig {
   faultLanes: number;
   faultGapMs: readonly [number, number];
   faultKinds: readonly FaultKind[];
+  /** Lane 0 begins with a fault of this kind (e.g. a rolling restart in every seed); unset: none forced. */
+  openingFault?: FaultKind | undefined;
   /** After a fault heals, how long liveness is not judged for what it touched. */
   settleMs: number;
   /** Progress lines (faults as they happen); silent when unset. */
@@ -151,6 +154,7 @@ export async function runCampaign(config: CampaignConfig): Promise<CampaignResul
     lanes: config.faultLanes,
     gapMs: config.faultGapMs,
     kinds: config.faultKinds,
+    opening: config.openingFault,
   });
   const cluster = await ChaosCluster.start({ instanceCount: config.instanceCount, sidecarCount: config.sidecarCount, sidecarEnv: sidecarEnvFor(config, keyPrefix) });
   try {
@@ -180,7 +184,7 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
     log: (line) => log(`t+${((performance.now() - origin) / 1000).toFixed(2)}s ${line}`),
   };
   ctx.history.resourceFencesReads = ctx.resource.fenceReads;
-  const injector = new FaultInjector(ctx);
+  const injector = new FaultInjector(ctx, root.fork("fault-injector"));
   const probes = new Probes(ctx, root.fork("probes"), injector);
   injector.onApplied = (sidecars) => probes.outageProbes(sidecars);
 
@@ -277,6 +281,7 @@ async function clientLoop(ctx: Context, rng: Prng, sidecar: number, client: stri
     try {
       response = await lockClient.acquire({ name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) }, { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS });
     } catch (error) {
+      noteFailedCall(ctx.history, "acquire", sidecar, requestedAt, error);
       count(ctx, `acquire:${codeName(error)}`);
       await pause(rng.int(20, 200), ctx.stop.signal);
       continue;
@@ -358,11 +363,13 @@ async function hold(ctx: Context, rng: Prng, client: LockClient, grant: GrantRec
     await pause(holdMs / steps, ctx.stop.signal);
     if (step === extendAt && valid()) {
       count(ctx, "extend");
+      const sentAt = performance.now();
       try {
         const extended = await client.extend({ name, leaseId, ttl: durationFromMs(ttlMs) }, { deadline: Date.now() + 1000 });
         count(ctx, "extend:ok");
         if (extended.lease?.expiresAt) renewed(toMonotonic(ctx, extended.lease.expiresAt));
       } catch (error) {
+        noteFailedCall(ctx.history, "extend", grant.sidecar, sentAt, error);
         count(ctx, `extend:${codeName(error)}`);
         if ((error as ServiceError).code === status.FAILED_PRECONDITION) stop("lost");
       }
@@ -413,10 +420,12 @@ async function hold(ctx: Context, rng: Prng, client: LockClient, grant: GrantRec
     return;
   }
   count(ctx, "release");
+  const sentAt = performance.now();
   try {
     const { released } = await client.release({ name, leaseId }, { deadline: Date.now() + 2000 });
     count(ctx, released ? "release:released" : "release:not-held");
   } catch (error) {
+    noteFailedCall(ctx.history, "release", grant.sidecar, sentAt, error);
     count(ctx, `release:${codeName(error)}`);
   }
 }
@@ -510,13 +519,15 @@ class Probes {
 /** Carries out planned faults on the cluster and records them as they really happened. */
 class FaultInjector {
   readonly #ctx: Context;
+  readonly #rng: Prng;
   readonly #busy = new Set<string>();
   #nextId = 1;
   /** Told which sidecars a fault just cut off from a majority. */
   onApplied: (sidecars: number[]) => void = () => undefined;
 
-  constructor(ctx: Context) {
+  constructor(ctx: Context, rng: Prng) {
     this.#ctx = ctx;
+    this.#rng = rng;
   }
 
   /** How many instances sidecar `s` should reach now, by what the injector has done. */
@@ -560,7 +571,7 @@ class FaultInjector {
     const record: FaultRecord = { id: this.#nextId++, kind: f.kind, instances: f.instances, sidecars: f.sidecars, links: f.links, beganAt, startAt: beganAt, endAt: beganAt };
     if (f.delayMs !== undefined) record.delayMs = f.delayMs;
     if (f.heal !== undefined) record.heal = f.heal;
-    const describe = `${f.kind}${f.instances.length ? ` instances ${f.instances.join(",")}` : ""}${f.sidecars.length ? ` sidecars ${f.sidecars.join(",")}` : ""}${f.kind === "sidecar-partition" ? "" : f.links.map((l) => ` link s${l.sidecar}->i${l.instance}`).join("")}${f.delayMs !== undefined ? ` +${f.delayMs}ms` : ""} for ${f.durationMs} ms${f.heal ? `, heal by ${f.heal}` : ""}`;
+    const describe = `${f.kind}${f.instances.length ? ` instances ${f.instances.join(",")}` : ""}${f.sidecars.length ? ` sidecars ${f.sidecars.join(",")}` : ""}${f.kind === "sidecar-partition" ? "" : f.links.map((l) => ` link s${l.sidecar}->i${l.instance}`).join("")}${f.delayMs !== undefined ? ` +${f.delayMs}ms` : ""}${f.gapsMs ? `, gaps ${f.gapsMs.join("/")} ms` : ""} for ${f.durationMs} ms${f.heal ? `, heal by ${f.heal}` : ""}`;
     const cutOff = (): number[] => {
       const quorum = Math.floor(cluster.instanceCount / 2) + 1;
       return Array.from({ length: cluster.sidecarCount }, (_, s) => s).filter((s) => !cluster.sidecars[s]!.paused && this.reachableFrom(s) < quorum);
@@ -576,6 +587,9 @@ class FaultInjector {
       record.endAt = performance.now();
     };
     switch (f.kind) {
+      case "rolling-restart":
+        await runRollingRestart(this.#rollingContext(), f, record, this.#rng.fork(`rolling-restart-${record.id}`), applied);
+        break;
       case "instance-kill-restart":
       case "instance-kill-delayed-restart":
         for (const i of f.instances) await cluster.killInstance(i);
@@ -622,6 +636,23 @@ class FaultInjector {
         break;
     }
     history.faults.push(record);
+  }
+
+  #rollingContext(): RollingRestartContext {
+    const ctx = this.#ctx;
+    return {
+      cluster: ctx.cluster,
+      history: ctx.history,
+      clock: ctx.clock,
+      stop: ctx.stop.signal,
+      // Long leases, up to LOCK_MAX_TTL: the quarantine's bound must cover them, and the
+      // renewals, a third of a TTL apart, ride out the outages between quarantines.
+      holderTtlMs: [Math.round((ctx.config.maxTtlMs * 2) / 3), ctx.config.maxTtlMs],
+      challengerTtlMs: [ctx.config.ttlMinMs, ctx.config.ttlMaxMs],
+      nextGrantId: () => ctx.nextId++,
+      count: (key) => count(ctx, key),
+      log: ctx.log,
+    };
   }
 }
 

@@ -267,6 +267,20 @@ describe("(e) liveness", () => {
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(60), 3)).toBe("unclear");
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(10), 3)).toBe("healthy");
   });
+
+  it("keeps each instance of a rolling restart unknown through its own quarantine", () => {
+    const restarts = [
+      { instance: 2, beganAt: 1000, killedAt: 1010, restartedAt: 1100 },
+      { instance: 0, beganAt: 2000, killedAt: 2010, restartedAt: 2100 },
+      { instance: 1, beganAt: 3000, killedAt: 3010, restartedAt: 3100 },
+    ];
+    const effects = faultEffects(fault({ kind: "rolling-restart", instances: [2, 0, 1], restarts, startAt: 1010, endAt: 4000 }), options);
+    // Instance 2 is unknown until 1100 + 500 + 2000 = 3600, instance 1 until 5600.
+    expect(classifyProbe(probe({ sentAt: 500, endedAt: 600, outcome: "error" }), effects, 3)).toBe("healthy");
+    expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), effects, 3)).toBe("healthy");
+    expect(classifyProbe(probe({ sentAt: 2500, endedAt: 2600, outcome: "error" }), effects, 3)).toBe("unclear");
+    expect(classifyProbe(probe({ sentAt: 5700, endedAt: 5800, outcome: "error" }), effects, 3)).toBe("healthy");
+  });
 });
 
 describe("(f) a frozen owner's told end", () => {

@@ -300,6 +300,12 @@ export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instance
         effects.push({ sidecar: undefined, instance, state: "unknown", from: healed, to: restarted + o.settleMs + o.quarantineMs });
       }
       break;
+    case "rolling-restart":
+      // Each instance in turn, killed and started again at once: unknown until its quarantine is surely over.
+      for (const step of fault.restarts ?? []) {
+        effects.push({ sidecar: undefined, instance: step.instance, state: "unknown", from: step.beganAt, to: step.restartedAt + o.settleMs + o.quarantineMs });
+      }
+      break;
     case "instance-pause-minority":
     case "instance-pause-majority":
     case "instance-pause-all":

@@ -1,8 +1,9 @@
 import { formatDurationMs, parseDurationMs } from "../../src/config/duration.ts";
-import { INVARIANTS, keyKind } from "./checker.ts";
+import { clientInterval, INVARIANTS, keyKind } from "./checker.ts";
 import { calmTailMs, DEFAULT_CAMPAIGN, runCampaign, type CampaignConfig, type CampaignResult } from "./campaign.ts";
 import { FAULT_KINDS, type FaultKind } from "./history.ts";
 import { laterGrants } from "./told-end-check.ts";
+import { rollingRestartWindow, unavailableWithin } from "./unavailable-time.ts";
 
 const USAGE = `Usage: npm run chaos -- [--seed N] [--duration 30s] [options]
 
@@ -20,6 +21,8 @@ when no invariant was broken, 1 on any violation, 2 on bad arguments.
   --frozen-owners N     owners that freeze while keeping a lease alive (default ${DEFAULT_CAMPAIGN.frozenOwners})
   --faults k1,k2        only these fault kinds (default all):
                         ${FAULT_KINDS.join(", ")}
+  --open-with KIND      begin with a fault of this kind, e.g. rolling-restart
+                        (then every seed has one; other faults are drawn as usual)
   --verbose             print each fault as it is injected`;
 
 export class UsageError extends Error {
@@ -86,6 +89,12 @@ export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: 
         config.faultKinds = kinds as FaultKind[];
         break;
       }
+      case "--open-with": {
+        const v = value();
+        if (!FAULT_KINDS.includes(v as FaultKind)) throw new UsageError(`--open-with: unknown kind ${v} (known: ${FAULT_KINDS.join(", ")})`);
+        config.openingFault = v as FaultKind;
+        break;
+      }
       case "--verbose":
         config.verbose = true;
         break;
@@ -126,6 +135,7 @@ export function formatSummary(result: CampaignResult): string {
   const planned = result.plan.length;
   lines.push(`faults injected: ${history.faults.length} of ${planned} planned (none in the last ${(calmTailMs(config) / 1000).toFixed(1)} s)`);
   for (const kind of FAULT_KINDS) if (result.faults[kind]) lines.push(`  ${kind} ${result.faults[kind]}`);
+  lines.push(...rollingRestartLines(result));
   lines.push(...frozenOwnerLines(result));
   const p = result.probes;
   lines.push(`liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]}, machine starved ${p.overloaded})`);
@@ -154,8 +164,47 @@ export function formatSummary(result: CampaignResult): string {
     if (of.length > shown) lines.push(`  ... and ${of.length - shown} more ${invariant} violations`);
   }
   lines.push(violations.length === 0 ? "result: PASS" : "result: FAIL");
-  lines.push(`reproduce: npm run chaos -- --seed ${config.seed} --duration ${formatDurationMs(config.durationMs)} --quarantine ${config.restartQuarantine}`);
+  lines.push(`reproduce: npm run chaos -- ${reproduceArgs(config)}`);
   return lines.join("\n");
+}
+
+/** The arguments that run this campaign again. */
+function reproduceArgs(config: CampaignResult["config"]): string {
+  const args = [`--seed ${config.seed}`, `--duration ${formatDurationMs(config.durationMs)}`, `--quarantine ${config.restartQuarantine}`];
+  if (config.faultKinds.length !== FAULT_KINDS.length) args.push(`--faults ${config.faultKinds.join(",")}`);
+  if (config.openingFault) args.push(`--open-with ${config.openingFault}`);
+  return args.join(" ");
+}
+
+/** Each rolling restart: its order and gaps, the long holds that spanned it, and how long calls answered UNAVAILABLE. */
+function rollingRestartLines(result: CampaignResult): string[] {
+  const { history } = result;
+  const lines: string[] = [];
+  for (const record of history.faults) {
+    const window = record.kind === "rolling-restart" ? rollingRestartWindow(record) : undefined;
+    if (!window || !record.restarts) continue;
+    const steps = record.restarts;
+    const gaps = steps.map((step, i) => ((steps[i + 1]?.beganAt ?? record.endAt) - step.restartedAt) / 1000);
+    // A hold spans it when its owner relied on it from before the first kill until after the last restart.
+    const lastRestart = steps[steps.length - 1]!.restartedAt;
+    const holds = (record.holderGrants ?? []).flatMap((id) => history.grants.filter((g) => g.id === id));
+    const spanning = holds.filter((g) => {
+      const held = clientInterval(g);
+      return held.start <= window.start && held.end >= lastRestart;
+    });
+    // The challengers may have a holder's lock only once its lease is gone.
+    const challenged = history.grants.filter((g) => g.client.startsWith(`r${record.id}c`)).length;
+    const { ms, calls } = unavailableWithin(history, window);
+    // Other faults meanwhile (links, sidecars) add their own failures to the figure.
+    const others = history.faults.filter((f) => f !== record && (f.beganAt ?? f.startAt) < window.end && (f.restartedAt ?? f.endAt) > window.start).length;
+    lines.push(
+      `rolling restart #${record.id}: instances ${steps.map((s) => s.instance).join(", ")} at t+${((window.start - history.origin) / 1000).toFixed(1)} s, ` +
+        `gaps ${gaps.map((g) => g.toFixed(1)).join(", ")} s${steps.length < record.instances.length ? ` (cut short: ${steps.length} of ${record.instances.length})` : ""}; ` +
+        `KeepAlive holds through it ${spanning.length} of ${holds.length} taken, challengers granted ${challenged} times`,
+      `  UNAVAILABLE ${(ms / 1000).toFixed(1)} s of ${((window.end - window.start) / 1000).toFixed(1)} s (first kill to one gap after the last restart; ${calls} failing calls; ${others === 0 ? "no other fault" : `${others} other faults`} meanwhile)`,
+    );
+  }
+  return lines;
 }
 
 /** What the frozen owners went through, and how close the next holder of their lock came to the end they were told. */

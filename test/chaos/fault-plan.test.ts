@@ -69,9 +69,43 @@ describe("planFaults", () => {
         case "link-delay":
           expect(f.delayMs).toBeDefined();
           break;
+        case "rolling-restart":
+          expect([...f.instances].sort()).toEqual([0, 1, 2]);
+          break;
         default:
           break;
       }
+    }
+  });
+
+  it("plans rolling restarts of every instance once, with gaps from half a lease TTL to three, ending within the plan", () => {
+    let planned = 0;
+    for (const seed of Array.from({ length: 20 }, (_, i) => i + 1)) {
+      const plan = planFaults({ ...options, seed, durationMs: 30_000, kinds: ["rolling-restart", "instance-kill-restart", "link-reset"] });
+      for (const f of plan.filter((p) => p.kind === "rolling-restart")) {
+        planned++;
+        expect([...f.instances].sort()).toEqual([0, 1, 2]);
+        expect(f.gapsMs).toHaveLength(3);
+        for (const gap of f.gapsMs!) {
+          expect(gap).toBeGreaterThanOrEqual(options.ttlMaxMs / 2);
+          expect(gap).toBeLessThanOrEqual(3 * options.ttlMaxMs);
+        }
+        expect(f.leadMs).toBeGreaterThan(0);
+        expect(f.durationMs).toBe(f.leadMs! + f.gapsMs!.reduce((a, b) => a + b, 0));
+        expect(f.atMs + busyMs(f)).toBeLessThanOrEqual(30_000);
+        // No other fault acts on an instance meanwhile.
+        const others = plan.filter((o) => o !== f && o.atMs < f.atMs + busyMs(f) && f.atMs < o.atMs + busyMs(o));
+        expect(others.flatMap((o) => targetsOf(o)).filter((t) => t.startsWith("instance:"))).toEqual([]);
+      }
+    }
+    expect(planned).toBeGreaterThan(5);
+  });
+
+  it("opens lane 0 with the kind asked for, in every seed, whatever the kinds drawn", () => {
+    for (const seed of Array.from({ length: 20 }, (_, i) => i + 1)) {
+      const plan = planFaults({ ...options, seed, durationMs: 15_000, opening: "rolling-restart", kinds: ["link-reset"] });
+      expect(plan.find((f) => f.lane === 0)?.kind).toBe("rolling-restart");
+      expect(plan.filter((f) => f.kind === "rolling-restart")).toHaveLength(1);
     }
   });
 

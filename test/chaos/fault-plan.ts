@@ -18,6 +18,8 @@ export interface FaultPlanOptions {
   /** Pause between one fault's end and the next one's start in a lane. */
   gapMs: readonly [number, number];
   kinds: readonly FaultKind[];
+  /** Lane 0 begins with a fault of this kind, so that every seed has one (kinds or not). */
+  opening?: FaultKind | undefined;
 }
 
 export interface PlannedFault {
@@ -32,6 +34,10 @@ export interface PlannedFault {
   durationMs: number;
   delayMs?: number;
   heal?: "deliver" | "reset";
+  /** rolling-restart: time for the long KeepAlive holders to take their locks before the first kill. */
+  leadMs?: number;
+  /** rolling-restart: the pause after each instance's restart, the last one included. */
+  gapsMs?: number[];
 }
 
 /** How likely each kind is drawn; restarts weigh most, as the quarantine is what issue 4 is about. */
@@ -46,6 +52,8 @@ const WEIGHTS: Record<FaultKind, number> = {
   "link-blackhole": 2,
   "link-reset": 1.5,
   "sidecar-partition": 1,
+  // Long, and it needs every instance free: drawn often enough to come up in about 2 seeds of 5.
+  "rolling-restart": 3,
 };
 
 /** Time a restart may take beyond the plan (starting redis-server), kept free of other faults. */
@@ -67,12 +75,15 @@ export function planFaults(o: FaultPlanOptions): PlannedFault[] {
   for (let lane = 0; lane < o.lanes; lane++) {
     const rng = root.fork(`fault-lane-${lane}`);
     let t = rng.int(300, 1200);
+    let opening = lane === 0 ? o.opening : undefined;
     while (t < o.durationMs - 500) {
       let placed: PlannedFault | undefined;
       for (let attempt = 0; attempt < 6 && !placed; attempt++) {
-        const candidate = drawFault(rng, rng.weighted(weighted), lane, t, o);
-        if (!plan.some((other) => overlapsInTime(other, candidate) && sharesTarget(other, candidate))) placed = candidate;
+        const candidate = drawFault(rng, opening ?? rng.weighted(weighted), lane, t, o);
+        if (!fits(candidate, o) || plan.some((other) => overlapsInTime(other, candidate) && sharesTarget(other, candidate))) continue;
+        placed = candidate;
       }
+      opening = undefined;
       if (placed) {
         plan.push(placed);
         t += busyMs(placed) + rng.int(o.gapMs[0], o.gapMs[1]);
@@ -87,6 +98,13 @@ function drawFault(rng: Prng, kind: FaultKind, lane: number, atMs: number, o: Fa
   const quorum = Math.floor(o.instanceCount / 2) + 1;
   const base = { lane, atMs, kind, instances: [] as number[], sidecars: [] as number[], links: [] as Link[] };
   switch (kind) {
+    case "rolling-restart": {
+      // Every instance once, in a random order; each pause from half a lease TTL to three.
+      const gapsMs = all.map(() => rng.int(Math.round(o.ttlMaxMs / 2), 3 * o.ttlMaxMs));
+      // Time for the long holders to take their locks, retrying through other faults.
+      const leadMs = o.ttlMaxMs;
+      return { ...base, instances: rng.sample(all, all.length), leadMs, gapsMs, durationMs: leadMs + gapsMs.reduce((a, b) => a + b, 0) };
+    }
     case "instance-kill-restart":
       return { ...base, instances: [rng.int(0, o.instanceCount - 1)], durationMs: 0 };
     case "instance-kill-delayed-restart":
@@ -121,7 +139,13 @@ function randomLink(rng: Prng, o: FaultPlanOptions): Link {
 
 /** How long a fault occupies its targets. */
 export function busyMs(f: PlannedFault): number {
+  if (f.kind === "rolling-restart") return f.durationMs + f.instances.length * RESTART_ALLOWANCE_MS;
   return f.durationMs + (f.kind.startsWith("instance-kill") ? RESTART_ALLOWANCE_MS : 0);
+}
+
+/** A rolling restart must end within the plan: its last quarantines are what the calm tail judges. */
+function fits(f: PlannedFault, o: FaultPlanOptions): boolean {
+  return f.kind !== "rolling-restart" || f.atMs + busyMs(f) <= o.durationMs;
 }
 
 function overlapsInTime(a: PlannedFault, b: PlannedFault): boolean {
@@ -131,7 +155,7 @@ function overlapsInTime(a: PlannedFault, b: PlannedFault): boolean {
 /** The targets a fault acts on: instance processes, sidecar processes, links. */
 export function targetsOf(f: PlannedFault): string[] {
   const targets: string[] = [];
-  if (f.kind.startsWith("instance-")) targets.push(...f.instances.map((i) => `instance:${i}`));
+  if (f.kind.startsWith("instance-") || f.kind === "rolling-restart") targets.push(...f.instances.map((i) => `instance:${i}`));
   if (f.kind === "sidecar-pause") targets.push(...f.sidecars.map((s) => `sidecar:${s}`));
   targets.push(...f.links.map((l) => `link:${l.sidecar}:${l.instance}`));
   return targets;

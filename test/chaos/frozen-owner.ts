@@ -2,7 +2,7 @@ import { durationFromMs, timestampMs, type Timestamp } from "@bufbuild/protobuf/
 import { status, type ServiceError } from "@grpc/grpc-js";
 import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
 import { LockClient } from "../../src/client/lock-client.ts";
-import type { FrozenOwnerRecord, GrantRecord, History, WallToMonotonic } from "./history.ts";
+import { noteFailedCall, type FrozenOwnerRecord, type GrantRecord, type History, type WallToMonotonic } from "./history.ts";
 import { pause } from "./pause.ts";
 import type { Prng } from "./prng.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
@@ -140,6 +140,7 @@ export class FrozenOwner {
     try {
       response = await this.#client.acquire({ name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) }, { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS });
     } catch (error) {
+      noteFailedCall(ctx.history, "acquire", this.#sidecar, requestedAt, error);
       count(status[(error as ServiceError).code] ?? "ERROR");
       return 0;
     }

@@ -102,7 +102,8 @@ export type FaultKind =
   | "link-delay"
   | "link-blackhole"
   | "link-reset"
-  | "sidecar-partition";
+  | "sidecar-partition"
+  | "rolling-restart";
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   "instance-kill-restart",
@@ -115,6 +116,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "link-blackhole",
   "link-reset",
   "sidecar-partition",
+  "rolling-restart",
 ];
 
 /** A link: the connections from one sidecar to one instance (through a proxy). */
@@ -144,6 +146,31 @@ export interface FaultRecord {
   startAt: number;
   endAt: number;
   restartedAt?: number;
+  /** rolling-restart: each instance's kill and restart, in order; endAt is one gap after the last. */
+  restarts?: RestartStep[];
+  /** rolling-restart: the grants of the long KeepAlive holders. */
+  holderGrants?: number[];
+}
+
+/** One instance's turn in a rolling restart. */
+export interface RestartStep {
+  instance: number;
+  /** SIGKILL sent. */
+  beganAt: number;
+  /** The process is gone; its restart begins at once. */
+  killedAt: number;
+  /** The new, empty process accepts connections. */
+  restartedAt: number;
+}
+
+/** A unary call that failed, as its caller saw it (for the time calls answered UNAVAILABLE). */
+export interface FailedCall {
+  call: string;
+  sidecar: number;
+  sentAt: number;
+  endedAt: number;
+  /** gRPC status code; undefined when the error carried none. */
+  code: number | undefined;
 }
 
 /** Keys found on the instances once every client, lease and sidecar was gone. */
@@ -171,11 +198,19 @@ export interface History {
   stalls: { start: number; end: number }[];
   /** The frozen owners' episodes, judged by told-end-check.ts. */
   frozenOwners: FrozenOwnerRecord[];
+  /** Unary calls of clients, owners and holders that failed (probes are in `probes`). */
+  failedCalls: FailedCall[];
   keyScan?: KeyScan;
 }
 
+/** Notes a unary call's failure; `error` is what grpc-js threw. */
+export function noteFailedCall(history: History, call: string, sidecar: number, sentAt: number, error: unknown): void {
+  const code = (error as { code?: unknown }).code;
+  history.failedCalls.push({ call, sidecar, sentAt, endedAt: performance.now(), code: typeof code === "number" ? code : undefined });
+}
+
 export function emptyHistory(origin: number, instanceCount: number, sidecarCount: number, resourceFencesReads = true): History {
-  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], crashes: [], stalls: [], frozenOwners: [] };
+  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], crashes: [], stalls: [], frozenOwners: [], failedCalls: [] };
 }
 
 /**
