@@ -38,11 +38,13 @@ export class ChaosCluster {
     const sidecars: SidecarProcess[] = [];
     try {
       for (let s = 0; s < options.sidecarCount; s++) proxies.push(await Promise.all(servers.ports.map((port) => TcpProxy.start(port))));
-      sidecars.push(
-        ...(await Promise.all(
-          proxies.map((links) => SidecarProcess.start({ ...options.sidecarEnv, LOCK_INSTANCES: links.map((p) => `redis://127.0.0.1:${p.port}`).join(",") })),
-        )),
+      const started = await Promise.allSettled(
+        proxies.map((links) => SidecarProcess.start({ ...options.sidecarEnv, LOCK_INSTANCES: links.map((p) => `redis://127.0.0.1:${p.port}`).join(",") })),
       );
+      // Keep the ones that started, so that a failure of another stops them too.
+      for (const s of started) if (s.status === "fulfilled") sidecars.push(s.value);
+      const failed = started.find((s) => s.status === "rejected");
+      if (failed) throw failed.reason;
     } catch (error) {
       await Promise.allSettled(sidecars.map((s) => s.kill()));
       await Promise.allSettled(proxies.flat().map((p) => p.close()));
