@@ -24,19 +24,20 @@ function setup(maxBatch: number) {
 }
 
 describe("RenewalBatcher", () => {
-  it("sends at most 4 batches at once; the rest wait, in the order they came, and go as answers return", async () => {
+  it("sends at most 8 batches at once; the rest wait, in the order they came, and go as answers return", async () => {
     const { time, fakes, batcher, calls } = setup(2);
     for (const fake of fakes) fake.behave("gate", "extend");
-    const renewals = Array.from({ length: 12 }, (_, i) => batcher.extend(item(i)));
+    const renewals = Array.from({ length: 20 }, (_, i) => batcher.extend(item(i)));
     await time.flush();
-    expect(calls()).toEqual([["0", "1"], ["2", "3"], ["4", "5"], ["6", "7"]]);
+    const pairs = (from: number, to: number): string[][] => Array.from({ length: (to - from) / 2 }, (_, i) => [String(from + 2 * i), String(from + 2 * i + 1)]);
+    expect(calls()).toEqual(pairs(0, 16));
     expect(batcher.waiting).toBe(4);
     for (const fake of fakes) {
       fake.behave("answer", "extend");
       fake.openGate();
     }
     await time.settle(Promise.all(renewals));
-    expect(calls()).toEqual([["0", "1"], ["2", "3"], ["4", "5"], ["6", "7"], ["8", "9"], ["10", "11"]]);
+    expect(calls()).toEqual(pairs(0, 20));
   });
 
   it("halves the batch after one that no instance answered in time, and grows it back as batches are answered", async () => {
@@ -50,6 +51,22 @@ describe("RenewalBatcher", () => {
     await time.settle(some(128));
     // 128, timed out: 64 next; back to 128 once a full batch of 64 was answered.
     expect(calls().map((c) => c.length)).toEqual([128, 64, 64, 128]);
+  });
+
+  it("lets go of what it sent though the queue never runs empty", async () => {
+    const { time, fakes, batcher } = setup(100);
+    for (const fake of fakes) fake.behave("gate", "extend");
+    let most = 0;
+    // Each turn adds 2000 and answers the 8 batches of 100 out (8 more go): the queue never runs empty.
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 2000; i++) void batcher.extend(item(turn * 2000 + i));
+      await time.flush();
+      for (const fake of fakes) fake.openGate();
+      await time.flush();
+      expect(batcher.waiting).toBeGreaterThan(0);
+      most = Math.max(most, batcher.held - batcher.waiting);
+    }
+    expect(most).toBeLessThan(1024 + 100);
   });
 
   it("judges each lease by its own votes", async () => {
