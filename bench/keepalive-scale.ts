@@ -60,7 +60,7 @@ async function burst(run: number): Promise<void> {
   try {
     const kept = new KeptLeases(sidecar.client, ttlMs);
     const started = performance.now();
-    await kept.acquire(`burst${run}-`, 0, leaseCount, ttlMs, false, Number(arg("in-flight", "64")));
+    await kept.acquire(`burst${run}-`, 0, leaseCount, ttlMs, Number.POSITIVE_INFINITY, Number(arg("in-flight", "64")));
     const acquiredS = (performance.now() - started) / 1000;
     const cpuStart = cpuSeconds(sidecar.pid);
     const leastLeftS = kept.keepAll() / 1000;
@@ -70,7 +70,7 @@ async function burst(run: number): Promise<void> {
     const { free, failed: strangerFailed } = await kept.takeable(kept.leases.slice(0, 200).map((l) => l.name));
     const gone = kept.lost + kept.expiredUnkept;
     console.log(
-      `run ${run}: acquired ${kept.leases.length} in ${acquiredS.toFixed(1)} s (the oldest had ${leastLeftS.toFixed(1)} s left); after ${seconds} s: lost ${kept.lost}, ` +
+      `run ${run}: acquired ${kept.leases.length} in ${acquiredS.toFixed(1)} s (the oldest had ${leastLeftS.toFixed(1)} s left); after ${seconds} s: lost ${kept.lost} (${kept.lostWithTimeLeft} of them with 3 s or more left), ` +
         `expired unkept ${kept.expiredUnkept}, open ${kept.open}, refusals ${sum(kept.refusals)}, ` +
         `free to a stranger ${free}/200 (${strangerFailed} calls failed), sidecar CPU ${(cpu * 100).toFixed(0)}%`,
     );
@@ -112,20 +112,23 @@ async function steady(): Promise<void> {
 
 async function addUntilRefused(sidecar: SidecarProcess, kept: KeptLeases): Promise<void> {
   const step = Number(arg("step", "5000"));
-  for (let from = 0; from < leaseCount; from += step) {
-    const { refused } = await kept.acquire("lease-", from, Math.min(step, leaseCount - from), ttlMs, true);
-    kept.keepAll();
+  let before = await sidecar.metrics();
+  let refused = false;
+  for (let from = 0; from < leaseCount && !refused; from += step) {
+    // Kept as acquired, 500 at a time; refused for 10 s in a row, the sidecar takes no more.
+    for (let at = from; at < Math.min(from + step, leaseCount) && !refused; at += 500) {
+      refused = (await kept.acquire("lease-", at, Math.min(500, leaseCount - at), ttlMs, 10_000)).refused;
+      kept.keepAll();
+    }
     await sleep(ttlMs / 2);
     const m = await sidecar.metrics();
     console.log(
       `  ${kept.leases.length} leases, ${kept.open} streams open, refusals ${sum(kept.refusals)}, lost ${kept.lost}, ` +
-        `RSS ${rssMiB(sidecar.pid).toFixed(0)} MiB, lateness p99 ${fmtS(histogramPercentile(undefined, m, LATENESS, 99))}`,
+        `RSS ${rssMiB(sidecar.pid).toFixed(0)} MiB, lateness p99 ${fmtS(histogramPercentile(before, m, LATENESS, 99))}, load ${loadAverage()}`,
     );
-    if (refused || kept.refusals.size > 0) break;
+    before = m;
   }
-  // Leases that never got a stream are let go: the window counts the ones kept.
-  const unkept = kept.leases.filter((l) => !l.stream).length;
-  console.log(`refused at ${kept.leases.length} leases (${unkept} without a stream when it stopped)`);
+  console.log(`stopped at ${kept.leases.length} leases: ${refused ? "refused for 10 s in a row" : "all asked for were taken"}`);
 }
 
 async function measureWindow(sidecar: SidecarProcess, kept: KeptLeases, rssStartMiB: number): Promise<void> {

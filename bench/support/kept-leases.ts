@@ -12,6 +12,8 @@ export interface HeldLease {
   leaseId: string;
   /** expires_at of the last message about it (wall ms). */
   endMs: number;
+  /** How long it had left when its stream was opened (ms). */
+  leftAtKeepMs?: number;
   stream?: ClientReadableStream<KeepAliveResponse> | undefined;
 }
 
@@ -28,6 +30,8 @@ export class KeptLeases {
   renewals = 0;
   /** Streams that ended with an error other than our own cancel: the lease is gone. */
   lost = 0;
+  /** Of those, the ones that had at least 3 s left when their stream was opened. */
+  lostWithTimeLeft = 0;
   readonly lostReasons = new Map<string, number>();
   /** KeepAlive and Acquire calls answered RESOURCE_EXHAUSTED, by message. */
   readonly refusals = new Map<string, number>();
@@ -44,17 +48,19 @@ export class KeptLeases {
 
   /**
    * Acquires `count` leases named `${prefix}${i}`, `inFlight` calls at a
-   * time. Refused (RESOURCE_EXHAUSTED): stops early with `untilRefused`,
-   * else tries again after a pause, as a real client would.
+   * time. Refused (RESOURCE_EXHAUSTED), each call is tried again after a
+   * pause, as a real client would; refused for `giveUpMs` in a row, it
+   * stops and says so.
    */
-  async acquire(prefix: string, from: number, count: number, ttlMs: number, untilRefused = false, inFlight = 64): Promise<{ acquired: number; refused: boolean }> {
+  async acquire(prefix: string, from: number, count: number, ttlMs: number, giveUpMs = Number.POSITIVE_INFINITY, inFlight = 64): Promise<{ acquired: number; refused: boolean }> {
     let next = from;
     let refused = false;
     const worker = async (): Promise<void> => {
       while (!refused && next < from + count) {
         const name = `${prefix}${next++}`;
+        const since = Date.now();
         let lease = await this.#acquireOne(name, ttlMs);
-        while (lease === "refused" && !untilRefused) {
+        while (lease === "refused" && !refused && Date.now() - since < giveUpMs) {
           await sleep(100 + Math.random() * 300);
           lease = await this.#acquireOne(name, ttlMs);
         }
@@ -102,7 +108,8 @@ export class KeptLeases {
         lease.endMs = Number.NEGATIVE_INFINITY;
         continue;
       }
-      leastLeftMs = Math.min(leastLeftMs, lease.endMs - nowMs);
+      lease.leftAtKeepMs = lease.endMs - nowMs;
+      leastLeftMs = Math.min(leastLeftMs, lease.leftAtKeepMs);
       this.#keep(lease);
     }
     return leastLeftMs;
@@ -131,6 +138,7 @@ export class KeptLeases {
         return;
       }
       this.lost++;
+      if ((lease.leftAtKeepMs ?? Number.POSITIVE_INFINITY) >= 3000) this.lostWithTimeLeft++;
       this.#count(this.lostReasons, `${e.code}: ${(e.details ?? "").replace(/"[^"]*"/g, "NAME")}`);
     });
   }
