@@ -22,7 +22,13 @@
  * TypeScript client's Lease ends a hold).
  * Last, each goal of issue 18 as a ratio between cases of this run.
  */
-import { credentials, loadPackageDefinition, type Client, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  loadPackageDefinition,
+  type Client,
+  type ClientReadableStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { Redis } from "ioredis";
@@ -40,13 +46,26 @@ const seconds = Number(option("--seconds")) || 4;
 // sidecar and the client compiled (V8 needs thousands of calls), not only
 // the cases that happen to run late.
 const warmupSeconds = option("--warmup") === "" ? 3 : Number(option("--warmup"));
-if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup: ${JSON.stringify(option("--warmup"))} is not a number of seconds`);
+if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0)
+  throw new Error(`--warmup: ${JSON.stringify(option("--warmup"))} is not a number of seconds`);
 const onlyScenario = option("--only");
 const onlyCases = option("--cases");
 const HOLD_MS = 2;
 const TTL_MS = 10_000;
 /** Commands that never run inside the lock scripts: what clients sent (see commandCount). */
-const CLIENT_COMMANDS = ["evalsha", "eval", "evalsha_ro", "eval_ro", "ping", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "script", "info"];
+const CLIENT_COMMANDS = [
+  "evalsha",
+  "eval",
+  "evalsha_ro",
+  "eval_ro",
+  "ping",
+  "subscribe",
+  "unsubscribe",
+  "psubscribe",
+  "punsubscribe",
+  "script",
+  "info",
+];
 
 /** A lock implementation under test: acquire resolves with a handle, or undefined when not acquired. */
 interface LockSystem {
@@ -90,7 +109,11 @@ try {
   for (let i = 0; i < 4; i++) sidecars.push(await startSidecarProcess(env));
   // The same sidecar on its embedded in-memory instances: what the sidecar
   // and gRPC cost on this machine with no instance I/O at all.
-  const embedded = await startSidecarProcess({ LOCK_INSTANCES: "", LOCK_HEALTH_INTERVAL: "60s", LOCK_LOG_LEVEL: "error" });
+  const embedded = await startSidecarProcess({
+    LOCK_INSTANCES: "",
+    LOCK_HEALTH_INTERVAL: "60s",
+    LOCK_LOG_LEVEL: "error",
+  });
   sidecars.push(embedded);
   const health = sidecars.map((s) => healthClient(s.address));
 
@@ -129,11 +152,18 @@ try {
       new Promise((resolve, reject) => {
         const client = serving[worker % serving.length]!.client;
         const call = client.hold({ name, ttl: durationFromMs(TTL_MS), wait: durationFromMs(30_000) });
-        call.once("data", (res: HoldResponse) => resolve(res.acquired ? { client, call, name, leaseId: res.lease!.leaseId } : undefined));
+        call.once("data", (res: HoldResponse) =>
+          resolve(res.acquired ? { client, call, name, leaseId: res.lease!.leaseId } : undefined),
+        );
         call.once("error", reject);
       }),
     release: async (handle) => {
-      const h = handle as { client: SidecarProcess["client"]; call: ClientReadableStream<HoldResponse>; name: string; leaseId: string };
+      const h = handle as {
+        client: SidecarProcess["client"];
+        call: ClientReadableStream<HoldResponse>;
+        name: string;
+        leaseId: string;
+      };
       h.call.on("error", () => undefined); // the cancel ends the call with CANCELLED
       try {
         await h.client.release({ name: h.name, leaseId: h.leaseId });
@@ -171,7 +201,9 @@ try {
   const figures = new Map<string, Figures>();
   let floorRoundTripMs: number | undefined;
   const holdMs: number[] = [];
-  console.log(`3 redis-server instances, ${seconds}s per case after ${warmupSeconds}s of warm-up, hold ${HOLD_MS}ms when contended, node ${process.version}\n`);
+  console.log(
+    `3 redis-server instances, ${seconds}s per case after ${warmupSeconds}s of warm-up, hold ${HOLD_MS}ms when contended, node ${process.version}\n`,
+  );
   for (const scenario of scenarios.filter((s) => s.label.includes(onlyScenario))) {
     console.log(`## ${scenario.label}`);
     const rows: string[][] = [];
@@ -215,7 +247,22 @@ try {
       ]);
     }
     printTable(
-      ["case", "cycles/s", "acq p50 ms", "acq p99 ms", "handoff p50", "handoff p99", "p50 same / other sidecar (share)", "util", "longest wait ms", "wait/FIFO", "grants min/max", "cmds/cycle", "calls/cycle", "errors"],
+      [
+        "case",
+        "cycles/s",
+        "acq p50 ms",
+        "acq p99 ms",
+        "handoff p50",
+        "handoff p99",
+        "p50 same / other sidecar (share)",
+        "util",
+        "longest wait ms",
+        "wait/FIFO",
+        "grants min/max",
+        "cmds/cycle",
+        "calls/cycle",
+        "errors",
+      ],
       rows,
     );
     if (scenario.contended && floorRoundTripMs !== undefined && holdMs.length > 0) {
@@ -224,7 +271,9 @@ try {
       // round trip is measured back to back; a release follows a hold during which the
       // processes sleep, and waking them costs more (the embedded case shows how much).
       const hold = holdMs.reduce((a, b) => a + b, 0) / holdMs.length;
-      console.log(`ceiling for any sidecar: mean hold ${fmt(hold)} ms / (hold + one back-to-back no-op gRPC round trip ${fmt(floorRoundTripMs)} ms) = util ${fmt(hold / (hold + floorRoundTripMs))}`);
+      console.log(
+        `ceiling for any sidecar: mean hold ${fmt(hold)} ms / (hold + one back-to-back no-op gRPC round trip ${fmt(floorRoundTripMs)} ms) = util ${fmt(hold / (hold + floorRoundTripMs))}`,
+      );
     }
     console.log("");
   }
@@ -271,7 +320,10 @@ async function run(system: LockSystem, scenario: Scenario, seconds: number): Pro
         longestWaitMs = Math.max(longestWaitMs, waited);
         if (scenario.contended && releaseStartedAt !== undefined) {
           handoffMs.push(grantedAt - releaseStartedAt);
-          if (system.sidecarOf) (system.sidecarOf(worker) === system.sidecarOf(releasedBy) ? sameHandoffMs : crossHandoffMs).push(grantedAt - releaseStartedAt);
+          if (system.sidecarOf)
+            (system.sidecarOf(worker) === system.sidecarOf(releasedBy) ? sameHandoffMs : crossHandoffMs).push(
+              grantedAt - releaseStartedAt,
+            );
           releaseStartedAt = undefined;
         }
         if (scenario.contended) await new Promise((r) => setTimeout(r, HOLD_MS));
@@ -292,7 +344,20 @@ async function run(system: LockSystem, scenario: Scenario, seconds: number): Pro
   // Minus the INFO calls that read the counts: one per instance before.
   const commands = after.commands - before.commands - admin.length;
   const calls = after.calls - before.calls - admin.length;
-  return { cycles, elapsedMs, acquireMs, handoffMs, sameHandoffMs, crossHandoffMs, heldMs, longestWaitMs, grantsPerWorker, commands, calls, errors };
+  return {
+    cycles,
+    elapsedMs,
+    acquireMs,
+    handoffMs,
+    sameHandoffMs,
+    crossHandoffMs,
+    heldMs,
+    longestWaitMs,
+    grantsPerWorker,
+    commands,
+    calls,
+    errors,
+  };
 }
 
 /**
@@ -307,7 +372,8 @@ async function commandCount(): Promise<{ commands: number; calls: number }> {
   let calls = 0;
   for (const info of infos) {
     commands += Number(/^total_commands_processed:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
-    for (const match of info.matchAll(/^cmdstat_([a-z_|]+):calls=(\d+)/gm)) if (CLIENT_COMMANDS.includes(match[1]!)) calls += Number(match[2]);
+    for (const match of info.matchAll(/^cmdstat_([a-z_|]+):calls=(\d+)/gm))
+      if (CLIENT_COMMANDS.includes(match[1]!)) calls += Number(match[2]);
   }
   return { commands, calls };
 }
@@ -330,16 +396,38 @@ interface Figures {
  */
 function printGoals(figures: Map<string, Figures>): void {
   const rows: string[][] = [];
-  const goal = (name: string, scenario: string, mine: string, theirs: string, pick: (f: Figures) => number, met: (ratio: number) => boolean, bound: string): void => {
+  const goal = (
+    name: string,
+    scenario: string,
+    mine: string,
+    theirs: string,
+    pick: (f: Figures) => number,
+    met: (ratio: number) => boolean,
+    bound: string,
+  ): void => {
     const a = figures.get(`${scenario}|${mine}`);
     const b = figures.get(`${scenario}|${theirs}`);
     if (!a || !b) return;
     // Judged as printed: a few background commands (identity and eviction
     // checks) must not decide a goal met to the hundredth.
     const ratio = Number(fmt(pick(a) / pick(b)));
-    rows.push([name, `${mine} / ${theirs}`, `${fmt(pick(a))} / ${fmt(pick(b))}`, fmt(ratio), bound, met(ratio) ? "met" : "NOT met"]);
+    rows.push([
+      name,
+      `${mine} / ${theirs}`,
+      `${fmt(pick(a))} / ${fmt(pick(b))}`,
+      fmt(ratio),
+      bound,
+      met(ratio) ? "met" : "NOT met",
+    ]);
   };
-  const alone = (name: string, scenario: string, mine: string, pick: (f: Figures) => number, met: (value: number) => boolean, bound: string): void => {
+  const alone = (
+    name: string,
+    scenario: string,
+    mine: string,
+    pick: (f: Figures) => number,
+    met: (value: number) => boolean,
+    bound: string,
+  ): void => {
     const a = figures.get(`${scenario}|${mine}`);
     if (a) rows.push([name, mine, fmt(pick(a)), fmt(pick(a)), bound, met(Number(fmt(pick(a)))) ? "met" : "NOT met"]);
   };
@@ -351,20 +439,82 @@ function printGoals(figures: Map<string, Figures>): void {
   const contended = "contended, 16 workers";
   for (const scenario of [one, many]) {
     for (const mine of ["sidecar x1", "sidecar x1 Hold"]) {
-      goal(`1. cmds per cycle (${scenario})`, scenario, mine, redlock, (f) => f.commandsPerCycle, (r) => r <= 1.5, "<= 1.5");
+      goal(
+        `1. cmds per cycle (${scenario})`,
+        scenario,
+        mine,
+        redlock,
+        (f) => f.commandsPerCycle,
+        (r) => r <= 1.5,
+        "<= 1.5",
+      );
     }
   }
   for (const mine of ["sidecar x4", "sidecar x4 Hold", "sidecar x1", "sidecar x1 Hold"]) {
-    goal("2. cmds per grant, contended", contended, mine, redlockFast, (f) => f.commandsPerCycle, (r) => r <= 0.5, "<= 0.5");
-    alone("2. longest wait / FIFO ideal", contended, mine, (f) => f.waitOverFifo, (v) => v <= 2, "<= 2");
-    alone("2. grant spread (max-min)/max", contended, mine, (f) => f.grantSpread, (v) => v <= 0.1, "<= 0.1");
+    goal(
+      "2. cmds per grant, contended",
+      contended,
+      mine,
+      redlockFast,
+      (f) => f.commandsPerCycle,
+      (r) => r <= 0.5,
+      "<= 0.5",
+    );
+    alone(
+      "2. longest wait / FIFO ideal",
+      contended,
+      mine,
+      (f) => f.waitOverFifo,
+      (v) => v <= 2,
+      "<= 2",
+    );
+    alone(
+      "2. grant spread (max-min)/max",
+      contended,
+      mine,
+      (f) => f.grantSpread,
+      (v) => v <= 0.1,
+      "<= 0.1",
+    );
   }
   for (const mine of ["sidecar x1", "sidecar x4", "sidecar x1 Hold", "sidecar x4 Hold"]) {
-    goal("3. utilization, contended", contended, mine, redlockFast, (f) => f.utilization, (r) => r >= 1, ">= 1");
-    goal("3. handoff p50, contended", contended, mine, redlockFast, (f) => f.handoffP50Ms, (r) => r <= 1, "<= 1");
+    goal(
+      "3. utilization, contended",
+      contended,
+      mine,
+      redlockFast,
+      (f) => f.utilization,
+      (r) => r >= 1,
+      ">= 1",
+    );
+    goal(
+      "3. handoff p50, contended",
+      contended,
+      mine,
+      redlockFast,
+      (f) => f.handoffP50Ms,
+      (r) => r <= 1,
+      "<= 1",
+    );
   }
-  goal("4. cycles/s, 64 callers", many, "sidecar x1", floor, (f) => f.perSec, (r) => r >= 0.8, ">= 0.8");
-  goal("4. acquire p50, 1 caller", one, "sidecar x1", floor, (f) => f.acquireP50Ms, (r) => r <= 2, "<= 2");
+  goal(
+    "4. cycles/s, 64 callers",
+    many,
+    "sidecar x1",
+    floor,
+    (f) => f.perSec,
+    (r) => r >= 0.8,
+    ">= 0.8",
+  );
+  goal(
+    "4. acquire p50, 1 caller",
+    one,
+    "sidecar x1",
+    floor,
+    (f) => f.acquireP50Ms,
+    (r) => r <= 2,
+    "<= 2",
+  );
   if (rows.length === 0) return;
   console.log("## Goals (issue 18): ratios within this run");
   printTable(["goal", "cases", "figures", "ratio", "bound", ""], rows);

@@ -38,7 +38,9 @@ const heapMiB = (): number => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const instance = new MemoryInstance("memory://bench", systemClock);
-console.log(`${nameCount} distinct names, TTL ${ttlMs} ms, fence retention ${fenceRetentionMs} ms, node ${process.version}`);
+console.log(
+  `${nameCount} distinct names, TTL ${ttlMs} ms, fence retention ${fenceRetentionMs} ms, node ${process.version}`,
+);
 const before = heapMiB();
 
 const startMs = performance.now();
@@ -69,7 +71,8 @@ const sweptAfterMs = performance.now() - lastWriteMs - fenceRetentionMs;
 const after = heapMiB();
 
 const row = (label: string, heap: number, size?: { entries: number; ticketQueues: number }): string =>
-  `${label.padEnd(14)} ${heap.toFixed(1).padStart(7)} MiB` + (size ? `   entries ${size.entries}, ticket queues ${size.ticketQueues}` : "");
+  `${label.padEnd(14)} ${heap.toFixed(1).padStart(7)} MiB` +
+  (size ? `   entries ${size.entries}, ticket queues ${size.ticketQueues}` : "");
 console.log(row("heap before:", before));
 console.log(row("heap at peak:", peak, atPeak));
 console.log(row("heap after:", after, left));

@@ -84,7 +84,8 @@ async function burst(run: number): Promise<void> {
 
 /** Steady (all leases at once) or until refused (step by step): then a window in which nothing may be lost. */
 async function steady(): Promise<void> {
-  const limits = mode === "steady" ? { LOCK_MAX_LEASES: String(leaseCount * 2), LOCK_MAX_STREAMS: String(leaseCount * 2) } : {};
+  const limits =
+    mode === "steady" ? { LOCK_MAX_LEASES: String(leaseCount * 2), LOCK_MAX_STREAMS: String(leaseCount * 2) } : {};
   const sidecar = await startSidecarProcess(sidecarEnv({ ...limits, ...passThroughEnv() }));
   try {
     await sleep(1000);
@@ -128,7 +129,9 @@ async function addUntilRefused(sidecar: SidecarProcess, kept: KeptLeases): Promi
     );
     before = m;
   }
-  console.log(`stopped at ${kept.leases.length} leases: ${refused ? "refused for 10 s in a row" : "all asked for were taken"}`);
+  console.log(
+    `stopped at ${kept.leases.length} leases: ${refused ? "refused for 10 s in a row" : "all asked for were taken"}`,
+  );
 }
 
 async function measureWindow(sidecar: SidecarProcess, kept: KeptLeases, rssStartMiB: number): Promise<void> {
@@ -150,22 +153,43 @@ async function measureWindow(sidecar: SidecarProcess, kept: KeptLeases, rssStart
   const held = kept.open;
   const rss = rssMiB(sidecar.pid);
   const lateness = kept.lateness.since(latenessStart);
-  const calls = total(m, "lock_instance_latency_seconds_count") - total(metricsStart, "lock_instance_latency_seconds_count");
+  const calls =
+    total(m, "lock_instance_latency_seconds_count") - total(metricsStart, "lock_instance_latency_seconds_count");
   const mib = (name: string): string => `${((m.get(name) ?? Number.NaN) / 1048576).toFixed(0)} MiB`;
 
-  console.log(`steady window:             ${windowS.toFixed(0)} s, ${held} streams open, load average ${loadAverage()}`);
-  console.log(`leases lost:               ${kept.lost} (${kept.lost - lostStart} in the window)${kept.lost ? ` ${JSON.stringify([...kept.lostReasons])}` : ""}`);
-  console.log(`refusals:                  ${sum(kept.refusals)}${kept.refusals.size ? ` ${JSON.stringify([...kept.refusals])}` : ""}`);
-  console.log(`renewals/s:                ${((kept.renewals - renewalsStart) / windowS).toFixed(0)} (expected ~${(held / (ttlMs / 3 / 1000)).toFixed(0)})`);
-  console.log(`sidecar CPU:               ${(cpu * 100).toFixed(1)}% of one core (bench client ${(((clientCpu.user + clientCpu.system) / 1e6 / windowS) * 100).toFixed(0)}%)`);
-  console.log(`renewal lateness p99:      ${fmtS(histogramPercentile(metricsStart, m, LATENESS, 99))}, p50 ${fmtS(histogramPercentile(metricsStart, m, LATENESS, 50))}, max ${fmtS(histogramPercentile(metricsStart, m, LATENESS, 100))} (sidecar metric, bucket bounds)`);
-  console.log(`message gap - ttl/3, p99:  ${lateness.percentile(99)} ms, p50 ${lateness.percentile(50)} ms, max ${lateness.percentile(100)} ms (client side, ${lateness.count} gaps)`);
+  console.log(
+    `steady window:             ${windowS.toFixed(0)} s, ${held} streams open, load average ${loadAverage()}`,
+  );
+  console.log(
+    `leases lost:               ${kept.lost} (${kept.lost - lostStart} in the window)${kept.lost ? ` ${JSON.stringify([...kept.lostReasons])}` : ""}`,
+  );
+  console.log(
+    `refusals:                  ${sum(kept.refusals)}${kept.refusals.size ? ` ${JSON.stringify([...kept.refusals])}` : ""}`,
+  );
+  console.log(
+    `renewals/s:                ${((kept.renewals - renewalsStart) / windowS).toFixed(0)} (expected ~${(held / (ttlMs / 3 / 1000)).toFixed(0)})`,
+  );
+  console.log(
+    `sidecar CPU:               ${(cpu * 100).toFixed(1)}% of one core (bench client ${(((clientCpu.user + clientCpu.system) / 1e6 / windowS) * 100).toFixed(0)}%)`,
+  );
+  console.log(
+    `renewal lateness p99:      ${fmtS(histogramPercentile(metricsStart, m, LATENESS, 99))}, p50 ${fmtS(histogramPercentile(metricsStart, m, LATENESS, 50))}, max ${fmtS(histogramPercentile(metricsStart, m, LATENESS, 100))} (sidecar metric, bucket bounds)`,
+  );
+  console.log(
+    `message gap - ttl/3, p99:  ${lateness.percentile(99)} ms, p50 ${lateness.percentile(50)} ms, max ${lateness.percentile(100)} ms (client side, ${lateness.count} gaps)`,
+  );
   console.log(`instance calls/s:          ${(calls / windowS).toFixed(1)} (all instances)`);
-  console.log(`sidecar RSS:               ${rss.toFixed(0)} MiB now, ${peakRss.toFixed(0)} MiB peak, ${rssStartMiB.toFixed(0)} MiB before leases`);
+  console.log(
+    `sidecar RSS:               ${rss.toFixed(0)} MiB now, ${peakRss.toFixed(0)} MiB peak, ${rssStartMiB.toFixed(0)} MiB before leases`,
+  );
   console.log(`RSS growth per lease:      ${(((rss - rssStartMiB) * 1024) / Math.max(1, held)).toFixed(1)} KB`);
   const resident = residentByKind(sidecar.pid);
-  console.log(`heap:                      ${mib("nodejs_heap_size_used_bytes")} used of ${mib("nodejs_heap_size_total_bytes")}, external ${mib("nodejs_external_memory_bytes")}`);
-  console.log(`resident by kind:          V8 heap pages ${resident.v8Pages.toFixed(0)} MiB, malloc ${resident.malloc.toFixed(0)} MiB, files ${resident.files.toFixed(0)} MiB`);
+  console.log(
+    `heap:                      ${mib("nodejs_heap_size_used_bytes")} used of ${mib("nodejs_heap_size_total_bytes")}, external ${mib("nodejs_external_memory_bytes")}`,
+  );
+  console.log(
+    `resident by kind:          V8 heap pages ${resident.v8Pages.toFixed(0)} MiB, malloc ${resident.malloc.toFixed(0)} MiB, files ${resident.files.toFixed(0)} MiB`,
+  );
   if (kept.lost > 0) failed = true;
 }
 
@@ -195,5 +219,7 @@ function fmtS(seconds: number): string {
 }
 
 function loadAverage(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(" ");
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 }

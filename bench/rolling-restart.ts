@@ -40,7 +40,13 @@ for (const quarantine of ["on", "off"] as const) {
     }),
   );
   try {
-    const r = await rollingRestart(running.client, servers, { names, leaseTtlMs: ttlMs, holdMs: Math.round(ttlMs / 10), gapMs, instances: 3 });
+    const r = await rollingRestart(running.client, servers, {
+      names,
+      leaseTtlMs: ttlMs,
+      holdMs: Math.round(ttlMs / 10),
+      gapMs,
+      instances: 3,
+    });
     console.log(
       `quarantine ${quarantine.padEnd(3)}  ${r.durationSeconds.toFixed(0)} s run, ${r.calls} calls, ${r.grants} grants, ` +
         `UNAVAILABLE: ${r.unavailableCalls} calls covering ${r.unavailableSeconds.toFixed(2)} s (${r.failingSeconds} failing seconds), ` +

@@ -27,14 +27,21 @@ const PREFIX = "split-bench:";
 /** What instance B has done so far. */
 async function countsOf(b: Redis, name: string): Promise<{ fence: number; scripts: number; commands: number }> {
   const stats = await b.info("commandstats");
-  const scripts = [...stats.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
+  const scripts = [...stats.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)].reduce(
+    (sum, m) => sum + Number(m[2]),
+    0,
+  );
   const commands = Number(/^total_commands_processed:(\d+)/m.exec(await b.info("stats"))?.[1] ?? Number.NaN);
   return { fence: Number((await b.get(`${PREFIX}fence:${name}`)) ?? 0), scripts, commands };
 }
 
 const servers = await RedisServers.start(3);
 const admin = servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined));
-const sidecar = await startSidecarProcess({ LOCK_INSTANCES: servers.urls.join(","), LOCK_HEALTH_INTERVAL: "60s", LOCK_KEY_PREFIX: PREFIX });
+const sidecar = await startSidecarProcess({
+  LOCK_INSTANCES: servers.urls.join(","),
+  LOCK_HEALTH_INTERVAL: "60s",
+  LOCK_KEY_PREFIX: PREFIX,
+});
 try {
   const rows: string[][] = [];
   for (const [label, cDown] of [
@@ -50,15 +57,27 @@ try {
     if (cDown) await servers.kill(2);
     const before = await countsOf(admin[1]!, name);
     const startedAt = performance.now();
-    const result = await sidecar.client.acquire({ name, ttl: durationFromMs(10_000), wait: durationFromMs(seconds * 1000) });
+    const result = await sidecar.client.acquire({
+      name,
+      ttl: durationFromMs(10_000),
+      wait: durationFromMs(seconds * 1000),
+    });
     const elapsedS = (performance.now() - startedAt) / 1000;
     const after = await countsOf(admin[1]!, name);
     if (result.acquired) throw new Error(`${label}: the waiter was granted a lock held elsewhere`);
     const perSecond = (n: number): string => fmt(n / elapsedS, 1);
     // Two INFO calls and a GET of ours are counted in between.
-    rows.push([label, fmt(elapsedS, 1), perSecond(after.fence - before.fence), perSecond(after.scripts - before.scripts), perSecond(after.commands - before.commands - 3)]);
+    rows.push([
+      label,
+      fmt(elapsedS, 1),
+      perSecond(after.fence - before.fence),
+      perSecond(after.scripts - before.scripts),
+      perSecond(after.commands - before.commands - 3),
+    ]);
   }
-  console.log(`One Acquire waiting ${seconds} s (LOCK_RETRY_DELAY 100ms, LOCK_RETRY_JITTER 100ms, LOCK_INSTANCE_TIMEOUT 50ms)\n`);
+  console.log(
+    `One Acquire waiting ${seconds} s (LOCK_RETRY_DELAY 100ms, LOCK_RETRY_JITTER 100ms, LOCK_INSTANCE_TIMEOUT 50ms)\n`,
+  );
   printTable(["case", "seconds", "acquire calls/s to B", "script calls/s to B", "commands/s to B"], rows);
 } finally {
   await sidecar.stop();

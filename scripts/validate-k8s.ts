@@ -50,10 +50,14 @@ type Obj = Record<string, unknown>;
 const isObj = (value: unknown): value is Obj => typeof value === "object" && value !== null && !Array.isArray(value);
 const objs = (value: unknown): Obj[] => (Array.isArray(value) ? value.filter(isObj) : []);
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
-const resourceOf = (m: Manifest): string => `${str(m.doc["kind"]) ?? "?"}/${str((m.doc["metadata"] as Obj | undefined)?.["name"]) ?? "?"}`;
+const resourceOf = (m: Manifest): string =>
+  `${str(m.doc["kind"]) ?? "?"}/${str((m.doc["metadata"] as Obj | undefined)?.["name"]) ?? "?"}`;
 
 /** Validates every manifest directory given (each with a kustomization.yaml). */
-export async function validateDirectories(dirs: readonly string[], options: { strict?: boolean } = {}): Promise<{ manifests: Manifest[]; findings: Finding[] }> {
+export async function validateDirectories(
+  dirs: readonly string[],
+  options: { strict?: boolean } = {},
+): Promise<{ manifests: Manifest[]; findings: Finding[] }> {
   const manifests: Manifest[] = [];
   const findings: Finding[] = [];
   for (const dir of dirs) {
@@ -66,7 +70,10 @@ export async function validateDirectories(dirs: readonly string[], options: { st
 }
 
 /** Schema, strict and policy checks of parsed manifests. */
-export async function validateManifests(manifests: readonly Manifest[], options: { strict?: boolean } = {}): Promise<Finding[]> {
+export async function validateManifests(
+  manifests: readonly Manifest[],
+  options: { strict?: boolean } = {},
+): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const m of manifests) findings.push(...(await schemaFindings(m)));
   if (options.strict ?? true) findings.push(...strictFindings(manifests));
@@ -80,22 +87,31 @@ function loadDirectory(dir: string): { manifests: Manifest[]; findings: Finding[
   const manifests: Manifest[] = [];
   const findings: Finding[] = [];
   const kustomizationPath = join(dir, "kustomization.yaml");
-  const yamlFiles = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== "kustomization.yaml").sort();
+  const yamlFiles = readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f) && f !== "kustomization.yaml")
+    .sort();
   let listed: string[] = yamlFiles;
   if (existsSync(kustomizationPath)) {
     const k = parseFile(kustomizationPath, findings)[0];
-    const add = (message: string): void => void findings.push({ file: rel(kustomizationPath), resource: "Kustomization", check: "kustomization", message });
+    const add = (message: string): void =>
+      void findings.push({ file: rel(kustomizationPath), resource: "Kustomization", check: "kustomization", message });
     if (!k) {
       add("empty kustomization");
     } else {
-      if (k["apiVersion"] !== "kustomize.config.k8s.io/v1beta1" || k["kind"] !== "Kustomization") add("apiVersion/kind must be kustomize.config.k8s.io/v1beta1 Kustomization");
+      if (k["apiVersion"] !== "kustomize.config.k8s.io/v1beta1" || k["kind"] !== "Kustomization")
+        add("apiVersion/kind must be kustomize.config.k8s.io/v1beta1 Kustomization");
       const resources = k["resources"];
-      if (!Array.isArray(resources) || resources.some((r) => typeof r !== "string")) add("resources must be a list of file names");
+      if (!Array.isArray(resources) || resources.some((r) => typeof r !== "string"))
+        add("resources must be a list of file names");
       listed = Array.isArray(resources) ? resources.filter((r): r is string => typeof r === "string") : [];
       for (const r of listed) if (!existsSync(join(dir, r))) add(`resource ${r} does not exist`);
       for (const f of yamlFiles) if (!listed.includes(f)) add(`${f} is not listed in resources`);
       const images = objs(k["images"]).map((i) => str(i["name"]));
-      manifests.push({ file: rel(kustomizationPath), index: 0, doc: { kind: "Kustomization", metadata: { name: "kustomization" }, images } });
+      manifests.push({
+        file: rel(kustomizationPath),
+        index: 0,
+        doc: { kind: "Kustomization", metadata: { name: "kustomization" }, images },
+      });
     }
   } else {
     findings.push({ file: rel(dir), resource: "", check: "kustomization", message: "no kustomization.yaml" });
@@ -165,7 +181,9 @@ async function schemaFindings(m: Manifest): Promise<Finding[]> {
   } catch (error) {
     const errors = (error as { errors?: { instancePath?: string; message?: string; params?: unknown }[] }).errors;
     if (!Array.isArray(errors)) return [finding(error instanceof Error ? error.message : String(error))];
-    return errors.map((e) => finding(`${e.instancePath || "/"} ${e.message ?? "invalid"} ${JSON.stringify(e.params ?? {})}`));
+    return errors.map((e) =>
+      finding(`${e.instancePath || "/"} ${e.message ?? "invalid"} ${JSON.stringify(e.params ?? {})}`),
+    );
   }
 }
 
@@ -199,22 +217,37 @@ function strictFindings(manifests: readonly Manifest[]): Finding[] {
       if (!isObj(value)) return;
       const fields = Object.keys(value).map((k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: x`);
       statements.push({ code: `({ ${fields.join(", ")} }) satisfies NonNullable<${type}>;`, m, path: path || "/" });
-      for (const [k, child] of Object.entries(value)) if (typeof child === "object" && child !== null) visit(child, `NonNullable<${type}>[${JSON.stringify(k)}]`, `${path}/${k}`);
+      for (const [k, child] of Object.entries(value))
+        if (typeof child === "object" && child !== null)
+          visit(child, `NonNullable<${type}>[${JSON.stringify(k)}]`, `${path}/${k}`);
     };
     visit(m.doc, imports.get(key)!, "");
   }
   if (statements.length === 0) return [];
-  const header = [...imports].map(([key, alias]) => `import type { I${key.slice(key.lastIndexOf("/") + 1)} as ${alias} } from "${key}";`);
+  const header = [...imports].map(
+    ([key, alias]) => `import type { I${key.slice(key.lastIndexOf("/") + 1)} as ${alias} } from "${key}";`,
+  );
   header.push("declare const x: any;");
   const tmpRoot = join(ROOT, ".tmp");
   mkdirSync(tmpRoot, { recursive: true });
   const dir = mkdtempSync(join(tmpRoot, "k8s-strict-"));
   try {
-    writeFileSync(join(dir, "manifests.ts"), [...header, ...statements.map((s) => s.code), "export {};", ""].join("\n"));
+    writeFileSync(
+      join(dir, "manifests.ts"),
+      [...header, ...statements.map((s) => s.code), "export {};", ""].join("\n"),
+    );
     writeFileSync(
       join(dir, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2024", types: [], skipLibCheck: true },
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2024",
+          types: [],
+          skipLibCheck: true,
+        },
         files: ["manifests.ts"],
       }),
     );
@@ -226,12 +259,23 @@ function strictFindings(manifests: readonly Manifest[]): Finding[] {
       const match = /manifests\.ts\((\d+),\d+\): error (TS\d+: .*)$/.exec(line);
       const statement = match ? statements[Number(match[1]) - 1 - header.length] : undefined;
       if (match && statement) {
-        findings.push({ file: statement.m.file, resource: resourceOf(statement.m), check: "strict", message: `${statement.path}: ${match[2]}` });
+        findings.push({
+          file: statement.m.file,
+          resource: resourceOf(statement.m),
+          check: "strict",
+          message: `${statement.path}: ${match[2]}`,
+        });
       } else if (/error TS/.test(line)) {
         findings.push({ file: "(tsc)", resource: "", check: "strict", message: line.trim() });
       }
     }
-    if (findings.length === 0) findings.push({ file: "(tsc)", resource: "", check: "strict", message: `type check failed: ${run.stdout}${run.stderr}${run.error?.message ?? ""}` });
+    if (findings.length === 0)
+      findings.push({
+        file: "(tsc)",
+        resource: "",
+        check: "strict",
+        message: `type check failed: ${run.stdout}${run.stderr}${run.error?.message ?? ""}`,
+      });
     return findings;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -253,20 +297,29 @@ function policyFindings(manifests: readonly Manifest[]): Finding[] {
   const named = (kind: string, name: string | undefined): Manifest | undefined =>
     byKind(kind).find((m) => (m.doc["metadata"] as Obj | undefined)?.["name"] === name);
   const kustomizationImages = new Set(
-    manifests.filter((m) => !isKubernetesObject(m)).flatMap((m) => (Array.isArray(m.doc["images"]) ? (m.doc["images"] as unknown[]).filter((i): i is string => typeof i === "string") : [])),
+    manifests
+      .filter((m) => !isKubernetesObject(m))
+      .flatMap((m) =>
+        Array.isArray(m.doc["images"])
+          ? (m.doc["images"] as unknown[]).filter((i): i is string => typeof i === "string")
+          : [],
+      ),
   );
 
   for (const cm of byKind("ConfigMap")) {
-    const add = (message: string): void => void findings.push({ file: cm.file, resource: resourceOf(cm), check: "policy", message });
+    const add = (message: string): void =>
+      void findings.push({ file: cm.file, resource: resourceOf(cm), check: "policy", message });
     const data = isObj(cm.doc["data"]) ? cm.doc["data"] : {};
     for (const key of Object.keys(data)) {
       if (SECRET_SETTINGS.has(key)) add(`${key} carries passwords: put it in a Secret, not a ConfigMap`);
-      else if (key.startsWith("LOCK_") && !KNOWN_SETTINGS.has(key)) add(`${key} is not a setting of the sidecar (known: ${[...KNOWN_SETTINGS].join(", ")})`);
+      else if (key.startsWith("LOCK_") && !KNOWN_SETTINGS.has(key))
+        add(`${key} is not a setting of the sidecar (known: ${[...KNOWN_SETTINGS].join(", ")})`);
     }
   }
 
   for (const deployment of byKind("Deployment")) {
-    const add = (message: string): void => void findings.push({ file: deployment.file, resource: resourceOf(deployment), check: "policy", message });
+    const add = (message: string): void =>
+      void findings.push({ file: deployment.file, resource: resourceOf(deployment), check: "policy", message });
     const pod = ((deployment.doc["spec"] as Obj | undefined)?.["template"] as Obj | undefined)?.["spec"];
     if (!isObj(pod)) continue;
     const podSecurity = isObj(pod["securityContext"]) ? pod["securityContext"] : {};
@@ -278,30 +331,41 @@ function policyFindings(manifests: readonly Manifest[]): Finding[] {
       continue;
     }
     const sidecar = sidecars[0]!;
-    if (!initContainers.includes(sidecar) || sidecar["restartPolicy"] !== "Always") add("the sidecar must be a native sidecar: an initContainers entry with restartPolicy: Always");
+    if (!initContainers.includes(sidecar) || sidecar["restartPolicy"] !== "Always")
+      add("the sidecar must be a native sidecar: an initContainers entry with restartPolicy: Always");
 
     for (const c of [...initContainers, ...containers]) {
       const name = str(c["name"]) ?? "?";
       const image = str(c["image"]) ?? "";
-      if (kustomizationImages.size > 0 && !kustomizationImages.has(image.replace(/[:@].*$/, ""))) add(`container ${name}: image ${image} is not set in kustomization.yaml images`);
+      if (kustomizationImages.size > 0 && !kustomizationImages.has(image.replace(/[:@].*$/, "")))
+        add(`container ${name}: image ${image} is not set in kustomization.yaml images`);
       const resources = isObj(c["resources"]) ? c["resources"] : {};
       const requests = isObj(resources["requests"]) ? resources["requests"] : {};
       const limits = isObj(resources["limits"]) ? resources["limits"] : {};
-      if (requests["cpu"] === undefined || requests["memory"] === undefined) add(`container ${name}: resources.requests.cpu and .memory are required`);
+      if (requests["cpu"] === undefined || requests["memory"] === undefined)
+        add(`container ${name}: resources.requests.cpu and .memory are required`);
       if (limits["memory"] === undefined) add(`container ${name}: resources.limits.memory is required`);
       const sc = isObj(c["securityContext"]) ? c["securityContext"] : {};
-      if ((sc["runAsNonRoot"] ?? podSecurity["runAsNonRoot"]) !== true) add(`container ${name}: runAsNonRoot must be true`);
+      if ((sc["runAsNonRoot"] ?? podSecurity["runAsNonRoot"]) !== true)
+        add(`container ${name}: runAsNonRoot must be true`);
       const uid = sc["runAsUser"] ?? podSecurity["runAsUser"];
       if (uid === 0) add(`container ${name}: runAsUser must not be 0`);
-      if (sc["readOnlyRootFilesystem"] !== true) add(`container ${name}: securityContext.readOnlyRootFilesystem must be true`);
-      if (sc["allowPrivilegeEscalation"] !== false) add(`container ${name}: securityContext.allowPrivilegeEscalation must be false`);
+      if (sc["readOnlyRootFilesystem"] !== true)
+        add(`container ${name}: securityContext.readOnlyRootFilesystem must be true`);
+      if (sc["allowPrivilegeEscalation"] !== false)
+        add(`container ${name}: securityContext.allowPrivilegeEscalation must be false`);
       const drop = (isObj(sc["capabilities"]) ? sc["capabilities"]["drop"] : undefined) as unknown;
-      if (!Array.isArray(drop) || !drop.includes("ALL")) add(`container ${name}: securityContext.capabilities.drop must include ALL`);
+      if (!Array.isArray(drop) || !drop.includes("ALL"))
+        add(`container ${name}: securityContext.capabilities.drop must include ALL`);
     }
 
     // Probes on the admin listener: /healthz for startup and liveness, /readyz for readiness.
     const adminPort = objs(sidecar["ports"]).find((p) => p["containerPort"] === 9090);
-    for (const [probe, path] of [["startupProbe", "/healthz"], ["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]] as const) {
+    for (const [probe, path] of [
+      ["startupProbe", "/healthz"],
+      ["livenessProbe", "/healthz"],
+      ["readinessProbe", "/readyz"],
+    ] as const) {
       const httpGet = isObj(sidecar[probe]) ? (sidecar[probe] as Obj)["httpGet"] : undefined;
       if (!isObj(httpGet)) {
         add(`sidecar: ${probe} must be an httpGet probe of the admin listener`);
@@ -309,13 +373,18 @@ function policyFindings(manifests: readonly Manifest[]): Finding[] {
       }
       if (httpGet["path"] !== path) add(`sidecar: ${probe} must get ${path}, not ${String(httpGet["path"])}`);
       const port = httpGet["port"];
-      if (port !== 9090 && (adminPort === undefined || port !== adminPort["name"])) add(`sidecar: ${probe} must use the admin port 9090 (LOCK_ADMIN_LISTEN), not ${String(port)}`);
+      if (port !== 9090 && (adminPort === undefined || port !== adminPort["name"]))
+        add(`sidecar: ${probe} must use the admin port 9090 (LOCK_ADMIN_LISTEN), not ${String(port)}`);
     }
 
     // The sidecar's environment as Kubernetes would assemble it.
     const env: Record<string, string> = {};
     for (const from of objs(sidecar["envFrom"])) {
-      const ref = isObj(from["configMapRef"]) ? from["configMapRef"] : isObj(from["secretRef"]) ? from["secretRef"] : undefined;
+      const ref = isObj(from["configMapRef"])
+        ? from["configMapRef"]
+        : isObj(from["secretRef"])
+          ? from["secretRef"]
+          : undefined;
       const kind = isObj(from["configMapRef"]) ? "ConfigMap" : "Secret";
       const source = named(kind, str(ref?.["name"]));
       if (!source) {
@@ -334,28 +403,43 @@ function policyFindings(manifests: readonly Manifest[]): Finding[] {
       if (!ref) continue;
       const source = named(secretRef ? "Secret" : "ConfigMap", str(ref["name"]));
       const value = source ? stringMap(source, secretRef ? "Secret" : "ConfigMap")[str(ref["key"]) ?? ""] : undefined;
-      if (value === undefined) add(`sidecar: ${name} refers to ${String(ref["name"])}/${String(ref["key"])}, which is not among the manifests`);
+      if (value === undefined)
+        add(
+          `sidecar: ${name} refers to ${String(ref["name"])}/${String(ref["key"])}, which is not among the manifests`,
+        );
       else env[name] = value;
       if (SECRET_SETTINGS.has(name) && !secretRef) add(`sidecar: ${name} carries passwords: take it from a Secret`);
     }
-    for (const name of SECRET_SETTINGS) if (typeof objs(sidecar["env"]).find((v) => v["name"] === name)?.["value"] === "string") add(`sidecar: ${name} carries passwords: take it from a Secret, not a literal value`);
-    if (!env["LOCK_INSTANCES"]) add("sidecar: LOCK_INSTANCES is not set: the sidecar would run on its embedded single-process store");
+    for (const name of SECRET_SETTINGS)
+      if (typeof objs(sidecar["env"]).find((v) => v["name"] === name)?.["value"] === "string")
+        add(`sidecar: ${name} carries passwords: take it from a Secret, not a literal value`);
+    if (!env["LOCK_INSTANCES"])
+      add("sidecar: LOCK_INSTANCES is not set: the sidecar would run on its embedded single-process store");
 
     // Every setting must be accepted by the sidecar's own configuration loader.
     try {
       const options = loadConfig(env, []);
       const graceS = pod["terminationGracePeriodSeconds"];
       const needed = Math.ceil(options.shutdownGraceMs / 1000) + MIN_EXTRA_GRACE_S;
-      if (typeof graceS !== "number") add(`terminationGracePeriodSeconds must be set to a number of seconds (at least LOCK_SHUTDOWN_GRACE + ${MIN_EXTRA_GRACE_S} s = ${needed} s)`);
-      else if (graceS < needed) add(`terminationGracePeriodSeconds ${graceS} is too short for LOCK_SHUTDOWN_GRACE ${env["LOCK_SHUTDOWN_GRACE"] ?? "(default)"}: at least ${needed} s`);
+      if (typeof graceS !== "number")
+        add(
+          `terminationGracePeriodSeconds must be set to a number of seconds (at least LOCK_SHUTDOWN_GRACE + ${MIN_EXTRA_GRACE_S} s = ${needed} s)`,
+        );
+      else if (graceS < needed)
+        add(
+          `terminationGracePeriodSeconds ${graceS} is too short for LOCK_SHUTDOWN_GRACE ${env["LOCK_SHUTDOWN_GRACE"] ?? "(default)"}: at least ${needed} s`,
+        );
       const [, port] = /:(\d+)$/.exec(env["LOCK_ADMIN_LISTEN"] ?? "0.0.0.0:9090") ?? [];
-      if (port !== undefined && adminPort !== undefined && Number(port) !== adminPort["containerPort"]) add(`LOCK_ADMIN_LISTEN port ${port} differs from the admin containerPort`);
-      if ((env["LOCK_ADMIN_LISTEN"] ?? "").startsWith("127.")) add("LOCK_ADMIN_LISTEN on loopback: the kubelet's probes cannot reach it");
+      if (port !== undefined && adminPort !== undefined && Number(port) !== adminPort["containerPort"])
+        add(`LOCK_ADMIN_LISTEN port ${port} differs from the admin containerPort`);
+      if ((env["LOCK_ADMIN_LISTEN"] ?? "").startsWith("127."))
+        add("LOCK_ADMIN_LISTEN on loopback: the kubelet's probes cannot reach it");
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       add(`sidecar settings rejected by the sidecar: ${error.message}`);
     }
-    if (parseDurationMs(env["LOCK_SHUTDOWN_GRACE"] ?? "10s") === undefined) add("LOCK_SHUTDOWN_GRACE is not a duration");
+    if (parseDurationMs(env["LOCK_SHUTDOWN_GRACE"] ?? "10s") === undefined)
+      add("LOCK_SHUTDOWN_GRACE is not a duration");
   }
   return findings;
 }
@@ -364,7 +448,8 @@ function policyFindings(manifests: readonly Manifest[]): Finding[] {
 function stringMap(m: Manifest, kind: string): Record<string, string> {
   const out: Record<string, string> = {};
   const data = isObj(m.doc["data"]) ? m.doc["data"] : {};
-  for (const [key, value] of Object.entries(data)) if (typeof value === "string") out[key] = kind === "Secret" ? Buffer.from(value, "base64").toString("utf8") : value;
+  for (const [key, value] of Object.entries(data))
+    if (typeof value === "string") out[key] = kind === "Secret" ? Buffer.from(value, "base64").toString("utf8") : value;
   const stringData = kind === "Secret" && isObj(m.doc["stringData"]) ? m.doc["stringData"] : {};
   for (const [key, value] of Object.entries(stringData)) if (typeof value === "string") out[key] = value;
   return out;
@@ -378,9 +463,15 @@ export function formatFinding(f: Finding): string {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const dirs = process.argv.slice(2);
-  const { manifests, findings } = await validateDirectories(dirs.length > 0 ? dirs : [join(ROOT, "deploy", "kubernetes")]);
+  const { manifests, findings } = await validateDirectories(
+    dirs.length > 0 ? dirs : [join(ROOT, "deploy", "kubernetes")],
+  );
   for (const m of manifests) if (isKubernetesObject(m)) console.log(`checked ${resourceOf(m)} (${m.file})`);
   for (const f of findings) console.error(`INVALID ${formatFinding(f)}`);
-  console.log(findings.length === 0 ? `${basename(process.argv[1])}: ${manifests.length} documents valid (Kubernetes v1.36 schemas, strict fields, sidecar rules)` : `${findings.length} finding(s)`);
+  console.log(
+    findings.length === 0
+      ? `${basename(process.argv[1])}: ${manifests.length} documents valid (Kubernetes v1.36 schemas, strict fields, sidecar rules)`
+      : `${findings.length} finding(s)`,
+  );
   process.exitCode = findings.length === 0 ? 0 : 1;
 }

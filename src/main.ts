@@ -27,7 +27,8 @@ try {
 const logger = createLogger(options.logLevel);
 // grpc-js writes its own lines to stderr ("E No address added ..."); what
 // matters reaches us as errors, said in our words, so its lines are debug logs.
-const grpcLine = (message?: unknown, ...rest: unknown[]): void => logger.debug({ source: "grpc-js" }, format(message, ...rest));
+const grpcLine = (message?: unknown, ...rest: unknown[]): void =>
+  logger.debug({ source: "grpc-js" }, format(message, ...rest));
 setLogger({ error: grpcLine, info: grpcLine, debug: grpcLine });
 
 try {

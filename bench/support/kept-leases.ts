@@ -52,7 +52,14 @@ export class KeptLeases {
    * pause, as a real client would; refused for `giveUpMs` in a row, it
    * stops and says so.
    */
-  async acquire(prefix: string, from: number, count: number, ttlMs: number, giveUpMs = Number.POSITIVE_INFINITY, inFlight = 64): Promise<{ acquired: number; refused: boolean }> {
+  async acquire(
+    prefix: string,
+    from: number,
+    count: number,
+    ttlMs: number,
+    giveUpMs = Number.POSITIVE_INFINITY,
+    inFlight = 64,
+  ): Promise<{ acquired: number; refused: boolean }> {
     let next = from;
     let refused = false;
     const worker = async (): Promise<void> => {
@@ -119,7 +126,11 @@ export class KeptLeases {
     let messages = 0;
     let lastAt = 0;
     const thirdMs = this.#ttlMs / 3;
-    const stream = this.#client.keepAlive({ name: lease.name, leaseId: lease.leaseId, ttl: durationFromMs(this.#ttlMs) });
+    const stream = this.#client.keepAlive({
+      name: lease.name,
+      leaseId: lease.leaseId,
+      ttl: durationFromMs(this.#ttlMs),
+    });
     lease.stream = stream;
     stream.on("data", (m: KeepAliveResponse) => {
       const now = Date.now();

@@ -13,7 +13,8 @@ export function fmt(value: number, digits = 2): string {
 /** Prints rows as an aligned text table. */
 export function printTable(headers: string[], rows: string[][]): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   console.log(line(headers));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const row of rows) console.log(line(row));
@@ -24,7 +25,12 @@ export function printTable(headers: string[], rows: string[][]): void {
  * the upper bound of its bucket (seconds), over what was observed between
  * two scrapes (`before` undefined: since start). NaN when nothing was.
  */
-export function histogramPercentile(before: Map<string, number> | undefined, after: Map<string, number>, name: string, p: number): number {
+export function histogramPercentile(
+  before: Map<string, number> | undefined,
+  after: Map<string, number>,
+  name: string,
+  p: number,
+): number {
   const buckets: { le: number; count: number }[] = [];
   for (const [key, value] of after) {
     const match = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(key);

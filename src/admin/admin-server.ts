@@ -83,7 +83,10 @@ async function route(req: IncomingMessage, res: ServerResponse, sources: AdminSo
         return;
       }
       const { reachable, quorum, instances } = sources.status();
-      const why = reachable >= quorum ? "shutting down" : `${reachable} of ${instances.length} instances reachable (need ${quorum})`;
+      const why =
+        reachable >= quorum
+          ? "shutting down"
+          : `${reachable} of ${instances.length} instances reachable (need ${quorum})`;
       send(res, 503, "text/plain; charset=utf-8", `not ready: ${why}\n`);
       return;
     }
@@ -96,6 +99,10 @@ async function route(req: IncomingMessage, res: ServerResponse, sources: AdminSo
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.writeHead(status, {
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  });
   res.end(res.req.method === "HEAD" ? undefined : body);
 }

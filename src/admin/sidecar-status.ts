@@ -18,7 +18,13 @@ export interface SidecarStatus {
    * (null before it is read, or when the instance refuses to tell).
    * Names carry no credentials.
    */
-  instances: { name: string; up: boolean | null; guard: string; mayEvict: boolean | null; quarantine: { basis: string; remainingMs: number } | null }[];
+  instances: {
+    name: string;
+    up: boolean | null;
+    guard: string;
+    mayEvict: boolean | null;
+    quarantine: { basis: string; remainingMs: number } | null;
+  }[];
 }
 
 export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStatus {
@@ -26,7 +32,15 @@ export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStat
     serving: health.serving,
     quorum,
     reachable: health.reachable,
-    instances: health.instances().map(({ name, up, guard, mayEvict, quarantine }) => ({ name, up: up ?? null, guard, mayEvict: mayEvict ?? null, quarantine: quarantine ?? null })),
+    instances: health
+      .instances()
+      .map(({ name, up, guard, mayEvict, quarantine }) => ({
+        name,
+        up: up ?? null,
+        guard,
+        mayEvict: mayEvict ?? null,
+        quarantine: quarantine ?? null,
+      })),
   };
 }
 
@@ -39,6 +53,8 @@ export function isSidecarStatus(value: unknown): value is SidecarStatus {
     typeof v["quorum"] === "number" &&
     typeof v["reachable"] === "number" &&
     Array.isArray(v["instances"]) &&
-    v["instances"].every((i: unknown) => typeof i === "object" && i !== null && typeof (i as Record<string, unknown>)["name"] === "string")
+    v["instances"].every(
+      (i: unknown) => typeof i === "object" && i !== null && typeof (i as Record<string, unknown>)["name"] === "string",
+    )
   );
 }

@@ -39,9 +39,14 @@ export function parseCommandArgs(argv: readonly string[], options: ParseArgsOpti
     if (token.kind === "option") checkOption(token, options);
   }
   const terminator = parsed.tokens.find((t) => t.kind === "option-terminator");
-  const positionals = parsed.tokens.flatMap((t) => (t.kind === "positional" && (!terminator || t.index < terminator.index) ? [leaseIds.get(t.value) ?? t.value] : []));
+  const positionals = parsed.tokens.flatMap((t) =>
+    t.kind === "positional" && (!terminator || t.index < terminator.index) ? [leaseIds.get(t.value) ?? t.value] : [],
+  );
   const values = Object.fromEntries(
-    Object.entries(parsed.values).map(([flag, value]) => [flag, typeof value === "string" ? (leaseIds.get(value) ?? value) : value]),
+    Object.entries(parsed.values).map(([flag, value]) => [
+      flag,
+      typeof value === "string" ? (leaseIds.get(value) ?? value) : value,
+    ]),
   ) as Record<string, string | boolean | undefined>;
   return {
     positionals,
@@ -65,11 +70,19 @@ function checkOption(token: OptionToken, options: ParseArgsOptionsConfig): void 
     const closest = token.rawName.startsWith("--") ? closestOption(token.name, names) : undefined;
     throw usageError(`unknown option ${token.rawName}${closest === undefined ? "" : `; did you mean --${closest}?`}`);
   }
-  if (option.type === "boolean" && token.value !== undefined) throw usageError(`${token.rawName} takes no value (got ${JSON.stringify(token.value)})`);
+  if (option.type === "boolean" && token.value !== undefined)
+    throw usageError(`${token.rawName} takes no value (got ${JSON.stringify(token.value)})`);
   if (option.type === "string" && token.value === undefined) throw usageError(`${token.rawName} needs a value`);
   // "--ttl --wait 5s" forgot the TTL; a value that starts with "-" goes inline: --owner=-me.
-  if (option.type === "string" && !token.inlineValue && token.value!.startsWith("-") && !token.value!.startsWith("\u0000")) {
-    throw usageError(`${token.rawName} needs a value, not ${JSON.stringify(token.value)} (write ${token.rawName}=${token.value} if that is the value)`);
+  if (
+    option.type === "string" &&
+    !token.inlineValue &&
+    token.value!.startsWith("-") &&
+    !token.value!.startsWith("\u0000")
+  ) {
+    throw usageError(
+      `${token.rawName} needs a value, not ${JSON.stringify(token.value)} (write ${token.rawName}=${token.value} if that is the value)`,
+    );
   }
 }
 
@@ -78,8 +91,12 @@ export function durationOption(args: CommandArgs, flag: string): number | undefi
   const text = args.values[flag];
   if (text === undefined) return undefined;
   const ms = typeof text === "string" ? parseDurationMs(text) : undefined;
-  if (ms === undefined) throw usageError(`--${flag}: ${JSON.stringify(text)} is not a duration like 250ms, 10s or 1m30s`);
-  if (ms > MAX_DURATION_MS) throw usageError(`--${flag}: ${JSON.stringify(text)} is out of range (at most ${formatDurationMs(MAX_DURATION_MS)})`);
+  if (ms === undefined)
+    throw usageError(`--${flag}: ${JSON.stringify(text)} is not a duration like 250ms, 10s or 1m30s`);
+  if (ms > MAX_DURATION_MS)
+    throw usageError(
+      `--${flag}: ${JSON.stringify(text)} is out of range (at most ${formatDurationMs(MAX_DURATION_MS)})`,
+    );
   return ms;
 }
 
@@ -90,7 +107,9 @@ export function stringOption(args: CommandArgs, flag: string): string | undefine
 
 /** Exactly `names.length` positionals, named in the error when some are missing. */
 export function positionals(args: CommandArgs, names: readonly string[]): string[] {
-  if (args.positionals.length < names.length) throw usageError(`missing ${names.slice(args.positionals.length).join(" and ")}`);
-  if (args.positionals.length > names.length) throw usageError(`unexpected argument ${JSON.stringify(args.positionals[names.length])}`);
+  if (args.positionals.length < names.length)
+    throw usageError(`missing ${names.slice(args.positionals.length).join(" and ")}`);
+  if (args.positionals.length > names.length)
+    throw usageError(`unexpected argument ${JSON.stringify(args.positionals[names.length])}`);
   return args.positionals;
 }

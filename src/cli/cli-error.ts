@@ -22,12 +22,17 @@ export function usageError(message: string): CliError {
 export function callFailed(what: string, error: unknown): CliError {
   if (error instanceof CliError) return error;
   // The high-level client's errors already name the call; their gRPC status gives the exit code.
-  if (error instanceof LockClientError) return new CliError(exitCodeOfClientError(error), error.message, { cause: error });
+  if (error instanceof LockClientError)
+    return new CliError(exitCodeOfClientError(error), error.message, { cause: error });
   if (isServiceError(error)) {
     const name = grpcStatus[error.code] ?? String(error.code);
-    return new CliError(exitCodeOfStatus(error.code), `${what}: ${name}: ${grpcDetailText(error.details)}`, { cause: error });
+    return new CliError(exitCodeOfStatus(error.code), `${what}: ${name}: ${grpcDetailText(error.details)}`, {
+      cause: error,
+    });
   }
-  return new CliError(EXIT.error, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  return new CliError(EXIT.error, `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
 }
 
 function exitCodeOfClientError(error: LockClientError): ExitCode {

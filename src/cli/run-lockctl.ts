@@ -62,7 +62,9 @@ export async function runLockctl(argv: readonly string[], ctx: CliContext): Prom
     return await command.run(args, ctx);
   } catch (error) {
     if (!(error instanceof CliError)) {
-      ctx.err(`lockctl: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      ctx.err(
+        `lockctl: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       return EXIT.error;
     }
     const hint = error.exitCode === EXIT.usage ? ` (see lockctl ${command ? `${command.name} ` : ""}--help)` : "";

@@ -48,7 +48,10 @@ export function sidecarConnection(args: CommandArgs, ctx: CliContext): SidecarCo
   if (args.values["tls"] !== true && !ca && !cert && !key && !serverName) {
     return { address, credentials: ChannelCredentials.createInsecure(), channelOptions: {} };
   }
-  if (!cert !== !key) throw usageError(`${(cert ?? key)!.source} needs its pair: a client certificate (--tls-cert) goes with its key (--tls-key)`);
+  if (!cert !== !key)
+    throw usageError(
+      `${(cert ?? key)!.source} needs its pair: a client certificate (--tls-cert) goes with its key (--tls-key)`,
+    );
   let credentials: ChannelCredentials;
   try {
     credentials = ChannelCredentials.createSsl(readCaBundle(ca), readPem(key), readPem(cert));
@@ -59,12 +62,18 @@ export function sidecarConnection(args: CommandArgs, ctx: CliContext): SidecarCo
     throw usageError(`${sources}: not usable for TLS (${errorReason(error)})`);
   }
   // The name the certificate is checked for, and the :authority the sidecar sees.
-  const channelOptions: ChannelOptions = serverName ? { "grpc.ssl_target_name_override": serverName.value, "grpc.default_authority": serverName.value } : {};
+  const channelOptions: ChannelOptions = serverName
+    ? { "grpc.ssl_target_name_override": serverName.value, "grpc.default_authority": serverName.value }
+    : {};
   return { address, credentials, channelOptions };
 }
 
 /** Runs `work` with a client to the sidecar and closes it whatever happens. */
-export async function withClient<T>(args: CommandArgs, ctx: CliContext, work: (client: LockClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  args: CommandArgs,
+  ctx: CliContext,
+  work: (client: LockClient) => Promise<T>,
+): Promise<T> {
   const { address, credentials, channelOptions } = sidecarConnection(args, ctx);
   const client = new LockClient(address, credentials, channelOptions);
   try {

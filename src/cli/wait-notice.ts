@@ -12,6 +12,12 @@ export const WAIT_NOTICE_AFTER_MS = 1000;
  */
 export function noticeLongWait(ctx: CliContext, name: string, waitMs: number): () => void {
   if (ctx.stderrIsTTY !== true || waitMs <= WAIT_NOTICE_AFTER_MS) return () => undefined;
-  const timer = setTimeout(() => ctx.err(`lockctl: waiting for ${JSON.stringify(name)}, held elsewhere (up to ${formatDurationMs(waitMs)}; Ctrl-C gives up)\n`), WAIT_NOTICE_AFTER_MS);
+  const timer = setTimeout(
+    () =>
+      ctx.err(
+        `lockctl: waiting for ${JSON.stringify(name)}, held elsewhere (up to ${formatDurationMs(waitMs)}; Ctrl-C gives up)\n`,
+      ),
+    WAIT_NOTICE_AFTER_MS,
+  );
   return () => clearTimeout(timer);
 }

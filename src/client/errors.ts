@@ -8,7 +8,13 @@ import { grpcDetailText } from "../util/error-text.ts";
  * request the sidecar or this client refused), `ended` (the lease was
  * already given back), `other`.
  */
-export type LockClientErrorCode = "not-acquired" | "unavailable" | "lease-lost" | "invalid-argument" | "ended" | "other";
+export type LockClientErrorCode =
+  | "not-acquired"
+  | "unavailable"
+  | "lease-lost"
+  | "invalid-argument"
+  | "ended"
+  | "other";
 
 /** Every error the high-level client throws is one of these; `code` says which kind. */
 export class LockClientError extends Error {
@@ -63,7 +69,12 @@ export class LeaseLostError extends LockClientError {
   readonly lockName: string;
   readonly reason: LeaseLossReason;
 
-  constructor(lockName: string, reason: LeaseLossReason, message: string, options: { cause?: unknown; grpcCode?: grpcStatus } = {}) {
+  constructor(
+    lockName: string,
+    reason: LeaseLossReason,
+    message: string,
+    options: { cause?: unknown; grpcCode?: grpcStatus } = {},
+  ) {
     super("lease-lost", `the lease on ${JSON.stringify(lockName)} was lost: ${message}`, options);
     this.lockName = lockName;
     this.reason = reason;
@@ -77,7 +88,10 @@ export function isServiceError(error: unknown): error is ServiceError {
 /** A failed call as this client's error; `what` names the call ("hold \"reports\""). */
 export function clientError(what: string, error: unknown): LockClientError {
   if (error instanceof LockClientError) return error;
-  if (!isServiceError(error)) return new LockClientError("other", `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  if (!isServiceError(error))
+    return new LockClientError("other", `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   const grpcCode = error.code;
   const message = `${what}: ${grpcStatus[grpcCode] ?? grpcCode}: ${grpcDetailText(error.details)}`;
   switch (grpcCode) {

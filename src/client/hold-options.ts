@@ -48,7 +48,10 @@ export function resolveHoldOptions(options: HoldOptions): ResolvedHoldOptions {
 export function durationMs(option: string, value: Duration): number {
   const ms = typeof value === "number" ? value : parseDurationMs(value);
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-    throw new LockClientError("invalid-argument", `${option}: ${JSON.stringify(value)} is not a duration: pass milliseconds or text like "250ms", "30s" or "1m30s"`);
+    throw new LockClientError(
+      "invalid-argument",
+      `${option}: ${JSON.stringify(value)} is not a duration: pass milliseconds or text like "250ms", "30s" or "1m30s"`,
+    );
   }
   return Math.round(ms);
 }

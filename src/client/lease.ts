@@ -78,10 +78,14 @@ export class Lease implements AsyncDisposable {
    */
   async extend(ttl?: Duration): Promise<void> {
     if (this.signal.aborted) throw this.signal.reason;
-    if (this.#ending) throw new LockClientError("ended", `extend ${JSON.stringify(this.name)}: the hold was already ended`);
+    if (this.#ending)
+      throw new LockClientError("ended", `extend ${JSON.stringify(this.name)}: the hold was already ended`);
     const ttlField = ttl === undefined ? {} : { ttl: durationFromMs(optionMs("ttl", ttl)) };
     try {
-      const { lease } = await this.#ctx.client.extend({ name: this.name, leaseId: this.#leaseId, ...ttlField }, { deadline: Date.now() + this.#ctx.callTimeoutMs });
+      const { lease } = await this.#ctx.client.extend(
+        { name: this.name, leaseId: this.#leaseId, ...ttlField },
+        { deadline: Date.now() + this.#ctx.callTimeoutMs },
+      );
       if (lease) this.#renewed(lease);
     } catch (error) {
       if (isServiceError(error) && error.code === grpcStatus.FAILED_PRECONDITION) {
@@ -118,7 +122,10 @@ export class Lease implements AsyncDisposable {
     try {
       if (!release) return false;
       // Release first, then cancel: the answer says whether it was still held.
-      const { released } = await this.#ctx.client.release({ name: this.name, leaseId: this.#leaseId }, { deadline: Date.now() + this.#ctx.callTimeoutMs });
+      const { released } = await this.#ctx.client.release(
+        { name: this.name, leaseId: this.#leaseId },
+        { deadline: Date.now() + this.#ctx.callTimeoutMs },
+      );
       return released;
     } catch (error) {
       throw clientError(`release ${JSON.stringify(this.name)}`, error);

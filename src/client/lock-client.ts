@@ -1,6 +1,13 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
-import { ChannelCredentials, makeGenericClientConstructor, type CallOptions, type ChannelOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  ChannelCredentials,
+  makeGenericClientConstructor,
+  type CallOptions,
+  type ChannelOptions,
+  type ClientReadableStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import {
   AcquireRequestSchema,
   ExtendRequestSchema,
@@ -16,7 +23,11 @@ import {
 } from "../../gen/lock/v1/lock_pb.ts";
 import { grpcServiceDefinition } from "../server/grpc-service-definition.ts";
 
-type Unary<Req, Res> = (request: Req, options: CallOptions, callback: (error: ServiceError | null, response?: Res) => void) => unknown;
+type Unary<Req, Res> = (
+  request: Req,
+  options: CallOptions,
+  callback: (error: ServiceError | null, response?: Res) => void,
+) => unknown;
 
 interface RawClient {
   acquire: Unary<unknown, AcquireResponse>;
@@ -38,7 +49,11 @@ const Constructor = makeGenericClientConstructor(grpcServiceDefinition(LockServi
 export class LockClient {
   readonly #raw: RawClient;
 
-  constructor(address: string, credentials: ChannelCredentials = ChannelCredentials.createInsecure(), channelOptions: ChannelOptions = {}) {
+  constructor(
+    address: string,
+    credentials: ChannelCredentials = ChannelCredentials.createInsecure(),
+    channelOptions: ChannelOptions = {},
+  ) {
     this.#raw = new Constructor(address, credentials, channelOptions) as unknown as RawClient;
   }
 
@@ -54,11 +69,17 @@ export class LockClient {
     return this.#unary(this.#raw.release, create(ReleaseRequestSchema, request), options);
   }
 
-  keepAlive(request: MessageInitShape<typeof KeepAliveRequestSchema>, options: CallOptions = {}): ClientReadableStream<KeepAliveResponse> {
+  keepAlive(
+    request: MessageInitShape<typeof KeepAliveRequestSchema>,
+    options: CallOptions = {},
+  ): ClientReadableStream<KeepAliveResponse> {
     return this.#raw.keepAlive(create(KeepAliveRequestSchema, request), options);
   }
 
-  hold(request: MessageInitShape<typeof HoldRequestSchema>, options: CallOptions = {}): ClientReadableStream<HoldResponse> {
+  hold(
+    request: MessageInitShape<typeof HoldRequestSchema>,
+    options: CallOptions = {},
+  ): ClientReadableStream<HoldResponse> {
     return this.#raw.hold(create(HoldRequestSchema, request), options);
   }
 

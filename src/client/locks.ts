@@ -43,7 +43,11 @@ export class Locks implements Disposable {
     this.#ownsClient = options.client === undefined;
     this.client =
       options.client ??
-      new LockClient(options.address ?? DEFAULT_LOCKS_OPTIONS.address, options.credentials ?? ChannelCredentials.createInsecure(), options.channelOptions ?? {});
+      new LockClient(
+        options.address ?? DEFAULT_LOCKS_OPTIONS.address,
+        options.credentials ?? ChannelCredentials.createInsecure(),
+        options.channelOptions ?? {},
+      );
     this.#callTimeoutMs = options.callTimeoutMs ?? DEFAULT_LOCKS_OPTIONS.callTimeoutMs;
   }
 
@@ -63,12 +67,20 @@ export class Locks implements Disposable {
    */
   hold<T>(name: string, options: HoldOptions, work: HoldWork<T>): Promise<T>;
   hold<T>(name: string, work: HoldWork<T>): Promise<T>;
-  async hold<T>(name: string, optionsOrWork: HoldOptions | HoldWork<T> = {}, maybeWork?: HoldWork<T>): Promise<Lease | T> {
+  async hold<T>(
+    name: string,
+    optionsOrWork: HoldOptions | HoldWork<T> = {},
+    maybeWork?: HoldWork<T>,
+  ): Promise<Lease | T> {
     const options = typeof optionsOrWork === "function" ? {} : optionsOrWork;
     const work = typeof optionsOrWork === "function" ? optionsOrWork : maybeWork;
     const resolved = resolveHoldOptions(options);
     const opened = await openHold(this.client, name, resolved, this.#callTimeoutMs);
-    const lease = new Lease(opened, { client: this.client, callTimeoutMs: this.#callTimeoutMs, expireOnClose: resolved.expireOnClose });
+    const lease = new Lease(opened, {
+      client: this.client,
+      callTimeoutMs: this.#callTimeoutMs,
+      expireOnClose: resolved.expireOnClose,
+    });
     if (!work) return lease;
     let result: T;
     try {

@@ -25,7 +25,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * same request id while the wait lasts, and at least once: a grant whose
  * answer was lost on the way is then found again, not refused as held.
  */
-export async function openHold(client: LockClient, name: string, options: ResolvedHoldOptions, answerTimeoutMs: number): Promise<OpenedHold> {
+export async function openHold(
+  client: LockClient,
+  name: string,
+  options: ResolvedHoldOptions,
+  answerTimeoutMs: number,
+): Promise<OpenedHold> {
   const waitEnd = Date.now() + options.waitMs;
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -39,7 +44,13 @@ export async function openHold(client: LockClient, name: string, options: Resolv
   }
 }
 
-function attemptHold(client: LockClient, name: string, options: ResolvedHoldOptions, waitMs: number, answerTimeoutMs: number): Promise<OpenedHold> {
+function attemptHold(
+  client: LockClient,
+  name: string,
+  options: ResolvedHoldOptions,
+  waitMs: number,
+  answerTimeoutMs: number,
+): Promise<OpenedHold> {
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const what = `hold ${JSON.stringify(name)}`;
@@ -62,7 +73,9 @@ function attemptHold(client: LockClient, name: string, options: ResolvedHoldOpti
     };
     const stream = new HoldStream(client.hold(request), (event) => {
       if (event.kind === "end") {
-        const error = event.error ? clientError(what, event.error) : new LockUnavailableError(`${what}: the sidecar ended the call without an answer`);
+        const error = event.error
+          ? clientError(what, event.error)
+          : new LockUnavailableError(`${what}: the sidecar ended the call without an answer`);
         settle(() => reject(error));
       } else if (event.message.acquired && event.message.lease) {
         const lease = event.message.lease;
@@ -86,7 +99,11 @@ function attemptHold(client: LockClient, name: string, options: ResolvedHoldOpti
       () =>
         settle(() => {
           stream.cancel();
-          reject(new LockUnavailableError(`${what}: no answer from the sidecar within ${waitMs + answerTimeoutMs} ms`, { grpcCode: grpcStatus.DEADLINE_EXCEEDED }));
+          reject(
+            new LockUnavailableError(`${what}: no answer from the sidecar within ${waitMs + answerTimeoutMs} ms`, {
+              grpcCode: grpcStatus.DEADLINE_EXCEEDED,
+            }),
+          );
         }),
       Math.min(waitMs + answerTimeoutMs, MAX_TIMER_MS),
     );

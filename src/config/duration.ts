@@ -35,7 +35,11 @@ export function parseDurationMs(text: string): number | undefined {
 
 /** The shortest exact spelling of a millisecond count, for messages and help. */
 export function formatDurationMs(ms: number): string {
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;

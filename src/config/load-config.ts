@@ -25,7 +25,12 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     raw.set(setting, { text, source: `--${flag}` });
   }
   const options: Record<string, unknown> = { ...DEFAULT_OPTIONS };
-  for (const [setting, { text, source }] of raw) options[setting.key] = parseSetting(setting, text, source === setting.env ? describe(setting) : `${source} (${setting.env})`);
+  for (const [setting, { text, source }] of raw)
+    options[setting.key] = parseSetting(
+      setting,
+      text,
+      source === setting.env ? describe(setting) : `${source} (${setting.env})`,
+    );
   const result = options as unknown as SidecarOptions;
   checkRelations(result);
   return result;
@@ -48,7 +53,8 @@ function parseFlags(argv: readonly string[]): [string, string][] {
   const flags: [string, string][] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --name value)`);
+    if (!arg.startsWith("--"))
+      throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --name value)`);
     const eq = arg.indexOf("=");
     if (eq >= 0) {
       flags.push([arg.slice(2, eq), arg.slice(eq + 1)]);
@@ -56,7 +62,10 @@ function parseFlags(argv: readonly string[]): [string, string][] {
     }
     const value = argv[i + 1];
     // A yes/no setting's flag alone means true: `--allow-eviction`.
-    if ((value === undefined || value.startsWith("--")) && SETTINGS.find((s) => s.flag === arg.slice(2))?.kind === "boolean") {
+    if (
+      (value === undefined || value.startsWith("--")) &&
+      SETTINGS.find((s) => s.flag === arg.slice(2))?.kind === "boolean"
+    ) {
       flags.push([arg.slice(2), "true"]);
       continue;
     }
@@ -71,7 +80,8 @@ function parseSetting(setting: Setting, text: string, where: string): unknown {
   switch (setting.kind) {
     case "duration": {
       const ms = parseDurationMs(text);
-      if (ms === undefined) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not a duration like 250ms, 10s, 5m or 1h`);
+      if (ms === undefined)
+        throw new ConfigError(`${where}: ${JSON.stringify(text)} is not a duration like 250ms, 10s, 5m or 1h`);
       return checkBounds(setting, ms, where, formatDurationMs);
     }
     case "integer": {
@@ -79,10 +89,12 @@ function parseSetting(setting: Setting, text: string, where: string): unknown {
       return checkBounds(setting, Number(text.trim()), where, String);
     }
     case "string":
-      if (setting.choices && !setting.choices.includes(text)) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not one of ${setting.choices.join(", ")}`);
+      if (setting.choices && !setting.choices.includes(text))
+        throw new ConfigError(`${where}: ${JSON.stringify(text)} is not one of ${setting.choices.join(", ")}`);
       return text;
     case "boolean":
-      if (text !== "true" && text !== "false") throw new ConfigError(`${where}: ${JSON.stringify(text)} is not true or false`);
+      if (text !== "true" && text !== "false")
+        throw new ConfigError(`${where}: ${JSON.stringify(text)} is not true or false`);
       return text === "true";
     case "address":
       return parseAddress(text, where);
@@ -98,14 +110,17 @@ function parseSetting(setting: Setting, text: string, where: string): unknown {
 }
 
 function checkBounds(setting: Setting, value: number, where: string, show: (n: number) => string): number {
-  if (setting.min !== undefined && value < setting.min) throw new ConfigError(`${where}: ${show(value)} is below the minimum ${show(setting.min)}`);
-  if (setting.max !== undefined && value > setting.max) throw new ConfigError(`${where}: ${show(value)} is above the maximum ${show(setting.max)}`);
+  if (setting.min !== undefined && value < setting.min)
+    throw new ConfigError(`${where}: ${show(value)} is below the minimum ${show(setting.min)}`);
+  if (setting.max !== undefined && value > setting.max)
+    throw new ConfigError(`${where}: ${show(value)} is above the maximum ${show(setting.max)}`);
   return value;
 }
 
 function parseAddress(text: string, where: string): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(text.trim());
-  if (!match || Number(match[2]) > 65_535) throw new ConfigError(`${where}: ${JSON.stringify(text)} is not host:port (for example 127.0.0.1:50051)`);
+  if (!match || Number(match[2]) > 65_535)
+    throw new ConfigError(`${where}: ${JSON.stringify(text)} is not host:port (for example 127.0.0.1:50051)`);
   return text.trim();
 }
 
@@ -140,7 +155,9 @@ function checkInstanceUrl(url: string, where: string): string {
     throw new ConfigError(`${where}: ${shown} is not a URL ${EXPECTED_URL}`);
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new ConfigError(`${where}: ${shown} is not a redis:// or rediss:// URL; write ${withoutCredentials(url).replace(/^[^:]*:\/\//, "redis://")}`);
+    throw new ConfigError(
+      `${where}: ${shown} is not a redis:// or rediss:// URL; write ${withoutCredentials(url).replace(/^[^:]*:\/\//, "redis://")}`,
+    );
   }
   if (!parsed.hostname) throw new ConfigError(`${where}: ${shown} has no host`);
   return url;
@@ -157,19 +174,30 @@ function withoutCredentials(url: string): string {
 function checkRelations(o: SidecarOptions): void {
   const ttl = (s: string) => SETTINGS.find((x) => x.key === s)!;
   const name = (key: string) => describe(ttl(key));
-  if (o.minTtlMs > o.maxTtlMs) throw new ConfigError(`${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) exceeds ${name("maxTtlMs")} (${formatDurationMs(o.maxTtlMs)})`);
+  if (o.minTtlMs > o.maxTtlMs)
+    throw new ConfigError(
+      `${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) exceeds ${name("maxTtlMs")} (${formatDurationMs(o.maxTtlMs)})`,
+    );
   if (o.defaultTtlMs < o.minTtlMs || o.defaultTtlMs > o.maxTtlMs) {
-    throw new ConfigError(`${name("defaultTtlMs")} (${formatDurationMs(o.defaultTtlMs)}) must lie within ${name("minTtlMs")} and ${name("maxTtlMs")}`);
+    throw new ConfigError(
+      `${name("defaultTtlMs")} (${formatDurationMs(o.defaultTtlMs)}) must lie within ${name("minTtlMs")} and ${name("maxTtlMs")}`,
+    );
   }
   // A lease must outlive a few round trips, or every grant would be too slow to be valid.
   if (o.minTtlMs < 2 * o.instanceTimeoutMs) {
-    throw new ConfigError(`${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) must be at least twice ${name("instanceTimeoutMs")} (${formatDurationMs(o.instanceTimeoutMs)})`);
+    throw new ConfigError(
+      `${name("minTtlMs")} (${formatDurationMs(o.minTtlMs)}) must be at least twice ${name("instanceTimeoutMs")} (${formatDurationMs(o.instanceTimeoutMs)})`,
+    );
   }
-  if (o.fenceRetentionMs < o.maxTtlMs) throw new ConfigError(`${name("fenceRetentionMs")} must be at least ${name("maxTtlMs")}`);
+  if (o.fenceRetentionMs < o.maxTtlMs)
+    throw new ConfigError(`${name("fenceRetentionMs")} must be at least ${name("maxTtlMs")}`);
   // A certificate without its key (or the reverse) is a half-done TLS set-up, never "TLS off".
-  if ((o.tlsCertFile === "") !== (o.tlsKeyFile === "")) throw new ConfigError(`${name("tlsCertFile")} and ${name("tlsKeyFile")} must be set together`);
+  if ((o.tlsCertFile === "") !== (o.tlsKeyFile === ""))
+    throw new ConfigError(`${name("tlsCertFile")} and ${name("tlsKeyFile")} must be set together`);
   if (o.tlsClientCaFile !== "" && o.tlsCertFile === "") {
-    throw new ConfigError(`${name("tlsClientCaFile")} needs ${name("tlsCertFile")} and ${name("tlsKeyFile")}: client certificates are only asked for over TLS`);
+    throw new ConfigError(
+      `${name("tlsClientCaFile")} needs ${name("tlsCertFile")} and ${name("tlsKeyFile")}: client certificates are only asked for over TLS`,
+    );
   }
   if ((o.instanceTlsCertFile === "") !== (o.instanceTlsKeyFile === "")) {
     throw new ConfigError(`${name("instanceTlsCertFile")} and ${name("instanceTlsKeyFile")} must be set together`);
@@ -177,7 +205,9 @@ function checkRelations(o: SidecarOptions): void {
   const instanceTlsSet = o.instanceTlsCaFile !== "" || o.instanceTlsCertFile !== "";
   if (instanceTlsSet && !o.instances.some((u) => new URL(u).protocol === "rediss:")) {
     // Otherwise an operator could believe instance traffic is encrypted when no instance uses TLS.
-    throw new ConfigError(`${name("instanceTlsCaFile")} / ${name("instanceTlsCertFile")} are set but no instance in ${name("instances")} is a rediss:// URL`);
+    throw new ConfigError(
+      `${name("instanceTlsCaFile")} / ${name("instanceTlsCertFile")} are set but no instance in ${name("instances")} is a rediss:// URL`,
+    );
   }
   // Compared as the client connects: host names are case-blind, the port defaults to 6379.
   const endpoint = (u: string): string => {
@@ -185,7 +215,9 @@ function checkRelations(o: SidecarOptions): void {
     return `${url.hostname.toLowerCase()}:${url.port || "6379"}`;
   };
   if (new Set(o.instances.map(endpoint)).size !== o.instances.length) {
-    throw new ConfigError(`${name("instances")}: the same instance is listed twice; Redlock needs independent instances`);
+    throw new ConfigError(
+      `${name("instances")}: the same instance is listed twice; Redlock needs independent instances`,
+    );
   }
 }
 

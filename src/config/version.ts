@@ -15,7 +15,8 @@ export function packageVersion(): string {
 function readVersion(): string {
   try {
     const parsed: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-    const value = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>)["version"] : undefined;
+    const value =
+      typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>)["version"] : undefined;
     return typeof value === "string" ? value : "unknown";
   } catch {
     return "unknown";

@@ -23,10 +23,18 @@ export class AcquireOnce {
   }
 
   /** `queuedAtMs`: when the caller asked; the head's attempts since then answer for it. */
-  async acquire(name: string, keys: LockKeys, ttlMs: number, queuedAtMs: number, signal: AbortSignal | undefined): Promise<AcquireResult> {
+  async acquire(
+    name: string,
+    keys: LockKeys,
+    ttlMs: number,
+    queuedAtMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<AcquireResult> {
     const { clock, instances, quorum, queues, options } = this.#parts;
     const behind = queues.size(name) > 0;
-    const known = behind ? answerBehindQueue(queues.latestVerdict(name), clock.monotonicMs(), queuedAtMs, headIntervalMs(options)) : undefined;
+    const known = behind
+      ? answerBehindQueue(queues.latestVerdict(name), clock.monotonicMs(), queuedAtMs, headIntervalMs(options))
+      : undefined;
     if (known) return refusalResult(known, instances.length, quorum);
     const verdict = await this.#round.attempt(name, keys, ttlMs, "", signal);
     if (verdict.kind !== "granted") return refusalResult(verdict, instances.length, quorum);

@@ -14,7 +14,15 @@ import { ReleaseWatches } from "./release-watch.ts";
 /** The settings the engine reads; their meaning, units and defaults live in the settings table. */
 export type EngineOptions = Pick<
   SidecarOptions,
-  "keyPrefix" | "instanceTimeoutMs" | "retryDelayMs" | "retryJitterMs" | "fenceRetentionMs" | "waitTicketTtlMs" | "maxBatch" | "maxLeases" | "maxWaiters"
+  | "keyPrefix"
+  | "instanceTimeoutMs"
+  | "retryDelayMs"
+  | "retryJitterMs"
+  | "fenceRetentionMs"
+  | "waitTicketTtlMs"
+  | "maxBatch"
+  | "maxLeases"
+  | "maxWaiters"
 >;
 
 export interface EngineDeps {

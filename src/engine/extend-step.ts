@@ -35,7 +35,11 @@ export class ExtendStep {
       leases.expire(name, lease.text, clock.monotonicMs());
       throw notHeld(name);
     }
-    const { votes, startMs, elapsedMs } = await this.#renewals.extend({ lockKey: keys.lock, secret: lease.secret, ttlMs });
+    const { votes, startMs, elapsedMs } = await this.#renewals.extend({
+      lockKey: keys.lock,
+      secret: lease.secret,
+      ttlMs,
+    });
     const verdict = judgeExtend(votes, { startMs, elapsedMs, ttlMs });
     switch (verdict.kind) {
       case "extended":
@@ -72,7 +76,11 @@ export class ExtendStep {
     // (the same batch, say) may have moved it later than `known` says.
     const base = current?.name === name ? current : known;
     const renewed: Lease = base
-      ? { ...base, ttlMs: Math.max(base.ttlMs, known?.ttlMs ?? 0, ttlMs), endMs: Math.max(base.endMs, known?.endMs ?? 0, endMs) }
+      ? {
+          ...base,
+          ttlMs: Math.max(base.ttlMs, known?.ttlMs ?? 0, ttlMs),
+          endMs: Math.max(base.endMs, known?.endMs ?? 0, endMs),
+        }
       : { name, leaseId: lease.text, id: lease, fencingToken: lease.fencingToken, ttlMs, endMs };
     leases.put(renewed, clock.monotonicMs());
     return renewed;
@@ -87,5 +95,9 @@ export class ExtendStep {
 }
 
 function notHeld(name: string): LockError {
-  return new LockError("not-held", `lock ${JSON.stringify(name)}: the lease is no longer held (expired, released or taken over)`, { metadata: { lock: name } });
+  return new LockError(
+    "not-held",
+    `lock ${JSON.stringify(name)}: the lease is no longer held (expired, released or taken over)`,
+    { metadata: { lock: name } },
+  );
 }

@@ -19,7 +19,10 @@ export class LeaseLostError extends LockError {
 
   constructor(reason: LeaseLossReason, message: string, cause?: unknown) {
     // A lease whose renewals went unconfirmed ran out: say so to a program, not just "not held".
-    super(reason === "unavailable" ? "unavailable" : "not-held", message, { cause, ...(reason === "unconfirmed" ? { reason: "LEASE_EXPIRED" as const } : {}) });
+    super(reason === "unavailable" ? "unavailable" : "not-held", message, {
+      cause,
+      ...(reason === "unconfirmed" ? { reason: "LEASE_EXPIRED" as const } : {}),
+    });
     this.lossReason = reason;
   }
 }

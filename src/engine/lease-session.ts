@@ -87,7 +87,10 @@ export class LeaseSession implements ScheduledTask {
     const keeper = new SessionKeeper(this, ttlMs, events);
     if (this.#releasing) {
       // Its owner just asked for it to go: a stream that joins now finds it released.
-      const released = new LeaseLostError("not_held", `lock ${JSON.stringify(this.#name)}: the lease was released by its owner`);
+      const released = new LeaseLostError(
+        "not_held",
+        `lock ${JSON.stringify(this.#name)}: the lease was released by its owner`,
+      );
       void this.#releasing.then(() => keeper.fail(released));
       return keeper;
     }
@@ -109,7 +112,8 @@ export class LeaseSession implements ScheduledTask {
   /** The lease as this sidecar granted or renewed it, if still valid and not found lost. */
   #knownValid(nowMs: number): Lease | undefined {
     const known = this.#ctx.engine.leases.get(this.#lease.text);
-    if (known?.name !== this.#name || known.endMs <= nowMs || this.#ctx.engine.leases.isLost(this.#lease.text)) return undefined;
+    if (known?.name !== this.#name || known.endMs <= nowMs || this.#ctx.engine.leases.isLost(this.#lease.text))
+      return undefined;
     return known;
   }
 
@@ -206,7 +210,9 @@ export class LeaseSession implements ScheduledTask {
       const keepers = this.#keepers.length === 1 ? this.#keepers : [...this.#keepers];
       for (const keeper of keepers) keeper.renewed(lease);
     } catch (error) {
-      this.#lose(new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error));
+      this.#lose(
+        new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error),
+      );
       return;
     }
     if (this.#lost || this.#keepers.length === 0) return;
@@ -220,7 +226,9 @@ export class LeaseSession implements ScheduledTask {
     if (error instanceof LockError && error.code === "not-held") {
       this.#lose(new LeaseLostError("not_held", error.message, error));
     } else if (!(error instanceof LockError) || error.code !== "unavailable") {
-      this.#lose(new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error));
+      this.#lose(
+        new LeaseLostError("error", `lock ${JSON.stringify(this.#name)}: keeping the lease alive failed`, error),
+      );
     } else if (untilMs === undefined) {
       this.#lose(new LeaseLostError("unavailable", error.message, error));
     } else if (nowMs >= untilMs) {
@@ -239,7 +247,13 @@ export class LeaseSession implements ScheduledTask {
   #loseUnconfirmed(cause: unknown): void {
     const { engine } = this.#ctx;
     const nowMs = engine.clock.monotonicMs();
-    this.#lose(new LeaseLostError("unconfirmed", `lock ${JSON.stringify(this.#name)}: no majority confirmed a renewal before the lease expired`, cause));
+    this.#lose(
+      new LeaseLostError(
+        "unconfirmed",
+        `lock ${JSON.stringify(this.#name)}: no majority confirmed a renewal before the lease expired`,
+        cause,
+      ),
+    );
     // An Extend may have told the owner a later end than this stream did:
     // then the lease is left alone, to run out at that end.
     const known = engine.leases.get(this.#lease.text);

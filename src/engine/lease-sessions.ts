@@ -1,6 +1,12 @@
 import type { Lease } from "./lease.ts";
 import type { LeaseId } from "./lease-id.ts";
-import { LeaseSession, type Keeper, type KeeperEvents, type SessionContext, type SessionEngine } from "./lease-session.ts";
+import {
+  LeaseSession,
+  type Keeper,
+  type KeeperEvents,
+  type SessionContext,
+  type SessionEngine,
+} from "./lease-session.ts";
 import { RecentMax } from "./recent-max.ts";
 import { RenewalScheduler } from "./renewal-scheduler.ts";
 
@@ -55,7 +61,9 @@ export class LeaseSessions implements SessionContext {
   holds(name: string, lease: LeaseId): boolean {
     if (this.#sessions.has(sessionKey(name, lease))) return true;
     const known = this.engine.leases.get(lease.text);
-    return known?.name === name && known.endMs > this.engine.clock.monotonicMs() && !this.engine.leases.isLost(lease.text);
+    return (
+      known?.name === name && known.endMs > this.engine.clock.monotonicMs() && !this.engine.leases.isLost(lease.text)
+    );
   }
 
   /** Leases kept alive now. */

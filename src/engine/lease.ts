@@ -15,4 +15,4 @@ export interface Lease {
 
 export type AcquireResult =
   | { acquired: true; lease: Lease }
-  | { acquired: false; /** Holder's remaining TTL as last seen. */ retryAfterMs: number | undefined };
+  | { acquired: false /** Holder's remaining TTL as last seen. */; retryAfterMs: number | undefined };

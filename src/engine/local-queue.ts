@@ -56,7 +56,19 @@ export class LocalQueues {
    */
   enter(name: string, timeoutMs: number, signal?: AbortSignal): Promise<Turn | undefined> {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { waiters: [], ticket: undefined, afterGrant: false, watch: undefined, batchStartMs: Number.NEGATIVE_INFINITY, batchServed: 0, latest: undefined }));
+    if (!queue)
+      this.#queues.set(
+        name,
+        (queue = {
+          waiters: [],
+          ticket: undefined,
+          afterGrant: false,
+          watch: undefined,
+          batchStartMs: Number.NEGATIVE_INFINITY,
+          batchServed: 0,
+          latest: undefined,
+        }),
+      );
     const q = queue;
     return new Promise<Turn | undefined>((resolve, reject) => {
       if (signal?.aborted) {
@@ -83,10 +95,13 @@ export class LocalQueues {
         leaveEarly();
         reject(abortReason(signal!));
       };
-      const timer = setTimeout(() => {
-        leaveEarly();
-        resolve(undefined);
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          leaveEarly();
+          resolve(undefined);
+        },
+        Math.max(0, timeoutMs),
+      );
       signal?.addEventListener("abort", onAbort, { once: true });
       q.waiters.push(waiter);
       if (q.waiters.length === 1) waiter.start();

@@ -70,7 +70,9 @@ export class LockEngine {
     const { maxLeases } = this.#parts.options;
     // Acquires in flight count too, so concurrent calls cannot overshoot.
     if (this.leases.sizeAt(this.clock.monotonicMs()) + this.#acquiring >= maxLeases) {
-      throw new LockError("resource-exhausted", `this sidecar holds ${maxLeases} leases, its limit (LOCK_MAX_LEASES)`, { metadata: { setting: "LOCK_MAX_LEASES" } });
+      throw new LockError("resource-exhausted", `this sidecar holds ${maxLeases} leases, its limit (LOCK_MAX_LEASES)`, {
+        metadata: { setting: "LOCK_MAX_LEASES" },
+      });
     }
     this.#acquiring++;
     try {
@@ -85,7 +87,11 @@ export class LockEngine {
     const keys = lockKeys(keyPrefix, name);
     if (waitMs <= 0) return this.#once.acquire(name, keys, ttlMs, this.clock.monotonicMs(), signal);
     if (this.#waiting >= maxWaiters) {
-      throw new LockError("resource-exhausted", `${maxWaiters} acquires are already waiting on this sidecar, its limit (LOCK_MAX_WAITERS)`, { metadata: { setting: "LOCK_MAX_WAITERS" } });
+      throw new LockError(
+        "resource-exhausted",
+        `${maxWaiters} acquires are already waiting on this sidecar, its limit (LOCK_MAX_WAITERS)`,
+        { metadata: { setting: "LOCK_MAX_WAITERS" } },
+      );
     }
     this.#waiting++;
     try {

@@ -1,4 +1,10 @@
-import type { AcquireReply, Announcement, InstanceAcquire, LockInstance, LockKeys } from "../instances/lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  InstanceAcquire,
+  LockInstance,
+  LockKeys,
+} from "../instances/lock-instance.ts";
 import { raiseConfirmed } from "../redlock/fencing.ts";
 import { isStillValid } from "../redlock/validity.ts";
 import { isRacingSplit, judgeAcquire, type AcquireVerdict, type AcquireVote } from "../redlock/votes.ts";
@@ -30,7 +36,13 @@ export class RedlockRound {
   }
 
   /** One round; every outcome but a grant is rolled back on all instances. */
-  async attempt(name: string, keys: LockKeys, ttlMs: number, ticket: string, signal: AbortSignal | undefined): Promise<Attempt> {
+  async attempt(
+    name: string,
+    keys: LockKeys,
+    ttlMs: number,
+    ticket: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Attempt> {
     const { calls, clock, quorum } = this.#parts;
     const request = this.request(keys, ttlMs, ticket);
     const startMs = clock.monotonicMs();
@@ -38,14 +50,24 @@ export class RedlockRound {
     // timeout, and waiting for it means the rollback follows every SET.
     // A majority of grants is enough to judge. The rest count as failed,
     // which is what a rollback or a ticket withdrawal must assume anyway.
-    const { first, all } = calls.fanOutUntil((i) => i.acquire(request), (answers) => countAnswers(answers, (a) => a.granted) >= quorum);
+    const { first, all } = calls.fanOutUntil(
+      (i) => i.acquire(request),
+      (answers) => countAnswers(answers, (a) => a.granted) >= quorum,
+    );
     return this.settle(name, request, await first, all, startMs, signal);
   }
 
   /** An acquire as the instances take it, with a new secret. */
   request(keys: LockKeys, ttlMs: number, ticket: string): InstanceAcquire {
     const { fenceRetentionMs, waitTicketTtlMs } = this.#parts.options;
-    return { keys, secret: this.#parts.random.leaseSecret(), ttlMs, fenceRetentionMs, ticket, ticketTtlMs: waitTicketTtlMs };
+    return {
+      keys,
+      secret: this.#parts.random.leaseSecret(),
+      ttlMs,
+      fenceRetentionMs,
+      ticket,
+      ticketTtlMs: waitTicketTtlMs,
+    };
   }
 
   /**
@@ -63,16 +85,25 @@ export class RedlockRound {
   ): Promise<Attempt> {
     const { clock } = this.#parts;
     const judge = (answers: readonly Settled<AcquireReply>[]): AcquireVerdict =>
-      judgeAcquire(answers.map(toAcquireVote), { startMs, elapsedMs: clock.monotonicMs() - startMs, ttlMs: request.ttlMs });
+      judgeAcquire(answers.map(toAcquireVote), {
+        startMs,
+        elapsedMs: clock.monotonicMs() - startMs,
+        ttlMs: request.ttlMs,
+      });
     let replies = early;
     let verdict = judge(replies);
-    if (verdict.kind === "granted" && verdict.fencing.raiseNeeded && replies.some((r) => !r.ok && r.error instanceof StillPending)) {
+    if (
+      verdict.kind === "granted" &&
+      verdict.fencing.raiseNeeded &&
+      replies.some((r) => !r.ok && r.error instanceof StillPending)
+    ) {
       // The counters disagree. Raise them to the highest of all answers, not
       // of the early majority, or the outlier would ask for another raise.
       replies = await all;
       verdict = judge(replies);
     }
-    if (verdict.kind === "granted" && verdict.fencing.raiseNeeded && !signal?.aborted) verdict = await this.#raiseFence(request, verdict, startMs);
+    if (verdict.kind === "granted" && verdict.fencing.raiseNeeded && !signal?.aborted)
+      verdict = await this.#raiseFence(request, verdict, startMs);
     if (verdict.kind !== "granted" || signal?.aborted) return this.#refuse(name, request, replies, verdict, signal);
     return this.#grant(name, request, verdict, all);
   }
@@ -81,7 +112,9 @@ export class RedlockRound {
   async #raiseFence(request: InstanceAcquire, verdict: Grant, startMs: number): Promise<AcquireVerdict> {
     const { calls, clock, quorum, options } = this.#parts;
     const { token } = verdict.fencing;
-    const raised = await calls.fanOut(calls.instances, (i) => i.raiseFence(request.keys.fence, token, options.fenceRetentionMs));
+    const raised = await calls.fanOut(calls.instances, (i) =>
+      i.raiseFence(request.keys.fence, token, options.fenceRetentionMs),
+    );
     const confirmed = raised.flatMap((r) => (r.ok ? [r.value] : []));
     const elapsedMs = clock.monotonicMs() - startMs;
     if (!raiseConfirmed(confirmed, token, quorum)) return { kind: "unavailable", answered: confirmed.length };
@@ -127,11 +160,23 @@ export class RedlockRound {
   }
 
   /** A lease: stored here, and contention for the callers queued behind it. */
-  #grant(name: string, request: InstanceAcquire, verdict: Grant, all: Promise<readonly Settled<AcquireReply>[]>): Attempt {
+  #grant(
+    name: string,
+    request: InstanceAcquire,
+    verdict: Grant,
+    all: Promise<readonly Settled<AcquireReply>[]>,
+  ): Attempt {
     const { clock, leases, queues } = this.#parts;
     this.#withdrawTicketElsewhere(request, all);
     const id = leaseIdOf({ secret: request.secret, fencingToken: verdict.fencing.token });
-    const lease: Lease = { name, leaseId: id.text, id, fencingToken: id.fencingToken, ttlMs: request.ttlMs, endMs: verdict.endMs };
+    const lease: Lease = {
+      name,
+      leaseId: id.text,
+      id,
+      fencingToken: id.fencingToken,
+      ttlMs: request.ttlMs,
+      endMs: verdict.endMs,
+    };
     leases.put(lease, clock.monotonicMs());
     queues.noteVerdict(name, { kind: "contended", retryAfterMs: lease.endMs - clock.monotonicMs() });
     return { kind: "granted", lease };
@@ -157,11 +202,20 @@ export class RedlockRound {
   }
 
   /** Unlocks the instances, also those that seemed to fail: their SET may have landed. */
-  async rollBack(keys: LockKeys, secret: string, announce: boolean, instances: readonly LockInstance[] = this.#parts.instances): Promise<void> {
+  async rollBack(
+    keys: LockKeys,
+    secret: string,
+    announce: boolean,
+    instances: readonly LockInstance[] = this.#parts.instances,
+  ): Promise<void> {
     if (instances.length === 0) return;
     let announcement: Announcement | undefined;
     if (announce) {
-      announcement = { channel: keys.channel, tag: `rollback-${this.#parts.random.leaseSecret().slice(0, 8)}`, queueKey: keys.queue };
+      announcement = {
+        channel: keys.channel,
+        tag: `rollback-${this.#parts.random.leaseSecret().slice(0, 8)}`,
+        queueKey: keys.queue,
+      };
       // Our own waiters need no wake-up for a rollback they caused.
       this.#parts.watches.markSeen(keys.channel, announcement.tag);
     }
@@ -171,5 +225,7 @@ export class RedlockRound {
 
 function toAcquireVote(reply: Settled<AcquireReply>): AcquireVote {
   if (!reply.ok) return { kind: "failed", error: reply.error };
-  return reply.value.granted ? { kind: "granted", fence: reply.value.fence } : { kind: "held", holderTtlMs: reply.value.holderTtlMs };
+  return reply.value.granted
+    ? { kind: "granted", fence: reply.value.fence }
+    : { kind: "held", holderTtlMs: reply.value.holderTtlMs };
 }

@@ -20,7 +20,12 @@ export interface LatestVerdict {
  * saw the lock held, within `freshMs` (a head tries again at least that
  * often) and within the holder's TTL. Never an outage as contention.
  */
-export function answerBehindQueue(latest: LatestVerdict | undefined, nowMs: number, queuedAtMs: number, freshMs: number): Refusal | undefined {
+export function answerBehindQueue(
+  latest: LatestVerdict | undefined,
+  nowMs: number,
+  queuedAtMs: number,
+  freshMs: number,
+): Refusal | undefined {
   if (latest === undefined) return undefined;
   const { refusal, atMs } = latest;
   if (refusal.kind !== "contended") return atMs >= queuedAtMs ? refusal : undefined;
@@ -35,7 +40,9 @@ export function answerBehindQueue(latest: LatestVerdict | undefined, nowMs: numb
  * retry delay and jitter, at most a third of the ticket's TTL, as the
  * engine waits), then the attempt, bounded by the instance timeout.
  */
-export function headIntervalMs(options: Pick<SidecarOptions, "retryDelayMs" | "retryJitterMs" | "waitTicketTtlMs" | "instanceTimeoutMs">): number {
+export function headIntervalMs(
+  options: Pick<SidecarOptions, "retryDelayMs" | "retryJitterMs" | "waitTicketTtlMs" | "instanceTimeoutMs">,
+): number {
   const { retryDelayMs, retryJitterMs, waitTicketTtlMs, instanceTimeoutMs } = options;
   return Math.min(retryDelayMs + retryJitterMs, waitTicketTtlMs / 3) + instanceTimeoutMs;
 }
@@ -46,8 +53,14 @@ export function refusalResult(refusal: Refusal, instanceCount: number, quorum: n
     case "contended":
       return { acquired: false, retryAfterMs: refusal.retryAfterMs };
     case "unavailable":
-      throw new LockError("unavailable", `only ${refusal.answered} of ${instanceCount} instances answered (need ${quorum})`);
+      throw new LockError(
+        "unavailable",
+        `only ${refusal.answered} of ${instanceCount} instances answered (need ${quorum})`,
+      );
     case "too-slow":
-      throw new LockError("unavailable", `a majority granted the lock but took ${Math.round(refusal.elapsedMs)} ms, leaving no validity; rolled back`);
+      throw new LockError(
+        "unavailable",
+        `a majority granted the lock but took ${Math.round(refusal.elapsedMs)} ms, leaving no validity; rolled back`,
+      );
   }
 }

@@ -1,5 +1,12 @@
 import { LockError } from "../errors/lock-error.ts";
-import type { AcquireReply, Announcement, HandoverReply, InstanceAcquire, InstanceRelease, LockKeys } from "../instances/lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceRelease,
+  LockKeys,
+} from "../instances/lock-instance.ts";
 import { judgeRelease, type LeaseVote } from "../redlock/votes.ts";
 import type { EngineParts } from "./engine-parts.ts";
 import { countAnswers, type Settled } from "./fan-out.ts";
@@ -34,7 +41,9 @@ export class ReleaseStep {
     const announce = { channel: keys.channel, tag: releaseTag(lease.fencingToken), queueKey: keys.queue };
     const release: AnnouncedRelease = { lockKey: keys.lock, secret: lease.secret, announce };
     const offer = offers.take(name);
-    const votes = offer ? await this.#handOver(name, keys, release, offer, lease) : await this.#releaseOnly(name, release);
+    const votes = offer
+      ? await this.#handOver(name, keys, release, offer, lease)
+      : await this.#releaseOnly(name, release);
     leases.delete(name, lease.text);
     return this.#released(name, votes);
   }
@@ -42,8 +51,11 @@ export class ReleaseStep {
   /** Released once a majority deleted it; the rest delete it all the same. */
   async #releaseOnly(name: string, release: AnnouncedRelease): Promise<LeaseVote[]> {
     const { calls, quorum, watches } = this.#parts;
-    const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean => countAnswers(answers, (deleted) => deleted) >= quorum;
-    const votes = toLeaseVotes(await calls.fanOutUntil((i) => i.release(release.lockKey, release.secret, release.announce), enough).first);
+    const enough = (answers: readonly (Settled<boolean> | undefined)[]): boolean =>
+      countAnswers(answers, (deleted) => deleted) >= quorum;
+    const votes = toLeaseVotes(
+      await calls.fanOutUntil((i) => i.release(release.lockKey, release.secret, release.announce), enough).first,
+    );
     if (votes.some((v) => v.kind === "matched")) watches.notifyLocal(name, release.announce.tag);
     return votes;
   }
@@ -66,7 +78,13 @@ export class ReleaseStep {
    * validity, fencing, rollback), and always gets one, even if this throws.
    * Returns the release's votes, as soon as a majority released.
    */
-  async #handOver(name: string, keys: LockKeys, release: AnnouncedRelease, offer: HandoverOffer<Attempt>, lease: LeaseId): Promise<LeaseVote[]> {
+  async #handOver(
+    name: string,
+    keys: LockKeys,
+    release: AnnouncedRelease,
+    offer: HandoverOffer<Attempt>,
+    lease: LeaseId,
+  ): Promise<LeaseVote[]> {
     const { calls, clock, quorum, watches } = this.#parts;
     let delivered = false;
     try {
@@ -74,7 +92,10 @@ export class ReleaseStep {
       watches.markSeen(keys.channel, release.announce.tag);
       const request = this.#headRequest(name, keys, offer, lease);
       const startMs = clock.monotonicMs();
-      const { first, all } = calls.fanOutUntil((i) => i.handover(release, request), (answers) => countAnswers(answers, (a) => a.released) >= quorum);
+      const { first, all } = calls.fanOutUntil(
+        (i) => i.handover(release, request),
+        (answers) => countAnswers(answers, (a) => a.released) >= quorum,
+      );
       this.#releaseWhereHandoverFailed(all, release);
       const replies = await first;
       const outcome = this.#headOutcome(name, request, replies, all, startMs, offer.signal);
@@ -120,9 +141,14 @@ export class ReleaseStep {
     signal: AbortSignal | undefined,
   ): Promise<Attempt> {
     const { quorum } = this.#parts;
-    const agreeing = Math.max(countAnswers(replies, (a) => a.acquire.granted), countAnswers(replies, (a) => !a.acquire.granted));
+    const agreeing = Math.max(
+      countAnswers(replies, (a) => a.acquire.granted),
+      countAnswers(replies, (a) => !a.acquire.granted),
+    );
     const decided = agreeing >= quorum ? Promise.resolve(replies) : all;
-    return decided.then((answers) => this.#round.settle(name, request, acquireReplies(answers), all.then(acquireReplies), startMs, signal));
+    return decided.then((answers) =>
+      this.#round.settle(name, request, acquireReplies(answers), all.then(acquireReplies), startMs, signal),
+    );
   }
 
   #observe(outcome: Promise<Attempt>): void {
@@ -147,5 +173,7 @@ function acquireReplies(answers: readonly Settled<HandoverReply>[]): Settled<Acq
 }
 
 function toLeaseVotes(replies: readonly Settled<boolean>[]): LeaseVote[] {
-  return replies.map((r) => (!r.ok ? { kind: "failed", error: r.error } : r.value ? { kind: "matched" } : { kind: "missing" }));
+  return replies.map((r) =>
+    !r.ok ? { kind: "failed", error: r.error } : r.value ? { kind: "matched" } : { kind: "missing" },
+  );
 }

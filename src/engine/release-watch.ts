@@ -31,7 +31,17 @@ export class ReleaseWatches {
     let state = this.#watches.get(name);
     const fresh = !state;
     if (!state) {
-      const created: WatchState = { channel, ticket, refs: 0, pending: false, wake: undefined, unsubscribe: [], ready: Promise.resolve(), seen: [], own: [] };
+      const created: WatchState = {
+        channel,
+        ticket,
+        refs: 0,
+        pending: false,
+        wake: undefined,
+        unsubscribe: [],
+        ready: Promise.resolve(),
+        seen: [],
+        own: [],
+      };
       const notify = (message: string): void => this.#notify(created, message);
       const subscribe = (instance: LockInstance): Promise<() => void> => {
         const subscribing = instance.watchReleases(channel, notify);
@@ -39,7 +49,8 @@ export class ReleaseWatches {
         // (a first SUBSCRIBE opens a connection): a handle dropped here would
         // leave the subscription for the life of the process.
         subscribing.then(
-          (unsubscribe) => (this.#watches.get(name) === created ? created.unsubscribe.push(unsubscribe) : unsubscribe()),
+          (unsubscribe) =>
+            this.#watches.get(name) === created ? created.unsubscribe.push(unsubscribe) : unsubscribe(),
           () => undefined,
         );
         return subscribing;
@@ -125,10 +136,13 @@ export class ReleaseWatches {
         finish();
         reject(abortReason(signal!));
       };
-      const timer = setTimeout(() => {
-        finish();
-        resolve("timeout");
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          finish();
+          resolve("timeout");
+        },
+        Math.max(0, timeoutMs),
+      );
       signal?.addEventListener("abort", onAbort, { once: true });
       state.wake = () => {
         finish();

@@ -133,6 +133,7 @@ export class RenewalBatcher {
     // A timer that fired well past its time means this process stalled: the
     // instances may have answered in time, and the batch size is not to blame.
     const onTime = elapsedMs < 1.5 * this.#timeoutMs;
-    if (onTime && answers.some((a) => !a.ok && a.error instanceof TimeoutError)) this.#limit = Math.max(Math.min(MIN_BATCH, this.#maxBatch), Math.floor(this.#limit / 2));
+    if (onTime && answers.some((a) => !a.ok && a.error instanceof TimeoutError))
+      this.#limit = Math.max(Math.min(MIN_BATCH, this.#maxBatch), Math.floor(this.#limit / 2));
   }
 }

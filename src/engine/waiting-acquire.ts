@@ -42,16 +42,29 @@ export class WaitingAcquire {
     this.#steps = steps;
   }
 
-  async acquire(name: string, keys: LockKeys, ttlMs: number, waitMs: number, signal: AbortSignal | undefined): Promise<AcquireResult> {
+  async acquire(
+    name: string,
+    keys: LockKeys,
+    ttlMs: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<AcquireResult> {
     const startMs = this.#parts.clock.monotonicMs();
     const turn = await this.#parts.queues.enter(name, waitMs, signal);
     if (!turn) return this.#steps.once.acquire(name, keys, ttlMs, startMs, signal);
-    return new HeadWait(this.#parts, this.#steps, { name, keys, ttlMs, waitEndMs: startMs + waitMs, signal }, turn).run();
+    return new HeadWait(
+      this.#parts,
+      this.#steps,
+      { name, keys, ttlMs, waitEndMs: startMs + waitMs, signal },
+      turn,
+    ).run();
   }
 }
 
 /** What a head does next: answer its caller, or try again after the last refusal (none: after a grant here). */
-type Step = { kind: "answer"; result: AcquireResult } | { kind: "retry"; after: Refusal | undefined; remainingMs: number };
+type Step =
+  | { kind: "answer"; result: AcquireResult }
+  | { kind: "retry"; after: Refusal | undefined; remainingMs: number };
 
 /**
  * One caller's wait at the head of the queue, as a progression of tries:
@@ -108,7 +121,8 @@ class HeadWait {
     const verdict = this.#verdict;
     if (verdict?.kind === "granted") return { kind: "answer", result: { acquired: true, lease: verdict.lease } };
     const remainingMs = this.#call.waitEndMs - clock.monotonicMs();
-    if (verdict && remainingMs <= 0) return { kind: "answer", result: refusalResult(verdict, instances.length, quorum) };
+    if (verdict && remainingMs <= 0)
+      return { kind: "answer", result: refusalResult(verdict, instances.length, quorum) };
     return { kind: "retry", after: verdict, remainingMs };
   }
 
@@ -150,7 +164,13 @@ class HeadWait {
   async #waitAsHead(watch: Watch, delayMs: number): Promise<{ outcome: Attempt; overtook: boolean } | undefined> {
     const { name, ttlMs, signal } = this.#call;
     const overtake = this.#turn.inBatch();
-    const offer = this.#parts.offers.offer(name, { ttlMs, ticket: this.#turn.ticket, overtake, signal, wake: () => watch.interrupt() });
+    const offer = this.#parts.offers.offer(name, {
+      ttlMs,
+      ticket: this.#turn.ticket,
+      overtake,
+      signal,
+      wake: () => watch.interrupt(),
+    });
     let aborted: { reason: unknown } | undefined;
     try {
       await watch.wait(delayMs, signal);
@@ -179,7 +199,8 @@ class HeadWait {
     // It also refreshes the waiting ticket well before the ticket expires.
     const delayMs = Math.min(jitteredMs, waitTicketTtlMs / 3);
     // No point sleeping past the moment the holder's lease runs out.
-    if (after.kind === "contended" && after.retryAfterMs !== undefined && after.retryAfterMs >= 0) return Math.min(delayMs, after.retryAfterMs + 1);
+    if (after.kind === "contended" && after.retryAfterMs !== undefined && after.retryAfterMs >= 0)
+      return Math.min(delayMs, after.retryAfterMs + 1);
     return delayMs;
   }
 

@@ -36,13 +36,21 @@ export function toGrpcStatus(error: unknown): StatusObject {
     return { code: INTERNAL, details: "internal error", metadata: new Metadata() };
   }
   const code = STATUS_OF[error.code];
-  const details = [anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } }))];
+  const details = [
+    anyPack(
+      ErrorInfoSchema,
+      create(ErrorInfoSchema, { reason: error.reason, domain: ERROR_DOMAIN, metadata: { ...error.metadata } }),
+    ),
+  ];
   if (error.field !== undefined) {
     const violation = { field: error.field, description: error.message.slice(error.field.length + 2) || error.message };
     details.push(anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: [violation] })));
   }
   const metadata = new Metadata();
-  metadata.set(DETAILS_KEY, Buffer.from(toBinary(StatusSchema, create(StatusSchema, { code, message: error.message, details }))));
+  metadata.set(
+    DETAILS_KEY,
+    Buffer.from(toBinary(StatusSchema, create(StatusSchema, { code, message: error.message, details }))),
+  );
   return { code, details: error.message, metadata };
 }
 

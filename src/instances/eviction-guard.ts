@@ -43,7 +43,13 @@ export class EvictionGuard extends InstanceDecorator {
   #closed = false;
 
   /** `read` is the undecorated instance's `evictionPolicy`: decorators do not pass it on. */
-  constructor(inner: LockInstance, read: () => Promise<EvictionPolicy>, options: EvictionGuardOptions, clock: Clock, logger: Logger) {
+  constructor(
+    inner: LockInstance,
+    read: () => Promise<EvictionPolicy>,
+    options: EvictionGuardOptions,
+    clock: Clock,
+    logger: Logger,
+  ) {
     super(inner);
     this.#read = read;
     this.#options = options;
@@ -65,7 +71,8 @@ export class EvictionGuard extends InstanceDecorator {
   state(): EvictionGuardState {
     if (this.#heldOut()) return "evicting";
     const inner = this.inner instanceof GuardedInstance ? this.inner.state() : "ok";
-    if (inner === "ok" && !this.#options.allowEviction && this.#readEpoch !== this.inner.connectionEpoch()) return "unverified";
+    if (inner === "ok" && !this.#options.allowEviction && this.#readEpoch !== this.inner.connectionEpoch())
+      return "unverified";
     return inner;
   }
 
@@ -81,14 +88,19 @@ export class EvictionGuard extends InstanceDecorator {
 
   protected override async around<T>(call: () => Promise<T>): Promise<T> {
     // Started before the call, so a new connection's reading races its first answer.
-    if (this.#readEpoch !== this.inner.connectionEpoch() || this.#clock.monotonicMs() - this.#readAtMs >= this.#options.recheckMs) {
+    if (
+      this.#readEpoch !== this.inner.connectionEpoch() ||
+      this.#clock.monotonicMs() - this.#readAtMs >= this.#options.recheckMs
+    ) {
       void this.#readPolicy().catch(() => undefined);
     }
     const result = await call();
     if (this.#options.allowEviction) return result;
     // The server behind a new connection may have restarted with another policy.
-    if (this.#readEpoch !== this.inner.connectionEpoch()) throw new VoteWithheldError(`${this.name}: new connection, eviction policy not yet read`);
-    if (this.#heldOut()) throw new VoteWithheldError(`${this.name}: may evict keys (${this.#describe()}); its votes do not count`);
+    if (this.#readEpoch !== this.inner.connectionEpoch())
+      throw new VoteWithheldError(`${this.name}: new connection, eviction policy not yet read`);
+    if (this.#heldOut())
+      throw new VoteWithheldError(`${this.name}: may evict keys (${this.#describe()}); its votes do not count`);
     return result;
   }
 
@@ -136,9 +148,15 @@ export class EvictionGuard extends InstanceDecorator {
       if (was?.known && was.mayEvict && was.setting === policy.setting && was.value === policy.value) return;
       const what = `instance may evict keys (${policy.setting} ${policy.value}), dropping held locks`;
       if (this.#options.allowEviction) {
-        this.#logger.warn(fields, `${what}; its votes count because LOCK_ALLOW_EVICTION=true: a lock whose key it evicts can be granted twice`);
+        this.#logger.warn(
+          fields,
+          `${what}; its votes count because LOCK_ALLOW_EVICTION=true: a lock whose key it evicts can be granted twice`,
+        );
       } else {
-        this.#logger.warn(fields, `${what}: its votes do not count. ${fixOf(this.name, policy.setting)}, or accept the risk with LOCK_ALLOW_EVICTION=true`);
+        this.#logger.warn(
+          fields,
+          `${what}: its votes do not count. ${fixOf(this.name, policy.setting)}, or accept the risk with LOCK_ALLOW_EVICTION=true`,
+        );
       }
     } else if (was?.known && was.mayEvict) {
       this.#logger.info(fields, "instance evicts no more: its votes count again");

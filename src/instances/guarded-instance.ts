@@ -127,7 +127,10 @@ export class GuardedInstance extends InstanceDecorator {
     this.#options = options;
     this.#clock = clock;
     this.#logger = logger;
-    this.#unsent = new PendingReleases(clock, options.quarantineMs > 0 ? options.quarantineMs : RELEASE_RETRY_WITHOUT_QUARANTINE_MS);
+    this.#unsent = new PendingReleases(
+      clock,
+      options.quarantineMs > 0 ? options.quarantineMs : RELEASE_RETRY_WITHOUT_QUARANTINE_MS,
+    );
     this.#quarantine = new Quarantine(this.name, clock, logger, options.witnesses);
     // Another instance's start may show this one to be a late starter.
     this.#stopWatchingAges = options.ages.onChange(() => this.#quarantineIfLateStarter());
@@ -137,7 +140,8 @@ export class GuardedInstance extends InstanceDecorator {
   state(): GuardState {
     if (this.#probe) return "circuit-open";
     if (this.#quarantine.active()) return "quarantined";
-    if (this.#verifiedEpoch !== this.inner.connectionEpoch() || !this.#options.ages.quorumIdentified()) return "unverified";
+    if (this.#verifiedEpoch !== this.inner.connectionEpoch() || !this.#options.ages.quorumIdentified())
+      return "unverified";
     return "ok";
   }
 
@@ -150,9 +154,6 @@ export class GuardedInstance extends InstanceDecorator {
   quarantineBasis(): QuarantineBasis {
     return this.#quarantine.basis;
   }
-
-
-
 
   override extend(items: readonly ExtendItem[]): Promise<boolean[]> {
     // In quarantine, extends re-create leases the restart lost, so the
@@ -170,7 +171,9 @@ export class GuardedInstance extends InstanceDecorator {
   override async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
     if (this.#probe) {
       this.inner.release(lockKey, secret, announce).catch(() => this.#unsent.add(lockKey, secret));
-      throw new VoteWithheldError(`${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`);
+      throw new VoteWithheldError(
+        `${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`,
+      );
     }
     try {
       return await super.release(lockKey, secret, announce);
@@ -201,7 +204,10 @@ export class GuardedInstance extends InstanceDecorator {
 
   /** Withholds answers that must not count (ping included: reachable only when its votes count). */
   protected override async around<T>(call: () => Promise<T>): Promise<T> {
-    if (this.#probe) throw new VoteWithheldError(`${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`);
+    if (this.#probe)
+      throw new VoteWithheldError(
+        `${this.name}: circuit open after ${this.#options.circuitFailures} consecutive failures`,
+      );
     let result: T;
     try {
       result = await call();
@@ -218,7 +224,9 @@ export class GuardedInstance extends InstanceDecorator {
       throw new VoteWithheldError(`${this.name}: new connection, identity not yet checked`);
     }
     if (this.#quarantine.active()) {
-      throw new VoteWithheldError(`${this.name}: restarted, in quarantine for ${Math.ceil(this.quarantineRemainingMs())} ms more`);
+      throw new VoteWithheldError(
+        `${this.name}: restarted, in quarantine for ${Math.ceil(this.quarantineRemainingMs())} ms more`,
+      );
     }
     if (!this.#options.ages.quorumIdentified()) {
       throw new VoteWithheldError(`${this.name}: waiting until a majority of instances is identified`);
@@ -240,9 +248,13 @@ export class GuardedInstance extends InstanceDecorator {
         // drift since then.
         const slackMs = UPTIME_SLACK_MS + DRIFT_RATE * (nowMs - this.#startReadAtMs);
         const byUptime = runId === undefined || this.#runId === undefined;
-        const startedAgain = byUptime && startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + slackMs;
+        const startedAgain =
+          byUptime && startMs !== undefined && this.#startMs !== undefined && startMs > this.#startMs + slackMs;
         if ((newRunId || startedAgain) && this.#options.quarantineMs > 0) {
-          this.#quarantine.start(this.#clock.monotonicMs() + this.#options.quarantineMs, "instance restarted: its votes do not count until every lease it may have forgotten has expired");
+          this.#quarantine.start(
+            this.#clock.monotonicMs() + this.#options.quarantineMs,
+            "instance restarted: its votes do not count until every lease it may have forgotten has expired",
+          );
         } else if (newRunId || startedAgain) {
           this.#logger.warn({ instance: this.name }, "instance restarted; quarantine is off, its votes count at once");
         }
@@ -276,7 +288,10 @@ export class GuardedInstance extends InstanceDecorator {
     if (this.#firstStartMs <= earliest + freshStartWindowMs + UPTIME_SLACK_MS) return;
     const untilMs = this.#firstStartMs + quarantineMs;
     if (untilMs <= this.#quarantine.untilMs || untilMs <= this.#clock.monotonicMs()) return;
-    this.#quarantine.start(untilMs, "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases");
+    this.#quarantine.start(
+      untilMs,
+      "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases",
+    );
   }
 
   #failed(): void {
@@ -285,7 +300,10 @@ export class GuardedInstance extends InstanceDecorator {
     if (this.#failures < this.#options.circuitFailures || this.#probe || this.#closed) return;
     if (nowMs - this.#firstFailureMs < this.#options.circuitProbeIntervalMs) return;
     if (!this.#options.circuitBudget.tryOpen()) return;
-    this.#logger.warn({ instance: this.name, failures: this.#failures }, "instance circuit open: calls fail fast while it is probed");
+    this.#logger.warn(
+      { instance: this.name, failures: this.#failures },
+      "instance circuit open: calls fail fast while it is probed",
+    );
     this.#probe = setInterval(() => {
       this.inner.ping().then(
         () => {

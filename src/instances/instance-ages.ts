@@ -40,7 +40,8 @@ export class InstanceAges {
   /** The earliest start reported by any instance but `name`. */
   earliestExcept(name: string): number | undefined {
     let earliest: number | undefined;
-    for (const [other, startMs] of this.#starts) if (other !== name && (earliest === undefined || startMs < earliest)) earliest = startMs;
+    for (const [other, startMs] of this.#starts)
+      if (other !== name && (earliest === undefined || startMs < earliest)) earliest = startMs;
     return earliest;
   }
 

@@ -1,4 +1,13 @@
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  ExtendItem,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceIdentity,
+  InstanceRelease,
+  LockInstance,
+} from "./lock-instance.ts";
 
 /**
  * Base of the decorators that wrap each call to an instance (observing its

@@ -7,7 +7,10 @@ import type { Logger } from "../log/logger.ts";
 import { certificateSummary } from "../util/certificate-summary.ts";
 import { errorCode, errorReason } from "../util/error-text.ts";
 
-export type InstanceTlsOptions = Pick<SidecarOptions, "instanceTlsCaFile" | "instanceTlsCertFile" | "instanceTlsKeyFile">;
+export type InstanceTlsOptions = Pick<
+  SidecarOptions,
+  "instanceTlsCaFile" | "instanceTlsCertFile" | "instanceTlsKeyFile"
+>;
 
 /**
  * The instances' TLS options, kept current as their files rotate. Every
@@ -54,7 +57,11 @@ export class InstanceTlsFiles {
     let next: ConnectionOptions;
     try {
       next = readFiles(this.#settings);
-      if (sameBytes(next.ca, this.options.ca) && sameBytes(next.cert, this.options.cert) && sameBytes(next.key, this.options.key)) {
+      if (
+        sameBytes(next.ca, this.options.ca) &&
+        sameBytes(next.cert, this.options.cert) &&
+        sameBytes(next.key, this.options.key)
+      ) {
         this.#lastRejected = "";
         return;
       }
@@ -62,13 +69,17 @@ export class InstanceTlsFiles {
     } catch (error) {
       // Once per problem: a rotation that stays broken is not logged every interval.
       const problem = error instanceof Error ? error.message : String(error);
-      if (problem !== this.#lastRejected) this.#logger.warn({ problem }, "instance tls files not reloaded: new connections keep the previous ones");
+      if (problem !== this.#lastRejected)
+        this.#logger.warn({ problem }, "instance tls files not reloaded: new connections keep the previous ones");
       this.#lastRejected = problem;
       return;
     }
     this.#lastRejected = "";
     Object.assign(this.options, next);
-    this.#logger.info(Buffer.isBuffer(next.cert) ? { clientCertificate: certificateSummary(next.cert) } : {}, "instance tls files reloaded");
+    this.#logger.info(
+      Buffer.isBuffer(next.cert) ? { clientCertificate: certificateSummary(next.cert) } : {},
+      "instance tls files reloaded",
+    );
   }
 }
 

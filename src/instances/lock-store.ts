@@ -1,6 +1,13 @@
 import { formatNotice } from "./release-notice.ts";
 import type { Clock } from "../util/clock.ts";
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease } from "./lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  ExtendItem,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceRelease,
+} from "./lock-instance.ts";
 import { patternRegExp } from "./key-pattern.ts";
 import { TicketQueues } from "./ticket-queues.ts";
 

@@ -1,5 +1,14 @@
 import type { Clock } from "../util/clock.ts";
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  ExtendItem,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceIdentity,
+  InstanceRelease,
+  LockInstance,
+} from "./lock-instance.ts";
 import { LocalChannels } from "./local-channels.ts";
 import { LockStore, NO_NOTICE } from "./lock-store.ts";
 
@@ -35,7 +44,10 @@ export class MemoryInstance implements LockInstance {
     this.#clock = clock;
     this.#startedMs = clock.monotonicMs();
     // Writes sweep a little as they go; the timer frees names that are never written again.
-    this.#sweeper = setInterval(() => this.#store.sweep(SWEEP_SLICE), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
+    this.#sweeper = setInterval(
+      () => this.#store.sweep(SWEEP_SLICE),
+      options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS,
+    );
     // The sweep is housekeeping: it must not keep the process alive.
     this.#sweeper.unref();
   }

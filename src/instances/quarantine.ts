@@ -83,7 +83,12 @@ export class Quarantine {
         this.#basis = "witnessed";
         if (bound.untilMs < this.#untilMs) this.#set(bound.untilMs);
         this.#logger.info(
-          { instance: this.#instance, quarantineMs: Math.round(this.remainingMs()), longestLeaseMs: bound.longestMs, witnesses: bound.witnesses },
+          {
+            instance: this.#instance,
+            quarantineMs: Math.round(this.remainingMs()),
+            longestLeaseMs: bound.longestMs,
+            witnesses: bound.witnesses,
+          },
           "instance quarantine shortened: no lease it may have forgotten outlives it",
         );
         return;
@@ -103,7 +108,10 @@ export class Quarantine {
   #set(untilMs: number): void {
     this.#untilMs = untilMs;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#logger.info({ instance: this.#instance }, "instance quarantine over: its votes count again"), this.remainingMs());
+    this.#timer = setTimeout(
+      () => this.#logger.info({ instance: this.#instance }, "instance quarantine over: its votes count again"),
+      this.remainingMs(),
+    );
     this.#timer.unref();
   }
 }

@@ -1,8 +1,27 @@
 import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
 import { errorReason, instanceErrorText } from "../util/error-text.ts";
-import type { AcquireReply, Announcement, EvictionPolicy, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "./lock-instance.ts";
-import { ACQUIRE, EXTEND, HANDOVER, LONGEST_TTL, RAISE_FENCE, RELEASE, WITHDRAW_TICKET, type LuaScript } from "./lua-scripts.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  EvictionPolicy,
+  ExtendItem,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceIdentity,
+  InstanceRelease,
+  LockInstance,
+} from "./lock-instance.ts";
+import {
+  ACQUIRE,
+  EXTEND,
+  HANDOVER,
+  LONGEST_TTL,
+  RAISE_FENCE,
+  RELEASE,
+  WITHDRAW_TICKET,
+  type LuaScript,
+} from "./lua-scripts.ts";
 import * as wire from "./script-args.ts";
 
 export interface RedisInstanceOptions {
@@ -74,7 +93,8 @@ export class RedisInstance implements LockInstance {
     const info = await this.#client.info("server");
     const runId = /^run_id:(\S+)/m.exec(info)?.[1];
     const uptime = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
-    if (runId === undefined && uptime === undefined) throw new Error("INFO server has neither run_id nor uptime_in_seconds");
+    if (runId === undefined && uptime === undefined)
+      throw new Error("INFO server has neither run_id nor uptime_in_seconds");
     return { runId, uptimeMs: uptime === undefined ? undefined : Number(uptime) * 1000 };
   }
 
@@ -105,7 +125,12 @@ export class RedisInstance implements LockInstance {
       if (!isRefusal(error)) throw this.#failure(error);
       return { known: false, reason: `${config}; INFO memory is not permitted either` };
     }
-    return evictionFromInfo(info) ?? { known: false, reason: `${config}; INFO memory reports neither maxmemory_policy nor cache_mode` };
+    return (
+      evictionFromInfo(info) ?? {
+        known: false,
+        reason: `${config}; INFO memory reports neither maxmemory_policy nor cache_mode`,
+      }
+    );
   }
 
   async release(lockKey: string, secret: string, announce?: Announcement): Promise<boolean> {
@@ -152,7 +177,9 @@ export class RedisInstance implements LockInstance {
       // subscription only delays notices; the fallback delay covers it.
       const sub = this.#client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
       sub.on("error", () => undefined);
-      sub.on("message", (channel: string, tag: string) => this.#watchers.get(channel)?.forEach((listener) => listener(tag)));
+      sub.on("message", (channel: string, tag: string) =>
+        this.#watchers.get(channel)?.forEach((listener) => listener(tag)),
+      );
       this.#sub = sub;
     }
     return this.#sub;
@@ -238,7 +265,8 @@ function policyOf(setting: string, value: string): EvictionPolicy {
  */
 export function evictionFromInfo(info: string): EvictionPolicy | undefined {
   const cacheMode = /^cache_mode:(\S+)/m.exec(info)?.[1];
-  if (cacheMode !== undefined) return { known: true, setting: "cache_mode", value: cacheMode, mayEvict: cacheMode !== "store" };
+  if (cacheMode !== undefined)
+    return { known: true, setting: "cache_mode", value: cacheMode, mayEvict: cacheMode !== "store" };
   const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
   return policy === undefined ? undefined : policyOf("maxmemory-policy", policy);
 }

@@ -16,5 +16,7 @@ export function formatNotice(tag: string, next: string | undefined): string {
 
 export function parseNotice(message: string): ReleaseNotice {
   const space = message.indexOf(" ");
-  return space < 0 ? { tag: message, next: undefined } : { tag: message.slice(0, space), next: message.slice(space + 1) };
+  return space < 0
+    ? { tag: message, next: undefined }
+    : { tag: message.slice(0, space), next: message.slice(space + 1) };
 }

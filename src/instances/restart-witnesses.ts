@@ -68,14 +68,18 @@ export class RestartWitnesses {
     const { instanceTimeoutMs } = this.#options;
     // A grant or renewal that the instance confirmed just before it restarted
     // has its other writes land within one instance timeout: wait them out.
-    const waited = await sleep(2 * instanceTimeoutMs, signal).then(() => true, () => false);
+    const waited = await sleep(2 * instanceTimeoutMs, signal).then(
+      () => true,
+      () => false,
+    );
     if (!waited) return { kind: "unknown", reason: "stopped" };
     const others = this.#members.filter((m) => m.name !== restarted && m.canWitness());
     if (others.length < this.needed) return this.#tooFew(others.length);
     const seen = (await Promise.all(others.map((w) => this.#scan(w)))).filter((ms): ms is number => ms !== undefined);
     if (seen.length < this.needed) return this.#tooFew(seen.length);
     const longestMs = Math.max(0, ...seen);
-    if (!Number.isFinite(longestMs)) return { kind: "unknown", reason: "a lock key without expiry was found on a witness" };
+    if (!Number.isFinite(longestMs))
+      return { kind: "unknown", reason: "a lock key without expiry was found on a witness" };
     const untilMs = this.#clock.monotonicMs() + longestMs * (1 + DRIFT_RATE) + DRIFT_FIXED_MS;
     return { kind: "witnessed", untilMs, longestMs, witnesses: seen.length };
   }

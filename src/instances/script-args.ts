@@ -1,4 +1,11 @@
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceRelease } from "./lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  ExtendItem,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceRelease,
+} from "./lock-instance.ts";
 
 /**
  * What each Lua script (lua-scripts.ts) takes and gives back. The scripts
@@ -48,7 +55,10 @@ function acquireValues(r: InstanceAcquire): Record<(typeof ACQUIRE_ARGV)[number]
   };
 }
 
-function releaseValues(secret: string, announce: Announcement | undefined): Record<(typeof RELEASE_ARGV)[number], Value> {
+function releaseValues(
+  secret: string,
+  announce: Announcement | undefined,
+): Record<(typeof RELEASE_ARGV)[number], Value> {
   return { heldSecret: secret, channel: announce?.channel ?? "", tag: announce?.tag ?? "" };
 }
 
@@ -68,8 +78,12 @@ export function releaseCall(lockKey: string, secret: string, announce?: Announce
 
 /** The release's lock key is the acquire's: HANDOVER passes one lock on. */
 export function handoverCall(release: InstanceRelease, r: InstanceAcquire): ScriptCall {
-  if (release.lockKey !== r.keys.lock) throw new Error(`handover of ${release.lockKey} to ${r.keys.lock}: not the same lock`);
-  return { keys: acquireKeys(r), args: ordered(HANDOVER_ARGV, { ...releaseValues(release.secret, release.announce), ...acquireValues(r) }) };
+  if (release.lockKey !== r.keys.lock)
+    throw new Error(`handover of ${release.lockKey} to ${r.keys.lock}: not the same lock`);
+  return {
+    keys: acquireKeys(r),
+    args: ordered(HANDOVER_ARGV, { ...releaseValues(release.secret, release.announce), ...acquireValues(r) }),
+  };
 }
 
 export function extendCall(items: readonly ExtendItem[], adopt: boolean): ScriptCall {
@@ -83,7 +97,10 @@ export function withdrawTicketCall(queueKey: string, ticket: string): ScriptCall
 }
 
 export function raiseFenceCall(fenceKey: string, token: bigint, fenceRetentionMs: number): ScriptCall {
-  return { keys: [fenceKey], args: ordered(RAISE_FENCE_ARGV, { token: token.toString(), retentionMs: fenceRetentionMs }) };
+  return {
+    keys: [fenceKey],
+    args: ordered(RAISE_FENCE_ARGV, { token: token.toString(), retentionMs: fenceRetentionMs }),
+  };
 }
 
 /** LONGEST_TTL: the keys one SCAN step found, no arguments. */

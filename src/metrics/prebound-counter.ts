@@ -44,8 +44,20 @@ export class PreboundCounter {
     return series;
   }
 
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string>; value: number }[] }> {
-    return { name: this.name, help: this.help, type: "counter", aggregator: "sum", values: this.#series.map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { labels: Record<string, string>; value: number }[];
+  }> {
+    return {
+      name: this.name,
+      help: this.help,
+      type: "counter",
+      aggregator: "sum",
+      values: this.#series.map((s) => ({ labels: { ...s.labels }, value: s.value })),
+    };
   }
 
   reset(): void {

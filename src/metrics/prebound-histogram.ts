@@ -58,7 +58,13 @@ export class PreboundHistogram {
   }
 
   /** The registry's view: cumulative buckets with `le`, then _sum and _count, per series. */
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { metricName: string; labels: Record<string, string | number>; value: number }[] }> {
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { metricName: string; labels: Record<string, string | number>; value: number }[];
+  }> {
     const values = [];
     const bucket = `${this.name}_bucket`;
     for (const s of this.#series) {

@@ -5,7 +5,12 @@ import type { InstanceCallObserver } from "../instances/observed-instance.ts";
 import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../server/call-outcome.ts";
 import { LEASE_LOSS_REASONS, type LeaseLossReason } from "../server/lease-loss-reason.ts";
 import type { LockServiceObserver } from "../server/lock-service-observer.ts";
-import { OVERLOAD_CAUSES, type LoadSignals, type OverloadCause, type OverloadObserver } from "../server/overload-guard.ts";
+import {
+  OVERLOAD_CAUSES,
+  type LoadSignals,
+  type OverloadCause,
+  type OverloadObserver,
+} from "../server/overload-guard.ts";
 import { PreboundCounter, type CounterSeries } from "./prebound-counter.ts";
 import { PreboundHistogram, type HistogramSeries } from "./prebound-histogram.ts";
 
@@ -16,7 +21,13 @@ export interface MetricSources {
   waiters(): number;
   keepAliveStreams(): number;
   /** Each instance's last probed reachability (undefined before the first probe), guard state and eviction policy. */
-  instances(): readonly { name: string; up: boolean | undefined; guard: string; mayEvict?: boolean | undefined; quarantine?: { basis: string } | undefined }[];
+  instances(): readonly {
+    name: string;
+    up: boolean | undefined;
+    guard: string;
+    mayEvict?: boolean | undefined;
+    quarantine?: { basis: string } | undefined;
+  }[];
   quorumAvailable(): boolean;
   /** The signals LOCK_OVERLOAD_LAG is compared with. */
   load?: LoadSignals;
@@ -58,8 +69,15 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     // Standard names (process_*, nodejs_*), so stock dashboards and alerts apply.
     collectDefaultMetrics({ register: registry });
 
-    const requests = new PreboundCounter(registry, { name: "lock_requests_total", help: "Finished Acquire, Extend and Release calls by outcome" });
-    const durations = new PreboundHistogram(registry, { name: "lock_request_duration_seconds", help: "Duration of Acquire, Extend and Release calls, waits included", buckets: RPC_BUCKETS_S });
+    const requests = new PreboundCounter(registry, {
+      name: "lock_requests_total",
+      help: "Finished Acquire, Extend and Release calls by outcome",
+    });
+    const durations = new PreboundHistogram(registry, {
+      name: "lock_request_duration_seconds",
+      help: "Duration of Acquire, Extend and Release calls, waits included",
+      buckets: RPC_BUCKETS_S,
+    });
     for (const [rpc, outcomes] of Object.entries(OUTCOMES_OF_RPC) as [Rpc, readonly CallOutcome[]][]) {
       this.#requests.set(rpc, new Map(outcomes.map((outcome) => [outcome, requests.series({ rpc, outcome })])));
       this.#durations.set(rpc, durations.series({ rpc }));
@@ -72,8 +90,14 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     this.#waitAcquired = wait.series({ outcome: "acquired" });
     this.#waitContended = wait.series({ outcome: "contended" });
 
-    this.#renewals = new PreboundCounter(registry, { name: "lock_keepalive_renewals_total", help: "Lease renewals confirmed by a majority on KeepAlive streams" }).series();
-    const lost = new PreboundCounter(registry, { name: "lock_leases_lost_total", help: "KeepAlive streams ended because their lease was lost, by reason" });
+    this.#renewals = new PreboundCounter(registry, {
+      name: "lock_keepalive_renewals_total",
+      help: "Lease renewals confirmed by a majority on KeepAlive streams",
+    }).series();
+    const lost = new PreboundCounter(registry, {
+      name: "lock_leases_lost_total",
+      help: "KeepAlive streams ended because their lease was lost, by reason",
+    });
     for (const reason of LEASE_LOSS_REASONS) this.#lost.set(reason, lost.series({ reason }));
 
     this.#lateness = new PreboundHistogram(registry, {
@@ -93,8 +117,15 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     });
     for (const outcome of HANDOVER_OUTCOMES) this.#handovers.set(outcome, handovers.series({ outcome }));
 
-    this.#instanceLatency = new PreboundHistogram(registry, { name: "lock_instance_latency_seconds", help: "Duration of calls to each instance until they settled", buckets: INSTANCE_BUCKETS_S });
-    this.#instanceErrors = new PreboundCounter(registry, { name: "lock_instance_errors_total", help: "Calls to each instance that failed (error, timeout or no connection)" });
+    this.#instanceLatency = new PreboundHistogram(registry, {
+      name: "lock_instance_latency_seconds",
+      help: "Duration of calls to each instance until they settled",
+      buckets: INSTANCE_BUCKETS_S,
+    });
+    this.#instanceErrors = new PreboundCounter(registry, {
+      name: "lock_instance_errors_total",
+      help: "Calls to each instance that failed (error, timeout or no connection)",
+    });
     this.#evictionUnreadable = new PreboundCounter(registry, {
       name: "lock_instance_eviction_unreadable_total",
       help: "Readings of the instance's eviction policy it refused (CONFIG GET and INFO not permitted): its votes count unchecked",
@@ -115,22 +146,33 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
       });
     };
     /** A per-instance 0/1 gauge read at scrape time. */
-    const perInstance = (name: string, help: string, on: (instance: ReturnType<MetricSources["instances"]>[number]) => boolean): void => {
+    const perInstance = (
+      name: string,
+      help: string,
+      on: (instance: ReturnType<MetricSources["instances"]>[number]) => boolean,
+    ): void => {
       new Gauge({
         name,
         help,
         labelNames: ["instance"],
         registers,
         collect() {
-          for (const instance of sources()?.instances() ?? []) this.set({ instance: instance.name }, on(instance) ? 1 : 0);
+          for (const instance of sources()?.instances() ?? [])
+            this.set({ instance: instance.name }, on(instance) ? 1 : 0);
         },
       });
     };
     scraped("lock_leases_held", "Leases granted or renewed by this sidecar and still valid", (s) => s.leasesHeld());
-    scraped("lock_waiters", "Acquire calls waiting for a lock now (queued on this sidecar or trying)", (s) => s.waiters());
+    scraped("lock_waiters", "Acquire calls waiting for a lock now (queued on this sidecar or trying)", (s) =>
+      s.waiters(),
+    );
     scraped("lock_keepalive_streams_open", "KeepAlive streams currently open", (s) => s.keepAliveStreams());
     perInstance("lock_instance_up", "1 when the instance answered the last health probe, else 0", (i) => i.up === true);
-    perInstance("lock_instance_quarantined", "1 while the instance's votes are withheld after a restart (new run_id or uptime), or as a late starter, else 0", (i) => i.guard === "quarantined");
+    perInstance(
+      "lock_instance_quarantined",
+      "1 while the instance's votes are withheld after a restart (new run_id or uptime), or as a late starter, else 0",
+      (i) => i.guard === "quarantined",
+    );
     perInstance(
       "lock_instance_quarantine_fallback",
       "1 while the instance is quarantined for the whole LOCK_MAX_TTL because the leases it may have forgotten cannot be bounded (too few other instances kept their memory), else 0",
@@ -158,7 +200,11 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
         this.set({ cause: "event_loop_delay" }, load.eventLoopDelayMs() / 1000);
       },
     });
-    scraped("lock_quorum_available", "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)", (s) => (s.quorumAvailable() ? 1 : 0));
+    scraped(
+      "lock_quorum_available",
+      "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)",
+      (s) => (s.quorumAvailable() ? 1 : 0),
+    );
   }
 
   /** Connects the scrape-time gauges to the running sidecar. */

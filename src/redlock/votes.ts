@@ -91,7 +91,8 @@ export function judgeExtend(votes: readonly LeaseVote[], timing: AttemptTiming):
   const matched = votes.filter((v) => v.kind === "matched").length;
   const answered = matched + votes.filter((v) => v.kind === "missing").length;
   if (matched >= quorum) {
-    if (!isStillValid(timing.startMs, timing.ttlMs, timing.elapsedMs)) return { kind: "too-slow", elapsedMs: timing.elapsedMs };
+    if (!isStillValid(timing.startMs, timing.ttlMs, timing.elapsedMs))
+      return { kind: "too-slow", elapsedMs: timing.elapsedMs };
     return { kind: "extended", endMs: leaseEndMs(timing.startMs, timing.ttlMs, timing.elapsedMs) };
   }
   // Enough instances lack the lease that no majority can hold it any more.

@@ -61,7 +61,8 @@ function http2StreamOf(call: object): Http2StreamView | undefined {
   let inner: unknown = (call as { call?: unknown }).call;
   for (let depth = 0; depth < 16 && typeof inner === "object" && inner !== null; depth++) {
     const stream: unknown = (inner as { stream?: unknown }).stream;
-    if (typeof stream === "object" && stream !== null && "rstCode" in stream && "session" in stream) return stream as Http2StreamView;
+    if (typeof stream === "object" && stream !== null && "rstCode" in stream && "session" in stream)
+      return stream as Http2StreamView;
     inner = (inner as { nextCall?: unknown }).nextCall;
   }
   return undefined;

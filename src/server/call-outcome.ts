@@ -4,7 +4,15 @@ import { LockError, type LockErrorCode } from "../errors/lock-error.ts";
 export type Rpc = "acquire" | "extend" | "release";
 
 /** How a call that failed ended, one label value per error class. */
-export type ErrorOutcome = "invalid" | "unavailable" | "not_held" | "resource_exhausted" | "cancelled" | "deadline" | "shutting_down" | "internal";
+export type ErrorOutcome =
+  | "invalid"
+  | "unavailable"
+  | "not_held"
+  | "resource_exhausted"
+  | "cancelled"
+  | "deadline"
+  | "shutting_down"
+  | "internal";
 
 /** How a unary call ended: its answer, or the class of its error. */
 export type CallOutcome = "acquired" | "contended" | "extended" | "released" | "not_released" | ErrorOutcome;

@@ -197,7 +197,9 @@ function checked(contents: Contents, paths: CertificateFilePaths): Contents {
     throw new ConfigError(`${paths.privateKey.setting}: not a PEM private key (${errorReason(error)})`);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new ConfigError(`${paths.privateKey.setting}: the key does not belong to the certificate in ${paths.certificate.setting}`);
+    throw new ConfigError(
+      `${paths.privateKey.setting}: the key does not belong to the certificate in ${paths.certificate.setting}`,
+    );
   }
   if (contents.ca && paths.ca) {
     try {
@@ -217,12 +219,17 @@ function checked(contents: Contents, paths: CertificateFilePaths): Contents {
 }
 
 function sameContents(a: Contents, b: Contents): boolean {
-  return a.certificate.equals(b.certificate) && a.privateKey.equals(b.privateKey) && (a.ca ?? Buffer.alloc(0)).equals(b.ca ?? Buffer.alloc(0));
+  return (
+    a.certificate.equals(b.certificate) &&
+    a.privateKey.equals(b.privateKey) &&
+    (a.ca ?? Buffer.alloc(0)).equals(b.ca ?? Buffer.alloc(0))
+  );
 }
 
 function digestOf(contents: Contents): string {
   const hash = createHash("sha256");
-  for (const part of [contents.certificate, contents.privateKey, contents.ca ?? Buffer.alloc(0)]) hash.update(part).update("\0");
+  for (const part of [contents.certificate, contents.privateKey, contents.ca ?? Buffer.alloc(0)])
+    hash.update(part).update("\0");
   return hash.digest("hex");
 }
 

@@ -1,4 +1,11 @@
-import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import { unreadableRequest, type UnreadableRequest } from "./unreadable-request.ts";
 
@@ -39,7 +46,9 @@ function deserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) =
 }
 
 /** Server side: bytes that do not parse become a marker answered with INVALID_ARGUMENT (see unreadable-request.ts). */
-function requestDeserializer<Desc extends DescMessage>(schema: Desc): (bytes: Buffer) => MessageShape<Desc> | UnreadableRequest {
+function requestDeserializer<Desc extends DescMessage>(
+  schema: Desc,
+): (bytes: Buffer) => MessageShape<Desc> | UnreadableRequest {
   return (bytes) => {
     try {
       return fromBinary(schema, bytes);

@@ -125,15 +125,19 @@ export class QuorumHealth {
     this.#health.setStatus("lock.v1.LockService", status);
     const instances = this.#engine.instances.length;
     if (serving) this.#logger.info({ reachable, instances, quorum: this.#engine.quorum }, "quorum reachable: serving");
-    else if (reachable === undefined) this.#logger.info({ instances, quorum: this.#engine.quorum }, "shutting down: not serving");
+    else if (reachable === undefined)
+      this.#logger.info({ instances, quorum: this.#engine.quorum }, "shutting down: not serving");
     else this.#logger.warn({ reachable, instances, quorum: this.#engine.quorum }, "quorum not reachable: not serving");
   }
 }
 
 function quarantineOf(instance: LockInstance): InstanceState["quarantine"] {
-  const guarded = instance instanceof EvictionGuard ? instance.guarded : instance instanceof GuardedInstance ? instance : undefined;
+  const guarded =
+    instance instanceof EvictionGuard ? instance.guarded : instance instanceof GuardedInstance ? instance : undefined;
   const remainingMs = guarded?.quarantineRemainingMs() ?? 0;
-  return guarded && remainingMs > 0 ? { basis: guarded.quarantineBasis(), remainingMs: Math.ceil(remainingMs) } : undefined;
+  return guarded && remainingMs > 0
+    ? { basis: guarded.quarantineBasis(), remainingMs: Math.ceil(remainingMs) }
+    : undefined;
 }
 
 function guardOf(instance: LockInstance): EvictionGuardState {

@@ -21,10 +21,18 @@ import { checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs } from "
  * them. The first message says whether the lock was taken; the stream then
  * keeps the lease with KeepAlive's rules until the call ends.
  */
-export function holdHandler(ctx: LockServiceContext, sessions: LeaseSessions, requestIds: RequestIds): handleServerStreamingCall<HoldRequest, HoldResponse> {
+export function holdHandler(
+  ctx: LockServiceContext,
+  sessions: LeaseSessions,
+  requestIds: RequestIds,
+): handleServerStreamingCall<HoldRequest, HoldResponse> {
   return (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive and Hold streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`, { metadata: { setting: "LOCK_MAX_STREAMS" } });
+      const limit = new LockError(
+        "resource-exhausted",
+        `${ctx.maxStreams} KeepAlive and Hold streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
+        { metadata: { setting: "LOCK_MAX_STREAMS" } },
+      );
       stream.emit("error", toGrpcStatus(limit));
       return;
     }
@@ -33,7 +41,12 @@ export function holdHandler(ctx: LockServiceContext, sessions: LeaseSessions, re
   };
 }
 
-async function runHold(ctx: LockServiceContext, sessions: LeaseSessions, requestIds: RequestIds, stream: ServerWritableStream<HoldRequest, HoldResponse>): Promise<void> {
+async function runHold(
+  ctx: LockServiceContext,
+  sessions: LeaseSessions,
+  requestIds: RequestIds,
+  stream: ServerWritableStream<HoldRequest, HoldResponse>,
+): Promise<void> {
   const deadline = stream.getDeadline();
   const probe = new CallEndProbe(stream, deadline instanceof Date ? deadline.getTime() : deadline);
   const call = callSignal(stream, ctx.shutdown);
@@ -49,7 +62,10 @@ async function runHold(ctx: LockServiceContext, sessions: LeaseSessions, request
     const acquire = (): Promise<AcquireResult> => ctx.engine.acquire(name, ttlMs, waitMs, call.signal);
     const result = requestId === "" ? await acquire() : await requestIds.acquire(name, requestId, acquire);
     if (!result.acquired) {
-      const retryAfter = result.retryAfterMs === undefined ? {} : { retryAfter: durationFromMs(Math.max(0, Math.ceil(result.retryAfterMs))) };
+      const retryAfter =
+        result.retryAfterMs === undefined
+          ? {}
+          : { retryAfter: durationFromMs(Math.max(0, Math.ceil(result.retryAfterMs))) };
       stream.write(create(HoldResponseSchema, { acquired: false, ...retryAfter }));
       stream.end();
       return;
@@ -59,7 +75,15 @@ async function runHold(ctx: LockServiceContext, sessions: LeaseSessions, request
       ctx.observer?.renewed();
       stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(renewed, clock) }));
     });
-    await keepUntilEnd(ctx, stream as ServerWritableStream<unknown, unknown>, call, probe, keeper, name, req.expireOnClose);
+    await keepUntilEnd(
+      ctx,
+      stream as ServerWritableStream<unknown, unknown>,
+      call,
+      probe,
+      keeper,
+      name,
+      req.expireOnClose,
+    );
   } catch (error) {
     stream.emit("error", toGrpcStatus(error));
   } finally {

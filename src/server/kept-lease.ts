@@ -37,7 +37,10 @@ export async function keepUntilEnd(
   const how = probe.how(call.signal.reason, ctx.shutdown);
   await keeper.close(how === "owner-cancelled" && !expireOnClose ? "release" : "run-out");
   if (how === "shutdown") {
-    const going = new LockError("shutting-down", "the sidecar is shutting down: the lease is no longer renewed and runs out at the last expires_at sent");
+    const going = new LockError(
+      "shutting-down",
+      "the sidecar is shutting down: the lease is no longer renewed and runs out at the last expires_at sent",
+    );
     stream.emit("error", toGrpcStatus(going));
   } else {
     stream.end();

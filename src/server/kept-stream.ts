@@ -26,9 +26,13 @@ export class KeptStreams {
   constructor(ctx: LockServiceContext, sessions: LeaseSessions) {
     this.ctx = ctx;
     this.sessions = sessions;
-    ctx.shutdown.addEventListener("abort", () => {
-      for (const kept of [...this.#open]) kept.end("shutdown");
-    }, { once: true });
+    ctx.shutdown.addEventListener(
+      "abort",
+      () => {
+        for (const kept of [...this.#open]) kept.end("shutdown");
+      },
+      { once: true },
+    );
   }
 
   /** Adapts a KeepAlive stream whose request was checked to the lease's session. */
@@ -89,7 +93,9 @@ class KeptStream implements KeeperEvents {
   }
 
   known(lease: Lease): void {
-    this.#stream.write(create(KeepAliveResponseSchema, { lease: toLeaseMessage(lease, this.#streams.ctx.engine.clock) }));
+    this.#stream.write(
+      create(KeepAliveResponseSchema, { lease: toLeaseMessage(lease, this.#streams.ctx.engine.clock) }),
+    );
   }
 
   lost(loss: LeaseLostError): void {
@@ -112,10 +118,14 @@ class KeptStream implements KeeperEvents {
     if (this.#ended) return;
     this.#ended = true;
     const expireOnClose = this.#stream.request.expireOnClose;
-    const closing = this.#keeper?.close(how === "owner-cancelled" && !expireOnClose ? "release" : "run-out") ?? Promise.resolve();
+    const closing =
+      this.#keeper?.close(how === "owner-cancelled" && !expireOnClose ? "release" : "run-out") ?? Promise.resolve();
     void closing.then(() => {
       if (how === "shutdown") {
-        const going = new LockError("shutting-down", "the sidecar is shutting down: the lease is no longer renewed and runs out at the last expires_at sent");
+        const going = new LockError(
+          "shutting-down",
+          "the sidecar is shutting down: the lease is no longer renewed and runs out at the last expires_at sent",
+        );
         this.#stream.emit("error", toGrpcStatus(going));
       } else {
         this.#stream.end();

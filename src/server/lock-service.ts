@@ -1,6 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type {
+  handleServerStreamingCall,
+  handleUnaryCall,
+  ServerUnaryCall,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import {
   AcquireResponseSchema,
   ExtendResponseSchema,
@@ -32,7 +37,15 @@ import { KeptStreams } from "./kept-stream.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "./lock-service-observer.ts";
 import type { OverloadGuard } from "./overload-guard.ts";
-import { checkLeaseId, checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs, type Limits } from "./request-validation.ts";
+import {
+  checkLeaseId,
+  checkName,
+  checkOwner,
+  checkRequestId,
+  checkTtlMs,
+  checkWaitMs,
+  type Limits,
+} from "./request-validation.ts";
 
 export interface LockServiceContext {
   engine: LockEngine;
@@ -86,18 +99,32 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     if (!result.acquired) {
       return create(AcquireResponseSchema, {
         acquired: false,
-        ...(result.retryAfterMs === undefined ? {} : { retryAfter: durationFromMs(Math.max(0, Math.ceil(result.retryAfterMs))) }),
+        ...(result.retryAfterMs === undefined
+          ? {}
+          : { retryAfter: durationFromMs(Math.max(0, Math.ceil(result.retryAfterMs))) }),
       });
     }
     return create(AcquireResponseSchema, { acquired: true, lease: toLeaseMessage(result.lease, clock) });
   });
 
-  const extend = unary<ExtendRequest, ExtendResponse>(ctx, { rpc: "extend", outcome: () => "extended" }, async (req, call) => {
-    const lease = await engine.extend(checkName(req.name, limits), checkLeaseId(req.leaseId), checkTtlMs(req.ttl, limits), call.signal);
-    return create(ExtendResponseSchema, { lease: toLeaseMessage(lease, clock) });
-  });
+  const extend = unary<ExtendRequest, ExtendResponse>(
+    ctx,
+    { rpc: "extend", outcome: () => "extended" },
+    async (req, call) => {
+      const lease = await engine.extend(
+        checkName(req.name, limits),
+        checkLeaseId(req.leaseId),
+        checkTtlMs(req.ttl, limits),
+        call.signal,
+      );
+      return create(ExtendResponseSchema, { lease: toLeaseMessage(lease, clock) });
+    },
+  );
 
-  const releaseReport: RpcReport<ReleaseRequest, ReleaseResponse> = { rpc: "release", outcome: (res) => (res.released ? "released" : "not_released") };
+  const releaseReport: RpcReport<ReleaseRequest, ReleaseResponse> = {
+    rpc: "release",
+    outcome: (res) => (res.released ? "released" : "not_released"),
+  };
   const release = unary<ReleaseRequest, ReleaseResponse>(ctx, releaseReport, async (req) => {
     // Not tied to the call's signal: a release the client gave up on should still happen.
     const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId));
@@ -108,7 +135,11 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   const kept = new KeptStreams(ctx, sessions);
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
     if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError("resource-exhausted", `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`, { metadata: { setting: "LOCK_MAX_STREAMS" } });
+      const limit = new LockError(
+        "resource-exhausted",
+        `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
+        { metadata: { setting: "LOCK_MAX_STREAMS" } },
+      );
       stream.emit("error", toGrpcStatus(limit));
       return;
     }
@@ -156,11 +187,21 @@ function unary<Req, Res>(
     handler(call.request, signal)
       .then(
         (response) => {
-          observer?.callEnded(report.rpc, report.outcome(response), clock.monotonicMs() - startMs, report.waits?.(call.request) === true);
+          observer?.callEnded(
+            report.rpc,
+            report.outcome(response),
+            clock.monotonicMs() - startMs,
+            report.waits?.(call.request) === true,
+          );
           callback(null, response);
         },
         (error: unknown) => {
-          observer?.callEnded(report.rpc, errorOutcome(error), clock.monotonicMs() - startMs, report.waits?.(call.request) === true);
+          observer?.callEnded(
+            report.rpc,
+            errorOutcome(error),
+            clock.monotonicMs() - startMs,
+            report.waits?.(call.request) === true,
+          );
           const status = toGrpcStatus(error);
           if (status.code === INTERNAL) ctx.logger.error({ err: error, path: call.getPath() }, "internal error");
           callback(status);

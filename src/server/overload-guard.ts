@@ -23,7 +23,11 @@ export interface OverloadObserver {
  * (renewal lag first: it is what loses leases). A threshold of 0 turns the
  * check off.
  */
-export function overloadCause(renewalLagMs: number, eventLoopDelayMs: number, thresholdMs: number): OverloadCause | undefined {
+export function overloadCause(
+  renewalLagMs: number,
+  eventLoopDelayMs: number,
+  thresholdMs: number,
+): OverloadCause | undefined {
   if (thresholdMs <= 0) return undefined;
   if (renewalLagMs > thresholdMs) return "renewal_lag";
   if (eventLoopDelayMs > thresholdMs) return "event_loop_delay";
@@ -56,10 +60,17 @@ export class OverloadGuard {
     const cause = overloadCause(lagMs, delayMs, this.#thresholdMs);
     if (cause === undefined) return undefined;
     this.#observer?.overloadRefused(cause);
-    const what = cause === "renewal_lag" ? `renewals of held leases are running ${Math.round(lagMs)} ms late` : `the event loop was held up for ${Math.round(delayMs)} ms`;
-    return new LockError("resource-exhausted", `this sidecar is overloaded: ${what}, past LOCK_OVERLOAD_LAG (${this.#thresholdMs} ms); new leases are refused until it catches up, held ones are still renewed`, {
-      reason: "OVERLOADED",
-      metadata: { setting: "LOCK_OVERLOAD_LAG", cause },
-    });
+    const what =
+      cause === "renewal_lag"
+        ? `renewals of held leases are running ${Math.round(lagMs)} ms late`
+        : `the event loop was held up for ${Math.round(delayMs)} ms`;
+    return new LockError(
+      "resource-exhausted",
+      `this sidecar is overloaded: ${what}, past LOCK_OVERLOAD_LAG (${this.#thresholdMs} ms); new leases are refused until it catches up, held ones are still renewed`,
+      {
+        reason: "OVERLOADED",
+        metadata: { setting: "LOCK_OVERLOAD_LAG", cause },
+      },
+    );
   }
 }

@@ -14,7 +14,9 @@ import { protoPath as healthProtoPath } from "grpc-health-check";
  * service's.
  */
 export function addReflection(server: Server, files: readonly DescFile[]): void {
-  const fileDescriptorProtos = withDependencies(files).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+  const fileDescriptorProtos = withDependencies(files).map((f) =>
+    Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)),
+  );
   const api = { "generated-api": { fileDescriptorProtos } } as unknown as PackageDefinition;
   new ReflectionService({ ...loadSync(healthProtoPath), ...api }).addToServer(server);
 }

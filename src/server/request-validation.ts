@@ -28,22 +28,35 @@ export function checkName(name: string, limits: Limits): string {
 export function checkTtlMs(ttl: Duration | undefined, limits: Limits): number {
   if (ttl === undefined) return limits.defaultTtlMs;
   const ms = durationMs("ttl", ttl);
-  if (ms < limits.minTtlMs) throw invalidArgument("ttl", `${formatDurationMs(ms)} is below the minimum ${formatDurationMs(limits.minTtlMs)} (LOCK_MIN_TTL)`);
-  if (ms > limits.maxTtlMs) throw invalidArgument("ttl", `${formatDurationMs(ms)} is above the maximum ${formatDurationMs(limits.maxTtlMs)} (LOCK_MAX_TTL)`);
+  if (ms < limits.minTtlMs)
+    throw invalidArgument(
+      "ttl",
+      `${formatDurationMs(ms)} is below the minimum ${formatDurationMs(limits.minTtlMs)} (LOCK_MIN_TTL)`,
+    );
+  if (ms > limits.maxTtlMs)
+    throw invalidArgument(
+      "ttl",
+      `${formatDurationMs(ms)} is above the maximum ${formatDurationMs(limits.maxTtlMs)} (LOCK_MAX_TTL)`,
+    );
   return ms;
 }
 
 export function checkWaitMs(wait: Duration | undefined, limits: Limits): number {
   if (wait === undefined) return 0;
   const ms = durationMs("wait", wait);
-  if (ms > limits.maxWaitMs) throw invalidArgument("wait", `${formatDurationMs(ms)} is above the maximum ${formatDurationMs(limits.maxWaitMs)} (LOCK_MAX_WAIT)`);
+  if (ms > limits.maxWaitMs)
+    throw invalidArgument(
+      "wait",
+      `${formatDurationMs(ms)} is above the maximum ${formatDurationMs(limits.maxWaitMs)} (LOCK_MAX_WAIT)`,
+    );
   return ms;
 }
 
 /** The lease id, checked and parsed once here; the rest of the code passes the value. */
 export function checkLeaseId(leaseId: string): LeaseId {
   if (leaseId === "") throw invalidArgument("lease_id", "must not be empty: pass the lease_id returned by Acquire");
-  if (Buffer.byteLength(leaseId, "utf8") > MAX_LEASE_ID_BYTES) throw invalidArgument("lease_id", `longer than ${MAX_LEASE_ID_BYTES} bytes`);
+  if (Buffer.byteLength(leaseId, "utf8") > MAX_LEASE_ID_BYTES)
+    throw invalidArgument("lease_id", `longer than ${MAX_LEASE_ID_BYTES} bytes`);
   return parseLeaseId(leaseId);
 }
 
@@ -52,13 +65,16 @@ const REQUEST_ID = /^[\x21-\x7e]*$/;
 
 /** An idempotency key: empty (none) or up to 128 bytes of printable ASCII. */
 export function checkRequestId(requestId: string): string {
-  if (requestId.length > MAX_REQUEST_ID_BYTES) throw invalidArgument("request_id", `longer than ${MAX_REQUEST_ID_BYTES} bytes`);
-  if (!REQUEST_ID.test(requestId)) throw invalidArgument("request_id", "must be printable ASCII without spaces (a UUID, say)");
+  if (requestId.length > MAX_REQUEST_ID_BYTES)
+    throw invalidArgument("request_id", `longer than ${MAX_REQUEST_ID_BYTES} bytes`);
+  if (!REQUEST_ID.test(requestId))
+    throw invalidArgument("request_id", "must be printable ASCII without spaces (a UUID, say)");
   return requestId;
 }
 
 export function checkOwner(owner: string): string {
-  if (Buffer.byteLength(owner, "utf8") > MAX_OWNER_BYTES) throw invalidArgument("owner", `longer than ${MAX_OWNER_BYTES} bytes`);
+  if (Buffer.byteLength(owner, "utf8") > MAX_OWNER_BYTES)
+    throw invalidArgument("owner", `longer than ${MAX_OWNER_BYTES} bytes`);
   if (FORBIDDEN_IN_NAME.test(owner)) throw invalidArgument("owner", "must be UTF-8 without control characters");
   return owner;
 }

@@ -64,7 +64,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const clock = deps.clock ?? systemClock;
   // First: unreadable or mismatched certificate files stop start-up before anything connects.
   const api = apiCredentials(options, logger);
-  const instanceTls = deps.instances || options.instances.length === 0 ? undefined : InstanceTlsFiles.load(options, logger);
+  const instanceTls =
+    deps.instances || options.instances.length === 0 ? undefined : InstanceTlsFiles.load(options, logger);
   // Stops polling the certificate files: the API's, and the instances' once started.
   const closeFiles = (): void => {
     api.close();
@@ -95,12 +96,21 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     witnesses,
   };
   const instances = raw.map((instance): LockInstance => {
-    const guarded = new GuardedInstance(new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)), guard, clock, logger);
+    const guarded = new GuardedInstance(
+      new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)),
+      guard,
+      clock,
+      logger,
+    );
     // Outermost, so the restart guard and circuit breaker still see every answer.
     // Without evictionPolicy an instance never evicts (the embedded store).
     let outer: LockInstance & { state(): string } = guarded;
     if (instance.evictionPolicy) {
-      const eviction = { allowEviction: options.allowEviction, recheckMs: EVICTION_RECHECK_MS, onUnreadable: metrics.evictionUnreadableCounter(instance.name) };
+      const eviction = {
+        allowEviction: options.allowEviction,
+        recheckMs: EVICTION_RECHECK_MS,
+        onUnreadable: metrics.evictionUnreadableCounter(instance.name),
+      };
       outer = new EvictionGuard(guarded, () => instance.evictionPolicy!(), eviction, clock, logger);
     }
     // A witness of another's restart only while its own votes count: memory whole, nothing evicted.
@@ -133,19 +143,21 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   });
   server.addService(
     grpcServiceDefinition(LockService),
-    rejectUnreadableRequests(lockServiceImplementation({
-      engine,
-      limits: options,
-      instanceTimeoutMs: options.instanceTimeoutMs,
-      retryDelayMs: options.retryDelayMs,
-      shutdown: shutdown.signal,
-      logger,
-      streams,
-      maxStreams: options.maxStreams,
-      observer: metrics,
-      sessions,
-      overload: new OverloadGuard(load, options.overloadLagMs, metrics),
-    })),
+    rejectUnreadableRequests(
+      lockServiceImplementation({
+        engine,
+        limits: options,
+        instanceTimeoutMs: options.instanceTimeoutMs,
+        retryDelayMs: options.retryDelayMs,
+        shutdown: shutdown.signal,
+        logger,
+        streams,
+        maxStreams: options.maxStreams,
+        observer: metrics,
+        sessions,
+        overload: new OverloadGuard(load, options.overloadLagMs, metrics),
+      }),
+    ),
   );
   health.addToServer(server);
   addReflection(server, [file_lock_v1_lock]);
@@ -175,7 +187,11 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   try {
     admin = await startAdminServer(
       options.adminListen,
-      { metrics: () => metrics.exposition(), status: () => sidecarStatus(health, engine.quorum), ready: () => health.serving },
+      {
+        metrics: () => metrics.exposition(),
+        status: () => sidecarStatus(health, engine.quorum),
+        ready: () => health.serving,
+      },
       logger,
     );
   } catch (error) {
@@ -191,7 +207,14 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   // Only now, once nothing can fail start-up any more: stop() is what ends it.
   instanceTls?.start(options.tlsRefreshIntervalMs);
   logger.info(
-    { version: packageVersion(), address, tls: api.mode, admin: admin.address, instances: instances.map((i) => i.name), quorum: engine.quorum },
+    {
+      version: packageVersion(),
+      address,
+      tls: api.mode,
+      admin: admin.address,
+      instances: instances.map((i) => i.name),
+      quorum: engine.quorum,
+    },
     "sidecar listening",
   );
 
@@ -228,16 +251,29 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   return { address, port, adminAddress: admin.address, adminPort: admin.port, engine, health, metrics, stop };
 }
 
-function createInstances(options: SidecarOptions, deps: EngineDeps, logger: Logger, tlsFiles: InstanceTlsFiles | undefined): LockInstance[] {
+function createInstances(
+  options: SidecarOptions,
+  deps: EngineDeps,
+  logger: Logger,
+  tlsFiles: InstanceTlsFiles | undefined,
+): LockInstance[] {
   if (options.instances.length === 0) {
     logger.warn(
       "no instances configured (LOCK_INSTANCES): using an embedded in-process store of three members. " +
         "Locks are only exclusive among clients of THIS sidecar process; configure independent instances for real use.",
     );
-    return Array.from({ length: EMBEDDED_INSTANCE_COUNT }, (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock));
+    return Array.from(
+      { length: EMBEDDED_INSTANCE_COUNT },
+      (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock),
+    );
   }
   const tls = tlsFiles?.options;
   return options.instances.map(
-    (url) => new RedisInstance(url, { commandTimeoutMs: options.instanceTimeoutMs, connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs), tls }),
+    (url) =>
+      new RedisInstance(url, {
+        commandTimeoutMs: options.instanceTimeoutMs,
+        connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs),
+        tls,
+      }),
   );
 }

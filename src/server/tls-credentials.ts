@@ -3,7 +3,10 @@ import type { SidecarOptions } from "../config/options.ts";
 import type { Logger } from "../log/logger.ts";
 import { CertificateFiles } from "./certificate-files.ts";
 
-export type TlsOptions = Pick<SidecarOptions, "tlsCertFile" | "tlsKeyFile" | "tlsClientCaFile" | "tlsRefreshIntervalMs">;
+export type TlsOptions = Pick<
+  SidecarOptions,
+  "tlsCertFile" | "tlsKeyFile" | "tlsClientCaFile" | "tlsRefreshIntervalMs"
+>;
 
 export interface ApiCredentials {
   credentials: ServerCredentials;
@@ -25,7 +28,12 @@ export interface ApiCredentials {
  */
 export function apiCredentials(options: TlsOptions, logger: Logger): ApiCredentials {
   if (options.tlsCertFile === "") {
-    return { credentials: ServerCredentials.createInsecure(), mode: "plaintext", files: undefined, close: () => undefined };
+    return {
+      credentials: ServerCredentials.createInsecure(),
+      mode: "plaintext",
+      files: undefined,
+      close: () => undefined,
+    };
   }
   const mutual = options.tlsClientCaFile !== "";
   const files = new CertificateFiles(

@@ -1,4 +1,11 @@
-import type { MethodDefinition, sendUnaryData, Server, ServiceDefinition, UntypedHandleCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type {
+  MethodDefinition,
+  sendUnaryData,
+  Server,
+  ServiceDefinition,
+  UntypedHandleCall,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { invalidArgument, type LockError } from "../errors/lock-error.ts";
 import { errorReason } from "../util/error-text.ts";
@@ -23,10 +30,15 @@ export function unreadableRequest(typeName: string, error: unknown): UnreadableR
 }
 
 function unreadableError(request: unknown): LockError | undefined {
-  return typeof request === "object" && request !== null && UNREADABLE in request ? (request as UnreadableRequest)[UNREADABLE] : undefined;
+  return typeof request === "object" && request !== null && UNREADABLE in request
+    ? (request as UnreadableRequest)[UNREADABLE]
+    : undefined;
 }
 
-type AnyHandler = (call: { request?: unknown; emit(event: "error", error: unknown): boolean }, callback?: sendUnaryData<unknown>) => void;
+type AnyHandler = (
+  call: { request?: unknown; emit(event: "error", error: unknown): boolean },
+  callback?: sendUnaryData<unknown>,
+) => void;
 
 /** Answers calls whose request did not parse with INVALID_ARGUMENT; passes every other call on. */
 export function rejectUnreadableRequests(implementation: UntypedServiceImplementation): UntypedServiceImplementation {

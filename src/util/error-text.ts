@@ -13,7 +13,8 @@ export function errorCode(error: unknown): string | undefined {
 }
 
 /** The socket error codes we put in our own words. */
-const SOCKET_ERRORS = /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/;
+const SOCKET_ERRORS =
+  /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/;
 
 /**
  * A socket error code (ECONNREFUSED, EADDRINUSE) carried by the error, its
@@ -22,7 +23,10 @@ const SOCKET_ERRORS = /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_
 export function systemErrorCode(error: unknown): string | undefined {
   const code = errorCode(error);
   if (code !== undefined && SOCKET_ERRORS.test(code)) return code;
-  const cause = error instanceof Error && error.cause !== undefined && error.cause !== error ? systemErrorCode(error.cause) : undefined;
+  const cause =
+    error instanceof Error && error.cause !== undefined && error.cause !== error
+      ? systemErrorCode(error.cause)
+      : undefined;
   return cause ?? SOCKET_ERRORS.exec(error instanceof Error ? error.message : String(error))?.[1];
 }
 
@@ -71,12 +75,17 @@ export function connectionErrorText(target: string, error: unknown): string | un
   if (/^(WRONGPASS|NOAUTH|NOPERM)\b/.test(reason)) return `${target} refused the credentials: ${reason}`;
   // Certificate and handshake failures (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...).
   const tlsCode = errorCode(error);
-  if (tlsCode !== undefined && /CERT|TLS|SSL|SIGNATURE|ISSUER/.test(tlsCode)) return `TLS with ${target} failed: ${reason}`;
+  if (tlsCode !== undefined && /CERT|TLS|SSL|SIGNATURE|ISSUER/.test(tlsCode))
+    return `TLS with ${target} failed: ${reason}`;
   return undefined;
 }
 
 /** ioredis' words for "this call was not sent: there is no connection". */
-const NOT_CONNECTED = [/^Stream isn't writeable/, /^Connection is closed/, /^Reached the max retries per request limit/];
+const NOT_CONNECTED = [
+  /^Stream isn't writeable/,
+  /^Connection is closed/,
+  /^Reached the max retries per request limit/,
+];
 
 /**
  * A failed call to an instance in our words: "connection refused by

@@ -10,7 +10,12 @@ import { formatSummary } from "./cli.ts";
  */
 describe("chaos campaign", () => {
   it("runs a short seeded campaign without violations", async () => {
-    const result = await runCampaign({ ...DEFAULT_CAMPAIGN, seed: 11, durationMs: 10_000, openingFault: "rolling-restart" });
+    const result = await runCampaign({
+      ...DEFAULT_CAMPAIGN,
+      seed: 11,
+      durationMs: 10_000,
+      openingFault: "rolling-restart",
+    });
     const summary = formatSummary(result);
     expect(result.violations, summary).toEqual([]);
     expect(result.history.grants.length, summary).toBeGreaterThan(5);

@@ -5,8 +5,25 @@ import type { LockClient } from "../../src/client/lock-client.ts";
 import { checkHistory, probeClasses, type CheckOptions, type ProbeClass, type Violation } from "./checker.ts";
 import { ChaosCluster } from "./cluster.ts";
 import { planFaults, targetsOf, type PlannedFault } from "./fault-plan.ts";
-import { frozenOwnerSettingsProblem, startFrozenOwners, type FrozenOwner, type FrozenOwnerContext, type FrozenOwnerSettings } from "./frozen-owner.ts";
-import { emptyHistory, FAULT_KINDS, noteFailedCall, WallToMonotonic, type FaultKind, type FaultRecord, type GrantRecord, type History, type ProbeRecord, type StopReason } from "./history.ts";
+import {
+  frozenOwnerSettingsProblem,
+  startFrozenOwners,
+  type FrozenOwner,
+  type FrozenOwnerContext,
+  type FrozenOwnerSettings,
+} from "./frozen-owner.ts";
+import {
+  emptyHistory,
+  FAULT_KINDS,
+  noteFailedCall,
+  WallToMonotonic,
+  type FaultKind,
+  type FaultRecord,
+  type GrantRecord,
+  type History,
+  type ProbeRecord,
+  type StopReason,
+} from "./history.ts";
 import { pause } from "./pause.ts";
 import { Prng } from "./prng.ts";
 import { ProtectedResource } from "./protected-resource.ts";
@@ -121,7 +138,9 @@ export function frozenOwnerSettings(config: CampaignConfig): FrozenOwnerSettings
  * settle (and a restarted instance's quarantine is over), every probe must
  * be granted again, so a sidecar that does not recover fails the campaign.
  */
-export function calmTailMs(config: Pick<CampaignConfig, "durationMs" | "settleMs" | "maxTtlMs" | "restartQuarantine">): number {
+export function calmTailMs(
+  config: Pick<CampaignConfig, "durationMs" | "settleMs" | "maxTtlMs" | "restartQuarantine">,
+): number {
   const recoveryMs = config.settleMs + (config.restartQuarantine === "on" ? config.maxTtlMs : 0) + 500;
   return Math.min(Math.floor(config.durationMs / 4), recoveryMs);
 }
@@ -140,7 +159,8 @@ const DEADLINE_SLACK_MS = 3000;
  */
 export async function runCampaign(config: CampaignConfig): Promise<CampaignResult> {
   const log = config.log ?? (() => undefined);
-  const problem = config.frozenOwners > 0 ? frozenOwnerSettingsProblem(frozenOwnerSettings(config), config.maxTtlMs) : undefined;
+  const problem =
+    config.frozenOwners > 0 ? frozenOwnerSettingsProblem(frozenOwnerSettings(config), config.maxTtlMs) : undefined;
   if (problem) throw new Error(`chaos campaign: ${problem}`);
   const keyPrefix = `chaos-${config.seed}-${process.pid}-${Math.floor(performance.now())}:`;
   const plan = planFaults({
@@ -156,7 +176,11 @@ export async function runCampaign(config: CampaignConfig): Promise<CampaignResul
     kinds: config.faultKinds,
     opening: config.openingFault,
   });
-  const cluster = await ChaosCluster.start({ instanceCount: config.instanceCount, sidecarCount: config.sidecarCount, sidecarEnv: sidecarEnvFor(config, keyPrefix) });
+  const cluster = await ChaosCluster.start({
+    instanceCount: config.instanceCount,
+    sidecarCount: config.sidecarCount,
+    sidecarEnv: sidecarEnvFor(config, keyPrefix),
+  });
   try {
     await cluster.waitServing(30_000);
     return await run(config, plan, cluster, keyPrefix, log);
@@ -165,7 +189,13 @@ export async function runCampaign(config: CampaignConfig): Promise<CampaignResul
   }
 }
 
-async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosCluster, keyPrefix: string, log: (line: string) => void): Promise<CampaignResult> {
+async function run(
+  config: CampaignConfig,
+  plan: PlannedFault[],
+  cluster: ChaosCluster,
+  keyPrefix: string,
+  log: (line: string) => void,
+): Promise<CampaignResult> {
   const root = new Prng(config.seed);
   const clock = new WallToMonotonic();
   const origin = performance.now();
@@ -198,7 +228,12 @@ async function run(config: CampaignConfig, plan: PlannedFault[], cluster: ChaosC
   }
   const owners = await startOwners(ctx, root);
   actors.push(...owners.map((owner) => owner.run(names)));
-  const lanes = Array.from({ length: config.faultLanes }, (_, lane) => injector.runLane(plan.filter((f) => f.lane === lane), origin));
+  const lanes = Array.from({ length: config.faultLanes }, (_, lane) =>
+    injector.runLane(
+      plan.filter((f) => f.lane === lane),
+      origin,
+    ),
+  );
   actors.push(probes.loop());
 
   await pause(config.durationMs, ctx.stop.signal);
@@ -267,7 +302,13 @@ function codeName(error: unknown): string {
  * hold it for a while, using it on the protected resource under its fencing
  * token, then release it, let it expire, or close its KeepAlive stream.
  */
-async function clientLoop(ctx: Context, rng: Prng, sidecar: number, client: string, names: readonly string[]): Promise<void> {
+async function clientLoop(
+  ctx: Context,
+  rng: Prng,
+  sidecar: number,
+  client: string,
+  names: readonly string[],
+): Promise<void> {
   const { config } = ctx;
   const lockClient = ctx.cluster.sidecars[sidecar]!.client;
   while (!ctx.stop.signal.aborted) {
@@ -279,7 +320,10 @@ async function clientLoop(ctx: Context, rng: Prng, sidecar: number, client: stri
     const requestedAt = performance.now();
     let response;
     try {
-      response = await lockClient.acquire({ name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) }, { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS });
+      response = await lockClient.acquire(
+        { name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) },
+        { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS },
+      );
     } catch (error) {
       noteFailedCall(ctx.history, "acquire", sidecar, requestedAt, error);
       count(ctx, `acquire:${codeName(error)}`);
@@ -314,7 +358,15 @@ function toMonotonic(ctx: Context, timestamp: Timestamp): number {
   return ctx.clock.toMonotonic(timestampMs(timestamp));
 }
 
-async function hold(ctx: Context, rng: Prng, client: LockClient, grant: GrantRecord, leaseId: string, ttlMs: number, keepAlive: boolean): Promise<void> {
+async function hold(
+  ctx: Context,
+  rng: Prng,
+  client: LockClient,
+  grant: GrantRecord,
+  leaseId: string,
+  ttlMs: number,
+  keepAlive: boolean,
+): Promise<void> {
   const { name, fencingToken: token } = grant;
   // The client's own view of its lease, by the same rule as checker.clientInterval.
   let validUntil = grant.expiresAt;
@@ -352,7 +404,9 @@ async function hold(ctx: Context, rng: Prng, client: LockClient, grant: GrantRec
     stream.on("end", () => (streamEnded = true));
   }
 
-  const holdMs = keepAlive ? rng.int(Math.round(ttlMs * 0.5), ttlMs * 3) : rng.int(Math.round(ttlMs * 0.1), Math.round(ttlMs * 0.8));
+  const holdMs = keepAlive
+    ? rng.int(Math.round(ttlMs * 0.5), ttlMs * 3)
+    : rng.int(Math.round(ttlMs * 0.1), Math.round(ttlMs * 0.8));
   const steps = rng.int(1, 3);
   const extendAt = !keepAlive && rng.chance(0.3) ? rng.int(0, steps - 1) : -1;
   // A client that "pauses" between its last validity check and a write (a
@@ -365,7 +419,10 @@ async function hold(ctx: Context, rng: Prng, client: LockClient, grant: GrantRec
       count(ctx, "extend");
       const sentAt = performance.now();
       try {
-        const extended = await client.extend({ name, leaseId, ttl: durationFromMs(ttlMs) }, { deadline: Date.now() + 1000 });
+        const extended = await client.extend(
+          { name, leaseId, ttl: durationFromMs(ttlMs) },
+          { deadline: Date.now() + 1000 },
+        );
         count(ctx, "extend:ok");
         if (extended.lease?.expiresAt) renewed(toMonotonic(ctx, extended.lease.expiresAt));
       } catch (error) {
@@ -441,7 +498,13 @@ function startOwners(ctx: Context, root: Prng): Promise<FrozenOwner[]> {
     count: (key) => count(ctx, key),
     log: ctx.log,
   };
-  return startFrozenOwners(ownerCtx, root, frozenOwnerSettings(ctx.config), ctx.config.frozenOwners, ctx.cluster.sidecars.map((s) => s.address));
+  return startFrozenOwners(
+    ownerCtx,
+    root,
+    frozenOwnerSettings(ctx.config),
+    ctx.config.frozenOwners,
+    ctx.cluster.sidecars.map((s) => s.address),
+  );
 }
 
 // --- probes --------------------------------------------------------------------------------
@@ -489,7 +552,15 @@ class Probes {
     const quorum = Math.floor(ctx.config.instanceCount / 2) + 1;
     const waitMs = this.#injector.reachableFrom(sidecar) < quorum ? 0 : PROBE_WAIT_MS;
     const id = this.#next++;
-    const probe: ProbeRecord = { id, sidecar, name: `probe-${id}`, waitMs, sentAt: performance.now(), endedAt: 0, outcome: "error" };
+    const probe: ProbeRecord = {
+      id,
+      sidecar,
+      name: `probe-${id}`,
+      waitMs,
+      sentAt: performance.now(),
+      endedAt: 0,
+      outcome: "error",
+    };
     count(ctx, "probe");
     const done = (async () => {
       try {
@@ -500,7 +571,9 @@ class Probes {
         probe.endedAt = performance.now();
         probe.outcome = response.acquired ? "acquired" : "not-acquired";
         if (response.acquired && response.lease) {
-          target.client.release({ name: probe.name, leaseId: response.lease.leaseId }, { deadline: Date.now() + 2000 }).catch(() => undefined);
+          target.client
+            .release({ name: probe.name, leaseId: response.lease.leaseId }, { deadline: Date.now() + 2000 })
+            .catch(() => undefined);
         }
       } catch (error) {
         probe.endedAt = performance.now();
@@ -568,13 +641,24 @@ class FaultInjector {
   async #execute(f: PlannedFault): Promise<void> {
     const { cluster, stop, history } = this.#ctx;
     const beganAt = performance.now();
-    const record: FaultRecord = { id: this.#nextId++, kind: f.kind, instances: f.instances, sidecars: f.sidecars, links: f.links, beganAt, startAt: beganAt, endAt: beganAt };
+    const record: FaultRecord = {
+      id: this.#nextId++,
+      kind: f.kind,
+      instances: f.instances,
+      sidecars: f.sidecars,
+      links: f.links,
+      beganAt,
+      startAt: beganAt,
+      endAt: beganAt,
+    };
     if (f.delayMs !== undefined) record.delayMs = f.delayMs;
     if (f.heal !== undefined) record.heal = f.heal;
     const describe = `${f.kind}${f.instances.length ? ` instances ${f.instances.join(",")}` : ""}${f.sidecars.length ? ` sidecars ${f.sidecars.join(",")}` : ""}${f.kind === "sidecar-partition" ? "" : f.links.map((l) => ` link s${l.sidecar}->i${l.instance}`).join("")}${f.delayMs !== undefined ? ` +${f.delayMs}ms` : ""}${f.gapsMs ? `, gaps ${f.gapsMs.join("/")} ms` : ""} for ${f.durationMs} ms${f.heal ? `, heal by ${f.heal}` : ""}`;
     const cutOff = (): number[] => {
       const quorum = Math.floor(cluster.instanceCount / 2) + 1;
-      return Array.from({ length: cluster.sidecarCount }, (_, s) => s).filter((s) => !cluster.sidecars[s]!.paused && this.reachableFrom(s) < quorum);
+      return Array.from({ length: cluster.sidecarCount }, (_, s) => s).filter(
+        (s) => !cluster.sidecars[s]!.paused && this.reachableFrom(s) < quorum,
+      );
     };
     const applied = (): void => {
       record.startAt = performance.now();
@@ -588,7 +672,13 @@ class FaultInjector {
     };
     switch (f.kind) {
       case "rolling-restart":
-        await runRollingRestart(this.#rollingContext(), f, record, this.#rng.fork(`rolling-restart-${record.id}`), applied);
+        await runRollingRestart(
+          this.#rollingContext(),
+          f,
+          record,
+          this.#rng.fork(`rolling-restart-${record.id}`),
+          applied,
+        );
         break;
       case "instance-kill-restart":
       case "instance-kill-delayed-restart":

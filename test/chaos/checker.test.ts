@@ -1,6 +1,24 @@
 import { describe, expect, it } from "vitest";
-import { checkExclusion, checkFencing, checkHistory, checkLeftovers, checkLiveness, checkResource, classifyProbe, clientInterval, faultEffects, type CheckOptions } from "./checker.ts";
-import { emptyHistory, type FaultRecord, type FrozenOwnerRecord, type GrantRecord, type History, type ProbeRecord } from "./history.ts";
+import {
+  checkExclusion,
+  checkFencing,
+  checkHistory,
+  checkLeftovers,
+  checkLiveness,
+  checkResource,
+  classifyProbe,
+  clientInterval,
+  faultEffects,
+  type CheckOptions,
+} from "./checker.ts";
+import {
+  emptyHistory,
+  type FaultRecord,
+  type FrozenOwnerRecord,
+  type GrantRecord,
+  type History,
+  type ProbeRecord,
+} from "./history.ts";
 import { ProtectedResource } from "./protected-resource.ts";
 import { checkToldEnd } from "./told-end-check.ts";
 
@@ -10,8 +28,18 @@ function history(parts: Partial<History> = {}): History {
 }
 
 let nextId = 1;
-function grant(fields: Partial<GrantRecord> & Pick<GrantRecord, "receivedAt" | "expiresAt" | "fencingToken">): GrantRecord {
-  return { id: nextId++, name: "a", client: "s0c0", sidecar: 0, requestedAt: fields.receivedAt - 5, renewals: [], ...fields };
+function grant(
+  fields: Partial<GrantRecord> & Pick<GrantRecord, "receivedAt" | "expiresAt" | "fencingToken">,
+): GrantRecord {
+  return {
+    id: nextId++,
+    name: "a",
+    client: "s0c0",
+    sidecar: 0,
+    requestedAt: fields.receivedAt - 5,
+    renewals: [],
+    ...fields,
+  };
 }
 
 const options: CheckOptions = {
@@ -29,8 +57,14 @@ const invariants = (h: History) => checkHistory(h, options).map((v) => v.invaria
 
 describe("client intervals", () => {
   it("run from the grant's arrival to the earlier of stop and expiry", () => {
-    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n }))).toEqual({ start: 10, end: 300 });
-    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n, stoppedAt: 120 }))).toEqual({ start: 10, end: 120 });
+    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n }))).toEqual({
+      start: 10,
+      end: 300,
+    });
+    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n, stoppedAt: 120 }))).toEqual({
+      start: 10,
+      end: 120,
+    });
   });
 
   it("grow with renewals that arrive while the lease is still valid, and only those", () => {
@@ -40,9 +74,14 @@ describe("client intervals", () => {
       // Arrives after 700: the client had already given the lease up.
       { receivedAt: 720, expiresAt: 1000 },
     ];
-    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n, renewals }))).toEqual({ start: 10, end: 700 });
+    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n, renewals }))).toEqual({
+      start: 10,
+      end: 700,
+    });
     // A renewal arriving after the client stopped does not count either.
-    expect(clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n, renewals, stoppedAt: 200 }))).toEqual({ start: 10, end: 200 });
+    expect(
+      clientInterval(grant({ receivedAt: 10, expiresAt: 300, fencingToken: 1n, renewals, stoppedAt: 200 })),
+    ).toEqual({ start: 10, end: 200 });
   });
 
   it("are empty when the grant arrived after its expiry (a paused sidecar answering late)", () => {
@@ -66,7 +105,10 @@ describe("(a) exclusion", () => {
 
   it("reports two holders at once", () => {
     const h = history({
-      grants: [grant({ receivedAt: 0, expiresAt: 300, fencingToken: 1n }), grant({ receivedAt: 200, expiresAt: 500, fencingToken: 2n, client: "s1c0", sidecar: 1 })],
+      grants: [
+        grant({ receivedAt: 0, expiresAt: 300, fencingToken: 1n }),
+        grant({ receivedAt: 200, expiresAt: 500, fencingToken: 2n, client: "s1c0", sidecar: 1 }),
+      ],
     });
     const violations = checkExclusion(h, options);
     expect(violations).toHaveLength(1);
@@ -74,7 +116,12 @@ describe("(a) exclusion", () => {
   });
 
   it("reports an overlap that only a renewal created", () => {
-    const first = grant({ receivedAt: 0, expiresAt: 300, fencingToken: 1n, renewals: [{ receivedAt: 250, expiresAt: 600 }] });
+    const first = grant({
+      receivedAt: 0,
+      expiresAt: 300,
+      fencingToken: 1n,
+      renewals: [{ receivedAt: 250, expiresAt: 600 }],
+    });
     const second = grant({ receivedAt: 400, expiresAt: 700, fencingToken: 2n });
     expect(checkExclusion(history({ grants: [first, second] }), options)).toHaveLength(1);
     // The same renewal arriving after expiry creates nothing.
@@ -108,12 +155,22 @@ describe("(a) exclusion", () => {
 
 describe("(b) fencing tokens", () => {
   it("reports a token handed out twice", () => {
-    const h = history({ grants: [grant({ receivedAt: 0, expiresAt: 100, fencingToken: 7n }), grant({ receivedAt: 200, expiresAt: 300, fencingToken: 7n })] });
+    const h = history({
+      grants: [
+        grant({ receivedAt: 0, expiresAt: 100, fencingToken: 7n }),
+        grant({ receivedAt: 200, expiresAt: 300, fencingToken: 7n }),
+      ],
+    });
     expect(checkFencing(h).map((v) => v.message)).toEqual([expect.stringMatching(/token 7 handed out twice/)]);
   });
 
   it("reports a later grant with a lower token", () => {
-    const h = history({ grants: [grant({ receivedAt: 0, expiresAt: 100, fencingToken: 9n }), grant({ receivedAt: 200, expiresAt: 300, fencingToken: 5n })] });
+    const h = history({
+      grants: [
+        grant({ receivedAt: 0, expiresAt: 100, fencingToken: 9n }),
+        grant({ receivedAt: 200, expiresAt: 300, fencingToken: 5n }),
+      ],
+    });
     expect(checkFencing(h)).toHaveLength(1);
   });
 
@@ -128,7 +185,12 @@ describe("(b) fencing tokens", () => {
 
   it("leaves overlapping grants to (a)", () => {
     // The second was requested (waiting) before the first was granted.
-    const h = history({ grants: [grant({ receivedAt: 0, expiresAt: 300, fencingToken: 9n }), grant({ receivedAt: 100, expiresAt: 400, fencingToken: 5n, requestedAt: -50 })] });
+    const h = history({
+      grants: [
+        grant({ receivedAt: 0, expiresAt: 300, fencingToken: 9n }),
+        grant({ receivedAt: 100, expiresAt: 400, fencingToken: 5n, requestedAt: -50 }),
+      ],
+    });
     expect(checkFencing(h)).toEqual([]);
     expect(checkExclusion(h, options)).toHaveLength(1);
   });
@@ -149,12 +211,19 @@ describe("(c) the protected resource", () => {
   it("reports an acknowledged write lost to an overlapping holder when only writes are fenced", () => {
     const resource = overlappingWriters(false);
     const violations = checkResource(history({ resourceFencesReads: false, resourceOps: resource.ops }));
-    expect(violations.map((v) => v.message)).toEqual([expect.stringMatching(/acknowledged write lost: grant #1 .* overwritten by grant #2 .* from version 0 of 1/)]);
+    expect(violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/acknowledged write lost: grant #1 .* overwritten by grant #2 .* from version 0 of 1/),
+    ]);
   });
 
   it("loses nothing when reads are fenced too: the former holder's write is rejected", () => {
     const resource = overlappingWriters(true);
-    expect(resource.ops.map((op) => `${op.kind}:${op.grantId}:${op.accepted}`)).toEqual(["read:1:true", "read:2:true", "write:1:false", "write:2:true"]);
+    expect(resource.ops.map((op) => `${op.kind}:${op.grantId}:${op.accepted}`)).toEqual([
+      "read:1:true",
+      "read:2:true",
+      "write:1:false",
+      "write:2:true",
+    ]);
     expect(checkResource(history({ resourceOps: resource.ops }))).toEqual([]);
   });
 
@@ -170,10 +239,30 @@ describe("(c) the protected resource", () => {
 
   it("reports a resource that accepted a stale token", () => {
     const resourceOps = [
-      { name: "x", grantId: 2, fencingToken: 5n, at: 1, kind: "write" as const, zombie: false, accepted: true, version: 0 },
-      { name: "x", grantId: 1, fencingToken: 3n, at: 2, kind: "write" as const, zombie: true, accepted: true, version: 1 },
+      {
+        name: "x",
+        grantId: 2,
+        fencingToken: 5n,
+        at: 1,
+        kind: "write" as const,
+        zombie: false,
+        accepted: true,
+        version: 0,
+      },
+      {
+        name: "x",
+        grantId: 1,
+        fencingToken: 3n,
+        at: 2,
+        kind: "write" as const,
+        zombie: true,
+        accepted: true,
+        version: 1,
+      },
     ];
-    expect(checkResource(history({ resourceOps })).map((v) => v.message)).toEqual([expect.stringMatching(/accepted a write with token 3 .*after its lease ran out.*highest seen 5/)]);
+    expect(checkResource(history({ resourceOps })).map((v) => v.message)).toEqual([
+      expect.stringMatching(/accepted a write with token 3 .*after its lease ran out.*highest seen 5/),
+    ]);
   });
 
   it("accepts a zombie write that the fence rejected", () => {
@@ -197,17 +286,34 @@ describe("(d) leftover keys", () => {
       { instance: 1, key: "chaos:queue:a", pttlMs: -1 },
     ];
     const violations = checkLeftovers({ prefix, quietForMs: 2500, keys }, options);
-    expect(violations.map((v) => v.message)).toEqual([expect.stringMatching(/lock key "chaos:lock:a" remains/), expect.stringMatching(/"chaos:queue:a" has no expiry/)]);
+    expect(violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/lock key "chaos:lock:a" remains/),
+      expect.stringMatching(/"chaos:queue:a" has no expiry/),
+    ]);
   });
 
   it("tolerates a lock key while a lease could still run", () => {
-    expect(checkLeftovers({ prefix, quietForMs: 500, keys: [{ instance: 0, key: "chaos:lock:a", pttlMs: 300 }] }, options)).toEqual([]);
+    expect(
+      checkLeftovers({ prefix, quietForMs: 500, keys: [{ instance: 0, key: "chaos:lock:a", pttlMs: 300 }] }, options),
+    ).toEqual([]);
   });
 });
 
 describe("(e) liveness", () => {
-  const fault = (fields: Partial<FaultRecord> & Pick<FaultRecord, "kind" | "startAt" | "endAt">): FaultRecord => ({ id: 1, instances: [], sidecars: [], links: [], ...fields });
-  const probe = (fields: Partial<ProbeRecord> & Pick<ProbeRecord, "sentAt" | "endedAt" | "outcome">): ProbeRecord => ({ id: 1, sidecar: 0, name: "probe", waitMs: 0, ...fields });
+  const fault = (fields: Partial<FaultRecord> & Pick<FaultRecord, "kind" | "startAt" | "endAt">): FaultRecord => ({
+    id: 1,
+    instances: [],
+    sidecars: [],
+    links: [],
+    ...fields,
+  });
+  const probe = (fields: Partial<ProbeRecord> & Pick<ProbeRecord, "sentAt" | "endedAt" | "outcome">): ProbeRecord => ({
+    id: 1,
+    sidecar: 0,
+    name: "probe",
+    waitMs: 0,
+    ...fields,
+  });
   const pauseTwo = fault({ kind: "instance-pause-majority", instances: [0, 1], startAt: 1000, endAt: 3000 });
 
   it("expects grants while a majority is reachable", () => {
@@ -238,31 +344,64 @@ describe("(e) liveness", () => {
   it("judges nothing while the machine was starved (the harness's event loop ran late)", () => {
     const unavailable = probe({ sentAt: 100, endedAt: 110, outcome: "error", code: 14 });
     expect(checkLiveness(history({ probes: [unavailable], stalls: [{ start: 105, end: 300 }] }), options)).toEqual([]);
-    expect(checkLiveness(history({ probes: [unavailable], stalls: [{ start: 200, end: 300 }] }), options)).toHaveLength(1);
+    expect(checkLiveness(history({ probes: [unavailable], stalls: [{ start: 200, end: 300 }] }), options)).toHaveLength(
+      1,
+    );
   });
 
   it("reports a sidecar that exited on its own, and judges its probes no further", () => {
     const crashes = [{ sidecar: 0, at: 1000, how: "exit code 1", output: "TypeError: boom\n    at somewhere" }];
     const afterwards = probe({ sentAt: 1500, endedAt: 1501, outcome: "error", code: 14, waitMs: 1000 });
     const violations = checkLiveness(history({ crashes, probes: [afterwards] }), options);
-    expect(violations.map((v) => v.message)).toEqual([expect.stringMatching(/sidecar 0 exited at t\+1000\.0ms \(exit code 1\).*TypeError: boom/s)]);
+    expect(violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/sidecar 0 exited at t\+1000\.0ms \(exit code 1\).*TypeError: boom/s),
+    ]);
   });
 
   it("treats a partitioned sidecar as an outage for its probes only", () => {
-    const partition = fault({ kind: "sidecar-partition", sidecars: [1], links: [0, 1, 2].map((instance) => ({ sidecar: 1, instance })), startAt: 1000, endAt: 3000 });
+    const partition = fault({
+      kind: "sidecar-partition",
+      sidecars: [1],
+      links: [0, 1, 2].map((instance) => ({ sidecar: 1, instance })),
+      startAt: 1000,
+      endAt: 3000,
+    });
     const effects = faultEffects(partition, options);
-    expect(classifyProbe(probe({ sidecar: 1, sentAt: 1500, endedAt: 1600, outcome: "error" }), effects, 3)).toBe("outage");
-    expect(classifyProbe(probe({ sidecar: 0, sentAt: 1500, endedAt: 1600, outcome: "error" }), effects, 3)).toBe("healthy");
+    expect(classifyProbe(probe({ sidecar: 1, sentAt: 1500, endedAt: 1600, outcome: "error" }), effects, 3)).toBe(
+      "outage",
+    );
+    expect(classifyProbe(probe({ sidecar: 0, sentAt: 1500, endedAt: 1600, outcome: "error" }), effects, 3)).toBe(
+      "healthy",
+    );
   });
 
   it("keeps a restarted instance unknown through the quarantine, a slow link by its delay", () => {
-    const restart = fault({ kind: "instance-kill-restart", instances: [0], startAt: 1000, endAt: 1010, restartedAt: 1100 });
+    const restart = fault({
+      kind: "instance-kill-restart",
+      instances: [0],
+      startAt: 1000,
+      endAt: 1010,
+      restartedAt: 1100,
+    });
     const minorityDown = fault({ kind: "instance-pause-minority", instances: [1], startAt: 1000, endAt: 9000 });
     const effects = [...faultEffects(restart, options), ...faultEffects(minorityDown, options)];
     // 1100 + settle 500 + quarantine 2000 = 3600.
     expect(classifyProbe(probe({ sentAt: 3500, endedAt: 3550, outcome: "error" }), effects, 3)).toBe("unclear");
     expect(classifyProbe(probe({ sentAt: 3700, endedAt: 3750, outcome: "error" }), effects, 3)).toBe("healthy");
-    const slow = (delayMs: number) => faultEffects(fault({ kind: "link-delay", links: [{ sidecar: 0, instance: 0 }, { sidecar: 0, instance: 1 }], delayMs, startAt: 1000, endAt: 3000 }), options);
+    const slow = (delayMs: number) =>
+      faultEffects(
+        fault({
+          kind: "link-delay",
+          links: [
+            { sidecar: 0, instance: 0 },
+            { sidecar: 0, instance: 1 },
+          ],
+          delayMs,
+          startAt: 1000,
+          endAt: 3000,
+        }),
+        options,
+      );
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(200), 3)).toBe("outage");
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(60), 3)).toBe("unclear");
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), slow(10), 3)).toBe("healthy");
@@ -274,7 +413,10 @@ describe("(e) liveness", () => {
       { instance: 0, beganAt: 2000, killedAt: 2010, restartedAt: 2100 },
       { instance: 1, beganAt: 3000, killedAt: 3010, restartedAt: 3100 },
     ];
-    const effects = faultEffects(fault({ kind: "rolling-restart", instances: [2, 0, 1], restarts, startAt: 1010, endAt: 4000 }), options);
+    const effects = faultEffects(
+      fault({ kind: "rolling-restart", instances: [2, 0, 1], restarts, startAt: 1010, endAt: 4000 }),
+      options,
+    );
     // Instance 2 is unknown until 1100 + 500 + 2000 = 3600, instance 1 until 5600.
     expect(classifyProbe(probe({ sentAt: 500, endedAt: 600, outcome: "error" }), effects, 3)).toBe("healthy");
     expect(classifyProbe(probe({ sentAt: 1500, endedAt: 1600, outcome: "error" }), effects, 3)).toBe("healthy");
@@ -317,11 +459,15 @@ describe("(f) a frozen owner's told end", () => {
     delete record.endedAt;
     return record;
   };
-  const next = (receivedAt: number): GrantRecord => grant({ client: "s1c0", sidecar: 1, receivedAt, requestedAt: 500, expiresAt: receivedAt + 1000, fencingToken: 2n });
+  const next = (receivedAt: number): GrantRecord =>
+    grant({ client: "s1c0", sidecar: 1, receivedAt, requestedAt: 500, expiresAt: receivedAt + 1000, fencingToken: 2n });
 
   it("accepts the next holder once the told end has passed", () => {
     const own = owner();
-    const h = history({ grants: [grant({ receivedAt: -900, expiresAt: -100, fencingToken: 0n, client: "s2c1" }), own, next(3230)], frozenOwners: [episode(own)] });
+    const h = history({
+      grants: [grant({ receivedAt: -900, expiresAt: -100, fencingToken: 0n, client: "s2c1" }), own, next(3230)],
+      frozenOwners: [episode(own)],
+    });
     expect(checkHistory(h, options)).toEqual([]);
     // Within the clock-reading tolerance (2 ms) of the told end: not judged early.
     expect(checkToldEnd(history({ grants: [own, next(3199)], frozenOwners: [episode(own)] }), options)).toEqual([]);

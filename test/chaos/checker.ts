@@ -23,7 +23,14 @@ import { checkToldEnd } from "./told-end-check.ts";
  */
 export type Invariant = "exclusion" | "fencing" | "resource" | "leftovers" | "liveness" | "told-end";
 
-export const INVARIANTS: readonly Invariant[] = ["exclusion", "fencing", "resource", "leftovers", "liveness", "told-end"];
+export const INVARIANTS: readonly Invariant[] = [
+  "exclusion",
+  "fencing",
+  "resource",
+  "leftovers",
+  "liveness",
+  "told-end",
+];
 
 export interface Violation {
   invariant: Invariant;
@@ -107,7 +114,10 @@ export function clientInterval(grant: GrantRecord): Interval {
   return { start: grant.receivedAt, end: Math.min(stop, validUntil) };
 }
 
-export function checkExclusion(history: History, o: Pick<CheckOptions, "overlapToleranceMs" | "maxTtlMs">): Violation[] {
+export function checkExclusion(
+  history: History,
+  o: Pick<CheckOptions, "overlapToleranceMs" | "maxTtlMs">,
+): Violation[] {
   const violations: Violation[] = [];
   for (const grants of byName(history.grants).values()) {
     const spans = grants
@@ -162,7 +172,9 @@ export function checkFencing(history: History): Violation[] {
         });
       } else seen.set(grant.fencingToken, grant);
     }
-    const ordered = grants.map((grant) => ({ grant, interval: clientInterval(grant) })).sort((x, y) => x.grant.receivedAt - y.grant.receivedAt);
+    const ordered = grants
+      .map((grant) => ({ grant, interval: clientInterval(grant) }))
+      .sort((x, y) => x.grant.receivedAt - y.grant.receivedAt);
     for (let i = 0; i < ordered.length; i++) {
       const { grant: a, interval: ia } = ordered[i]!;
       for (let j = i + 1; j < ordered.length; j++) {
@@ -250,7 +262,10 @@ export function checkLeftovers(scan: KeyScan, o: Pick<CheckOptions, "maxTtlMs">)
   for (const { instance, key, pttlMs } of scan.keys) {
     const kind = keyKind(scan.prefix, key);
     if (pttlMs === -1) {
-      violations.push({ invariant: "leftovers", message: `instance ${instance}: key ${JSON.stringify(key)} has no expiry` });
+      violations.push({
+        invariant: "leftovers",
+        message: `instance ${instance}: key ${JSON.stringify(key)} has no expiry`,
+      });
     } else if (kind === "lock" && scan.quietForMs >= o.maxTtlMs) {
       violations.push({
         invariant: "leftovers",
@@ -282,14 +297,20 @@ interface Effect {
  * instance stays unknown for the quarantine on top. A stopped sidecar is
  * out of the question until `settleMs` after it resumes.
  */
-export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">): Effect[] {
+export function faultEffects(
+  fault: FaultRecord,
+  o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">,
+): Effect[] {
   const effects: Effect[] = [];
   const healed = fault.endAt;
   // While it was being applied, everything it touches is unknown.
   if (fault.beganAt !== undefined && fault.beganAt < fault.startAt) {
-    for (const instance of fault.instances) effects.push({ sidecar: undefined, instance, state: "unknown", from: fault.beganAt, to: fault.startAt });
-    for (const { sidecar, instance } of fault.links) effects.push({ sidecar, instance, state: "unknown", from: fault.beganAt, to: fault.startAt });
-    for (const sidecar of fault.kind === "sidecar-pause" ? fault.sidecars : []) effects.push({ sidecar, instance: undefined, state: "sidecar-out", from: fault.beganAt, to: fault.startAt });
+    for (const instance of fault.instances)
+      effects.push({ sidecar: undefined, instance, state: "unknown", from: fault.beganAt, to: fault.startAt });
+    for (const { sidecar, instance } of fault.links)
+      effects.push({ sidecar, instance, state: "unknown", from: fault.beganAt, to: fault.startAt });
+    for (const sidecar of fault.kind === "sidecar-pause" ? fault.sidecars : [])
+      effects.push({ sidecar, instance: undefined, state: "sidecar-out", from: fault.beganAt, to: fault.startAt });
   }
   switch (fault.kind) {
     case "instance-kill-restart":
@@ -297,13 +318,25 @@ export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instance
       for (const instance of fault.instances) {
         const restarted = fault.restartedAt ?? healed;
         effects.push({ sidecar: undefined, instance, state: "down", from: fault.startAt, to: healed });
-        effects.push({ sidecar: undefined, instance, state: "unknown", from: healed, to: restarted + o.settleMs + o.quarantineMs });
+        effects.push({
+          sidecar: undefined,
+          instance,
+          state: "unknown",
+          from: healed,
+          to: restarted + o.settleMs + o.quarantineMs,
+        });
       }
       break;
     case "rolling-restart":
       // Each instance in turn, killed and started again at once: unknown until its quarantine is surely over.
       for (const step of fault.restarts ?? []) {
-        effects.push({ sidecar: undefined, instance: step.instance, state: "unknown", from: step.beganAt, to: step.restartedAt + o.settleMs + o.quarantineMs });
+        effects.push({
+          sidecar: undefined,
+          instance: step.instance,
+          state: "unknown",
+          from: step.beganAt,
+          to: step.restartedAt + o.settleMs + o.quarantineMs,
+        });
       }
       break;
     case "instance-pause-minority":
@@ -315,7 +348,14 @@ export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instance
       }
       break;
     case "sidecar-pause":
-      for (const sidecar of fault.sidecars) effects.push({ sidecar, instance: undefined, state: "sidecar-out", from: fault.startAt, to: healed + o.settleMs });
+      for (const sidecar of fault.sidecars)
+        effects.push({
+          sidecar,
+          instance: undefined,
+          state: "sidecar-out",
+          from: fault.startAt,
+          to: healed + o.settleMs,
+        });
       break;
     case "link-delay":
     case "link-blackhole":
@@ -328,7 +368,13 @@ export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instance
         // A small delay leaves the link up, apart from a moment around the switch.
         if (roundTripMs <= o.instanceTimeoutMs / 3) {
           for (const { sidecar, instance } of fault.links) {
-            effects.push({ sidecar, instance, state: "unknown", from: fault.startAt - 1, to: fault.startAt + roundTripMs + 1 });
+            effects.push({
+              sidecar,
+              instance,
+              state: "unknown",
+              from: fault.startAt - 1,
+              to: fault.startAt + roundTripMs + 1,
+            });
             effects.push({ sidecar, instance, state: "unknown", from: healed, to: healed + roundTripMs + 1 });
           }
           break;
@@ -345,7 +391,13 @@ export function faultEffects(fault: FaultRecord, o: Pick<CheckOptions, "instance
 }
 
 /** Instance `instance` as seen from sidecar `sidecar` throughout [from, to]. */
-export function reachability(effects: readonly Effect[], sidecar: number, instance: number, from: number, to: number): Reachability {
+export function reachability(
+  effects: readonly Effect[],
+  sidecar: number,
+  instance: number,
+  from: number,
+  to: number,
+): Reachability {
   const relevant = effects.filter(
     (e) => (e.sidecar === undefined || e.sidecar === sidecar) && e.instance === instance && e.from < to && e.to > from,
   );
@@ -368,9 +420,16 @@ export type ProbeClass = "healthy" | "outage" | "unclear" | "sidecar-out" | "ove
  * a fault's edges), sidecar-out (its sidecar was stopped), overloaded (the
  * machine was starved meanwhile: no latency bound applies).
  */
-export function classifyProbe(probe: ProbeRecord, effects: readonly Effect[], instanceCount: number, stalls: readonly Interval[] = []): ProbeClass {
+export function classifyProbe(
+  probe: ProbeRecord,
+  effects: readonly Effect[],
+  instanceCount: number,
+  stalls: readonly Interval[] = [],
+): ProbeClass {
   if (stalls.some((s) => s.start < probe.endedAt && s.end > probe.sentAt)) return "overloaded";
-  const out = effects.some((e) => e.state === "sidecar-out" && e.sidecar === probe.sidecar && e.from < probe.endedAt && e.to > probe.sentAt);
+  const out = effects.some(
+    (e) => e.state === "sidecar-out" && e.sidecar === probe.sidecar && e.from < probe.endedAt && e.to > probe.sentAt,
+  );
   if (out) return "sidecar-out";
   const quorum = Math.floor(instanceCount / 2) + 1;
   let up = 0;
@@ -402,18 +461,24 @@ export function checkLiveness(
     const tookMs = probe.endedAt - probe.sentAt;
     const what = `probe ${probe.name} via sidecar ${probe.sidecar} at ${at(probe.sentAt, history)} (wait ${probe.waitMs} ms)`;
     const outcome = probe.outcome === "error" ? `status ${probe.code ?? "?"}` : probe.outcome;
-    const fail = (message: string): void => void violations.push({ invariant: "liveness", message: `${what}: ${message}` });
+    const fail = (message: string): void =>
+      void violations.push({ invariant: "liveness", message: `${what}: ${message}` });
     switch (classifyProbe(probe, effects, history.instanceCount, history.stalls)) {
       case "healthy":
-        if (probe.outcome !== "acquired") fail(`a majority was reachable, but the answer was ${outcome} after ${tookMs.toFixed(0)} ms`);
-        else if (tookMs > probe.waitMs + o.healthyBoundMs) fail(`granted only after ${tookMs.toFixed(0)} ms with a majority reachable`);
+        if (probe.outcome !== "acquired")
+          fail(`a majority was reachable, but the answer was ${outcome} after ${tookMs.toFixed(0)} ms`);
+        else if (tookMs > probe.waitMs + o.healthyBoundMs)
+          fail(`granted only after ${tookMs.toFixed(0)} ms with a majority reachable`);
         break;
       case "outage":
-        if (probe.outcome !== "error" || probe.code !== UNAVAILABLE) fail(`a majority was unreachable, but the answer was ${outcome} (expected UNAVAILABLE)`);
-        else if (tookMs > probe.waitMs + o.outageBoundMs) fail(`UNAVAILABLE only after ${tookMs.toFixed(0)} ms: not failing fast`);
+        if (probe.outcome !== "error" || probe.code !== UNAVAILABLE)
+          fail(`a majority was unreachable, but the answer was ${outcome} (expected UNAVAILABLE)`);
+        else if (tookMs > probe.waitMs + o.outageBoundMs)
+          fail(`UNAVAILABLE only after ${tookMs.toFixed(0)} ms: not failing fast`);
         break;
       case "unclear":
-        if (probe.outcome === "error" && (probe.code === DEADLINE_EXCEEDED || probe.code === CANCELLED)) fail(`no answer before the deadline (${outcome}) with the sidecar running`);
+        if (probe.outcome === "error" && (probe.code === DEADLINE_EXCEEDED || probe.code === CANCELLED))
+          fail(`no answer before the deadline (${outcome}) with the sidecar running`);
         break;
       case "sidecar-out":
       case "overloaded":
@@ -425,11 +490,20 @@ export function checkLiveness(
 
 /** A crashed sidecar is out from its crash on (the crash itself is the violation). */
 function crashEffects(history: History): Effect[] {
-  return history.crashes.map((c) => ({ sidecar: c.sidecar, instance: undefined, state: "sidecar-out", from: c.at - 1000, to: Number.POSITIVE_INFINITY }));
+  return history.crashes.map((c) => ({
+    sidecar: c.sidecar,
+    instance: undefined,
+    state: "sidecar-out",
+    from: c.at - 1000,
+    to: Number.POSITIVE_INFINITY,
+  }));
 }
 
 /** How many probes fell in each class (for the summary). */
-export function probeClasses(history: History, o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">): Record<ProbeClass, number> {
+export function probeClasses(
+  history: History,
+  o: Pick<CheckOptions, "instanceTimeoutMs" | "settleMs" | "quarantineMs">,
+): Record<ProbeClass, number> {
   const effects = [...history.faults.flatMap((f) => faultEffects(f, o)), ...crashEffects(history)];
   const counts: Record<ProbeClass, number> = { healthy: 0, outage: 0, unclear: 0, "sidecar-out": 0, overloaded: 0 };
   for (const probe of history.probes) counts[classifyProbe(probe, effects, history.instanceCount, history.stalls)]++;

@@ -30,10 +30,17 @@ export class UsageError extends Error {
 }
 
 export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: boolean } {
-  const config: CampaignConfig & { verbose: boolean } = { ...DEFAULT_CAMPAIGN, seed: Math.floor(Math.random() * 2 ** 31), durationMs: 30_000, verbose: false };
+  const config: CampaignConfig & { verbose: boolean } = {
+    ...DEFAULT_CAMPAIGN,
+    seed: Math.floor(Math.random() * 2 ** 31),
+    durationMs: 30_000,
+    verbose: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -41,7 +48,8 @@ export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: 
     };
     const count = (min: number): number => {
       const v = value();
-      if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${flag}: ${JSON.stringify(v)} is not a whole number >= ${min}`);
+      if (!/^\d+$/.test(v) || Number(v) < min)
+        throw new UsageError(`${flag}: ${JSON.stringify(v)} is not a whole number >= ${min}`);
       return Number(v);
     };
     switch (flag) {
@@ -54,7 +62,8 @@ export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: 
       case "--duration": {
         const v = value();
         const ms = parseDurationMs(v);
-        if (ms === undefined || ms < 1000) throw new UsageError(`--duration: ${JSON.stringify(v)} is not a duration of at least 1s (like 20s or 2m)`);
+        if (ms === undefined || ms < 1000)
+          throw new UsageError(`--duration: ${JSON.stringify(v)} is not a duration of at least 1s (like 20s or 2m)`);
         config.durationMs = ms;
         break;
       }
@@ -85,13 +94,15 @@ export function parseArgs(argv: readonly string[]): CampaignConfig & { verbose: 
           .map((k) => k.trim())
           .filter((k) => k !== "");
         const unknown = kinds.filter((k) => !FAULT_KINDS.includes(k as FaultKind));
-        if (unknown.length > 0) throw new UsageError(`--faults: unknown kind ${unknown.join(", ")} (known: ${FAULT_KINDS.join(", ")})`);
+        if (unknown.length > 0)
+          throw new UsageError(`--faults: unknown kind ${unknown.join(", ")} (known: ${FAULT_KINDS.join(", ")})`);
         config.faultKinds = kinds as FaultKind[];
         break;
       }
       case "--open-with": {
         const v = value();
-        if (!FAULT_KINDS.includes(v as FaultKind)) throw new UsageError(`--open-with: unknown kind ${v} (known: ${FAULT_KINDS.join(", ")})`);
+        if (!FAULT_KINDS.includes(v as FaultKind))
+          throw new UsageError(`--open-with: unknown kind ${v} (known: ${FAULT_KINDS.join(", ")})`);
         config.openingFault = v as FaultKind;
         break;
       }
@@ -119,7 +130,9 @@ export function formatSummary(result: CampaignResult): string {
   lines.push("operations:");
   const groups = new Map<string, [string, number][]>();
   for (const [key, n] of Object.entries(operations).sort(([a], [b]) => a.localeCompare(b))) {
-    const [group, outcome] = key.includes(":") ? [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)] : [key, ""];
+    const [group, outcome] = key.includes(":")
+      ? [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)]
+      : [key, ""];
     if (!groups.has(group)) groups.set(group, []);
     groups.get(group)!.push([outcome, n]);
   }
@@ -130,15 +143,26 @@ export function formatSummary(result: CampaignResult): string {
   }
   const perName = new Map<string, number>();
   for (const g of history.grants) perName.set(g.name, (perName.get(g.name) ?? 0) + 1);
-  lines.push(`grants: ${history.grants.length} (${[...perName].sort().map(([n, c]) => `${n} ${c}`).join(", ")})`);
-  lines.push(`resource requests: ${history.resourceOps.length} (accepted writes ${history.resourceOps.filter((o) => o.kind === "write" && o.accepted).length})`);
+  lines.push(
+    `grants: ${history.grants.length} (${[...perName]
+      .sort()
+      .map(([n, c]) => `${n} ${c}`)
+      .join(", ")})`,
+  );
+  lines.push(
+    `resource requests: ${history.resourceOps.length} (accepted writes ${history.resourceOps.filter((o) => o.kind === "write" && o.accepted).length})`,
+  );
   const planned = result.plan.length;
-  lines.push(`faults injected: ${history.faults.length} of ${planned} planned (none in the last ${(calmTailMs(config) / 1000).toFixed(1)} s)`);
+  lines.push(
+    `faults injected: ${history.faults.length} of ${planned} planned (none in the last ${(calmTailMs(config) / 1000).toFixed(1)} s)`,
+  );
   for (const kind of FAULT_KINDS) if (result.faults[kind]) lines.push(`  ${kind} ${result.faults[kind]}`);
   lines.push(...rollingRestartLines(result));
   lines.push(...frozenOwnerLines(result));
   const p = result.probes;
-  lines.push(`liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]}, machine starved ${p.overloaded})`);
+  lines.push(
+    `liveness probes: ${history.probes.length} (majority reachable ${p.healthy}, majority unreachable ${p.outage}, unclear ${p.unclear}, sidecar stopped ${p["sidecar-out"]}, machine starved ${p.overloaded})`,
+  );
   if (history.stalls.length > 0) {
     const lengths = history.stalls.map((s) => s.end - s.start);
     lines.push(
@@ -148,13 +172,23 @@ export function formatSummary(result: CampaignResult): string {
   }
   if (history.keyScan) {
     const kinds = new Map<string, number>();
-    for (const k of history.keyScan.keys) kinds.set(keyKind(history.keyScan.prefix, k.key), (kinds.get(keyKind(history.keyScan.prefix, k.key)) ?? 0) + 1);
+    for (const k of history.keyScan.keys)
+      kinds.set(keyKind(history.keyScan.prefix, k.key), (kinds.get(keyKind(history.keyScan.prefix, k.key)) ?? 0) + 1);
     lines.push(
       `keys left ${(history.keyScan.quietForMs / 1000).toFixed(1)} s after the sidecars stopped: ${history.keyScan.keys.length}` +
-        `${kinds.size ? ` (${[...kinds].sort().map(([k, n]) => `${k} ${n}`).join(", ")})` : ""}`,
+        `${
+          kinds.size
+            ? ` (${[...kinds]
+                .sort()
+                .map(([k, n]) => `${k} ${n}`)
+                .join(", ")})`
+            : ""
+        }`,
     );
   }
-  const byInvariant = INVARIANTS.map((inv) => `${inv} ${violations.filter((v) => v.invariant === inv).length}`).join(", ");
+  const byInvariant = INVARIANTS.map((inv) => `${inv} ${violations.filter((v) => v.invariant === inv).length}`).join(
+    ", ",
+  );
   lines.push(`violations: ${violations.length} (${byInvariant})`);
   // A few of each kind, so one invariant's many reports do not hide another's.
   const shown = 10;
@@ -170,7 +204,11 @@ export function formatSummary(result: CampaignResult): string {
 
 /** The arguments that run this campaign again. */
 function reproduceArgs(config: CampaignResult["config"]): string {
-  const args = [`--seed ${config.seed}`, `--duration ${formatDurationMs(config.durationMs)}`, `--quarantine ${config.restartQuarantine}`];
+  const args = [
+    `--seed ${config.seed}`,
+    `--duration ${formatDurationMs(config.durationMs)}`,
+    `--quarantine ${config.restartQuarantine}`,
+  ];
   if (config.faultKinds.length !== FAULT_KINDS.length) args.push(`--faults ${config.faultKinds.join(",")}`);
   if (config.openingFault) args.push(`--open-with ${config.openingFault}`);
   return args.join(" ");
@@ -196,7 +234,9 @@ function rollingRestartLines(result: CampaignResult): string[] {
     const challenged = history.grants.filter((g) => g.client.startsWith(`r${record.id}c`)).length;
     const { ms, calls } = unavailableWithin(history, window);
     // Other faults meanwhile (links, sidecars) add their own failures to the figure.
-    const others = history.faults.filter((f) => f !== record && (f.beganAt ?? f.startAt) < window.end && (f.restartedAt ?? f.endAt) > window.start).length;
+    const others = history.faults.filter(
+      (f) => f !== record && (f.beganAt ?? f.startAt) < window.end && (f.restartedAt ?? f.endAt) > window.start,
+    ).length;
     lines.push(
       `rolling restart #${record.id}: instances ${steps.map((s) => s.instance).join(", ")} at t+${((window.start - history.origin) / 1000).toFixed(1)} s, ` +
         `gaps ${gaps.map((g) => g.toFixed(1)).join(", ")} s${steps.length < record.instances.length ? ` (cut short: ${steps.length} of ${record.instances.length})` : ""}; ` +
@@ -247,7 +287,9 @@ export async function runChaosCli(argv: readonly string[], out: (line: string) =
     return 2;
   }
   const { verbose, ...campaign } = config;
-  out(`chaos: seed ${campaign.seed}, running for ${formatDurationMs(campaign.durationMs)} (plus start-up, a max TTL of quiet and the key scan)...`);
+  out(
+    `chaos: seed ${campaign.seed}, running for ${formatDurationMs(campaign.durationMs)} (plus start-up, a max TTL of quiet and the key scan)...`,
+  );
   const result = await runCampaign(verbose ? { ...campaign, log: out } : campaign);
   out(formatSummary(result));
   return result.violations.length === 0 ? 0 : 1;

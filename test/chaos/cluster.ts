@@ -37,9 +37,15 @@ export class ChaosCluster {
     const proxies: TcpProxy[][] = [];
     const sidecars: SidecarProcess[] = [];
     try {
-      for (let s = 0; s < options.sidecarCount; s++) proxies.push(await Promise.all(servers.ports.map((port) => TcpProxy.start(port))));
+      for (let s = 0; s < options.sidecarCount; s++)
+        proxies.push(await Promise.all(servers.ports.map((port) => TcpProxy.start(port))));
       const started = await Promise.allSettled(
-        proxies.map((links) => SidecarProcess.start({ ...options.sidecarEnv, LOCK_INSTANCES: links.map((p) => `redis://127.0.0.1:${p.port}`).join(",") })),
+        proxies.map((links) =>
+          SidecarProcess.start({
+            ...options.sidecarEnv,
+            LOCK_INSTANCES: links.map((p) => `redis://127.0.0.1:${p.port}`).join(","),
+          }),
+        ),
       );
       // Keep the ones that started, so that a failure of another stops them too.
       for (const s of started) if (s.status === "fulfilled") sidecars.push(s.value);
@@ -108,7 +114,10 @@ export class ChaosCluster {
           for (;;) {
             const state = await health.check("", { deadline: Date.now() + 2000 }).catch(() => "UNKNOWN");
             if (state === "SERVING") return;
-            if (performance.now() > until) throw new Error(`sidecar ${sidecar.address} not SERVING after ${timeoutMs} ms (${state}): ${sidecar.outputTail()}`);
+            if (performance.now() > until)
+              throw new Error(
+                `sidecar ${sidecar.address} not SERVING after ${timeoutMs} ms (${state}): ${sidecar.outputTail()}`,
+              );
             await new Promise((r) => setTimeout(r, 100));
           }
         } finally {
@@ -121,7 +130,8 @@ export class ChaosCluster {
   /** Undoes every fault: instances resumed or restarted, links passing, sidecars running. */
   async healAll(): Promise<void> {
     for (const sidecar of this.sidecars) sidecar.resume();
-    for (const links of this.proxies) for (const proxy of links) if (proxy.mode.kind !== "pass") proxy.setMode({ kind: "pass" });
+    for (const links of this.proxies)
+      for (const proxy of links) if (proxy.mode.kind !== "pass") proxy.setMode({ kind: "pass" });
     for (const instance of [...this.#paused]) this.resumeInstance(instance);
     for (const instance of [...this.#dead]) await this.restartInstance(instance);
   }
@@ -130,7 +140,10 @@ export class ChaosCluster {
   async scanKeys(prefix: string): Promise<KeyScan["keys"]> {
     const found: KeyScan["keys"] = [];
     for (let instance = 0; instance < this.instanceCount; instance++) {
-      const redis = new Redis(this.servers.ports[instance]!, "127.0.0.1", { maxRetriesPerRequest: 2, lazyConnect: true });
+      const redis = new Redis(this.servers.ports[instance]!, "127.0.0.1", {
+        maxRetriesPerRequest: 2,
+        lazyConnect: true,
+      });
       redis.on("error", () => undefined);
       try {
         await redis.connect();

@@ -81,7 +81,12 @@ describe("planFaults", () => {
   it("plans rolling restarts of every instance once, with gaps from half a lease TTL to three, ending within the plan", () => {
     let planned = 0;
     for (const seed of Array.from({ length: 20 }, (_, i) => i + 1)) {
-      const plan = planFaults({ ...options, seed, durationMs: 30_000, kinds: ["rolling-restart", "instance-kill-restart", "link-reset"] });
+      const plan = planFaults({
+        ...options,
+        seed,
+        durationMs: 30_000,
+        kinds: ["rolling-restart", "instance-kill-restart", "link-reset"],
+      });
       for (const f of plan.filter((p) => p.kind === "rolling-restart")) {
         planned++;
         expect([...f.instances].sort()).toEqual([0, 1, 2]);
@@ -103,7 +108,13 @@ describe("planFaults", () => {
 
   it("opens lane 0 with the kind asked for, in every seed, whatever the kinds drawn", () => {
     for (const seed of Array.from({ length: 20 }, (_, i) => i + 1)) {
-      const plan = planFaults({ ...options, seed, durationMs: 15_000, opening: "rolling-restart", kinds: ["link-reset"] });
+      const plan = planFaults({
+        ...options,
+        seed,
+        durationMs: 15_000,
+        opening: "rolling-restart",
+        kinds: ["link-reset"],
+      });
       expect(plan.find((f) => f.lane === 0)?.kind).toBe("rolling-restart");
       expect(plan.filter((f) => f.kind === "rolling-restart")).toHaveLength(1);
     }

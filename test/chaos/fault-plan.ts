@@ -80,7 +80,11 @@ export function planFaults(o: FaultPlanOptions): PlannedFault[] {
       let placed: PlannedFault | undefined;
       for (let attempt = 0; attempt < 6 && !placed; attempt++) {
         const candidate = drawFault(rng, opening ?? rng.weighted(weighted), lane, t, o);
-        if (!fits(candidate, o) || plan.some((other) => overlapsInTime(other, candidate) && sharesTarget(other, candidate))) continue;
+        if (
+          !fits(candidate, o) ||
+          plan.some((other) => overlapsInTime(other, candidate) && sharesTarget(other, candidate))
+        )
+          continue;
         placed = candidate;
       }
       opening = undefined;
@@ -103,32 +107,59 @@ function drawFault(rng: Prng, kind: FaultKind, lane: number, atMs: number, o: Fa
       const gapsMs = all.map(() => rng.int(Math.round(o.ttlMaxMs / 2), 3 * o.ttlMaxMs));
       // Time for the long holders to take their locks, retrying through other faults.
       const leadMs = o.ttlMaxMs;
-      return { ...base, instances: rng.sample(all, all.length), leadMs, gapsMs, durationMs: leadMs + gapsMs.reduce((a, b) => a + b, 0) };
+      return {
+        ...base,
+        instances: rng.sample(all, all.length),
+        leadMs,
+        gapsMs,
+        durationMs: leadMs + gapsMs.reduce((a, b) => a + b, 0),
+      };
     }
     case "instance-kill-restart":
       return { ...base, instances: [rng.int(0, o.instanceCount - 1)], durationMs: 0 };
     case "instance-kill-delayed-restart":
       return { ...base, instances: [rng.int(0, o.instanceCount - 1)], durationMs: o.maxTtlMs + rng.int(200, 800) };
     case "instance-pause-minority":
-      return { ...base, instances: rng.sample(all, rng.int(1, o.instanceCount - quorum || 1)), durationMs: rng.int(200, 2500) };
+      return {
+        ...base,
+        instances: rng.sample(all, rng.int(1, o.instanceCount - quorum || 1)),
+        durationMs: rng.int(200, 2500),
+      };
     case "instance-pause-majority":
       return { ...base, instances: rng.sample(all, quorum), durationMs: rng.int(200, 1500) };
     case "instance-pause-all":
       return { ...base, instances: all, durationMs: rng.int(200, 1200) };
     case "sidecar-pause":
-      return { ...base, sidecars: [rng.int(0, o.sidecarCount - 1)], durationMs: rng.int(o.ttlMaxMs + 200, o.maxTtlMs + 1000) };
+      return {
+        ...base,
+        sidecars: [rng.int(0, o.sidecarCount - 1)],
+        durationMs: rng.int(o.ttlMaxMs + 200, o.maxTtlMs + 1000),
+      };
     case "link-delay": {
       // Below the instance timeout the link is slow but votes; above it every vote times out.
-      const delayMs = rng.chance(0.5) ? rng.int(5, Math.max(5, Math.floor(o.instanceTimeoutMs * 0.4))) : rng.int(o.instanceTimeoutMs, o.instanceTimeoutMs * 3);
+      const delayMs = rng.chance(0.5)
+        ? rng.int(5, Math.max(5, Math.floor(o.instanceTimeoutMs * 0.4)))
+        : rng.int(o.instanceTimeoutMs, o.instanceTimeoutMs * 3);
       return { ...base, links: [randomLink(rng, o)], delayMs, durationMs: rng.int(300, 2500) };
     }
     case "link-blackhole":
-      return { ...base, links: [randomLink(rng, o)], heal: rng.chance(0.5) ? "deliver" : "reset", durationMs: rng.int(200, 2500) };
+      return {
+        ...base,
+        links: [randomLink(rng, o)],
+        heal: rng.chance(0.5) ? "deliver" : "reset",
+        durationMs: rng.int(200, 2500),
+      };
     case "link-reset":
       return { ...base, links: [randomLink(rng, o)], durationMs: rng.int(50, 600) };
     case "sidecar-partition": {
       const sidecar = rng.int(0, o.sidecarCount - 1);
-      return { ...base, sidecars: [sidecar], links: all.map((instance) => ({ sidecar, instance })), heal: rng.chance(0.5) ? "deliver" : "reset", durationMs: rng.int(300, 2000) };
+      return {
+        ...base,
+        sidecars: [sidecar],
+        links: all.map((instance) => ({ sidecar, instance })),
+        heal: rng.chance(0.5) ? "deliver" : "reset",
+        durationMs: rng.int(300, 2000),
+      };
     }
   }
 }
@@ -155,7 +186,8 @@ function overlapsInTime(a: PlannedFault, b: PlannedFault): boolean {
 /** The targets a fault acts on: instance processes, sidecar processes, links. */
 export function targetsOf(f: PlannedFault): string[] {
   const targets: string[] = [];
-  if (f.kind.startsWith("instance-") || f.kind === "rolling-restart") targets.push(...f.instances.map((i) => `instance:${i}`));
+  if (f.kind.startsWith("instance-") || f.kind === "rolling-restart")
+    targets.push(...f.instances.map((i) => `instance:${i}`));
   if (f.kind === "sidecar-pause") targets.push(...f.sidecars.map((s) => `sidecar:${s}`));
   targets.push(...f.links.map((l) => `link:${l.sidecar}:${l.instance}`));
   return targets;

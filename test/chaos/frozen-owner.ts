@@ -2,7 +2,13 @@ import { durationFromMs, timestampMs, type Timestamp } from "@bufbuild/protobuf/
 import { status, type ServiceError } from "@grpc/grpc-js";
 import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
 import { LockClient } from "../../src/client/lock-client.ts";
-import { noteFailedCall, type FrozenOwnerRecord, type GrantRecord, type History, type WallToMonotonic } from "./history.ts";
+import {
+  noteFailedCall,
+  type FrozenOwnerRecord,
+  type GrantRecord,
+  type History,
+  type WallToMonotonic,
+} from "./history.ts";
 import { pause } from "./pause.ts";
 import type { Prng } from "./prng.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
@@ -58,12 +64,20 @@ export function frozenOwnerSettingsProblem(settings: FrozenOwnerSettings, maxTtl
 }
 
 /** Frozen owners spread over the sidecars in turn, each with its own proxy and its own seeded choices. */
-export async function startFrozenOwners(ctx: FrozenOwnerContext, root: Prng, settings: FrozenOwnerSettings, count: number, sidecarAddresses: readonly string[]): Promise<FrozenOwner[]> {
+export async function startFrozenOwners(
+  ctx: FrozenOwnerContext,
+  root: Prng,
+  settings: FrozenOwnerSettings,
+  count: number,
+  sidecarAddresses: readonly string[],
+): Promise<FrozenOwner[]> {
   const owners: FrozenOwner[] = [];
   for (let i = 0; i < count; i++) {
     const s = i % sidecarAddresses.length;
     const label = `s${s}f${Math.floor(i / sidecarAddresses.length)}`;
-    owners.push(await FrozenOwner.start(ctx, root.fork(`frozen-owner-${label}`), settings, s, sidecarAddresses[s]!, label));
+    owners.push(
+      await FrozenOwner.start(ctx, root.fork(`frozen-owner-${label}`), settings, s, sidecarAddresses[s]!, label),
+    );
   }
   return owners;
 }
@@ -93,7 +107,14 @@ export class FrozenOwner {
   readonly #proxy: TcpProxy;
   readonly #client: LockClient;
 
-  private constructor(ctx: FrozenOwnerContext, rng: Prng, settings: FrozenOwnerSettings, sidecar: number, label: string, proxy: TcpProxy) {
+  private constructor(
+    ctx: FrozenOwnerContext,
+    rng: Prng,
+    settings: FrozenOwnerSettings,
+    sidecar: number,
+    label: string,
+    proxy: TcpProxy,
+  ) {
     this.#ctx = ctx;
     this.#rng = rng;
     this.#settings = settings;
@@ -105,7 +126,14 @@ export class FrozenOwner {
   }
 
   /** An owner of `sidecar` (reached at `address`) through its own proxy; `label` names it in the history. */
-  static async start(ctx: FrozenOwnerContext, rng: Prng, settings: FrozenOwnerSettings, sidecar: number, address: string, label: string): Promise<FrozenOwner> {
+  static async start(
+    ctx: FrozenOwnerContext,
+    rng: Prng,
+    settings: FrozenOwnerSettings,
+    sidecar: number,
+    address: string,
+    label: string,
+  ): Promise<FrozenOwner> {
     const port = Number(address.slice(address.lastIndexOf(":") + 1));
     return new FrozenOwner(ctx, rng, settings, sidecar, label, await TcpProxy.start(port));
   }
@@ -138,7 +166,10 @@ export class FrozenOwner {
     const requestedAt = performance.now();
     let response;
     try {
-      response = await this.#client.acquire({ name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) }, { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS });
+      response = await this.#client.acquire(
+        { name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) },
+        { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS },
+      );
     } catch (error) {
       noteFailedCall(ctx.history, "acquire", this.#sidecar, requestedAt, error);
       count(status[(error as ServiceError).code] ?? "ERROR");
@@ -185,8 +216,18 @@ export class FrozenOwner {
       }
     };
     const arrive = (event: StreamEvent): void => (frozen ? void inbox.push(event) : read(event));
-    const stream = this.#client.keepAlive({ name, leaseId: response.lease.leaseId, ttl: durationFromMs(ttlMs), expireOnClose: false });
-    stream.on("data", (message: KeepAliveResponse) => arrive({ kind: "message", expiresAt: message.lease?.expiresAt ? this.#toMonotonic(message.lease.expiresAt) : undefined }));
+    const stream = this.#client.keepAlive({
+      name,
+      leaseId: response.lease.leaseId,
+      ttl: durationFromMs(ttlMs),
+      expireOnClose: false,
+    });
+    stream.on("data", (message: KeepAliveResponse) =>
+      arrive({
+        kind: "message",
+        expiresAt: message.lease?.expiresAt ? this.#toMonotonic(message.lease.expiresAt) : undefined,
+      }),
+    );
     stream.on("error", (error: ServiceError) => arrive({ kind: "end", code: error.code, details: error.details }));
     stream.on("end", () => arrive({ kind: "end", code: status.OK, details: "" }));
 
@@ -214,12 +255,22 @@ export class FrozenOwner {
     // A dropped connection shows now: the buffered renewals, then the stream's end.
     await Promise.race([streamEnded, pause(END_WAIT_MS)]);
     const last = ended();
-    const record: FrozenOwnerRecord = { grantId: grant.id, ttlMs, frozenAt, thawedAt, readAfterThaw, toldUntil: told(grant) };
+    const record: FrozenOwnerRecord = {
+      grantId: grant.id,
+      ttlMs,
+      frozenAt,
+      thawedAt,
+      readAfterThaw,
+      toldUntil: told(grant),
+    };
     if (last) {
       record.endCode = last.code;
       record.endedAt = last.at;
       count(last.code === status.UNAVAILABLE ? "dropped" : `ended-${status[last.code] ?? last.code}`);
-      if (last.code !== status.UNAVAILABLE) ctx.log(`frozen owner ${this.#label}: after thaw its stream ended with ${status[last.code] ?? last.code}: ${last.details}`);
+      if (last.code !== status.UNAVAILABLE)
+        ctx.log(
+          `frozen owner ${this.#label}: after thaw its stream ended with ${status[last.code] ?? last.code}: ${last.details}`,
+        );
       if (last.code === status.FAILED_PRECONDITION) {
         grant.stoppedAt = last.at;
         grant.stopReason = "lost";

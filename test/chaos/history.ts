@@ -206,11 +206,35 @@ export interface History {
 /** Notes a unary call's failure; `error` is what grpc-js threw. */
 export function noteFailedCall(history: History, call: string, sidecar: number, sentAt: number, error: unknown): void {
   const code = (error as { code?: unknown }).code;
-  history.failedCalls.push({ call, sidecar, sentAt, endedAt: performance.now(), code: typeof code === "number" ? code : undefined });
+  history.failedCalls.push({
+    call,
+    sidecar,
+    sentAt,
+    endedAt: performance.now(),
+    code: typeof code === "number" ? code : undefined,
+  });
 }
 
-export function emptyHistory(origin: number, instanceCount: number, sidecarCount: number, resourceFencesReads = true): History {
-  return { origin, instanceCount, sidecarCount, resourceFencesReads, grants: [], resourceOps: [], probes: [], faults: [], crashes: [], stalls: [], frozenOwners: [], failedCalls: [] };
+export function emptyHistory(
+  origin: number,
+  instanceCount: number,
+  sidecarCount: number,
+  resourceFencesReads = true,
+): History {
+  return {
+    origin,
+    instanceCount,
+    sidecarCount,
+    resourceFencesReads,
+    grants: [],
+    resourceOps: [],
+    probes: [],
+    faults: [],
+    crashes: [],
+    stalls: [],
+    frozenOwners: [],
+    failedCalls: [],
+  };
 }
 
 /**

@@ -3,7 +3,14 @@ import { Prng } from "./prng.ts";
 
 describe("Prng", () => {
   it("gives the same sequence for the same seed and a different one for another seed", () => {
-    const draw = (seed: number) => Array.from({ length: 20 }, ((p) => () => p.nextUint32())(new Prng(seed)));
+    const draw = (seed: number) =>
+      Array.from(
+        { length: 20 },
+        (
+          (p) => () =>
+            p.nextUint32()
+        )(new Prng(seed)),
+      );
     expect(draw(1)).toEqual(draw(1));
     expect(draw(1)).not.toEqual(draw(2));
     // Pinned: a change of algorithm changes what every seed names.
@@ -44,7 +51,15 @@ describe("Prng", () => {
     expect(["a", "b", "c"]).toContain(p.pick(["a", "b", "c"]));
     expect(() => p.pick([])).toThrow(RangeError);
     let heavy = 0;
-    for (let i = 0; i < 10_000; i++) if (p.weighted([["x", 9], ["y", 1], ["z", 0]] as const) === "x") heavy++;
+    for (let i = 0; i < 10_000; i++)
+      if (
+        p.weighted([
+          ["x", 9],
+          ["y", 1],
+          ["z", 0],
+        ] as const) === "x"
+      )
+        heavy++;
     expect(heavy).toBeGreaterThan(8700);
     expect(heavy).toBeLessThan(9300);
     const sample = p.sample([0, 1, 2, 3, 4], 3);

@@ -35,7 +35,8 @@ export class Prng {
 
   /** Uniform integer in [min, max], both inclusive. */
   int(min: number, max: number): number {
-    if (!Number.isInteger(min) || !Number.isInteger(max) || max < min) throw new RangeError(`bad integer range [${min}, ${max}]`);
+    if (!Number.isInteger(min) || !Number.isInteger(max) || max < min)
+      throw new RangeError(`bad integer range [${min}, ${max}]`);
     return min + Math.floor(this.unit() * (max - min + 1));
   }
 

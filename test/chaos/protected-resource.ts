@@ -31,8 +31,18 @@ export class ProtectedResource {
   read(name: string, grantId: number, fencingToken: bigint, zombie = false): number | undefined {
     const state = this.#of(name);
     const accepted = !this.fenceReads || state.highest === undefined || fencingToken >= state.highest;
-    if (accepted && this.fenceReads && (state.highest === undefined || fencingToken > state.highest)) state.highest = fencingToken;
-    this.ops.push({ name, grantId, fencingToken, at: this.#now(), kind: "read", zombie, accepted, version: state.version });
+    if (accepted && this.fenceReads && (state.highest === undefined || fencingToken > state.highest))
+      state.highest = fencingToken;
+    this.ops.push({
+      name,
+      grantId,
+      fencingToken,
+      at: this.#now(),
+      kind: "read",
+      zombie,
+      accepted,
+      version: state.version,
+    });
     return accepted ? state.version : undefined;
   }
 

@@ -51,7 +51,13 @@ describe("restart quarantine (LOCK_RESTART_QUARANTINE)", () => {
     const history = emptyHistory(performance.now(), 3, 2);
     const a = cluster.sidecars[0]!.client;
     const b = cluster.sidecars[1]!.client;
-    const record = (id: number, client: string, sidecar: number, requestedAt: number, response: AcquireResponse): GrantRecord => {
+    const record = (
+      id: number,
+      client: string,
+      sidecar: number,
+      requestedAt: number,
+      response: AcquireResponse,
+    ): GrantRecord => {
       const grant: GrantRecord = {
         id,
         name: "reports",
@@ -81,10 +87,12 @@ describe("restart quarantine (LOCK_RESTART_QUARANTINE)", () => {
     requestedAt = performance.now();
     // Waiting rides over B's reconnect to the restarted instance, well within A's lease.
     // An UNAVAILABLE answer (a starved machine) is no grant either.
-    const second = await b.acquire({ name: "reports", ttl: durationFromMs(LEASE_TTL_MS), wait: durationFromMs(3000) }).catch((error: unknown) => {
-      if ((error as ServiceError).code !== status.UNAVAILABLE) throw error;
-      return undefined;
-    });
+    const second = await b
+      .acquire({ name: "reports", ttl: durationFromMs(LEASE_TTL_MS), wait: durationFromMs(3000) })
+      .catch((error: unknown) => {
+        if ((error as ServiceError).code !== status.UNAVAILABLE) throw error;
+        return undefined;
+      });
     const grantB = second?.acquired ? record(2, "B", 1, requestedAt, second) : undefined;
     // All of this happened while A's lease was still valid.
     expect(performance.now()).toBeLessThan(grantA.expiresAt);

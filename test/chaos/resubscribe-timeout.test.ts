@@ -24,14 +24,22 @@ describe("a sidecar whose release subscription is re-established against a slow 
     cluster = await ChaosCluster.start({
       instanceCount: 3,
       sidecarCount: 2,
-      sidecarEnv: { LOCK_KEY_PREFIX: `resubscribe-${process.pid}:`, LOCK_INSTANCE_TIMEOUT: "100ms", LOCK_MIN_TTL: "200ms", LOCK_DEFAULT_TTL: "1s", LOCK_MAX_TTL: "10s" },
+      sidecarEnv: {
+        LOCK_KEY_PREFIX: `resubscribe-${process.pid}:`,
+        LOCK_INSTANCE_TIMEOUT: "100ms",
+        LOCK_MIN_TTL: "200ms",
+        LOCK_DEFAULT_TTL: "1s",
+        LOCK_MAX_TTL: "10s",
+      },
     });
     await cluster.waitServing(30_000);
     const [holder, waiter] = [cluster.sidecars[0]!, cluster.sidecars[1]!];
     const held = await holder.client.acquire({ name: "x", ttl: durationFromMs(8000), wait: durationFromMs(3000) });
     expect(held.acquired).toBe(true);
     // The waiter subscribes to x's release notices on every instance.
-    const waiting = waiter.client.acquire({ name: "x", ttl: durationFromMs(1000), wait: durationFromMs(6000) }).catch(() => undefined);
+    const waiting = waiter.client
+      .acquire({ name: "x", ttl: durationFromMs(1000), wait: durationFromMs(6000) })
+      .catch(() => undefined);
     await new Promise((r) => setTimeout(r, 1000));
 
     // Instance 1, as the waiter sees it: connections drop, and the next SUBSCRIBE goes unanswered.

@@ -4,7 +4,14 @@ import type { KeepAliveResponse, Lease } from "../../gen/lock/v1/lock_pb.ts";
 import type { LockClient } from "../../src/client/lock-client.ts";
 import type { ChaosCluster } from "./cluster.ts";
 import type { PlannedFault } from "./fault-plan.ts";
-import { noteFailedCall, type FaultRecord, type GrantRecord, type History, type StopReason, type WallToMonotonic } from "./history.ts";
+import {
+  noteFailedCall,
+  type FaultRecord,
+  type GrantRecord,
+  type History,
+  type StopReason,
+  type WallToMonotonic,
+} from "./history.ts";
 import { pause } from "./pause.ts";
 import type { Prng } from "./prng.ts";
 
@@ -46,7 +53,13 @@ export interface RollingRestartContext {
  * Runs one planned rolling restart and fills in its record. `applied` is
  * called once the first instance is down (the fault is then in effect).
  */
-export async function runRollingRestart(ctx: RollingRestartContext, fault: PlannedFault, record: FaultRecord, rng: Prng, applied: () => void): Promise<void> {
+export async function runRollingRestart(
+  ctx: RollingRestartContext,
+  fault: PlannedFault,
+  record: FaultRecord,
+  rng: Prng,
+  applied: () => void,
+): Promise<void> {
   const { cluster, stop } = ctx;
   const sidecars = cluster.sidecarCount;
   const holders = Array.from({ length: HOLDERS }, (_, k) => {
@@ -54,7 +67,12 @@ export async function runRollingRestart(ctx: RollingRestartContext, fault: Plann
     // Through another sidecar when there is one: its own view of the instances decides.
     const rival = sidecars > 1 ? (sidecar + rng.int(1, sidecars - 1)) % sidecars : sidecar;
     const name = `rolling-${record.id}-${k}`;
-    return { holder: new LongHolder(ctx, sidecar, name, rng.int(ctx.holderTtlMs[0], ctx.holderTtlMs[1]), `r${record.id}h${k}`), rival, name, k };
+    return {
+      holder: new LongHolder(ctx, sidecar, name, rng.int(ctx.holderTtlMs[0], ctx.holderTtlMs[1]), `r${record.id}h${k}`),
+      rival,
+      name,
+      k,
+    };
   });
   // The holders take their locks first: the lead leaves room for retries through other faults.
   const leadMs = fault.leadMs ?? 0;
@@ -63,7 +81,9 @@ export async function runRollingRestart(ctx: RollingRestartContext, fault: Plann
   await taken;
   record.holderGrants = holders.flatMap(({ holder }) => (holder.grant ? [holder.grant.id] : []));
   const over = new AbortController();
-  const challengers = holders.map(({ rival, name, k }) => challenge(ctx, rng.fork(`challenger-${k}`), rival, name, `r${record.id}c${k}`, over.signal));
+  const challengers = holders.map(({ rival, name, k }) =>
+    challenge(ctx, rng.fork(`challenger-${k}`), rival, name, `r${record.id}c${k}`, over.signal),
+  );
   record.restarts = [];
   try {
     for (const [i, instance] of fault.instances.entries()) {
@@ -90,7 +110,14 @@ export async function runRollingRestart(ctx: RollingRestartContext, fault: Plann
  * Asks for `name` again and again until `over`: short waits, short holds,
  * each grant recorded like any client's and released soon after.
  */
-async function challenge(ctx: RollingRestartContext, rng: Prng, sidecar: number, name: string, label: string, over: AbortSignal): Promise<void> {
+async function challenge(
+  ctx: RollingRestartContext,
+  rng: Prng,
+  sidecar: number,
+  name: string,
+  label: string,
+  over: AbortSignal,
+): Promise<void> {
   const client = ctx.cluster.sidecars[sidecar]!.client;
   while (!over.aborted) {
     const ttlMs = rng.int(ctx.challengerTtlMs[0], ctx.challengerTtlMs[1]);
@@ -98,7 +125,10 @@ async function challenge(ctx: RollingRestartContext, rng: Prng, sidecar: number,
     ctx.count("rolling-challenger");
     const requestedAt = performance.now();
     try {
-      const response = await client.acquire({ name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) }, { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS });
+      const response = await client.acquire(
+        { name, ttl: durationFromMs(ttlMs), wait: durationFromMs(waitMs) },
+        { deadline: Date.now() + waitMs + DEADLINE_SLACK_MS },
+      );
       if (response.acquired && response.lease?.expiresAt) {
         ctx.count("rolling-challenger:acquired");
         const grant = grantRecord(ctx, name, label, sidecar, requestedAt, response.lease);
@@ -170,7 +200,12 @@ class LongHolder {
     this.grant = grant;
     this.#leaseId = lease.leaseId;
     // Not expire_on_close: the lease is let go by a Release, after the stream is closed.
-    const stream = this.#client.keepAlive({ name: this.#name, leaseId: this.#leaseId, ttl: durationFromMs(this.#ttlMs), expireOnClose: false });
+    const stream = this.#client.keepAlive({
+      name: this.#name,
+      leaseId: this.#leaseId,
+      ttl: durationFromMs(this.#ttlMs),
+      expireOnClose: false,
+    });
     this.#stream = stream;
     stream.on("data", (message: KeepAliveResponse) => {
       if (grant.stoppedAt !== undefined || !message.lease?.expiresAt) return;
@@ -200,7 +235,14 @@ class LongHolder {
   }
 }
 
-function grantRecord(ctx: RollingRestartContext, name: string, label: string, sidecar: number, requestedAt: number, lease: Lease): GrantRecord {
+function grantRecord(
+  ctx: RollingRestartContext,
+  name: string,
+  label: string,
+  sidecar: number,
+  requestedAt: number,
+  lease: Lease,
+): GrantRecord {
   const grant: GrantRecord = {
     id: ctx.nextGrantId(),
     name,
@@ -216,7 +258,13 @@ function grantRecord(ctx: RollingRestartContext, name: string, label: string, si
   return grant;
 }
 
-async function release(ctx: RollingRestartContext, client: LockClient, sidecar: number, name: string, leaseId: string): Promise<void> {
+async function release(
+  ctx: RollingRestartContext,
+  client: LockClient,
+  sidecar: number,
+  name: string,
+  leaseId: string,
+): Promise<void> {
   ctx.count("release");
   const sentAt = performance.now();
   try {

@@ -32,7 +32,11 @@ export class SidecarProcess {
       else proc.once("exit", () => resolve());
     });
     void this.#exited.then(() => {
-      if (!this.#stopping) this.#unexpectedExit = { at: performance.now(), how: proc.signalCode ? `signal ${proc.signalCode}` : `exit code ${proc.exitCode}` };
+      if (!this.#stopping)
+        this.#unexpectedExit = {
+          at: performance.now(),
+          how: proc.signalCode ? `signal ${proc.signalCode}` : `exit code ${proc.exitCode}`,
+        };
     });
     const keep = (chunk: Buffer): void => {
       this.#output = (this.#output + chunk.toString()).slice(-8000);
@@ -68,7 +72,9 @@ export class SidecarProcess {
     });
     const sidecar = new SidecarProcess(address, proc, new LockClient(address));
     const died = sidecar.#exited.then(() => {
-      throw new Error(`sidecar on ${address} exited during start-up (${proc.exitCode ?? proc.signalCode}): ${sidecar.#output}`);
+      throw new Error(
+        `sidecar on ${address} exited during start-up (${proc.exitCode ?? proc.signalCode}): ${sidecar.#output}`,
+      );
     });
     died.catch(() => undefined);
     try {
@@ -148,7 +154,8 @@ async function waitForPort(port: number, until: number): Promise<void> {
       socket.once("error", () => resolve(false));
     });
     if (open) return;
-    if (performance.now() > until) throw new Error(`nothing listens on 127.0.0.1:${port} yet: the sidecar did not start in time`);
+    if (performance.now() > until)
+      throw new Error(`nothing listens on 127.0.0.1:${port} yet: the sidecar did not start in time`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

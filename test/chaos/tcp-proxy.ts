@@ -87,7 +87,8 @@ export class TcpProxy {
       for (const c of this.#connections) c.destroy();
       return;
     }
-    if (holds(previous.kind) || previous.kind === "delay" || previous.kind === "stall-on") for (const c of this.#connections) c.pump();
+    if (holds(previous.kind) || previous.kind === "delay" || previous.kind === "stall-on")
+      for (const c of this.#connections) c.pump();
   }
 
   /** Destroys every open connection once, whatever the mode (a one-off reset). */
@@ -108,7 +109,12 @@ export class TcpProxy {
       return;
     }
     const upstream = connect({ port: this.#upstreamPort, host: this.#upstreamHost, noDelay: true });
-    const connection = new Connection(client, upstream, () => this.#mode, () => this.#connections.delete(connection));
+    const connection = new Connection(
+      client,
+      upstream,
+      () => this.#mode,
+      () => this.#connections.delete(connection),
+    );
     this.#connections.add(connection);
   }
 }
@@ -193,7 +199,8 @@ class Pipe {
     from.on("data", (chunk: Buffer) => {
       const m = mode();
       if (m.kind === "reset") return;
-      if (m.kind === "stall-on" && requests && chunk.toString("latin1").toLowerCase().includes(m.pattern.toLowerCase())) this.#stalled = true;
+      if (m.kind === "stall-on" && requests && chunk.toString("latin1").toLowerCase().includes(m.pattern.toLowerCase()))
+        this.#stalled = true;
       const now = performance.now();
       // Never before an earlier chunk: a shorter delay must not reorder bytes.
       const dueAt = Math.max(now + (m.kind === "delay" ? m.ms : 0), this.#lastDueAt);

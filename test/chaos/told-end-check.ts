@@ -18,7 +18,9 @@ export function ownedUntil(record: FrozenOwnerRecord): number {
 export function laterGrants(history: History, record: FrozenOwnerRecord): GrantRecord[] {
   const own = history.grants.find((g) => g.id === record.grantId);
   if (!own) return [];
-  return history.grants.filter((g) => g.name === own.name && g.id !== own.id && g.receivedAt > own.receivedAt).sort((a, b) => a.receivedAt - b.receivedAt);
+  return history.grants
+    .filter((g) => g.name === own.name && g.id !== own.id && g.receivedAt > own.receivedAt)
+    .sort((a, b) => a.receivedAt - b.receivedAt);
 }
 
 /**
@@ -28,7 +30,10 @@ export function laterGrants(history: History, record: FrozenOwnerRecord): GrantR
  * renewal only if it arrived before the owner's previous end, and a thawed
  * owner reads its buffered renewals late.
  */
-export function checkToldEnd(history: History, o: { toldEndToleranceMs: number }): { invariant: "told-end"; message: string }[] {
+export function checkToldEnd(
+  history: History,
+  o: { toldEndToleranceMs: number },
+): { invariant: "told-end"; message: string }[] {
   const violations: { invariant: "told-end"; message: string }[] = [];
   for (const record of history.frozenOwners) {
     const own = history.grants.find((g) => g.id === record.grantId);
@@ -36,7 +41,10 @@ export function checkToldEnd(history: History, o: { toldEndToleranceMs: number }
     const until = ownedUntil(record);
     for (const other of laterGrants(history, record)) {
       if (other.receivedAt >= until - o.toldEndToleranceMs) break;
-      const ended = record.endCode === undefined ? "its stream still open" : `its stream ended with status ${record.endCode} at ${at(record.endedAt ?? record.thawedAt, history)}`;
+      const ended =
+        record.endCode === undefined
+          ? "its stream still open"
+          : `its stream ended with status ${record.endCode} at ${at(record.endedAt ?? record.thawedAt, history)}`;
       violations.push({
         invariant: "told-end",
         message:

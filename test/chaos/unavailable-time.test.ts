@@ -5,7 +5,14 @@ import { rollingRestartWindow, unavailableWithin, unionMs } from "./unavailable-
 describe("unionMs", () => {
   it("counts overlapping spans once and gaps not at all", () => {
     expect(unionMs([])).toBe(0);
-    expect(unionMs([{ start: 0, end: 10 }, { start: 5, end: 20 }, { start: 30, end: 40 }, { start: 32, end: 35 }])).toBe(30);
+    expect(
+      unionMs([
+        { start: 0, end: 10 },
+        { start: 5, end: 20 },
+        { start: 30, end: 40 },
+        { start: 32, end: 35 },
+      ]),
+    ).toBe(30);
   });
 });
 
@@ -43,6 +50,10 @@ describe("unavailableWithin", () => {
       { id: 1, sidecar: 0, name: "probe-1", waitMs: 1000, sentAt: 4800, endedAt: 5200, outcome: "error", code: 14 },
       { id: 2, sidecar: 0, name: "probe-2", waitMs: 1000, sentAt: 3000, endedAt: 3100, outcome: "acquired" },
     );
-    expect(unavailableWithin(history, rollingRestartWindow(record)!)).toEqual({ window: { start: 1000, end: 5000 }, ms: 600 + 200, calls: 3 });
+    expect(unavailableWithin(history, rollingRestartWindow(record)!)).toEqual({
+      window: { start: 1000, end: 5000 },
+      ms: 600 + 200,
+      calls: 3,
+    });
   });
 });

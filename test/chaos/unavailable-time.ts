@@ -28,7 +28,9 @@ export function rollingRestartWindow(record: FaultRecord): Interval | undefined 
 export function unavailableWithin(history: History, window: Interval): UnavailableTime {
   const spans = [
     ...history.failedCalls.filter((c) => c.code === UNAVAILABLE).map((c) => ({ start: c.sentAt, end: c.endedAt })),
-    ...history.probes.filter((p) => p.outcome === "error" && p.code === UNAVAILABLE).map((p) => ({ start: p.sentAt, end: p.endedAt })),
+    ...history.probes
+      .filter((p) => p.outcome === "error" && p.code === UNAVAILABLE)
+      .map((p) => ({ start: p.sentAt, end: p.endedAt })),
   ]
     .map((s) => ({ start: Math.max(s.start, window.start), end: Math.min(s.end, window.end) }))
     .filter((s) => s.end > s.start);

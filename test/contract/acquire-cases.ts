@@ -1,6 +1,13 @@
 import { expect, it } from "vitest";
 import { lockKeys } from "../../src/instances/keys.ts";
-import { acquiring, expectTtlNear, grantedFence, refusedTtl, waiting, type SubjectFactory } from "./contract-subject.ts";
+import {
+  acquiring,
+  expectTtlNear,
+  grantedFence,
+  refusedTtl,
+  waiting,
+  type SubjectFactory,
+} from "./contract-subject.ts";
 
 /** acquire (with waiting tickets and overtaking) and withdrawTicket. */
 export function acquireCases(make: SubjectFactory): void {
@@ -135,7 +142,10 @@ export function acquireCases(make: SubjectFactory): void {
     grantedFence(await instance.acquire({ ...waiting(keys, "mine", "0002-mine"), overtake: true }));
     expect(await instance.release(keys.lock, "mine")).toBe(true);
     // Only the older ticket is left: a newer one is refused, the older one wins.
-    expect(await instance.acquire(waiting(keys, "newcomer", "0003-newer"))).toEqual({ granted: false, holderTtlMs: -2 });
+    expect(await instance.acquire(waiting(keys, "newcomer", "0003-newer"))).toEqual({
+      granted: false,
+      holderTtlMs: -2,
+    });
     grantedFence(await instance.acquire(waiting(keys, "elsewhere", "0001-older")));
   });
 

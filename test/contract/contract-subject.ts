@@ -66,7 +66,10 @@ export async function holderTtl(instance: LockInstance, keys: LockKeys): Promise
 }
 
 /** Collects the notices announced on `channel`; `until(n)` waits until n have arrived (or fails). */
-export async function listen(subject: ContractSubject, channel: string): Promise<{ heard: string[]; until(count: number): Promise<string[]>; stop(): void }> {
+export async function listen(
+  subject: ContractSubject,
+  channel: string,
+): Promise<{ heard: string[]; until(count: number): Promise<string[]>; stop(): void }> {
   const heard: string[] = [];
   const stop = await subject.instance.watchReleases(channel, (notice) => heard.push(notice));
   return {

@@ -31,7 +31,9 @@ export function fenceCases(make: SubjectFactory): void {
     const keys = lockKeys(prefix, "job");
     expect(await instance.raiseFence(keys.fence, 0n, RETENTION_MS)).toBe(0n);
     const before = Math.floor(wallMs());
-    expect(grantedFence(await instance.acquire(acquiring(keys, "s1")))).toBeGreaterThanOrEqual(BigInt(before - 5) * 1000n);
+    expect(grantedFence(await instance.acquire(acquiring(keys, "s1")))).toBeGreaterThanOrEqual(
+      BigInt(before - 5) * 1000n,
+    );
   });
 
   it("acquire: a counter just below 2^53, at it and past it goes on by one, exactly", async () => {
@@ -54,7 +56,9 @@ export function fenceCases(make: SubjectFactory): void {
     expect(await instance.raiseFence(keys.fence, 50n, 200)).toBe(50n);
     await elapse(300);
     const before = Math.floor(wallMs());
-    expect(grantedFence(await instance.acquire(acquiring(keys, "s1")))).toBeGreaterThanOrEqual(BigInt(before - 5) * 1000n);
+    expect(grantedFence(await instance.acquire(acquiring(keys, "s1")))).toBeGreaterThanOrEqual(
+      BigInt(before - 5) * 1000n,
+    );
   });
 
   it("raiseFence: a counter already as high keeps its value and takes the retention given", async () => {

@@ -35,4 +35,3 @@ export function describeLockInstanceContract(name: string, factory: SubjectFacto
     witnessCases(make);
   });
 }
-

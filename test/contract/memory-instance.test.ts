@@ -13,7 +13,11 @@ const startClock = (): ManualClock => new ManualClock({ monotonicMs: 500, wallMs
 /** Lets queued microtasks (release notices) run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function subject(instance: LockInstance, clock: ManualClock, putWithoutExpiry: ContractSubject["putWithoutExpiry"]): ContractSubject {
+function subject(
+  instance: LockInstance,
+  clock: ManualClock,
+  putWithoutExpiry: ContractSubject["putWithoutExpiry"],
+): ContractSubject {
   return {
     instance,
     prefix: "c:",

@@ -59,13 +59,18 @@ describe("RedisInstance: commands per call on redis-server", () => {
 
   /** Commands the server ran during `work`: the INFO that reads the count before is counted after it. */
   async function commandsDuring(work: () => Promise<unknown>): Promise<number> {
-    const processed = async (): Promise<number> => Number(/^total_commands_processed:(\d+)/m.exec(await raw.info("stats"))?.[1]);
+    const processed = async (): Promise<number> =>
+      Number(/^total_commands_processed:(\d+)/m.exec(await raw.info("stats"))?.[1]);
     const before = await processed();
     await work();
     return (await processed()) - before - 1;
   }
 
-  const announce = (keys: LockKeys, tag: string): Announcement => ({ channel: keys.channel, tag, queueKey: keys.queue });
+  const announce = (keys: LockKeys, tag: string): Announcement => ({
+    channel: keys.channel,
+    tag,
+    queueKey: keys.queue,
+  });
 
   it("a free lock nobody waits for: 5 to acquire (with or without a ticket), 4 to release with its announcement", async () => {
     const keys = lockKeys(`counted-${cases++}:`, "job");
@@ -73,7 +78,9 @@ describe("RedisInstance: commands per call on redis-server", () => {
     grantedFence(await instance.acquire(acquiring(keys, "s0")));
     expect(await instance.release(keys.lock, "s0", announce(keys, "t0"))).toBe(true);
     // EVALSHA, HGETALL, SET, INCR, PEXPIRE.
-    expect(await commandsDuring(async () => grantedFence(await instance.acquire(waiting(keys, "s1", "0001-w"))))).toBe(5);
+    expect(await commandsDuring(async () => grantedFence(await instance.acquire(waiting(keys, "s1", "0001-w"))))).toBe(
+      5,
+    );
     // EVALSHA, GET, DEL, HGETALL: no TIME, no PUBLISH.
     expect(await commandsDuring(() => instance.release(keys.lock, "s1", announce(keys, "t1")))).toBe(4);
     expect(await commandsDuring(async () => grantedFence(await instance.acquire(acquiring(keys, "s2"))))).toBe(5);
@@ -95,7 +102,9 @@ describe("RedisInstance: commands per call on redis-server", () => {
     // EVALSHA, HGETALL, TIME, HSET, PEXPIRE, PTTL.
     expect(await commandsDuring(async () => refusedTtl(await instance.acquire(waiting(keys, "x", "0002-x"))))).toBe(6);
     // EVALSHA, HGETALL, SET, HDEL of its ticket, INCR, PEXPIRE.
-    expect(await commandsDuring(async () => grantedFence(await instance.acquire(waiting(keys, "w", "0001-w"))))).toBe(6);
+    expect(await commandsDuring(async () => grantedFence(await instance.acquire(waiting(keys, "w", "0001-w"))))).toBe(
+      6,
+    );
   });
 
   it("a release someone waits for announces: HGETALL, TIME and PUBLISH after GET and DEL", async () => {

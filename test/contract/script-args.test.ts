@@ -1,7 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { lockKeys } from "../../src/instances/keys.ts";
-import { ACQUIRE, EXTEND, HANDOVER, LONGEST_TTL, RAISE_FENCE, RELEASE, WITHDRAW_TICKET } from "../../src/instances/lua-scripts.ts";
-import { acquireCall, extendCall, handoverCall, raiseFenceCall, releaseCall, withdrawTicketCall } from "../../src/instances/script-args.ts";
+import {
+  ACQUIRE,
+  EXTEND,
+  HANDOVER,
+  LONGEST_TTL,
+  RAISE_FENCE,
+  RELEASE,
+  WITHDRAW_TICKET,
+} from "../../src/instances/lua-scripts.ts";
+import {
+  acquireCall,
+  extendCall,
+  handoverCall,
+  raiseFenceCall,
+  releaseCall,
+  withdrawTicketCall,
+} from "../../src/instances/script-args.ts";
 import { acquiring } from "./contract-subject.ts";
 
 const keys = lockKeys("p:", "job");
@@ -12,22 +27,36 @@ const keys = lockKeys("p:", "job");
  */
 describe("script arguments", () => {
   it("acquire: lock, counter and ticket hash in KEYS; secret, TTL, retention, ticket, ticket TTL and overtake in ARGV", () => {
-    const request = acquiring(keys, "s1", { ttlMs: 1000, fenceRetentionMs: 60_000, ticket: "0001-t", ticketTtlMs: 500 });
-    expect(acquireCall(request)).toEqual({ keys: ["p:lock:job", "p:fence:job", "p:queue:job"], args: ["s1", 1000, 60_000, "0001-t", 500, ""] });
+    const request = acquiring(keys, "s1", {
+      ttlMs: 1000,
+      fenceRetentionMs: 60_000,
+      ticket: "0001-t",
+      ticketTtlMs: 500,
+    });
+    expect(acquireCall(request)).toEqual({
+      keys: ["p:lock:job", "p:fence:job", "p:queue:job"],
+      args: ["s1", 1000, 60_000, "0001-t", 500, ""],
+    });
     expect(acquireCall({ ...request, overtake: true }).args[5]).toBe("1");
   });
 
   it("release: the ticket hash is declared only when the release is announced", () => {
     expect(releaseCall(keys.lock, "s1")).toEqual({ keys: ["p:lock:job"], args: ["s1", "", ""] });
     const announce = { channel: keys.channel, tag: "t1", queueKey: keys.queue };
-    expect(releaseCall(keys.lock, "s1", announce)).toEqual({ keys: ["p:lock:job", "p:queue:job"], args: ["s1", "p:released:job", "t1"] });
+    expect(releaseCall(keys.lock, "s1", announce)).toEqual({
+      keys: ["p:lock:job", "p:queue:job"],
+      args: ["s1", "p:released:job", "t1"],
+    });
   });
 
   it("handover: RELEASE's arguments, then ACQUIRE's, on ACQUIRE's keys; only for one lock", () => {
     const request = acquiring(keys, "s2");
     const announce = { channel: keys.channel, tag: "t1", queueKey: keys.queue };
     const call = handoverCall({ lockKey: keys.lock, secret: "s1", announce }, request);
-    expect(call).toEqual({ keys: acquireCall(request).keys, args: [...releaseCall(keys.lock, "s1", announce).args, ...acquireCall(request).args] });
+    expect(call).toEqual({
+      keys: acquireCall(request).keys,
+      args: [...releaseCall(keys.lock, "s1", announce).args, ...acquireCall(request).args],
+    });
     expect(() => handoverCall({ lockKey: "p:lock:other", secret: "s1" }, request)).toThrow(/not the same lock/);
   });
 
@@ -39,14 +68,22 @@ describe("script arguments", () => {
     expect(extendCall(items, true)).toEqual({ keys: ["p:lock:a", "p:lock:b"], args: ["1", "sa", 100, "sb", 200] });
     expect(extendCall([], false)).toEqual({ keys: [], args: ["0"] });
     expect(withdrawTicketCall(keys.queue, "0001-t")).toEqual({ keys: ["p:queue:job"], args: ["0001-t"] });
-    expect(raiseFenceCall(keys.fence, 2n ** 64n, 500)).toEqual({ keys: ["p:fence:job"], args: ["18446744073709551616", 500] });
+    expect(raiseFenceCall(keys.fence, 2n ** 64n, 500)).toEqual({
+      keys: ["p:fence:job"],
+      args: ["18446744073709551616", 500],
+    });
   });
 
   it("each script reads its fixed KEYS and ARGV in one line that names them, and by name after", () => {
-    const bound = (source: string, table: string): string[] => source.split("\n").filter((line) => line.includes(`${table}[`));
-    expect(bound(ACQUIRE.source, "ARGV")).toEqual(["local secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]"]);
+    const bound = (source: string, table: string): string[] =>
+      source.split("\n").filter((line) => line.includes(`${table}[`));
+    expect(bound(ACQUIRE.source, "ARGV")).toEqual([
+      "local secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]",
+    ]);
     expect(bound(HANDOVER.source, "ARGV")).toHaveLength(1);
-    expect(bound(HANDOVER.source, "ARGV")[0]).toMatch(/^local heldSecret, channel, tag, secret, .* = ARGV\[1\], .*ARGV\[9\]$/);
+    expect(bound(HANDOVER.source, "ARGV")[0]).toMatch(
+      /^local heldSecret, channel, tag, secret, .* = ARGV\[1\], .*ARGV\[9\]$/,
+    );
     for (const script of [ACQUIRE, HANDOVER, RELEASE, WITHDRAW_TICKET, RAISE_FENCE]) {
       expect(bound(script.source, "KEYS")).toHaveLength(1);
       expect(bound(script.source, "ARGV")).toHaveLength(1);

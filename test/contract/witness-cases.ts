@@ -40,7 +40,11 @@ export function witnessCases(make: SubjectFactory): void {
 
   it("longestTtlMs: reads past one SCAN batch", async () => {
     const { instance, prefix } = await make();
-    const items = Array.from({ length: 2500 }, (_, i) => ({ lockKey: lockKeys(prefix, `n${i}`).lock, secret: `s${i}`, ttlMs: 3000 }));
+    const items = Array.from({ length: 2500 }, (_, i) => ({
+      lockKey: lockKeys(prefix, `n${i}`).lock,
+      secret: `s${i}`,
+      ttlMs: 3000,
+    }));
     items[1777]!.ttlMs = 9000;
     expect((await instance.extend(items, true)).every(Boolean)).toBe(true);
     expectTtlNear(await instance.longestTtlMs(lockKeyPattern(prefix)), 9000);

@@ -19,7 +19,8 @@ describe.each(["go", "python", "java"])("buf.gen.%s.yaml", (language) => {
     expect(template.version).toBe("v2");
     expect(template.inputs).toEqual([{ directory: "proto" }]);
     expect(template.plugins.length).toBeGreaterThanOrEqual(2);
-    for (const plugin of template.plugins) expect(plugin.remote).toMatch(/^buf\.build\/(protocolbuffers|grpc)\/[a-z]+$/);
+    for (const plugin of template.plugins)
+      expect(plugin.remote).toMatch(/^buf\.build\/(protocolbuffers|grpc)\/[a-z]+$/);
     expect(template.plugins.some((p) => p.remote?.startsWith("buf.build/grpc/"))).toBe(true);
   });
 

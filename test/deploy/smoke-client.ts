@@ -10,7 +10,10 @@ import { LockClient } from "../../src/client/lock-client.ts";
 
 const address = process.argv[2] ?? "127.0.0.1:50051";
 const readyWithinMs = Number(process.env["SMOKE_READY_MS"] ?? 30_000);
-const ms = (milliseconds: number) => ({ seconds: BigInt(Math.floor(milliseconds / 1000)), nanos: (milliseconds % 1000) * 1_000_000 });
+const ms = (milliseconds: number) => ({
+  seconds: BigInt(Math.floor(milliseconds / 1000)),
+  nanos: (milliseconds % 1000) * 1_000_000,
+});
 
 function check(condition: boolean, what: string): void {
   if (!condition) throw new Error(`smoke: ${what}`);
@@ -42,7 +45,10 @@ try {
   const released = await client.release({ name, leaseId });
   check(released.released, "released the lease");
   const again = await client.acquire({ name, ttl: ms(5000) });
-  check(again.acquired && again.lease!.fencingToken > first.lease!.fencingToken, "acquired again after release, with a larger fencing token");
+  check(
+    again.acquired && again.lease!.fencingToken > first.lease!.fencingToken,
+    "acquired again after release, with a larger fencing token",
+  );
   check((await client.release({ name, leaseId: again.lease!.leaseId })).released, "released again");
   console.log(`smoke: lock acquired and released through ${address}`);
 } catch (error) {

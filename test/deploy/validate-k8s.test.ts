@@ -18,7 +18,13 @@ describe("scripts/validate-k8s.ts", () => {
   });
 
   it("accepts the example manifests (ConfigMap, Secret, Deployment, Service)", () => {
-    expect(good.map((m) => m.doc["kind"]).sort()).toEqual(["ConfigMap", "Deployment", "Kustomization", "Secret", "Service"]);
+    expect(good.map((m) => m.doc["kind"]).sort()).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "Kustomization",
+      "Secret",
+      "Service",
+    ]);
   });
 
   /** A copy of the manifests with the Deployment (and ConfigMap) changed by `mutate`. */
@@ -28,13 +34,29 @@ describe("scripts/validate-k8s.ts", () => {
     return copy;
   };
   const sidecarOf = (d: any): any => d.spec.template.spec.initContainers[0];
-  const messages = (findings: Finding[], check: Finding["check"]): string => findings.filter((f) => f.check === check).map((f) => f.message).join("\n");
+  const messages = (findings: Finding[], check: Finding["check"]): string =>
+    findings
+      .filter((f) => f.check === check)
+      .map((f) => f.message)
+      .join("\n");
 
   it.each([
     ["a wrong type", (d: any) => (d.spec.replicas = "two"), /^\/spec\/replicas must be integer/],
-    ["a missing required field", (d: any) => delete d.spec.template.spec.containers[0].name, /^\/spec\/template\/spec\/containers\/0 must have required property name/],
-    ["a value outside an enum", (d: any) => (d.spec.template.spec.containers[0].imagePullPolicy = "Sometimes"), /imagePullPolicy must be equal to one of the allowed values/],
-    ["an unknown apiVersion", (d: any) => (d.apiVersion = "apps/v1beta9"), /unknown apiVersion\/kind apps\/v1beta9 Deployment/],
+    [
+      "a missing required field",
+      (d: any) => delete d.spec.template.spec.containers[0].name,
+      /^\/spec\/template\/spec\/containers\/0 must have required property name/,
+    ],
+    [
+      "a value outside an enum",
+      (d: any) => (d.spec.template.spec.containers[0].imagePullPolicy = "Sometimes"),
+      /imagePullPolicy must be equal to one of the allowed values/,
+    ],
+    [
+      "an unknown apiVersion",
+      (d: any) => (d.apiVersion = "apps/v1beta9"),
+      /unknown apiVersion\/kind apps\/v1beta9 Deployment/,
+    ],
   ])("rejects a schema violation: %s", async (_what, mutate, expected) => {
     const findings = await validateManifests(variant(mutate), { strict: false });
     expect(messages(findings, "schema")).toMatch(expected);
@@ -50,7 +72,9 @@ describe("scripts/validate-k8s.ts", () => {
     const strict = messages(findings, "strict");
     expect(strict).toMatch(/'readinesProbe' does not exist/);
     expect(strict).toMatch(/'readOnlyRootFS' does not exist/);
-    expect(findings.filter((f) => f.check === "strict").every((f) => f.file === "deploy/kubernetes/deployment.yaml")).toBe(true);
+    expect(
+      findings.filter((f) => f.check === "strict").every((f) => f.file === "deploy/kubernetes/deployment.yaml"),
+    ).toBe(true);
   });
 
   it("rejects breaches of the sidecar's rules", async () => {
@@ -80,7 +104,10 @@ describe("scripts/validate-k8s.ts", () => {
   });
 
   it("rejects settings the sidecar itself refuses", async () => {
-    const findings = await validateManifests(variant((_d, cm) => (cm.data.LOCK_DEFAULT_TTL = "ten seconds")), { strict: false });
+    const findings = await validateManifests(
+      variant((_d, cm) => (cm.data.LOCK_DEFAULT_TTL = "ten seconds")),
+      { strict: false },
+    );
     expect(messages(findings, "policy")).toMatch(/sidecar settings rejected by the sidecar: .*LOCK_DEFAULT_TTL/);
   });
 
@@ -92,7 +119,8 @@ describe("scripts/validate-k8s.ts", () => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    const run = (args: string[]) => spawnSync(process.execPath, ["scripts/validate-k8s.ts", ...args], { encoding: "utf8" });
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ["scripts/validate-k8s.ts", ...args], { encoding: "utf8" });
 
     it("exits 0 on deploy/kubernetes", () => {
       const result = run([]);
@@ -102,11 +130,18 @@ describe("scripts/validate-k8s.ts", () => {
 
     it("exits 1 on a deliberately broken manifest, naming the file and the field", () => {
       const path = join(dir, "deployment.yaml");
-      writeFileSync(path, readFileSync(path, "utf8").replace("replicas: 2", "replicas: 2\n  replicaz: 3").replace("terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds: \"30\""));
+      writeFileSync(
+        path,
+        readFileSync(path, "utf8")
+          .replace("replicas: 2", "replicas: 2\n  replicaz: 3")
+          .replace("terminationGracePeriodSeconds: 30", 'terminationGracePeriodSeconds: "30"'),
+      );
       writeFileSync(join(dir, "extra.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stray}\n");
       const result = run([dir]);
       expect(result.status).toBe(1);
-      expect(result.stderr).toMatch(/deployment.yaml Deployment\/example-app \[schema\] \/spec\/template\/spec\/terminationGracePeriodSeconds must be integer/);
+      expect(result.stderr).toMatch(
+        /deployment.yaml Deployment\/example-app \[schema\] \/spec\/template\/spec\/terminationGracePeriodSeconds must be integer/,
+      );
       expect(result.stderr).toMatch(/deployment.yaml Deployment\/example-app \[strict\] .*'replicaz' does not exist/);
       expect(result.stderr).toMatch(/\[kustomization\] extra.yaml is not listed in resources/);
     });

@@ -42,7 +42,12 @@ describe("lockctl", () => {
 
   function start(args: string[], env: Record<string, string> = {}): Run {
     const proc = spawn(process.execPath, ["src/cli/lockctl.ts", ...args], {
-      env: { ...process.env, LOCK_ADDRESS: running?.sidecar.address ?? "", LOCK_ADMIN_ADDRESS: `127.0.0.1:${running?.sidecar.adminPort ?? 1}`, ...env },
+      env: {
+        ...process.env,
+        LOCK_ADDRESS: running?.sidecar.address ?? "",
+        LOCK_ADMIN_ADDRESS: `127.0.0.1:${running?.sidecar.adminPort ?? 1}`,
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
@@ -55,7 +60,10 @@ describe("lockctl", () => {
     return { proc, stdout: () => stdout, stderr: () => stderr, exited };
   }
 
-  async function lockctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async function lockctl(
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const run = start(args, env);
     const code = await run.exited;
     return { code, stdout: run.stdout(), stderr: run.stderr() };
@@ -64,14 +72,24 @@ describe("lockctl", () => {
   const lockValues = (name: string) => Promise.all(redis.map((r) => r.get(`${prefix}lock:${name}`)));
   /** Calls answer once a majority did the work: the slowest instance's write may land a moment later. */
   const lockValuesSettleTo = (name: string, value: string | null) =>
-    eventually(async () => (await lockValues(name)).every((v) => v === value), 2000, `${name} = ${String(value)} on every instance`);
+    eventually(
+      async () => (await lockValues(name)).every((v) => v === value),
+      2000,
+      `${name} = ${String(value)} on every instance`,
+    );
 
   it("acquire, extend and release with their exit codes", async () => {
     const { sidecar } = await setUp();
     // Long enough to outlast several lockctl start-ups on a loaded machine.
     const acquired = await lockctl(["acquire", "ctl-a", "--ttl", "1m", "--owner", "test"]);
     expect(acquired.code).toBe(0);
-    const lease = JSON.parse(acquired.stdout) as { name: string; leaseId: string; fencingToken: string; expiresAt: string; ttlMs: number };
+    const lease = JSON.parse(acquired.stdout) as {
+      name: string;
+      leaseId: string;
+      fencingToken: string;
+      expiresAt: string;
+      ttlMs: number;
+    };
     expect(lease).toMatchObject({ name: "ctl-a", ttlMs: 60_000 });
     expect(lease.fencingToken).toMatch(/^\d+$/);
     expect(Date.parse(lease.expiresAt)).toBeGreaterThan(Date.now());
@@ -83,7 +101,9 @@ describe("lockctl", () => {
     expect(contended.stdout).toBe("");
     expect(contended.stderr).toMatch(/not acquired: "ctl-a" is held elsewhere/);
 
-    const extended = await lockctl(["extend", "ctl-a", lease.leaseId, "--ttl", "2m", "--address", sidecar.address], { LOCK_ADDRESS: "127.0.0.1:1" });
+    const extended = await lockctl(["extend", "ctl-a", lease.leaseId, "--ttl", "2m", "--address", sidecar.address], {
+      LOCK_ADDRESS: "127.0.0.1:1",
+    });
     expect(extended.code).toBe(0);
     expect(JSON.parse(extended.stdout)).toMatchObject({ name: "ctl-a", leaseId: lease.leaseId, ttlMs: 120_000 });
 
@@ -118,14 +138,26 @@ describe("lockctl", () => {
 
   it("hold runs the command with the fencing token, keeps the lease alive and releases it afterwards", async () => {
     const { client } = await setUp();
-    const run = start(["hold", "ctl-hold", "--ttl", "1s", "--", "sh", "-c", 'echo "name=$LOCK_NAME token=$LOCK_FENCING_TOKEN"; sleep 4; exit 7']);
+    const run = start([
+      "hold",
+      "ctl-hold",
+      "--ttl",
+      "1s",
+      "--",
+      "sh",
+      "-c",
+      'echo "name=$LOCK_NAME token=$LOCK_FENCING_TOKEN"; sleep 4; exit 7',
+    ]);
     await eventually(() => run.stdout().includes("token="), 10_000, "the command to start");
     const [, name, token] = /name=(\S*) token=(\S*)/.exec(run.stdout())!;
     expect(name).toBe("ctl-hold");
     expect(token).toMatch(/^\d+$/);
     // One Hold call took it: no Acquire (and so no window before the keeping starts).
     const metrics = await (await fetch(`http://127.0.0.1:${running!.sidecar.adminPort}/metrics`)).text();
-    const acquires = [...metrics.matchAll(/^lock_requests_total\{rpc="acquire",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const acquires = [...metrics.matchAll(/^lock_requests_total\{rpc="acquire",[^}]*\} (\d+)$/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
     expect(acquires).toBe(0);
     // Past the first TTL: still held, so the KeepAlive stream renewed it.
     await new Promise((r) => setTimeout(r, 1300));
@@ -146,12 +178,17 @@ describe("lockctl", () => {
     // script(1) gives lockctl a terminal for its stdio; its stdout carries what lockctl wrote to stderr.
     const onTerminal = await new Promise<string>((resolve) => {
       const command = `${process.execPath} src/cli/lockctl.ts hold ctl-wait --wait 1500ms -- true`;
-      const proc = spawn("script", ["-qec", command, "/dev/null"], { env: { ...process.env, LOCK_ADDRESS: running!.sidecar.address }, stdio: ["ignore", "pipe", "inherit"] });
+      const proc = spawn("script", ["-qec", command, "/dev/null"], {
+        env: { ...process.env, LOCK_ADDRESS: running!.sidecar.address },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       let out = "";
       proc.stdout.on("data", (c: Buffer) => (out += c.toString()));
       proc.once("close", () => resolve(out));
     });
-    expect(onTerminal).toMatch(/lockctl: waiting for "ctl-wait", held elsewhere \(up to 1500ms; Ctrl-C gives up\)\r?\nlockctl: not acquired/);
+    expect(onTerminal).toMatch(
+      /lockctl: waiting for "ctl-wait", held elsewhere \(up to 1500ms; Ctrl-C gives up\)\r?\nlockctl: not acquired/,
+    );
   });
 
   it("hold does not run the command when the lock is held elsewhere", async () => {
@@ -164,7 +201,16 @@ describe("lockctl", () => {
 
   it("hold stops the command with SIGTERM and exits 3 when the lease is taken away", async () => {
     await setUp();
-    const run = start(["hold", "ctl-lost", "--ttl", "1s", "--", "sh", "-c", 'trap "echo got-term; exit 0" TERM; echo started; while :; do sleep 0.05; done']);
+    const run = start([
+      "hold",
+      "ctl-lost",
+      "--ttl",
+      "1s",
+      "--",
+      "sh",
+      "-c",
+      'trap "echo got-term; exit 0" TERM; echo started; while :; do sleep 0.05; done',
+    ]);
     await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
     await Promise.all(redis.map((r) => r.set(`${prefix}lock:ctl-lost`, "someone-else")));
     expect(await run.exited).toBe(3);
@@ -176,7 +222,16 @@ describe("lockctl", () => {
 
   it("hold exits 3 when a majority of instances dies under it", async () => {
     await setUp();
-    const run = start(["hold", "ctl-outage", "--ttl", "1s", "--", "sh", "-c", 'trap "exit 0" TERM; echo started; while :; do sleep 0.05; done']);
+    const run = start([
+      "hold",
+      "ctl-outage",
+      "--ttl",
+      "1s",
+      "--",
+      "sh",
+      "-c",
+      'trap "exit 0" TERM; echo started; while :; do sleep 0.05; done',
+    ]);
     await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
     await servers!.kill(0);
     await servers!.kill(1);
@@ -185,7 +240,16 @@ describe("lockctl", () => {
 
   it("hold passes SIGTERM on to the command and still releases", async () => {
     await setUp();
-    const run = start(["hold", "ctl-signal", "--ttl", "5s", "--", "sh", "-c", 'trap "exit 42" TERM; echo started; while :; do sleep 0.05; done']);
+    const run = start([
+      "hold",
+      "ctl-signal",
+      "--ttl",
+      "5s",
+      "--",
+      "sh",
+      "-c",
+      'trap "exit 42" TERM; echo started; while :; do sleep 0.05; done',
+    ]);
     await eventually(() => run.stdout().includes("started"), 10_000, "the command to start");
     run.proc.kill("SIGTERM");
     expect(await run.exited).toBe(42);
@@ -209,10 +273,18 @@ describe("lockctl", () => {
       address: sidecar.address,
       admin: `127.0.0.1:${sidecar.adminPort}`,
       health: "NOT_SERVING",
-      status: { serving: false, quorum: 2, reachable: 1, instances: servers!.urls.map((name, i) => expect.objectContaining({ name, up: i === 2 })) },
+      status: {
+        serving: false,
+        quorum: 2,
+        reachable: 1,
+        instances: servers!.urls.map((name, i) => expect.objectContaining({ name, up: i === 2 })),
+      },
     });
 
-    const gone = await lockctl(["status"], { LOCK_ADDRESS: `127.0.0.1:${await freePort()}`, LOCK_ADMIN_ADDRESS: `127.0.0.1:${await freePort()}` });
+    const gone = await lockctl(["status"], {
+      LOCK_ADDRESS: `127.0.0.1:${await freePort()}`,
+      LOCK_ADMIN_ADDRESS: `127.0.0.1:${await freePort()}`,
+    });
     expect(gone.code).toBe(4);
     expect(gone.stdout).toMatch(/UNREACHABLE/);
     expect(gone.stderr).toMatch(/instance states unknown/);

@@ -1,6 +1,12 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { credentials, loadPackageDefinition, type Client, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  loadPackageDefinition,
+  type Client,
+  type ClientDuplexStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { createRequire } from "node:module";
@@ -20,7 +26,9 @@ interface ReflectionClient extends Client {
 }
 
 function clientFor<T>(protoFile: string, path: string[], address: string): T {
-  const loaded = loadPackageDefinition(loadSync(protoFile, { enums: String, longs: String, defaults: true, oneofs: true })) as Record<string, unknown>;
+  const loaded = loadPackageDefinition(
+    loadSync(protoFile, { enums: String, longs: String, defaults: true, oneofs: true }),
+  ) as Record<string, unknown>;
   let node: unknown = loaded;
   for (const part of path) node = (node as Record<string, unknown>)[part];
   return new (node as Ctor)(address, credentials.createInsecure()) as T;
@@ -37,7 +45,11 @@ describe("health and reflection", () => {
     servers = await RedisServers.start(3);
     running = await runSidecar(testOptions({ instances: servers.urls }));
     health = clientFor<HealthClient>(healthProtoPath, ["grpc", "health", "v1", "Health"], running.sidecar.address);
-    reflection = clientFor<ReflectionClient>(reflectionProto, ["grpc", "reflection", "v1", "ServerReflection"], running.sidecar.address);
+    reflection = clientFor<ReflectionClient>(
+      reflectionProto,
+      ["grpc", "reflection", "v1", "ServerReflection"],
+      running.sidecar.address,
+    );
   });
 
   afterAll(async () => {
@@ -74,15 +86,21 @@ describe("health and reflection", () => {
 
   it("lists the services and describes lock.v1.LockService through reflection", async () => {
     const listed = await reflect({ listServices: "" });
-    const names = ((listed["listServicesResponse"] as { service: { name: string }[] }).service).map((s) => s.name);
+    const names = (listed["listServicesResponse"] as { service: { name: string }[] }).service.map((s) => s.name);
     expect(names).toEqual(expect.arrayContaining(["lock.v1.LockService", "grpc.health.v1.Health"]));
 
     const described = await reflect({ fileContainingSymbol: "lock.v1.LockService" });
-    const protos = (described["fileDescriptorResponse"] as { fileDescriptorProto: Buffer[] }).fileDescriptorProto.map((b) =>
-      fromBinary(FileDescriptorProtoSchema, b),
+    const protos = (described["fileDescriptorResponse"] as { fileDescriptorProto: Buffer[] }).fileDescriptorProto.map(
+      (b) => fromBinary(FileDescriptorProtoSchema, b),
     );
     const lockFile = protos.find((f) => f.name === "lock/v1/lock.proto")!;
-    expect(lockFile.service[0]!.method.map((m) => m.name)).toEqual(["Acquire", "Extend", "Release", "KeepAlive", "Hold"]);
+    expect(lockFile.service[0]!.method.map((m) => m.name)).toEqual([
+      "Acquire",
+      "Extend",
+      "Release",
+      "KeepAlive",
+      "Hold",
+    ]);
     expect(lockFile.service[0]!.method[3]!.serverStreaming).toBe(true);
     expect(lockFile.dependency).toEqual(["google/protobuf/duration.proto", "google/protobuf/timestamp.proto"]);
   });

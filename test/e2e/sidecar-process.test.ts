@@ -16,9 +16,15 @@ describe("the sidecar process", () => {
     await servers?.stopAll();
   });
 
-  function start(env: Record<string, string>, args: string[] = []): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  function start(
+    env: Record<string, string>,
+    args: string[] = [],
+  ): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
     // A free admin port: the default 0.0.0.0:9090 would collide across parallel test files.
-    const proc = spawn(process.execPath, ["src/main.ts", ...args], { env: { ...process.env, LOCK_ADMIN_LISTEN: "127.0.0.1:0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, ["src/main.ts", ...args], {
+      env: { ...process.env, LOCK_ADMIN_LISTEN: "127.0.0.1:0", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     procs.push(proc);
     let output = "";
     proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));
@@ -55,7 +61,11 @@ describe("the sidecar process", () => {
   it("after a pause longer than the TTL, ends KeepAlive with FAILED_PRECONDITION instead of renewing", async () => {
     servers = await RedisServers.start(3);
     const port = await freePort();
-    const { proc, output } = start({ LOCK_INSTANCES: servers.urls.join(","), LOCK_LISTEN: `127.0.0.1:${port}`, LOCK_MIN_TTL: "100ms" });
+    const { proc, output } = start({
+      LOCK_INSTANCES: servers.urls.join(","),
+      LOCK_LISTEN: `127.0.0.1:${port}`,
+      LOCK_MIN_TTL: "100ms",
+    });
     await eventually(() => output().includes("sidecar listening"), 10_000, "start-up");
     const client = new LockClient(`127.0.0.1:${port}`);
     try {
@@ -90,7 +100,11 @@ describe("the sidecar process", () => {
     servers = await RedisServers.start(3);
     const port = await freePort();
     const prefix = "sigterm-test:";
-    const { proc, output, exited } = start({ LOCK_INSTANCES: servers.urls.join(","), LOCK_LISTEN: `127.0.0.1:${port}`, LOCK_KEY_PREFIX: prefix });
+    const { proc, output, exited } = start({
+      LOCK_INSTANCES: servers.urls.join(","),
+      LOCK_LISTEN: `127.0.0.1:${port}`,
+      LOCK_KEY_PREFIX: prefix,
+    });
     await eventually(() => output().includes("sidecar listening"), 10_000, "start-up");
     const client = new LockClient(`127.0.0.1:${port}`);
     const redis = servers.urls.map((u) => new Redis(u));
@@ -111,7 +125,9 @@ describe("the sidecar process", () => {
       expect(end.details).toMatch(/no longer renewed and runs out at the last expires_at/);
       expect(await exited).toBe(0);
       // A shutdown is not the owners asking: both leases are still held, until their TTLs.
-      const left = await Promise.all(redis.flatMap((r) => [r.pttl(`${prefix}lock:kept`), r.pttl(`${prefix}lock:plain`)]));
+      const left = await Promise.all(
+        redis.flatMap((r) => [r.pttl(`${prefix}lock:kept`), r.pttl(`${prefix}lock:plain`)]),
+      );
       for (const pttl of left) expect(pttl).toBeGreaterThan(20_000);
       for (const pttl of left) expect(pttl).toBeLessThanOrEqual(30_000);
       expect(output()).toMatch(/"msg":"shut down"/);

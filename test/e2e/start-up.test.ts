@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../support/redis-servers.ts";
 import { eventually } from "../support/sidecar-fixture.ts";
 
-const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 /** What a new user meets starting the sidecar: its version, and one clear line when it cannot start. */
 describe("sidecar start-up", () => {
@@ -54,7 +56,10 @@ describe("sidecar start-up", () => {
 
     const started = run("src/main.ts", {});
     await eventually(() => started.stdout().includes("sidecar listening"), 10_000, "start-up");
-    const line = started.stdout().split("\n").find((l) => l.includes("sidecar listening"))!;
+    const line = started
+      .stdout()
+      .split("\n")
+      .find((l) => l.includes("sidecar listening"))!;
     expect(JSON.parse(line)).toMatchObject({ version });
   });
 
@@ -83,7 +88,11 @@ describe("sidecar start-up", () => {
     const port = await takenPort();
     const taken = run("src/main.ts", { LOCK_LISTEN: `127.0.0.1:${port}` });
     expect(await taken.exited).toBe(1);
-    expect(taken.stderr()).toMatch(new RegExp(`^redlock-sidecar: cannot listen on 127\\.0\\.0\\.1:${port} \\(LOCK_LISTEN / --listen\\): the address is already in use`));
+    expect(taken.stderr()).toMatch(
+      new RegExp(
+        `^redlock-sidecar: cannot listen on 127\\.0\\.0\\.1:${port} \\(LOCK_LISTEN / --listen\\): the address is already in use`,
+      ),
+    );
     expectOneLine(taken.stderr(), taken.stdout());
   });
 

@@ -35,7 +35,9 @@ describe("contention", () => {
   async function sidecars(count: number, overrides: Partial<SidecarOptions> = {}): Promise<Running[]> {
     prefix = `contention-${Math.random().toString(36).slice(2, 8)}:`;
     const started = await Promise.all(
-      Array.from({ length: count }, () => runSidecar(testOptions({ instances: servers.urls, keyPrefix: prefix, ...overrides }))),
+      Array.from({ length: count }, () =>
+        runSidecar(testOptions({ instances: servers.urls, keyPrefix: prefix, ...overrides })),
+      ),
     );
     running.push(...started);
     return started;
@@ -46,7 +48,11 @@ describe("contention", () => {
     const held = await a!.client.acquire({ name: "handoff", ttl: ms(30_000) });
     const waiting = b!.client.acquire({ name: "handoff", ttl: ms(5000), wait: ms(20_000) });
     // Let the waiter fail once and subscribe.
-    await eventually(async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:handoff`))[1] === 1, 5000, "subscription");
+    await eventually(
+      async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:handoff`))[1] === 1,
+      5000,
+      "subscription",
+    );
     const releasedAt = Date.now();
     await a!.client.release({ name: "handoff", leaseId: held.lease!.leaseId });
     const got = await waiting;
@@ -86,7 +92,11 @@ describe("contention", () => {
       const got = await a!.client.acquire({ name: "chain", ttl: ms(30_000), wait: ms(20_000) });
       await a!.client.release({ name: "chain", leaseId: got.lease!.leaseId });
     });
-    await eventually(async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:chain`))[1] === 1, 5000, "subscription");
+    await eventually(
+      async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:chain`))[1] === 1,
+      5000,
+      "subscription",
+    );
     await new Promise((r) => setTimeout(r, 300)); // every waiter queued
     const before = await Promise.all(redis.map(scriptCalls));
     const startedAt = Date.now();
@@ -111,7 +121,11 @@ describe("contention", () => {
     expect(got.acquired).toBe(true);
     expect(got.lease!.fencingToken).toBeGreaterThan(held.lease!.fencingToken);
     // Granted tickets are withdrawn by the acquire script itself (the slowest instance's a moment after the answer).
-    await eventually(async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:fair`)))).every((n) => n === 0), 2000, "tickets withdrawn");
+    await eventually(
+      async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:fair`)))).every((n) => n === 0),
+      2000,
+      "tickets withdrawn",
+    );
   });
 
   it("lets a ticket whose waiter died block newcomers only until the ticket expires", async () => {
@@ -126,7 +140,11 @@ describe("contention", () => {
     expect(got.acquired).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
     // Dropped by the script that ran on that instance, which may answer after the majority did.
-    await eventually(async () => (await redis[0]!.hexists(`${prefix}queue:orphan`, "000000000000000-dead")) === 0, 2000, "expired ticket dropped");
+    await eventually(
+      async () => (await redis[0]!.hexists(`${prefix}queue:orphan`, "000000000000000-dead")) === 0,
+      2000,
+      "expired ticket dropped",
+    );
   });
 
   it("withdraws the ticket and the subscription when the last waiter gives up or is cancelled", async () => {
@@ -134,15 +152,27 @@ describe("contention", () => {
     const held = await a!.client.acquire({ name: "give-up", ttl: ms(30_000) });
     const timedOut = await b!.client.acquire({ name: "give-up", ttl: ms(5000), wait: ms(300) });
     expect(timedOut.acquired).toBe(false);
-    await eventually(async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:give-up`)))).every((n) => n === 0), 2000, "ticket withdrawn");
+    await eventually(
+      async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:give-up`)))).every((n) => n === 0),
+      2000,
+      "ticket withdrawn",
+    );
 
     // A deadline shorter than the wait: the answer comes before it, not acquired.
-    const cutShort = await b!.client.acquire({ name: "give-up", ttl: ms(5000), wait: ms(20_000) }, { deadline: Date.now() + 400 });
+    const cutShort = await b!.client.acquire(
+      { name: "give-up", ttl: ms(5000), wait: ms(20_000) },
+      { deadline: Date.now() + 400 },
+    );
     expect(cutShort.acquired).toBe(false);
-    await eventually(async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:give-up`)))).every((n) => n === 0), 2000, "ticket withdrawn after deadline");
+    await eventually(
+      async () => (await Promise.all(redis.map((r) => r.hlen(`${prefix}queue:give-up`)))).every((n) => n === 0),
+      2000,
+      "ticket withdrawn after deadline",
+    );
     // No subscription outlives the waiters that needed it.
     await eventually(
-      async () => (await Promise.all(redis.map((r) => r.pubsub("NUMSUB", `${prefix}released:give-up`)))).every((r) => r[1] === 0),
+      async () =>
+        (await Promise.all(redis.map((r) => r.pubsub("NUMSUB", `${prefix}released:give-up`)))).every((r) => r[1] === 0),
       6000,
       "unsubscribed",
     );

@@ -29,14 +29,20 @@ describe("errors a program can act on: google.rpc.ErrorInfo (and BadRequest) in 
     await client.release({ name: "gone", leaseId: granted.lease!.leaseId });
     const gone = await failure(client.extend({ name: "gone", leaseId: granted.lease!.leaseId, ttl: ms(600) }));
     expect(gone.code).toBe(status.FAILED_PRECONDITION);
-    expect(statusDetails(gone.metadata).errorInfo).toMatchObject({ reason: "LEASE_NOT_HELD", metadata: { lock: "gone" } });
+    expect(statusDetails(gone.metadata).errorInfo).toMatchObject({
+      reason: "LEASE_NOT_HELD",
+      metadata: { lock: "gone" },
+    });
 
     const holder = await client.acquire({ name: "busy", ttl: ms(5000) });
     const waiting = client.acquire({ name: "busy", ttl: ms(600), wait: ms(2000) });
     await new Promise((r) => setTimeout(r, 100));
     const limited = await failure(client.acquire({ name: "busy-too", ttl: ms(600), wait: ms(2000) }));
     expect(limited.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(statusDetails(limited.metadata).errorInfo).toMatchObject({ reason: "LIMIT_EXCEEDED", metadata: { setting: "LOCK_MAX_WAITERS" } });
+    expect(statusDetails(limited.metadata).errorInfo).toMatchObject({
+      reason: "LIMIT_EXCEEDED",
+      metadata: { setting: "LOCK_MAX_WAITERS" },
+    });
     await client.release({ name: "busy", leaseId: holder.lease!.leaseId });
     await waiting;
   });

@@ -30,7 +30,11 @@ describe("eviction guard", () => {
     return { logger, records };
   }
 
-  const codeOf = (call: Promise<unknown>) => call.then(() => status.OK, (e: ServiceError) => e.code);
+  const codeOf = (call: Promise<unknown>) =>
+    call.then(
+      () => status.OK,
+      (e: ServiceError) => e.code,
+    );
   const LRU = ["--maxmemory-policy", "allkeys-lru"];
   /** An ACL user that may do everything but CONFIG. */
   const NO_CONFIG = ["--user", "sidecar", "on", ">pw", "~*", "&*", "+@all", "-config"];
@@ -44,11 +48,21 @@ describe("eviction guard", () => {
 
     // Visible to operators: a log line that names the setting and the fix, /status and a gauge.
     const named = `redis://127.0.0.1:${evicting.ports[0]}`;
-    const line = records().find((r) => r["instance"] === named && r["level"] === 40 && String(r["msg"]).includes("may evict"));
+    const line = records().find(
+      (r) => r["instance"] === named && r["level"] === 40 && String(r["msg"]).includes("may evict"),
+    );
     expect(line).toMatchObject({ setting: "maxmemory-policy", value: "allkeys-lru" });
-    expect(String(line!["msg"])).toContain(`Set maxmemory-policy noeviction on ${named}, or accept the risk with LOCK_ALLOW_EVICTION=true`);
-    const statusDoc = (await (await fetch(`http://${running.sidecar.adminAddress}/status`)).json()) as { instances: { name: string; guard: string; mayEvict: boolean | null }[] };
-    expect(statusDoc.instances.map((i) => [i.guard, i.mayEvict])).toEqual([["ok", false], ["evicting", true], ["evicting", true]]);
+    expect(String(line!["msg"])).toContain(
+      `Set maxmemory-policy noeviction on ${named}, or accept the risk with LOCK_ALLOW_EVICTION=true`,
+    );
+    const statusDoc = (await (await fetch(`http://${running.sidecar.adminAddress}/status`)).json()) as {
+      instances: { name: string; guard: string; mayEvict: boolean | null }[];
+    };
+    expect(statusDoc.instances.map((i) => [i.guard, i.mayEvict])).toEqual([
+      ["ok", false],
+      ["evicting", true],
+      ["evicting", true],
+    ]);
     const metrics = (await running.sidecar.metrics.exposition()).text;
     expect(metrics).toContain(`lock_instance_may_evict{instance="${named}"} 1`);
     expect(metrics).toContain(`lock_instance_may_evict{instance="${fine.urls[0]}"} 0`);
@@ -60,16 +74,24 @@ describe("eviction guard", () => {
       await admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
       admin.disconnect();
     }
-    await eventually(async () => (await codeOf(running!.client.acquire({ name: "fixed", ttl: ms(1000) }))) === status.OK, 5000, "votes counted after the fix");
+    await eventually(
+      async () => (await codeOf(running!.client.acquire({ name: "fixed", ttl: ms(1000) }))) === status.OK,
+      5000,
+      "votes counted after the fix",
+    );
   });
 
   it("with LOCK_ALLOW_EVICTION=true the same instances count, with a warning", async () => {
     const fine = await servers(1);
     const evicting = await servers(2, LRU);
     const { logger, records } = capture();
-    running = await runSidecar(testOptions({ instances: [...fine.urls, ...evicting.urls], allowEviction: true }), { logger });
+    running = await runSidecar(testOptions({ instances: [...fine.urls, ...evicting.urls], allowEviction: true }), {
+      logger,
+    });
     expect((await running.client.acquire({ name: "accepted", ttl: ms(1000) })).acquired).toBe(true);
-    expect(records().filter((r) => String(r["msg"]).includes("its votes count because LOCK_ALLOW_EVICTION=true"))).toHaveLength(2);
+    expect(
+      records().filter((r) => String(r["msg"]).includes("its votes count because LOCK_ALLOW_EVICTION=true")),
+    ).toHaveLength(2);
   });
 
   it("reads the policy from INFO where CONFIG is renamed away or not permitted, and still holds out", async () => {
@@ -95,7 +117,11 @@ describe("eviction guard", () => {
     expect(warnings.map((r) => r["instance"]).sort()).toEqual(blind.urls.slice().sort());
     expect(String(warnings[0]!["reason"])).toContain("CONFIG GET is not permitted");
     const metrics = (await running.sidecar.metrics.exposition()).text;
-    expect(metrics).toMatch(new RegExp(`lock_instance_eviction_unreadable_total\\{instance="${blind.urls[0]!.replace(/[/.]/g, "\\$&")}"\\} [1-9]`));
+    expect(metrics).toMatch(
+      new RegExp(
+        `lock_instance_eviction_unreadable_total\\{instance="${blind.urls[0]!.replace(/[/.]/g, "\\$&")}"\\} [1-9]`,
+      ),
+    );
     expect(metrics).toContain(`lock_instance_may_evict{instance="${blind.urls[0]}"} 0`);
   });
 });

@@ -17,7 +17,10 @@ describe("LockService under instance faults", () => {
       (e: unknown) => e as ServiceError,
     );
 
-  for (const [count, down] of [[3, [2]], [5, [0, 3]]] as const) {
+  for (const [count, down] of [
+    [3, [2]],
+    [5, [0, 3]],
+  ] as const) {
     it(`works with ${down.length} of ${count} instances down`, async () => {
       const { running, servers } = await setUp(count);
       for (const i of down) await servers.kill(i);
@@ -65,7 +68,11 @@ describe("LockService under instance faults", () => {
     };
     // Held by a majority: contention for all three.
     const holder = await running.client.acquire({ name, ttl: ms(10_000) });
-    expect(await calls()).toEqual({ head: { acquired: false }, queued: { acquired: false }, noWait: { acquired: false } });
+    expect(await calls()).toEqual({
+      head: { acquired: false },
+      queued: { acquired: false },
+      noWait: { acquired: false },
+    });
     await running.client.release({ name, leaseId: holder.lease!.leaseId });
     // Every instance refuses connections: an outage for all three.
     await Promise.all([0, 1, 2].map((i) => servers.kill(i)));
@@ -114,11 +121,14 @@ describe("LockService under instance faults", () => {
     // Instance 0 hangs: every attempt waits its full timeout while 1 and 2 grant.
     servers.pause(0);
     try {
-      const error = await errorOf(running.client.acquire({ name: "cut-short", ttl: ms(5000) }, { deadline: Date.now() + 200 }));
+      const error = await errorOf(
+        running.client.acquire({ name: "cut-short", ttl: ms(5000) }, { deadline: Date.now() + 200 }),
+      );
       expect(error?.code).toBe(status.DEADLINE_EXCEEDED);
       // The attempt finishes in the background and must roll back its writes on 1 and 2.
       await eventually(
-        async () => (await Promise.all([1, 2].map((i) => redis[i]!.exists(`${prefix}lock:cut-short`)))).every((n) => n === 0),
+        async () =>
+          (await Promise.all([1, 2].map((i) => redis[i]!.exists(`${prefix}lock:cut-short`)))).every((n) => n === 0),
         3000,
         "rollback of the partial lock",
       );
@@ -126,7 +136,11 @@ describe("LockService under instance faults", () => {
       servers.resume(0);
     }
     // The rollback reached the paused instance too, once it answered again.
-    await eventually(async () => (await redis[0]!.exists(`${prefix}lock:cut-short`)) === 0, 3000, "rollback on instance 0");
+    await eventually(
+      async () => (await redis[0]!.exists(`${prefix}lock:cut-short`)) === 0,
+      3000,
+      "rollback on instance 0",
+    );
   });
 
   it("ends a KeepAlive stream with FAILED_PRECONDITION when a majority stops answering", async () => {
@@ -146,7 +160,9 @@ describe("LockService under instance faults", () => {
     const error = await ended;
     expect(error?.code).toBe(status.FAILED_PRECONDITION);
     // It ends by the last reported expiry, plus scheduling slack on a loaded 2-core machine.
-    const lastExpiry = Number(messages[messages.length - 1]!.lease!.expiresAt!.seconds) * 1000 + messages[messages.length - 1]!.lease!.expiresAt!.nanos / 1e6;
+    const lastExpiry =
+      Number(messages[messages.length - 1]!.lease!.expiresAt!.seconds) * 1000 +
+      messages[messages.length - 1]!.lease!.expiresAt!.nanos / 1e6;
     expect(Date.now()).toBeLessThan(lastExpiry + 750);
     expect(Date.now() - lostAt).toBeLessThan(1000);
   });
@@ -163,7 +179,11 @@ describe("LockService under instance faults", () => {
     await Promise.all(redis.map((r) => r.set(`${prefix}lock:stolen`, "someone-else")));
     expect((await ended)?.code).toBe(status.FAILED_PRECONDITION);
     // The other holder's keys were not touched by the cleanup.
-    expect(await Promise.all(redis.map((r) => r.get(`${prefix}lock:stolen`)))).toEqual(["someone-else", "someone-else", "someone-else"]);
+    expect(await Promise.all(redis.map((r) => r.get(`${prefix}lock:stolen`)))).toEqual([
+      "someone-else",
+      "someone-else",
+      "someone-else",
+    ]);
   });
 
   it("recovers from NOSCRIPT after the instances' script caches are flushed", async () => {

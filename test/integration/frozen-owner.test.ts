@@ -13,8 +13,19 @@ interface OwnerEvent {
 }
 
 /** Starts the owner process and hands its events over as they come. */
-function startOwner(address: string, name: string, ttlMs: number, mode = ""): { child: ChildProcess; events: OwnerEvent[]; next(test: (e: OwnerEvent) => boolean, timeoutMs: number): Promise<OwnerEvent> } {
-  const child = spawn(process.execPath, ["test/support/keepalive-owner.ts", address, name, String(ttlMs), mode], { stdio: ["ignore", "pipe", "inherit"] });
+function startOwner(
+  address: string,
+  name: string,
+  ttlMs: number,
+  mode = "",
+): {
+  child: ChildProcess;
+  events: OwnerEvent[];
+  next(test: (e: OwnerEvent) => boolean, timeoutMs: number): Promise<OwnerEvent>;
+} {
+  const child = spawn(process.execPath, ["test/support/keepalive-owner.ts", address, name, String(ttlMs), mode], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const events: OwnerEvent[] = [];
   const waiters = new Set<() => void>();
   createInterface({ input: child.stdout! }).on("line", (line) => {
@@ -53,7 +64,10 @@ describe("an owner frozen while it keeps its lease alive", () => {
   it("keeps its lease until the last expires_at it was sent, though its connection is dropped long before", async () => {
     const TTL_MS = 6000;
     // Pings every 500 ms, 500 ms to answer: a frozen owner's connection goes after about 1 s.
-    const { running } = await cluster.start({ count: 3, options: { clientPingIntervalMs: 500, clientPingTimeoutMs: 500 } });
+    const { running } = await cluster.start({
+      count: 3,
+      options: { clientPingIntervalMs: 500, clientPingTimeoutMs: 500 },
+    });
     const started = startOwner(running.sidecar.address, "frozen", TTL_MS);
     owner = started.child;
     await started.next((e) => e.acquired === true, 10_000);
@@ -61,7 +75,10 @@ describe("an owner frozen while it keeps its lease alive", () => {
 
     owner.kill("SIGSTOP");
     const frozenAtMs = Date.now();
-    const next = await running.client.acquire({ name: "frozen", ttl: ms(1000), wait: ms(15_000) }, { deadline: Date.now() + 20_000 });
+    const next = await running.client.acquire(
+      { name: "frozen", ttl: ms(1000), wait: ms(15_000) },
+      { deadline: Date.now() + 20_000 },
+    );
     const grantedAtMs = Date.now();
     expect(next.acquired).toBe(true);
     owner.kill("SIGCONT");

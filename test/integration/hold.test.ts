@@ -7,7 +7,10 @@ import { useCluster } from "../support/sidecar-cluster.ts";
 import { eventually, ms } from "../support/sidecar-fixture.ts";
 
 /** Every message of a Hold stream, and how it ended (status code; 0 for a clean end). */
-function record(stream: ClientReadableStream<HoldResponse>): { messages: HoldResponse[]; ended: Promise<{ code: number; details: string }> } {
+function record(stream: ClientReadableStream<HoldResponse>): {
+  messages: HoldResponse[];
+  ended: Promise<{ code: number; details: string }>;
+} {
   const messages: HoldResponse[] = [];
   stream.on("data", (m: HoldResponse) => messages.push(m));
   const ended = new Promise<{ code: number; details: string }>((resolve) => {
@@ -31,7 +34,11 @@ describe("Hold: acquire and keep alive in one call", () => {
     await new Promise((r) => setTimeout(r, 700));
     expect((await running.client.acquire({ name: "held", ttl: ms(600) })).acquired).toBe(false);
     stream.cancel();
-    await eventually(async () => (await Promise.all(cluster.redis.map((r) => r.exists(`${prefix}lock:held`)))).every((n) => n === 0), 2000, "released");
+    await eventually(
+      async () => (await Promise.all(cluster.redis.map((r) => r.exists(`${prefix}lock:held`)))).every((n) => n === 0),
+      2000,
+      "released",
+    );
   });
 
   it("when the wait runs out: one message, acquired=false with retry_after, and the stream ends OK", async () => {
@@ -41,7 +48,9 @@ describe("Hold: acquire and keep alive in one call", () => {
     expect((await ended).code).toBe(status.OK);
     expect(messages).toHaveLength(1);
     expect(messages[0]!.acquired).toBe(false);
-    expect(Number(messages[0]!.retryAfter?.seconds ?? 0n) * 1000 + (messages[0]!.retryAfter?.nanos ?? 0) / 1e6).toBeGreaterThan(3000);
+    expect(
+      Number(messages[0]!.retryAfter?.seconds ?? 0n) * 1000 + (messages[0]!.retryAfter?.nanos ?? 0) / 1e6,
+    ).toBeGreaterThan(3000);
     await running.client.release({ name: "busy", leaseId: holder.lease!.leaseId });
   });
 
@@ -106,7 +115,9 @@ describe("retry-safe Acquire (request_id)", () => {
     try {
       await lossy.waitForReady(3000);
       relay.drop();
-      const first = await lossy.acquire({ name: "job", ttl: ms(5000), requestId: "req-1" }, { deadline: Date.now() + 500 }).catch((e: ServiceError) => e.code);
+      const first = await lossy
+        .acquire({ name: "job", ttl: ms(5000), requestId: "req-1" }, { deadline: Date.now() + 500 })
+        .catch((e: ServiceError) => e.code);
       expect(first).toBe(status.DEADLINE_EXCEEDED);
       // The grant happened: without the request_id, a retry is refused.
       expect((await running.client.acquire({ name: "job", ttl: ms(5000) })).acquired).toBe(false);

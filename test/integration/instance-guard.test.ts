@@ -26,7 +26,12 @@ describe("instance guard", () => {
    * lease lives on instance 1 alone, and instances 0 and 2 could form a
    * majority for someone else while A's lease is valid.
    */
-  async function leaseOnBareMajorityThenRestart(r: Running, s: RedisServers, prefix: string, ttlMs: number): Promise<void> {
+  async function leaseOnBareMajorityThenRestart(
+    r: Running,
+    s: RedisServers,
+    prefix: string,
+    ttlMs: number,
+  ): Promise<void> {
     const direct = new Redis(s.urls[2]!);
     await direct.set(`${prefix}lock:split`, "someone-else", "PX", 300);
     direct.disconnect();
@@ -37,12 +42,21 @@ describe("instance guard", () => {
     await s.startOne(0);
     await eventually(() => guards(r)[0]!.connectionEpoch() > 1, 5000, "reconnect to instance 0");
   }
-  const codeOf = (call: Promise<unknown>) => call.then(() => status.OK, (e: ServiceError) => e.code);
+  const codeOf = (call: Promise<unknown>) =>
+    call.then(
+      () => status.OK,
+      (e: ServiceError) => e.code,
+    );
 
   it("keeps a restarted instance out of quorums until a lease it forgot has ended, so it cannot be granted twice", async () => {
     servers = await RedisServers.start(3);
     // Long enough that the steps below run well within A's lease, even on a busy machine.
-    const options = testOptions({ instances: servers.urls, restartQuarantine: "on", maxTtlMs: 4000, defaultTtlMs: 1000 });
+    const options = testOptions({
+      instances: servers.urls,
+      restartQuarantine: "on",
+      maxTtlMs: 4000,
+      defaultTtlMs: 1000,
+    });
     running = await runSidecar(options);
     const { client } = running;
     await leaseOnBareMajorityThenRestart(running, servers, options.keyPrefix, 4000);
@@ -63,7 +77,13 @@ describe("instance guard", () => {
 
   it("a sidecar that first meets the instances after one restarted holds it out too, when it started well after the others", async () => {
     servers = await RedisServers.start(3);
-    const options = testOptions({ instances: servers.urls, restartQuarantine: "on", maxTtlMs: 8000, defaultTtlMs: 1000, freshStartWindowMs: 0 });
+    const options = testOptions({
+      instances: servers.urls,
+      restartQuarantine: "on",
+      maxTtlMs: 8000,
+      defaultTtlMs: 1000,
+      freshStartWindowMs: 0,
+    });
     running = await runSidecar(options);
     // Uptimes come in whole seconds: let the instances age so that the
     // restarted one clearly started later (more than the 2 s slack).
@@ -73,7 +93,11 @@ describe("instance guard", () => {
     // Sidecars that never saw instance 0's previous run (say, just restarted with their pod).
     const fresh = await runSidecar(options);
     try {
-      await eventually(() => guards(fresh)[0]!.state() === "quarantined", 5000, "late starter held out on first contact");
+      await eventually(
+        () => guards(fresh)[0]!.state() === "quarantined",
+        5000,
+        "late starter held out on first contact",
+      );
       expect(guards(fresh)[1]!.state()).toBe("ok");
       const b = await fresh.client.acquire({ name: "split", ttl: ms(1000) }).catch((e: ServiceError) => e);
       expect("acquired" in b ? b.acquired : b.code).not.toBe(true);
@@ -104,7 +128,9 @@ describe("instance guard", () => {
 
   it("opens the circuit of an instance that keeps timing out and closes it once it answers", async () => {
     servers = await RedisServers.start(3);
-    running = await runSidecar(testOptions({ instances: servers.urls, instanceTimeoutMs: 60, circuitFailures: 2, circuitProbeIntervalMs: 50 }));
+    running = await runSidecar(
+      testOptions({ instances: servers.urls, instanceTimeoutMs: 60, circuitFailures: 2, circuitProbeIntervalMs: 50 }),
+    );
     const { client } = running;
     servers.pause(1);
     try {
@@ -113,7 +139,8 @@ describe("instance guard", () => {
       expect(guards(running)[1]!.state()).toBe("circuit-open");
       // Skipped fast: a call no longer waits for the paused instance's timeout.
       const started = performance.now();
-      for (let i = 0; i < 5; i++) expect((await client.acquire({ name: `fast-${i}`, ttl: ms(1000) })).acquired).toBe(true);
+      for (let i = 0; i < 5; i++)
+        expect((await client.acquire({ name: `fast-${i}`, ttl: ms(1000) })).acquired).toBe(true);
       expect((performance.now() - started) / 5).toBeLessThan(60);
     } finally {
       servers.resume(1);

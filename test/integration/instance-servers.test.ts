@@ -7,7 +7,10 @@ describe("instance servers (test harness)", () => {
   let servers: InstanceServers;
   const clients: Redis[] = [];
   const connect = (url: string): Redis => {
-    const redis = new Redis(url, { maxRetriesPerRequest: 0, commandTimeout: 300, retryStrategy: () => 50 }).on("error", () => undefined);
+    const redis = new Redis(url, { maxRetriesPerRequest: 0, commandTimeout: 300, retryStrategy: () => 50 }).on(
+      "error",
+      () => undefined,
+    );
     clients.push(redis);
     return redis;
   };

@@ -22,7 +22,8 @@ function firstMessage(stream: ClientReadableStream<KeepAliveResponse>): Promise<
 
 describe("nothing shortens a lease below the end its owner was told", () => {
   const cluster = useSharedCluster({ count: 3, options: { minTtlMs: 100 } });
-  const pttls = (name: string): Promise<number[]> => Promise.all(cluster.redis.map((r) => r.pttl(`${cluster.prefix}lock:${name}`)));
+  const pttls = (name: string): Promise<number[]> =>
+    Promise.all(cluster.redis.map((r) => r.pttl(`${cluster.prefix}lock:${name}`)));
 
   it("a shorter Extend of a kept-alive lease leaves its keys and the stream's end in place", async () => {
     const { client } = cluster.running;
@@ -34,7 +35,9 @@ describe("nothing shortens a lease below the end its owner was told", () => {
     const extended = await client.extend({ name: "shorter-extend", leaseId: granted.lease!.leaseId, ttl: ms(100) });
     // The Extend reports the end that still stands, not a shorter one.
     const extendedEnd = extended.lease!.expiresAt!;
-    expect(Number(extendedEnd.seconds) * 1000 + Math.floor(extendedEnd.nanos / 1e6)).toBeGreaterThanOrEqual(toldEndMs - 5);
+    expect(Number(extendedEnd.seconds) * 1000 + Math.floor(extendedEnd.nanos / 1e6)).toBeGreaterThanOrEqual(
+      toldEndMs - 5,
+    );
     for (const pttl of await pttls("shorter-extend")) expect(pttl).toBeGreaterThan(TTL_MS - 1000);
     // Well past the shorter TTL, and before the end told: nobody else gets it.
     await new Promise((r) => setTimeout(r, 300));
@@ -62,7 +65,10 @@ describe("nothing shortens a lease below the end its owner was told", () => {
   it("a KeepAlive whose deadline passes stops renewing and leaves the lease to run out at the end it told", async () => {
     const { client } = cluster.running;
     const granted = await client.acquire({ name: "deadline", ttl: ms(TTL_MS) });
-    const stream = client.keepAlive({ name: "deadline", leaseId: granted.lease!.leaseId, ttl: ms(TTL_MS) }, { deadline: Date.now() + 600 });
+    const stream = client.keepAlive(
+      { name: "deadline", leaseId: granted.lease!.leaseId, ttl: ms(TTL_MS) },
+      { deadline: Date.now() + 600 },
+    );
     let toldEndMs = 0;
     stream.on("data", (m: KeepAliveResponse) => (toldEndMs = Math.max(toldEndMs, endOf(m))));
     const code = await new Promise<number>((resolve) => {

@@ -37,7 +37,8 @@ describe("the reason a kept-alive lease is counted lost", () => {
       // Reported by the last end it sent (a few ms of scheduling aside), not when the hung renewal timed out.
       expect(end.endedAtMs).toBeLessThan(end.lastToldMs + 250);
       const after = await scrape(running.sidecar.adminPort);
-      const lost = (reason: string): number => after.value("lock_leases_lost_total", { reason }) - before.value("lock_leases_lost_total", { reason });
+      const lost = (reason: string): number =>
+        after.value("lock_leases_lost_total", { reason }) - before.value("lock_leases_lost_total", { reason });
       expect(lost("unconfirmed")).toBe(1);
       expect(lost("not_held")).toBe(0);
     } finally {
@@ -56,8 +57,14 @@ describe("the reason a kept-alive lease is counted lost", () => {
     await Promise.all(cluster.redis.map((r) => r.set(`${prefix}lock:taken`, "someone-else", "PX", 5000)));
     expect((await ended).code).toBe(status.FAILED_PRECONDITION);
     const after = await scrape(running.sidecar.adminPort);
-    expect(after.value("lock_leases_lost_total", { reason: "not_held" }) - before.value("lock_leases_lost_total", { reason: "not_held" })).toBe(1);
-    expect(after.value("lock_leases_lost_total", { reason: "unconfirmed" }) - before.value("lock_leases_lost_total", { reason: "unconfirmed" })).toBe(0);
+    expect(
+      after.value("lock_leases_lost_total", { reason: "not_held" }) -
+        before.value("lock_leases_lost_total", { reason: "not_held" }),
+    ).toBe(1);
+    expect(
+      after.value("lock_leases_lost_total", { reason: "unconfirmed" }) -
+        before.value("lock_leases_lost_total", { reason: "unconfirmed" }),
+    ).toBe(0);
   });
 
   it("unavailable: the first renewal of a lease granted elsewhere finds no majority", async () => {
@@ -70,7 +77,10 @@ describe("the reason a kept-alive lease is counted lost", () => {
       const stream = running.client.keepAlive({ name: "elsewhere", leaseId: `${"A".repeat(27)}.42`, ttl: ms(1000) });
       expect((await watch(stream)).code).toBe(status.UNAVAILABLE);
       const after = await scrape(running.sidecar.adminPort);
-      expect(after.value("lock_leases_lost_total", { reason: "unavailable" }) - before.value("lock_leases_lost_total", { reason: "unavailable" })).toBe(1);
+      expect(
+        after.value("lock_leases_lost_total", { reason: "unavailable" }) -
+          before.value("lock_leases_lost_total", { reason: "unavailable" }),
+      ).toBe(1);
     } finally {
       servers.resume(0);
       servers.resume(1);

@@ -18,7 +18,11 @@ describe("limits", () => {
     await servers?.stopAll();
   });
 
-  const errorOf = (call: Promise<unknown>) => call.then(() => undefined, (e: ServiceError) => e);
+  const errorOf = (call: Promise<unknown>) =>
+    call.then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
 
   it("caps leases held, waiters and KeepAlive streams", async () => {
     const { client } = running;

@@ -35,7 +35,11 @@ describe("LockService against 3 real instances", () => {
   const keysOnEachInstance = (name: string) => Promise.all(redis.map((r) => r.exists(`${prefix}lock:${name}`)));
   /** Calls answer once a majority did the work: the slowest instance's write may land a moment later. */
   const keysSettleTo = (name: string, n: number) =>
-    eventually(async () => (await keysOnEachInstance(name)).every((k) => k === n), 2000, `${n} ${name} key(s) on every instance`);
+    eventually(
+      async () => (await keysOnEachInstance(name)).every((k) => k === n),
+      2000,
+      `${n} ${name} key(s) on every instance`,
+    );
   const code = async (call: Promise<unknown>): Promise<number> => {
     try {
       await call;
@@ -120,7 +124,9 @@ describe("LockService against 3 real instances", () => {
   it("lets a lease expire at its TTL, after which Extend is FAILED_PRECONDITION and others can acquire", async () => {
     const { lease } = await client().acquire({ name: "expiring", ttl: ms(500) });
     await eventually(async () => (await keysOnEachInstance("expiring")).every((n) => n === 0), 3000, "keys to expire");
-    expect(await code(client().extend({ name: "expiring", leaseId: lease!.leaseId, ttl: ms(1000) }))).toBe(status.FAILED_PRECONDITION);
+    expect(await code(client().extend({ name: "expiring", leaseId: lease!.leaseId, ttl: ms(1000) }))).toBe(
+      status.FAILED_PRECONDITION,
+    );
     const next = await client().acquire({ name: "expiring", ttl: ms(1000) });
     expect(next.acquired).toBe(true);
     expect((await client().release({ name: "expiring", leaseId: lease!.leaseId })).released).toBe(false);
@@ -132,7 +138,9 @@ describe("LockService against 3 real instances", () => {
     const other = await client().acquire({ name: "other", ttl: ms(5000) });
     const [secret, token] = lease!.leaseId.split(".");
     const forged = `${"A".repeat(secret!.length)}.${token}`;
-    expect(await code(client().extend({ name: "mine", leaseId: forged, ttl: ms(1000) }))).toBe(status.FAILED_PRECONDITION);
+    expect(await code(client().extend({ name: "mine", leaseId: forged, ttl: ms(1000) }))).toBe(
+      status.FAILED_PRECONDITION,
+    );
     expect((await client().release({ name: "mine", leaseId: forged })).released).toBe(false);
     // Another lease's id on this name: still not ours.
     expect((await client().release({ name: "mine", leaseId: other.lease!.leaseId })).released).toBe(false);
@@ -162,7 +170,10 @@ describe("LockService against 3 real instances", () => {
       [client().extend({ name: "ok", leaseId: "" }), /lease_id: must not be empty/],
     ];
     for (const [call, message] of cases) {
-      const error = (await call.then(() => undefined, (e: unknown) => e)) as ServiceError | undefined;
+      const error = (await call.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as ServiceError | undefined;
       expect(error?.code, String(message)).toBe(status.INVALID_ARGUMENT);
       expect(error!.details).toMatch(message);
     }
@@ -209,7 +220,11 @@ describe("LockService against 3 real instances", () => {
     expect((await client().acquire({ name: "reopened", ttl: ms(500) })).acquired).toBe(false);
 
     current.cancel();
-    await eventually(async () => (await keysOnEachInstance("reopened")).every((n) => n === 0), 1000, "release when the last stream ends");
+    await eventually(
+      async () => (await keysOnEachInstance("reopened")).every((n) => n === 0),
+      1000,
+      "release when the last stream ends",
+    );
   });
 
   it("leaves the lease to expire when expire_on_close is set", async () => {

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LeaseLostError, LockClientError, LockNotAcquiredError, LockUnavailableError, Locks } from "../../src/client/index.ts";
+import {
+  LeaseLostError,
+  LockClientError,
+  LockNotAcquiredError,
+  LockUnavailableError,
+  Locks,
+} from "../../src/client/index.ts";
 import { freePort } from "../support/redis-servers.ts";
 import { useSharedCluster } from "../support/sidecar-cluster.ts";
 import { eventually, ms } from "../support/sidecar-fixture.ts";
@@ -133,7 +139,10 @@ describe("Locks: hold a lock while work runs", () => {
     try {
       const error = await nowhere.hold("c-nowhere").catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LockUnavailableError);
-      expect(error).toMatchObject({ code: "unavailable", message: expect.stringMatching(/^hold "c-nowhere": UNAVAILABLE: connection refused/) });
+      expect(error).toMatchObject({
+        code: "unavailable",
+        message: expect.stringMatching(/^hold "c-nowhere": UNAVAILABLE: connection refused/),
+      });
     } finally {
       nowhere.close();
     }

@@ -13,16 +13,28 @@ describe("Locks: losing a lease, and retrying a hold", () => {
   });
 
   /** A sidecar on three instances, and Locks reaching it through a proxy that can cut or stall the connection. */
-  async function start(): Promise<{ running: Running; locks: Locks; proxy: TcpProxy; keys: (name: string) => Promise<(string | null)[]> }> {
+  async function start(): Promise<{
+    running: Running;
+    locks: Locks;
+    proxy: TcpProxy;
+    keys: (name: string) => Promise<(string | null)[]>;
+  }> {
     const { running, prefix } = await cluster.start({ count: 3 });
     const proxy = await TcpProxy.start(Number(running.sidecar.address.split(":")[1]));
     const locks = new Locks({ address: `127.0.0.1:${proxy.port}` });
     opened.push(proxy, locks);
-    return { running, locks, proxy, keys: (name) => Promise.all(cluster.redis.map((r) => r.get(`${prefix}lock:${name}`))) };
+    return {
+      running,
+      locks,
+      proxy,
+      keys: (name) => Promise.all(cluster.redis.map((r) => r.get(`${prefix}lock:${name}`))),
+    };
   }
 
   const lossOf = (lease: Lease): Promise<LeaseLostError> =>
-    new Promise((resolve) => lease.signal.addEventListener("abort", () => resolve(lease.signal.reason as LeaseLostError), { once: true }));
+    new Promise((resolve) =>
+      lease.signal.addEventListener("abort", () => resolve(lease.signal.reason as LeaseLostError), { once: true }),
+    );
 
   it("signal aborts (expired) at the last expiresAt when renewals stop arriving, though the call never ends", async () => {
     const { locks, proxy } = await start();
@@ -58,7 +70,11 @@ describe("Locks: losing a lease, and retrying a hold", () => {
     const holding = locks.hold("l-retry", { ttl: "10s" });
     // On every instance, and a moment more: the sidecar has judged the grant by then. A reset
     // while it still judges cancels the attempt, which is rolled back instead (also correct).
-    await eventually(async () => (await keys("l-retry")).filter((v) => v !== null).length >= 3, 5000, "the grant on the instances");
+    await eventually(
+      async () => (await keys("l-retry")).filter((v) => v !== null).length >= 3,
+      5000,
+      "the grant on the instances",
+    );
     await new Promise((r) => setTimeout(r, 200));
     const granted = (await keys("l-retry")).find((v) => v !== null);
     proxy.resetConnections();

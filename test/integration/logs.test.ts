@@ -53,9 +53,15 @@ describe("logs", () => {
     await eventually(() => records().some((r) => r["msg"] === "instance up"), 5000, "instance up line");
     const instance = `redis://127.0.0.1:${servers.ports[1]}`;
     // The reason in our words, not ioredis' ("Stream isn't writeable and enableOfflineQueue options is false").
-    const reason = new RegExp(`^(not connected to|connection refused by|connection reset by) ${instance.replace(/[/.]/g, "\\$&")}$`);
-    expect(records().filter((r) => r["msg"] === "instance down")).toEqual([expect.objectContaining({ level: 40, instance, reason: expect.stringMatching(reason) })]);
-    expect(records().filter((r) => r["msg"] === "instance up")).toEqual([expect.objectContaining({ level: 30, instance })]);
+    const reason = new RegExp(
+      `^(not connected to|connection refused by|connection reset by) ${instance.replace(/[/.]/g, "\\$&")}$`,
+    );
+    expect(records().filter((r) => r["msg"] === "instance down")).toEqual([
+      expect.objectContaining({ level: 40, instance, reason: expect.stringMatching(reason) }),
+    ]);
+    expect(records().filter((r) => r["msg"] === "instance up")).toEqual([
+      expect.objectContaining({ level: 30, instance }),
+    ]);
 
     // Stopped here to read the shutdown lines; stopping again after the test is a no-op.
     await running.stop();

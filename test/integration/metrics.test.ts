@@ -30,7 +30,13 @@ describe("metrics and probes", () => {
   it("exposes every series from the start, with instance states and default process metrics", async () => {
     const { running, servers } = await setUp();
     const s = await scrape(running.sidecar.adminPort);
-    for (const [rpc, outcome] of [["acquire", "acquired"], ["acquire", "contended"], ["acquire", "unavailable"], ["extend", "not_held"], ["release", "not_released"]]) {
+    for (const [rpc, outcome] of [
+      ["acquire", "acquired"],
+      ["acquire", "contended"],
+      ["acquire", "unavailable"],
+      ["extend", "not_held"],
+      ["release", "not_released"],
+    ]) {
       expect(requests(s, rpc!, outcome!)).toBe(0);
     }
     expect(s.value("lock_leases_held")).toBe(0);
@@ -65,7 +71,9 @@ describe("metrics and probes", () => {
     await client.extend({ name: "m-b", leaseId: leases[1]!.leaseId, ttl: ms(5000) });
     expect((await client.release({ name: "m-c", leaseId: leases[2]!.leaseId })).released).toBe(true);
     expect((await client.release({ name: "m-c", leaseId: leases[2]!.leaseId })).released).toBe(false);
-    expect((await errorOf(client.extend({ name: "m-c", leaseId: leases[2]!.leaseId, ttl: ms(5000) })))?.code).toBe(status.FAILED_PRECONDITION);
+    expect((await errorOf(client.extend({ name: "m-c", leaseId: leases[2]!.leaseId, ttl: ms(5000) })))?.code).toBe(
+      status.FAILED_PRECONDITION,
+    );
 
     const after = await scrape(running.sidecar.adminPort);
     const delta = (rpc: string, outcome: string) => requests(after, rpc, outcome) - requests(before, rpc, outcome);
@@ -84,7 +92,9 @@ describe("metrics and probes", () => {
     // No Acquire asked to wait.
     expect(after.value("lock_acquire_wait_seconds_count", { outcome: "acquired" })).toBe(0);
     for (const url of servers.urls) {
-      expect(after.value("lock_instance_latency_seconds_count", { instance: url })).toBeGreaterThan(before.value("lock_instance_latency_seconds_count", { instance: url }));
+      expect(after.value("lock_instance_latency_seconds_count", { instance: url })).toBeGreaterThan(
+        before.value("lock_instance_latency_seconds_count", { instance: url }),
+      );
     }
   });
 
@@ -130,9 +140,16 @@ describe("metrics and probes", () => {
 
     await Promise.all(redis.map((r) => r.set(`${prefix}lock:m-kept`, "someone-else")));
     expect((await ended)?.code).toBe(status.FAILED_PRECONDITION);
-    await eventually(async () => (await scrape(running.sidecar.adminPort)).value("lock_keepalive_streams_open") === 0, 2000, "stream closed");
+    await eventually(
+      async () => (await scrape(running.sidecar.adminPort)).value("lock_keepalive_streams_open") === 0,
+      2000,
+      "stream closed",
+    );
     const after = await scrape(running.sidecar.adminPort);
-    expect(after.value("lock_leases_lost_total", { reason: "not_held" }) - before.value("lock_leases_lost_total", { reason: "not_held" })).toBe(1);
+    expect(
+      after.value("lock_leases_lost_total", { reason: "not_held" }) -
+        before.value("lock_leases_lost_total", { reason: "not_held" }),
+    ).toBe(1);
     expect(after.value("lock_leases_lost_total", { reason: "unconfirmed" })).toBe(0);
     expect(after.value("lock_leases_held")).toBe(0);
   });
@@ -155,7 +172,10 @@ describe("metrics and probes", () => {
     expect(down.value("lock_instance_up", { instance: servers.urls[1]! })).toBe(0);
     expect(down.value("lock_instance_up", { instance: servers.urls[2]! })).toBe(1);
     expect(down.value("lock_instance_errors_total", { instance: servers.urls[0]! })).toBeGreaterThan(0);
-    const status = (await (await get("/status")).json()) as { serving: boolean; instances: { name: string; up: boolean }[] };
+    const status = (await (await get("/status")).json()) as {
+      serving: boolean;
+      instances: { name: string; up: boolean }[];
+    };
     expect(status).toEqual({
       serving: false,
       quorum: 2,
@@ -184,7 +204,11 @@ describe("metrics and probes", () => {
     const waiting = client.acquire({ name: "m-handover", ttl: ms(10_000), wait: ms(10_000) });
     await eventually(async () => (await scrape(port)).value("lock_waiters") === 1, 5000, "one waiter");
     // Once subscribed (and past the look it takes right after), the waiter waits for a release.
-    await eventually(async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:m-handover`))[1] === 1, 5000, "subscription");
+    await eventually(
+      async () => (await redis[0]!.pubsub("NUMSUB", `${prefix}released:m-handover`))[1] === 1,
+      5000,
+      "subscription",
+    );
     await new Promise((r) => setTimeout(r, 200));
     await client.release({ name: "m-handover", leaseId: held.lease!.leaseId });
     const got = await waiting;

@@ -22,7 +22,9 @@ describe("overload", () => {
     servers = await RedisServers.start(3);
     redis = new Redis(servers.urls[0]!);
     const options = testOptions({ instances: servers.urls, keyPrefix: prefix, overloadLagMs: 100 });
-    overloaded = await runSidecar(options, { loadSignals: { renewalLagMs: () => load.renewalLagMs, eventLoopDelayMs: () => load.eventLoopDelayMs } });
+    overloaded = await runSidecar(options, {
+      loadSignals: { renewalLagMs: () => load.renewalLagMs, eventLoopDelayMs: () => load.eventLoopDelayMs },
+    });
     other = await runSidecar(options);
   });
 
@@ -33,7 +35,11 @@ describe("overload", () => {
     await servers?.stopAll();
   });
 
-  const errorOf = (call: Promise<unknown>) => call.then(() => undefined, (e: ServiceError) => e);
+  const errorOf = (call: Promise<unknown>) =>
+    call.then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
   /** The first message of a server stream, or the error that ended it. */
   const firstOf = (stream: NodeJS.EventEmitter) =>
     new Promise<unknown>((resolve) => {
@@ -57,7 +63,9 @@ describe("overload", () => {
     load.eventLoopDelayMs = 400;
     const acquire = await errorOf(client.acquire({ name: "new", ttl: ms(5000) }));
     expect(acquire?.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(acquire?.details).toMatch(/overloaded: the event loop was held up for 400 ms, past LOCK_OVERLOAD_LAG \(100 ms\)/);
+    expect(acquire?.details).toMatch(
+      /overloaded: the event loop was held up for 400 ms, past LOCK_OVERLOAD_LAG \(100 ms\)/,
+    );
     const hold = (await firstOf(client.hold({ name: "new", ttl: ms(5000) }))) as ServiceError;
     expect(hold.code).toBe(status.RESOURCE_EXHAUSTED);
     const strange = client.keepAlive({ name: "stranger", leaseId: stranger.leaseId, ttl: ms(5000) });

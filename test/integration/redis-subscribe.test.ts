@@ -30,7 +30,9 @@ describe("RedisInstance release subscriptions", () => {
     await instance.waitUntilConnected(2000);
 
     const heard: string[] = [];
-    await expect(instance.watchReleases("sub-test", (tag) => heard.push(`first ${tag}`))).rejects.toThrow(/NOPERM|permission/i);
+    await expect(instance.watchReleases("sub-test", (tag) => heard.push(`first ${tag}`))).rejects.toThrow(
+      /NOPERM|permission/i,
+    );
 
     await admin.call("ACL", "SETUSER", "watcher", "+subscribe");
     const unsubscribe = await instance.watchReleases("sub-test", (tag) => heard.push(`second ${tag}`));

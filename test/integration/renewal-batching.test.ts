@@ -12,7 +12,8 @@ describe("renewal batching", () => {
     const redis = cluster.redis;
     const count = 300;
     const leases: Lease[] = [];
-    for (let i = 0; i < count; i++) leases.push((await running.client.acquire({ name: `batch-${i}`, ttl: ms(30_000) })).lease!);
+    for (let i = 0; i < count; i++)
+      leases.push((await running.client.acquire({ name: `batch-${i}`, ttl: ms(30_000) })).lease!);
     let renewals = 0;
     let failures = 0;
     const before = await scriptCalls(redis[0]!);

@@ -7,8 +7,17 @@ describe("a rolling restart of the instances, each back empty, with the restart 
 
   it("costs at most a moment of UNAVAILABLE, and no grant overlaps another's told end", async () => {
     // Quarantine on with the default LOCK_MAX_TTL (5 min): without witnesses, every call after the second restart fails.
-    const { running, servers } = await cluster.start({ count: 3, options: { restartQuarantine: "on", instanceTimeoutMs: 250 } });
-    const result = await rollingRestart(running.client, servers, { names: 3, leaseTtlMs: 1000, holdMs: 100, gapMs: 3000, instances: 3 });
+    const { running, servers } = await cluster.start({
+      count: 3,
+      options: { restartQuarantine: "on", instanceTimeoutMs: 250 },
+    });
+    const result = await rollingRestart(running.client, servers, {
+      names: 3,
+      leaseTtlMs: 1000,
+      holdMs: 100,
+      gapMs: 3000,
+      instances: 3,
+    });
     expect(result.grants).toBeGreaterThan(20);
     expect(result.overlaps).toBe(0);
     expect(result.tokenRegressions).toBe(0);
@@ -16,9 +25,13 @@ describe("a rolling restart of the instances, each back empty, with the restart 
   }, 60_000);
 
   it("a second restart while the first still sits out: the second falls back until the first can witness for it; no overlaps", async () => {
-    const { running, servers } = await cluster.start({ count: 3, options: { restartQuarantine: "on", instanceTimeoutMs: 250 } });
+    const { running, servers } = await cluster.start({
+      count: 3,
+      options: { restartQuarantine: "on", instanceTimeoutMs: 250 },
+    });
     type Status = { instances: { guard: string; quarantine: { basis: string } | null }[] };
-    const status = async (): Promise<Status> => (await fetch(`http://${running.sidecar.adminAddress}/status`)).json() as Promise<Status>;
+    const status = async (): Promise<Status> =>
+      (await fetch(`http://${running.sidecar.adminAddress}/status`)).json() as Promise<Status>;
     const until = async (what: string, test: (s: Status) => boolean, timeoutMs: number): Promise<Status> => {
       const end = Date.now() + timeoutMs;
       for (;;) {
@@ -45,7 +58,9 @@ describe("a rolling restart of the instances, each back empty, with the restart 
     const metrics = await (await fetch(`http://${running.sidecar.adminAddress}/metrics`)).text();
     expect(metrics).toMatch(/lock_instance_quarantine_fallback\{instance="[^"]+"\} 1/);
     // Nobody gets the lock before the end its holder was told.
-    const other = await running.client.acquire({ name: "close", ttl: { seconds: 1n, nanos: 0 }, wait: { seconds: 8n, nanos: 0 } }).catch(() => undefined);
+    const other = await running.client
+      .acquire({ name: "close", ttl: { seconds: 1n, nanos: 0 }, wait: { seconds: 8n, nanos: 0 } })
+      .catch(() => undefined);
     if (other?.acquired) expect(Date.now()).toBeGreaterThanOrEqual(endMs);
     // Once instance 0's quarantine is over it witnesses for instance 1: all count again long before LOCK_MAX_TTL.
     await until("every instance counting", (s) => s.instances.every((i) => i.guard === "ok"), 15_000);

@@ -12,7 +12,9 @@ describe("an instance that stalls right after a grant", () => {
    * circuit opens. `whileStalled` runs then; afterwards instance 0 resumes
    * and runs what it was sent, in order. Returns instance 0's PTTL of each.
    */
-  async function stallAfterGrants(whileStalled: (client: LockClient, leases: { stale: string; other: string }) => Promise<void>): Promise<number[]> {
+  async function stallAfterGrants(
+    whileStalled: (client: LockClient, leases: { stale: string; other: string }) => Promise<void>,
+  ): Promise<number[]> {
     const { running, servers, prefix } = await cluster.start({
       count: 3,
       options: { instanceTimeoutMs: 200, circuitFailures: 2, circuitProbeIntervalMs: 150 },
@@ -29,7 +31,12 @@ describe("an instance that stalls right after a grant", () => {
       await new Promise((r) => setTimeout(r, 200));
       const other = await client.acquire({ name: "other", ttl: ms(20_000) });
       expect(other.acquired).toBe(true);
-      await eventually(async () => (await fetch(`http://${running.sidecar.adminAddress}/status`).then((r) => r.text())).includes("circuit-open"), 3000, "circuit open");
+      await eventually(
+        async () =>
+          (await fetch(`http://${running.sidecar.adminAddress}/status`).then((r) => r.text())).includes("circuit-open"),
+        3000,
+        "circuit open",
+      );
       await whileStalled(client, { stale: stale.lease!.leaseId, other: other.lease!.leaseId });
     } finally {
       servers.resume(0);

@@ -67,7 +67,10 @@ describe("a client that vanishes without closing its connection", () => {
   });
 
   it("loses its KeepAlive stream once the connection stops answering pings, and the lease runs out at the end it was told", async () => {
-    const { running } = await cluster.start({ count: 3, options: { clientPingIntervalMs: 300, clientPingTimeoutMs: 300 } });
+    const { running } = await cluster.start({
+      count: 3,
+      options: { clientPingIntervalMs: 300, clientPingTimeoutMs: 300 },
+    });
     relay = await SilenceableRelay.start(running.sidecar.address);
     vanishing = new LockClient(relay.address);
     const granted = await vanishing.acquire({ name: "vanishing", ttl: ms(1000) });

@@ -77,19 +77,29 @@ describe("gRPC API over TLS", () => {
     // A plaintext HTTP/2 client meets a TLS listener: no call gets through.
     expect(await acquireCode(clientOf(ChannelCredentials.createInsecure()), "tls-plain")).toBe(status.UNAVAILABLE);
     // The server's certificate does not chain to what this client trusts.
-    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(otherCa.cert)), "tls-untrusted")).toBe(status.UNAVAILABLE);
+    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(otherCa.cert)), "tls-untrusted")).toBe(
+      status.UNAVAILABLE,
+    );
     // Without a client CA no client certificate is asked for, but one offered does no harm.
-    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "tls-with-cert")).toBe(status.OK);
-    const listening = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r["msg"] === "sidecar listening");
+    expect(
+      await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "tls-with-cert"),
+    ).toBe(status.OK);
+    const listening = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((r) => r["msg"] === "sidecar listening");
     expect(listening?.["tls"]).toBe("tls");
   });
 
   it("with a client CA, serves only clients whose certificate it signed", async () => {
     await start({ tlsCertFile: server1.certFile, tlsKeyFile: server1.keyFile, tlsClientCaFile: ca.certFile });
     expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert)), "mtls-no-cert")).toBe(status.UNAVAILABLE);
-    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, stranger.key, stranger.cert)), "mtls-stranger")).toBe(status.UNAVAILABLE);
+    expect(
+      await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, stranger.key, stranger.cert)), "mtls-stranger"),
+    ).toBe(status.UNAVAILABLE);
     expect(await acquireCode(clientOf(ChannelCredentials.createInsecure()), "mtls-plain")).toBe(status.UNAVAILABLE);
-    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "mtls-ok")).toBe(status.OK);
+    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "mtls-ok")).toBe(
+      status.OK,
+    );
   });
 
   it("serves new connections with the certificate swapped in on disk, and keeps the last good one when the new files are broken", async () => {
@@ -98,7 +108,12 @@ describe("gRPC API over TLS", () => {
     const lines: string[] = [];
     const refreshMs = 250;
     await start(
-      { tlsCertFile: volume.path("tls.crt"), tlsKeyFile: volume.path("tls.key"), tlsClientCaFile: volume.path("ca.crt"), tlsRefreshIntervalMs: refreshMs },
+      {
+        tlsCertFile: volume.path("tls.crt"),
+        tlsKeyFile: volume.path("tls.key"),
+        tlsClientCaFile: volume.path("ca.crt"),
+        tlsRefreshIntervalMs: refreshMs,
+      },
       lines,
     );
     const fingerprintOf = (issued: Issued) => new X509Certificate(issued.cert).fingerprint256;
@@ -108,10 +123,16 @@ describe("gRPC API over TLS", () => {
 
     await volume.write({ "tls.crt": server2.cert, "tls.key": server2.key, "ca.crt": ca.cert });
     const swappedAt = Date.now();
-    await eventually(async () => (await presentedFingerprint(sidecar!.port, ca, client)) === fingerprintOf(server2), 10_000, "the new certificate");
+    await eventually(
+      async () => (await presentedFingerprint(sidecar!.port, ca, client)) === fingerprintOf(server2),
+      10_000,
+      "the new certificate",
+    );
     // Polling every interval: the swap is seen within about one interval; the bound is generous for a loaded machine.
     expect(Date.now() - swappedAt).toBeLessThan(refreshMs * 20);
-    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "rotate-after")).toBe(status.OK);
+    expect(
+      await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "rotate-after"),
+    ).toBe(status.OK);
     // The connection made before the swap goes on working.
     expect(await acquireCode(early, "rotate-early-channel")).toBe(status.OK);
     expect(lines.some((l) => l.includes('"tls certificate reloaded"') && l.includes("server-2"))).toBe(true);
@@ -120,7 +141,9 @@ describe("gRPC API over TLS", () => {
     await volume.write({ "tls.crt": server1.cert, "tls.key": server2.key, "ca.crt": ca.cert });
     await eventually(() => lines.some((l) => l.includes("tls files not reloaded")), 10_000, "the refusal to reload");
     expect(await presentedFingerprint(sidecar!.port, ca, client)).toBe(fingerprintOf(server2));
-    expect(await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "rotate-broken")).toBe(status.OK);
+    expect(
+      await acquireCode(clientOf(ChannelCredentials.createSsl(ca.cert, client.key, client.cert)), "rotate-broken"),
+    ).toBe(status.OK);
     const warning = lines.find((l) => l.includes("tls files not reloaded"))!;
     expect(warning).toContain("LOCK_TLS_KEY");
     // The log never carries key material.
@@ -132,11 +155,14 @@ describe("gRPC API over TLS", () => {
 /** The SHA-256 fingerprint of the certificate a new TLS connection to 127.0.0.1:port is shown. */
 function presentedFingerprint(port: number, ca: Authority, client: Issued): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port, ca: ca.cert, cert: client.cert, key: client.key, ALPNProtocols: ["h2"] }, () => {
-      const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? "";
-      socket.destroy();
-      resolve(fingerprint);
-    });
+    const socket = connect(
+      { host: "127.0.0.1", port, ca: ca.cert, cert: client.cert, key: client.key, ALPNProtocols: ["h2"] },
+      () => {
+        const fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? "";
+        socket.destroy();
+        resolve(fingerprint);
+      },
+    );
     socket.once("error", reject);
   });
 }

@@ -32,11 +32,15 @@ interface Case {
 }
 
 /** A well-formed request of `rpc` for `name`, with the given extra or replacing fields. */
-function requestOf(rpc: Rpc, fields: { name?: Buffer | string | null; leaseId?: Buffer | string | null; ttl?: Buffer; extra?: Buffer[] } = {}): Buffer {
+function requestOf(
+  rpc: Rpc,
+  fields: { name?: Buffer | string | null; leaseId?: Buffer | string | null; ttl?: Buffer; extra?: Buffer[] } = {},
+): Buffer {
   const parts: Buffer[] = [];
   if (fields.name !== null) parts.push(wire.bytes(NAME, fields.name ?? "hostile"));
   if (rpc !== "Acquire" && fields.leaseId !== null) parts.push(wire.bytes(LEASE_ID, fields.leaseId ?? UNKNOWN_LEASE));
-  if (rpc === "Acquire" || rpc === "Extend" || rpc === "KeepAlive") parts.push(fields.ttl ?? wire.duration(rpc === "Acquire" ? ACQUIRE_TTL : TTL, 1));
+  if (rpc === "Acquire" || rpc === "Extend" || rpc === "KeepAlive")
+    parts.push(fields.ttl ?? wire.duration(rpc === "Acquire" ? ACQUIRE_TTL : TTL, 1));
   return Buffer.concat([...parts, ...(fields.extra ?? [])]);
 }
 
@@ -101,31 +105,78 @@ const badLeaseIds: [string, Buffer | string | null][] = [
 ];
 
 const cases: Case[] = [
-  ...ALL.flatMap((rpc) => badNames.map(([what, name]): Case => ({ what, rpc, request: requestOf(rpc, { name }), code: INVALID }))),
+  ...ALL.flatMap((rpc) =>
+    badNames.map(([what, name]): Case => ({ what, rpc, request: requestOf(rpc, { name }), code: INVALID })),
+  ),
   ...WITH_TTL.flatMap((rpc) =>
-    badDurations.map(([what, make]): Case => ({ what, rpc, request: requestOf(rpc, { ttl: typeof make === "function" ? make(ttlField(rpc)) : make }), code: INVALID })),
+    badDurations.map(
+      ([what, make]): Case => ({
+        what,
+        rpc,
+        request: requestOf(rpc, { ttl: typeof make === "function" ? make(ttlField(rpc)) : make }),
+        code: INVALID,
+      }),
+    ),
   ),
   ...badDurations
     .filter(([what]) => !what.includes("zero") && !what.includes("1 ns") && !what.includes("MAX_TTL"))
-    .map(([what, make]): Case => ({
-      what: `${what} as the wait`,
-      rpc: "Acquire",
-      request: requestOf("Acquire", { extra: [typeof make === "function" ? make(ACQUIRE_WAIT) : make] }),
-      code: INVALID,
-    })),
-  { what: "a wait above LOCK_MAX_WAIT", rpc: "Acquire", request: requestOf("Acquire", { extra: [wire.duration(ACQUIRE_WAIT, 301)] }), code: INVALID },
-  ...LEASED.flatMap((rpc) => badLeaseIds.map(([what, leaseId]): Case => ({ what, rpc, request: requestOf(rpc, { leaseId }), code: INVALID }))),
-  ...LEASED.map((rpc): Case => ({ what: "a well-formed unknown lease id", rpc, request: requestOf(rpc), code: unknownLease[rpc] })),
-  ...LEASED.map((rpc): Case => ({ what: "the largest token", rpc, request: requestOf(rpc, { leaseId: `${"A".repeat(27)}.18446744073709551615` }), code: unknownLease[rpc] })),
-  { what: "an owner of 257 bytes", rpc: "Acquire", request: requestOf("Acquire", { extra: [wire.bytes(OWNER, "o".repeat(257))] }), code: INVALID },
-  { what: "a control character in the owner", rpc: "Acquire", request: requestOf("Acquire", { extra: [wire.bytes(OWNER, "o\u0007")] }), code: INVALID },
-  { what: "invalid UTF-8 in the owner", rpc: "Acquire", request: requestOf("Acquire", { extra: [wire.bytes(OWNER, bytes(0x6f, 0xc3))] }), code: INVALID },
+    .map(
+      ([what, make]): Case => ({
+        what: `${what} as the wait`,
+        rpc: "Acquire",
+        request: requestOf("Acquire", { extra: [typeof make === "function" ? make(ACQUIRE_WAIT) : make] }),
+        code: INVALID,
+      }),
+    ),
+  {
+    what: "a wait above LOCK_MAX_WAIT",
+    rpc: "Acquire",
+    request: requestOf("Acquire", { extra: [wire.duration(ACQUIRE_WAIT, 301)] }),
+    code: INVALID,
+  },
+  ...LEASED.flatMap((rpc) =>
+    badLeaseIds.map(([what, leaseId]): Case => ({ what, rpc, request: requestOf(rpc, { leaseId }), code: INVALID })),
+  ),
+  ...LEASED.map(
+    (rpc): Case => ({ what: "a well-formed unknown lease id", rpc, request: requestOf(rpc), code: unknownLease[rpc] }),
+  ),
+  ...LEASED.map(
+    (rpc): Case => ({
+      what: "the largest token",
+      rpc,
+      request: requestOf(rpc, { leaseId: `${"A".repeat(27)}.18446744073709551615` }),
+      code: unknownLease[rpc],
+    }),
+  ),
+  {
+    what: "an owner of 257 bytes",
+    rpc: "Acquire",
+    request: requestOf("Acquire", { extra: [wire.bytes(OWNER, "o".repeat(257))] }),
+    code: INVALID,
+  },
+  {
+    what: "a control character in the owner",
+    rpc: "Acquire",
+    request: requestOf("Acquire", { extra: [wire.bytes(OWNER, "o\u0007")] }),
+    code: INVALID,
+  },
+  {
+    what: "invalid UTF-8 in the owner",
+    rpc: "Acquire",
+    request: requestOf("Acquire", { extra: [wire.bytes(OWNER, bytes(0x6f, 0xc3))] }),
+    code: INVALID,
+  },
   // Malformed wire format: INVALID_ARGUMENT, where grpc-js alone would answer INTERNAL.
   ...ALL.flatMap((rpc): Case[] => [
     { what: "a truncated varint", rpc, request: bytes(0x0a, 0x80), code: INVALID },
     { what: "a length past the end", rpc, request: bytes(0x0a, 0x05, 0x61), code: INVALID },
     { what: "wire type 7", rpc, request: bytes(0x0f), code: INVALID },
-    { what: "a group that never ends", rpc, request: Buffer.concat([requestOf(rpc), bytes(0xab, 0x06)]), code: INVALID },
+    {
+      what: "a group that never ends",
+      rpc,
+      request: Buffer.concat([requestOf(rpc), bytes(0xab, 0x06)]),
+      code: INVALID,
+    },
     { what: "field number 0", rpc, request: bytes(0x02, 0x00), code: INVALID },
     { what: "an empty message", rpc, request: Buffer.alloc(0), code: INVALID },
   ]),
@@ -177,14 +228,18 @@ describe("hostile input over real gRPC", () => {
   it.each(cases.map((c) => [`${c.rpc}: ${c.what}`, c] as const))("%s", async (_title, c) => {
     // Generous for a loaded machine: a KeepAlive row expecting an error must not be cut off as "still open".
     const answer = await raw.call(c.rpc, c.request, { deadlineMs: 10_000, streamSettleMs: 8000 });
-    expect({ code: answer.code, details: answer.details }).toEqual({ code: c.code, details: expect.any(String) as unknown });
+    expect({ code: answer.code, details: answer.details }).toEqual({
+      code: c.code,
+      details: expect.any(String) as unknown,
+    });
     if (c.code === INVALID) expect(answer.details).toMatch(/^(name|ttl|wait|lease_id|owner|request): /);
     if (c.rpc === "Acquire" && answer.code === OK) {
       const response = fromBinary(AcquireResponseSchema, answer.messages[0]!);
       expect(response.acquired).toBe(true);
       await running.client.release({ name: response.lease!.name, leaseId: response.lease!.leaseId });
     }
-    if (c.rpc === "Release" && answer.code === OK) expect(fromBinary(ReleaseResponseSchema, answer.messages[0]!).released).toBe(false);
+    if (c.rpc === "Release" && answer.code === OK)
+      expect(fromBinary(ReleaseResponseSchema, answer.messages[0]!).released).toBe(false);
     await serving();
   });
 
@@ -195,11 +250,31 @@ describe("hostile input over real gRPC", () => {
     const malformed = bytes(0x17, 0x00);
     try {
       const check = await new Promise<ServiceError | null>((resolve) =>
-        client.makeUnaryRequest("/grpc.health.v1.Health/Check", passThrough, passThrough, malformed, new Metadata(), { deadline: Date.now() + 5000 }, (e) => resolve(e)),
+        client.makeUnaryRequest(
+          "/grpc.health.v1.Health/Check",
+          passThrough,
+          passThrough,
+          malformed,
+          new Metadata(),
+          { deadline: Date.now() + 5000 },
+          (e) => resolve(e),
+        ),
       );
-      expect({ code: check?.code, details: check?.details }).toEqual({ code: INVALID, details: expect.stringMatching(/^request: not a valid \/grpc\.health\.v1\.Health\/Check request message/) as unknown });
+      expect({ code: check?.code, details: check?.details }).toEqual({
+        code: INVALID,
+        details: expect.stringMatching(
+          /^request: not a valid \/grpc\.health\.v1\.Health\/Check request message/,
+        ) as unknown,
+      });
       const watch = await new Promise<ServiceError | undefined>((resolve) => {
-        const stream = client.makeServerStreamRequest("/grpc.health.v1.Health/Watch", passThrough, passThrough, malformed, new Metadata(), { deadline: Date.now() + 5000 });
+        const stream = client.makeServerStreamRequest(
+          "/grpc.health.v1.Health/Watch",
+          passThrough,
+          passThrough,
+          malformed,
+          new Metadata(),
+          { deadline: Date.now() + 5000 },
+        );
         stream.on("data", () => undefined);
         stream.on("error", (e: ServiceError) => resolve(e));
         stream.on("end", () => resolve(undefined));
@@ -229,7 +304,9 @@ describe("hostile input over real gRPC", () => {
     const { client } = running;
     // TTLs generous for a loaded machine: a stream that lost its lease would free a slot and spoil the count.
     const ttlMs = 1500;
-    const leases = await Promise.all(Array.from({ length: MAX_STREAMS }, (_, i) => client.acquire({ name: `flood-${i}`, ttl: ms(ttlMs) })));
+    const leases = await Promise.all(
+      Array.from({ length: MAX_STREAMS }, (_, i) => client.acquire({ name: `flood-${i}`, ttl: ms(ttlMs) })),
+    );
     const renewals = new Array<number>(MAX_STREAMS).fill(0);
     const ended: number[] = [];
     const open = leases.map((l, i) => {
@@ -240,7 +317,11 @@ describe("hostile input over real gRPC", () => {
     });
     // Each stream is counted once its first lease message arrived.
     await eventually(() => renewals.every((n) => n >= 1), 10_000, "the first message on every stream");
-    const flood = await Promise.all(Array.from({ length: 50 }, () => raw.call("KeepAlive", requestOf("KeepAlive", { name: "flood-0", leaseId: leases[0]!.lease!.leaseId }))));
+    const flood = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        raw.call("KeepAlive", requestOf("KeepAlive", { name: "flood-0", leaseId: leases[0]!.lease!.leaseId })),
+      ),
+    );
     expect(new Set(flood.map((a) => a.code))).toEqual(new Set([EXHAUSTED]));
     expect(flood[0]!.details).toContain("LOCK_MAX_STREAMS");
     await new Promise((r) => setTimeout(r, ttlMs));
@@ -252,16 +333,32 @@ describe("hostile input over real gRPC", () => {
     // Room again once they closed.
     await new Promise((r) => setTimeout(r, 200));
     const fresh = await client.acquire({ name: "flood-after", ttl: ms(1000) });
-    const after = await raw.call("KeepAlive", requestOf("KeepAlive", { name: "flood-after", leaseId: fresh.lease!.leaseId }));
+    const after = await raw.call(
+      "KeepAlive",
+      requestOf("KeepAlive", { name: "flood-after", leaseId: fresh.lease!.leaseId }),
+    );
     expect(after.code).toBe(-1); // accepted and still renewing when cancelled
   });
 
   const garbage: [string, () => Buffer][] = [
     ["4 KiB of random bytes", () => randomBytes(4096)],
-    ["an HTTP/1.1 request", () => utf8("GET /lock.v1.LockService/Acquire HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")],
+    [
+      "an HTTP/1.1 request",
+      () => utf8("GET /lock.v1.LockService/Acquire HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello"),
+    ],
     ["a truncated HTTP/2 preface", () => utf8("PRI * HTTP/2.0\r\n\r")],
-    ["the HTTP/2 preface, then a frame header claiming 16 MiB", () => Buffer.concat([utf8("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), bytes(0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01)])],
-    ["the HTTP/2 preface, then random frames", () => Buffer.concat([utf8("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), randomBytes(2048)])],
+    [
+      "the HTTP/2 preface, then a frame header claiming 16 MiB",
+      () =>
+        Buffer.concat([
+          utf8("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+          bytes(0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01),
+        ]),
+    ],
+    [
+      "the HTTP/2 preface, then random frames",
+      () => Buffer.concat([utf8("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), randomBytes(2048)]),
+    ],
     ["a TLS ClientHello-looking record", () => Buffer.concat([bytes(0x16, 0x03, 0x01, 0x02, 0x00), randomBytes(512)])],
   ];
 

@@ -49,7 +49,11 @@ describe("instance TLS files rotating", () => {
     await volume.write({ "ca.crt": ca.cert, "tls.crt": good.cert, "tls.key": good.key });
     const { lines, logger } = capture();
     const files = InstanceTlsFiles.load(
-      { instanceTlsCaFile: volume.path("ca.crt"), instanceTlsCertFile: volume.path("tls.crt"), instanceTlsKeyFile: volume.path("tls.key") },
+      {
+        instanceTlsCaFile: volume.path("ca.crt"),
+        instanceTlsCertFile: volume.path("tls.crt"),
+        instanceTlsKeyFile: volume.path("tls.key"),
+      },
       logger,
     )!;
     const options = files.options;
@@ -58,7 +62,11 @@ describe("instance TLS files rotating", () => {
     files.refresh();
     expect(count(lines, "instance tls files reloaded")).toBe(0);
 
-    await volume.write({ "ca.crt": Buffer.concat([ca.cert, otherCa.cert]), "tls.crt": goodToo.cert, "tls.key": goodToo.key });
+    await volume.write({
+      "ca.crt": Buffer.concat([ca.cert, otherCa.cert]),
+      "tls.crt": goodToo.cert,
+      "tls.key": goodToo.key,
+    });
     files.refresh();
     expect(files.options).toBe(options);
     expect(options.cert).toEqual(goodToo.cert);
@@ -83,7 +91,12 @@ describe("instance TLS files rotating", () => {
   });
 
   it("a sidecar whose client certificate the instances refuse recovers once the secret rotates to one they accept", async () => {
-    const servers = await TlsRedisServers.start(3, { server: await certs.issue(ca, "rotation-redis", "server"), ca, requireClientCertificate: true, adminPassword: ADMIN_PASSWORD });
+    const servers = await TlsRedisServers.start(3, {
+      server: await certs.issue(ca, "rotation-redis", "server"),
+      ca,
+      requireClientCertificate: true,
+      adminPassword: ADMIN_PASSWORD,
+    });
     try {
       const volume = new SecretVolume(join(certs.dir, "sidecar-volume"));
       await volume.write({ "tls.crt": foreign.cert, "tls.key": foreign.key });

@@ -44,9 +44,16 @@ describe("instances over TLS with AUTH", () => {
     otherCa = await certs.authority("instance-other-ca");
     redisServer = await certs.issue(ca, "redis-server", "server");
     sidecarClient = await certs.issue(ca, "sidecar-client", "client");
-    servers = await TlsRedisServers.start(3, { server: redisServer, ca, requireClientCertificate: true, adminPassword: ADMIN_PASSWORD });
+    servers = await TlsRedisServers.start(3, {
+      server: redisServer,
+      ca,
+      requireClientCertificate: true,
+      adminPassword: ADMIN_PASSWORD,
+    });
     const rules = readmeAclRules(SIDECAR_PASSWORD);
-    await Promise.all(servers.ports.map((_, i) => servers.admin(i, sidecarClient).call("ACL", "SETUSER", ACL_USER, ...rules)));
+    await Promise.all(
+      servers.ports.map((_, i) => servers.admin(i, sidecarClient).call("ACL", "SETUSER", ACL_USER, ...rules)),
+    );
   });
 
   afterEach(async () => {
@@ -108,7 +115,12 @@ describe("instances over TLS with AUTH", () => {
     expect(BigInt(second.lease!.fencingToken)).toBeGreaterThan(BigInt(first.lease!.fencingToken));
     expect((await client.release({ name: "tls-lock", leaseId: second.lease!.leaseId })).released).toBe(true);
     // Released once a majority deleted it; the slowest instance follows a moment later.
-    await eventually(async () => (await Promise.all(admins.map((admin) => admin.exists("redlock-sidecar:lock:tls-lock")))).every((n) => n === 0), 2000, "key deleted everywhere");
+    await eventually(
+      async () =>
+        (await Promise.all(admins.map((admin) => admin.exists("redlock-sidecar:lock:tls-lock")))).every((n) => n === 0),
+      2000,
+      "key deleted everywhere",
+    );
 
     // The ACL is enforced: the same user cannot touch keys outside its prefix.
     const outside = await admins[0]!.call("ACL", "DRYRUN", ACL_USER, "SET", "other-tenant:lock:x", "1");
@@ -137,7 +149,9 @@ describe("instances over TLS with AUTH", () => {
     running = await runSidecar(options, { logger });
     const granted = await running.client.acquire({ name: "tls-requirepass", ttl: ms(2000) });
     expect(granted.acquired).toBe(true);
-    expect((await running.client.release({ name: "tls-requirepass", leaseId: granted.lease!.leaseId })).released).toBe(true);
+    expect((await running.client.release({ name: "tls-requirepass", leaseId: granted.lease!.leaseId })).released).toBe(
+      true,
+    );
     await running.stop();
     running = undefined;
     expect(lines.join("")).not.toContain(ADMIN_PASSWORD);
@@ -190,10 +204,15 @@ describe("instances over TLS with AUTH", () => {
   });
 
   it("the README's ACL allows every command the Lua scripts call", () => {
-    const allowed = new Set(readmeAclRules("x").filter((r) => r.startsWith("+")).map((r) => r.slice(1).toLowerCase()));
+    const allowed = new Set(
+      readmeAclRules("x")
+        .filter((r) => r.startsWith("+"))
+        .map((r) => r.slice(1).toLowerCase()),
+    );
     const called = new Set<string>();
     for (const script of [ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, WITHDRAW_TICKET]) {
-      for (const match of script.source.matchAll(/redis\.p?call\(\s*['"]([A-Za-z]+)['"]/g)) called.add(match[1]!.toLowerCase());
+      for (const match of script.source.matchAll(/redis\.p?call\(\s*['"]([A-Za-z]+)['"]/g))
+        called.add(match[1]!.toLowerCase());
     }
     expect(called.size).toBeGreaterThan(5);
     expect([...called].filter((command) => !allowed.has(command))).toEqual([]);

@@ -35,9 +35,14 @@ describe("lockctl over TLS", () => {
   });
 
   const start = async (overrides: Partial<SidecarOptions>): Promise<Sidecar> =>
-    (sidecar = await startSidecar(testOptions({ instances: [], tlsCertFile: server.certFile, tlsKeyFile: server.keyFile, ...overrides })));
+    (sidecar = await startSidecar(
+      testOptions({ instances: [], tlsCertFile: server.certFile, tlsKeyFile: server.keyFile, ...overrides }),
+    ));
 
-  async function lockctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function lockctl(
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     try {
       const { stdout, stderr } = await execFileAsync(process.execPath, ["src/cli/lockctl.ts", ...args], {
         env: { ...process.env, LOCK_ADDRESS: sidecar?.address ?? "", ...env },
@@ -68,11 +73,24 @@ describe("lockctl over TLS", () => {
     const without = await lockctl(["acquire", "ctl-mtls-none", "--tls-ca", ca.certFile]);
     expect(without.code).toBe(4);
 
-    const withFlags = await lockctl(["acquire", "ctl-mtls", "--tls-ca", ca.certFile, "--tls-cert", client.certFile, "--tls-key", client.keyFile]);
+    const withFlags = await lockctl([
+      "acquire",
+      "ctl-mtls",
+      "--tls-ca",
+      ca.certFile,
+      "--tls-cert",
+      client.certFile,
+      "--tls-key",
+      client.keyFile,
+    ]);
     expect(withFlags.code).toBe(0);
     const lease = JSON.parse(withFlags.stdout) as { leaseId: string };
 
-    const fromEnv = { LOCK_CLIENT_TLS_CA: ca.certFile, LOCK_CLIENT_TLS_CERT: client.certFile, LOCK_CLIENT_TLS_KEY: client.keyFile };
+    const fromEnv = {
+      LOCK_CLIENT_TLS_CA: ca.certFile,
+      LOCK_CLIENT_TLS_CERT: client.certFile,
+      LOCK_CLIENT_TLS_KEY: client.keyFile,
+    };
     const released = await lockctl(["release", "ctl-mtls", lease.leaseId], fromEnv);
     expect(released.code).toBe(0);
     expect(JSON.parse(released.stdout)).toEqual({ released: true });
@@ -86,7 +104,14 @@ describe("lockctl over TLS", () => {
     await start({});
     const named = await lockctl(["acquire", "ctl-sni", "--tls-ca", ca.certFile, "--tls-server-name", "localhost"]);
     expect(named.code).toBe(0);
-    const wrong = await lockctl(["acquire", "ctl-sni-wrong", "--tls-ca", ca.certFile, "--tls-server-name", "elsewhere.example"]);
+    const wrong = await lockctl([
+      "acquire",
+      "ctl-sni-wrong",
+      "--tls-ca",
+      ca.certFile,
+      "--tls-server-name",
+      "elsewhere.example",
+    ]);
     expect(wrong.code).toBe(4);
   });
 
@@ -99,7 +124,16 @@ describe("lockctl over TLS", () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/LOCK_CLIENT_TLS_CA: cannot read ".*nope\.crt" \(ENOENT\)/);
     // Files that read fine but are not a matching certificate and key.
-    const mismatched = await lockctl(["acquire", "ctl-mismatch", "--tls-ca", ca.certFile, "--tls-cert", client.certFile, "--tls-key", server.keyFile]);
+    const mismatched = await lockctl([
+      "acquire",
+      "ctl-mismatch",
+      "--tls-ca",
+      ca.certFile,
+      "--tls-cert",
+      client.certFile,
+      "--tls-key",
+      server.keyFile,
+    ]);
     expect(mismatched.code).toBe(2);
     expect(mismatched.stderr).toMatch(/^lockctl: --tls-ca, --tls-cert, --tls-key: not usable for TLS \(/);
     const notPem = await lockctl(["acquire", "ctl-not-pem", "--tls-ca", client.keyFile]);

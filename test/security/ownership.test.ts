@@ -18,10 +18,18 @@ describe("ownership", () => {
   const cluster = useSharedCluster();
   const redis = cluster.redis;
 
-  const codeOf = (call: Promise<unknown>): Promise<number> => call.then(() => status.OK, (e: ServiceError) => e.code);
+  const codeOf = (call: Promise<unknown>): Promise<number> =>
+    call.then(
+      () => status.OK,
+      (e: ServiceError) => e.code,
+    );
 
   /** How a KeepAlive stream ended: its status code (OK for a clean end), after `settleMs` if it is still open. */
-  const keepAliveCode = (client: LockClient, request: { name: string; leaseId: string; ttl: { seconds: bigint; nanos: number } }, settleMs = 1500) =>
+  const keepAliveCode = (
+    client: LockClient,
+    request: { name: string; leaseId: string; ttl: { seconds: bigint; nanos: number } },
+    settleMs = 1500,
+  ) =>
     new Promise<{ code: number; messages: number }>((resolve) => {
       const stream = client.keepAlive(request);
       let messages = 0;
@@ -52,7 +60,11 @@ describe("ownership", () => {
 
   /** Waits until every instance holds `value` for the name (a grant's slowest write lands after the answer). */
   const settledOnInstances = (prefix: string, name: string, value: string) =>
-    eventually(async () => (await onInstances(prefix, name)).every((state) => state.value === value), 2000, `${name} held on every instance`);
+    eventually(
+      async () => (await onInstances(prefix, name)).every((state) => state.value === value),
+      2000,
+      `${name} held on every instance`,
+    );
 
   it("Extend, Release and KeepAlive without the lease's secret never touch it", async () => {
     const { client } = cluster.running;
@@ -71,11 +83,21 @@ describe("ownership", () => {
       { what: "missing lease id", name: "owned", leaseId: "", invalid: true },
       { what: "another lease's id", name: "owned", leaseId: otherLeaseId, invalid: false },
       { what: "right token, wrong secret", name: "owned", leaseId: `${forgedSecret}.${token}`, invalid: false },
-      { what: "right token, the other lease's secret", name: "owned", leaseId: `${otherLeaseId.split(".")[0]}.${token}`, invalid: false },
+      {
+        what: "right token, the other lease's secret",
+        name: "owned",
+        leaseId: `${otherLeaseId.split(".")[0]}.${token}`,
+        invalid: false,
+      },
       { what: "the secret alone", name: "owned", leaseId: secret, invalid: true },
       { what: "the token alone", name: "owned", leaseId: token, invalid: true },
       { what: "a secret prefix", name: "owned", leaseId: `${secret.slice(0, -1)}.${token}`, invalid: false },
-      { what: "a secret with a different last character", name: "owned", leaseId: `${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}.${token}`, invalid: false },
+      {
+        what: "a secret with a different last character",
+        name: "owned",
+        leaseId: `${secret.slice(0, -1)}${secret.endsWith("A") ? "B" : "A"}.${token}`,
+        invalid: false,
+      },
     ];
     // Grants answer once a majority has the key: let the slowest instance catch up first.
     await settledOnInstances(prefix, "owned", secret);
@@ -84,7 +106,11 @@ describe("ownership", () => {
     const otherBefore = await onInstances(prefix, "someone-elses");
     for (const r of refusals) {
       const refusedCode = r.invalid ? status.INVALID_ARGUMENT : status.FAILED_PRECONDITION;
-      expect({ what: r.what, rpc: "extend", code: await codeOf(client.extend({ name: r.name, leaseId: r.leaseId, ttl: ms(WRONG_TTL_MS) })) }).toEqual({
+      expect({
+        what: r.what,
+        rpc: "extend",
+        code: await codeOf(client.extend({ name: r.name, leaseId: r.leaseId, ttl: ms(WRONG_TTL_MS) })),
+      }).toEqual({
         what: r.what,
         rpc: "extend",
         code: refusedCode,
@@ -93,9 +119,18 @@ describe("ownership", () => {
         (res) => (res.released ? "released" : "not released"),
         (e: ServiceError) => e.code,
       );
-      expect({ what: r.what, rpc: "release", released }).toEqual({ what: r.what, rpc: "release", released: r.invalid ? status.INVALID_ARGUMENT : "not released" });
+      expect({ what: r.what, rpc: "release", released }).toEqual({
+        what: r.what,
+        rpc: "release",
+        released: r.invalid ? status.INVALID_ARGUMENT : "not released",
+      });
       const kept = await keepAliveCode(client, { name: r.name, leaseId: r.leaseId, ttl: ms(WRONG_TTL_MS) });
-      expect({ what: r.what, rpc: "keepAlive", ...kept }).toEqual({ what: r.what, rpc: "keepAlive", code: refusedCode, messages: 0 });
+      expect({ what: r.what, rpc: "keepAlive", ...kept }).toEqual({
+        what: r.what,
+        rpc: "keepAlive",
+        code: refusedCode,
+        messages: 0,
+      });
     }
 
     // Still the owner's, as it was, on every instance: same secret, not renewed, same fencing counter.
@@ -143,7 +178,11 @@ describe("ownership", () => {
       expect(kept.code).toBe(-1); // still open when cancelled: the secret proves ownership
       expect(kept.messages).toBeGreaterThanOrEqual(1);
       // Its owner cancelled the KeepAlive stream: that released the lease (its owner's secret did it) ...
-      await eventually(async () => (await onInstances(prefix, "echoed")).every((state) => state.value === null), 2000, "echoed released");
+      await eventually(
+        async () => (await onInstances(prefix, "echoed")).every((state) => state.value === null),
+        2000,
+        "echoed released",
+      );
     } finally {
       await second.stop();
     }
@@ -163,7 +202,9 @@ describe("ownership", () => {
       const idA = leaseA.lease!.leaseId;
       // Tenant B holding A's lease id still cannot move A's lease: B's keys are other keys.
       expect((await b.client.release({ name: "shared-name", leaseId: idA })).released).toBe(false);
-      expect(await codeOf(b.client.extend({ name: "shared-name", leaseId: idA, ttl: ms(WRONG_TTL_MS) }))).toBe(status.FAILED_PRECONDITION);
+      expect(await codeOf(b.client.extend({ name: "shared-name", leaseId: idA, ttl: ms(WRONG_TTL_MS) }))).toBe(
+        status.FAILED_PRECONDITION,
+      );
       await settledOnInstances("tenant-a:", "shared-name", idA.split(".")[0]!);
       await settledOnInstances("tenant-b:", "shared-name", leaseB.lease!.leaseId.split(".")[0]!);
       expect((await a.client.release({ name: "shared-name", leaseId: idA })).released).toBe(true);
@@ -174,4 +215,3 @@ describe("ownership", () => {
     }
   });
 });
-

@@ -58,16 +58,47 @@ const nameArb: fc.Arbitrary<Buffer> = fc.oneof(
 );
 
 const durationArb = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: 0, max: MAX_TTL_MS + 500 }).map((ms) => ({ seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 })) },
-  { weight: 1, arbitrary: fc.record({ seconds: fc.bigInt(-(1n << 63n), (1n << 63n) - 1n), nanos: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }) },
-  { weight: 1, arbitrary: fc.record({ seconds: fc.bigInt(-3n, 3n), nanos: fc.integer({ min: -1_000_000_001, max: 1_000_000_001 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .integer({ min: 0, max: MAX_TTL_MS + 500 })
+      .map((ms) => ({ seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      seconds: fc.bigInt(-(1n << 63n), (1n << 63n) - 1n),
+      nanos: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      seconds: fc.bigInt(-3n, 3n),
+      nanos: fc.integer({ min: -1_000_000_001, max: 1_000_000_001 }),
+    }),
+  },
 );
 
 const leaseIdArb: fc.Arbitrary<LeaseIdChoice> = fc.oneof(
   { weight: 5, arbitrary: fc.constant({ kind: "held" as const }) },
-  { weight: 1, arbitrary: fc.constantFrom({ kind: "absent" as const }, { kind: "empty" as const }, { kind: "altered-token" as const }, { kind: "forged-secret" as const }) },
-  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 300 }).map((text) => ({ kind: "text" as const, text })) },
-  { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_.-]{0,140}$/).map((text) => ({ kind: "text" as const, text })) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      { kind: "absent" as const },
+      { kind: "empty" as const },
+      { kind: "altered-token" as const },
+      { kind: "forged-secret" as const },
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.string({ unit: "binary", maxLength: 300 }).map((text) => ({ kind: "text" as const, text })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.stringMatching(/^[A-Za-z0-9_.-]{0,140}$/).map((text) => ({ kind: "text" as const, text })),
+  },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((bytes) => ({ kind: "bytes" as const, bytes })) },
 );
 
@@ -80,11 +111,22 @@ const requestArb: fc.Arbitrary<RandomRequest> = fc.record({
   garbage: rarely(fc.uint8Array({ maxLength: 48 }), 12),
   name: fc.option(nameArb, { nil: undefined, freq: 15 }),
   ttl: fc.option(durationArb, { nil: undefined, freq: 4 }),
-  wait: fc.option(durationArb.map((d) => (d.seconds === 0n && d.nanos > MAX_WAIT_MS * 1_000_000 ? { ...d, nanos: d.nanos % (MAX_WAIT_MS * 1_000_000) } : d)), {
-    nil: undefined,
-    freq: 2,
-  }),
-  owner: rarely(fc.oneof(fc.string({ unit: "binary", maxLength: 30 }).map(utf8), fc.uint8Array({ maxLength: 30 }).map((b) => Buffer.from(b))), 5),
+  wait: fc.option(
+    durationArb.map((d) =>
+      d.seconds === 0n && d.nanos > MAX_WAIT_MS * 1_000_000 ? { ...d, nanos: d.nanos % (MAX_WAIT_MS * 1_000_000) } : d,
+    ),
+    {
+      nil: undefined,
+      freq: 2,
+    },
+  ),
+  owner: rarely(
+    fc.oneof(
+      fc.string({ unit: "binary", maxLength: 30 }).map(utf8),
+      fc.uint8Array({ maxLength: 30 }).map((b) => Buffer.from(b)),
+    ),
+    5,
+  ),
   leaseId: leaseIdArb,
   pick: fc.nat(),
   expireOnClose: fc.boolean(),
@@ -136,7 +178,9 @@ describe("random requests (property-based)", () => {
 
     const leaseIdOf = (choice: LeaseIdChoice, pick: number): Buffer | undefined => {
       const lease = held.length > 0 ? held[pick % held.length]! : undefined;
-      const [secret, token] = lease ? (lease.leaseId.split(".") as [string, string]) : [randomBytes(20).toString("base64url"), "1"];
+      const [secret, token] = lease
+        ? (lease.leaseId.split(".") as [string, string])
+        : [randomBytes(20).toString("base64url"), "1"];
       switch (choice.kind) {
         case "absent":
           return undefined;
@@ -182,14 +226,17 @@ describe("random requests (property-based)", () => {
       seen.set(answer.code, (seen.get(answer.code) ?? 0) + 1);
       if (r.rpc === "Acquire" && answer.code === status.OK) {
         const response = fromBinary(AcquireResponseSchema, answer.messages[0]!);
-        if (response.acquired && response.lease) held.push({ name: response.lease.name, leaseId: response.lease.leaseId });
+        if (response.acquired && response.lease)
+          held.push({ name: response.lease.name, leaseId: response.lease.leaseId });
       }
     };
 
     const startedAt = Date.now();
     await fc.assert(
       fc.asyncProperty(fc.array(requestArb, { minLength: 1, maxLength: 8 }), async (batch) => {
-        const answers = await Promise.all(batch.map((r) => raw.call(r.rpc, encode(r), { deadlineMs: 2000, streamSettleMs: 25 })));
+        const answers = await Promise.all(
+          batch.map((r) => raw.call(r.rpc, encode(r), { deadlineMs: 2000, streamSettleMs: 25 })),
+        );
         answers.forEach((answer, i) => record(batch[i]!, answer));
         for (const answer of answers) {
           if (!DOCUMENTED.has(answer.code)) throw new Error(`undocumented status ${answer.code}: ${answer.details}`);
@@ -201,7 +248,9 @@ describe("random requests (property-based)", () => {
 
     // Enough traffic to mean something, and of every kind. 600 batches are about 2,700 requests;
     // on a machine loaded by other suites the time limit may cut the run short, hence the lower floor.
-    console.log(`random requests: ${sent} in ${elapsedMs} ms, ${held.length} leases granted, statuses ${JSON.stringify(Object.fromEntries(seen))}`);
+    console.log(
+      `random requests: ${sent} in ${elapsedMs} ms, ${held.length} leases granted, statuses ${JSON.stringify(Object.fromEntries(seen))}`,
+    );
     expect(sent).toBeGreaterThanOrEqual(500);
     expect(seen.get(status.OK) ?? 0).toBeGreaterThan(50);
     expect(seen.get(status.INVALID_ARGUMENT) ?? 0).toBeGreaterThan(50);
@@ -217,7 +266,9 @@ describe("random requests (property-based)", () => {
       health.close();
     }
 
-    await Promise.all(held.map((l) => running.client.release({ name: l.name, leaseId: l.leaseId }).catch(() => undefined)));
+    await Promise.all(
+      held.map((l) => running.client.release({ name: l.name, leaseId: l.leaseId }).catch(() => undefined)),
+    );
     const redis = servers.urls.map((url) => new Redis(url, { maxRetriesPerRequest: 1 }).on("error", () => undefined));
     try {
       // Leases kept with expire_on_close, and waiting tickets, go at their TTLs.
@@ -225,7 +276,11 @@ describe("random requests (property-based)", () => {
         const keys = await Promise.all(redis.map((r) => scanAll(r, `${prefix}*`)));
         return keys.flat().filter((key) => !key.startsWith(`${prefix}fence:`));
       };
-      await eventually(async () => (await leftover()).length === 0, MAX_TTL_MS + TICKET_TTL_MS + 3000, "lock keys to expire").catch(async (error: unknown) => {
+      await eventually(
+        async () => (await leftover()).length === 0,
+        MAX_TTL_MS + TICKET_TTL_MS + 3000,
+        "lock keys to expire",
+      ).catch(async (error: unknown) => {
         throw new Error(`${String(error)}; left: ${(await leftover()).slice(0, 10).join(", ")}`);
       });
       // The fencing counters are what remains, and they are there.

@@ -38,9 +38,26 @@ describe("TLS settings", () => {
   };
 
   it("reads the file settings from env and flags", () => {
-    const options = loadConfig({ LOCK_TLS_CERT: server.certFile }, ["--tls-key", server.keyFile, "--tls-client-ca", ca.certFile, "--tls-refresh-interval", "5s"]);
-    expect(options).toMatchObject({ tlsCertFile: server.certFile, tlsKeyFile: server.keyFile, tlsClientCaFile: ca.certFile, tlsRefreshIntervalMs: 5000 });
-    expect(loadConfig({}, [])).toMatchObject({ tlsCertFile: "", tlsKeyFile: "", tlsClientCaFile: "", instanceTlsCaFile: "" });
+    const options = loadConfig({ LOCK_TLS_CERT: server.certFile }, [
+      "--tls-key",
+      server.keyFile,
+      "--tls-client-ca",
+      ca.certFile,
+      "--tls-refresh-interval",
+      "5s",
+    ]);
+    expect(options).toMatchObject({
+      tlsCertFile: server.certFile,
+      tlsKeyFile: server.keyFile,
+      tlsClientCaFile: ca.certFile,
+      tlsRefreshIntervalMs: 5000,
+    });
+    expect(loadConfig({}, [])).toMatchObject({
+      tlsCertFile: "",
+      tlsKeyFile: "",
+      tlsClientCaFile: "",
+      instanceTlsCaFile: "",
+    });
   });
 
   it("a missing file names its setting", () => {
@@ -56,27 +73,52 @@ describe("TLS settings", () => {
     expect(message).toContain("LOCK_TLS_KEY");
     expect(configError({ LOCK_TLS_KEY: server.keyFile })).toContain("must be set together");
     expect(configError({ LOCK_TLS_CLIENT_CA: ca.certFile })).toContain("LOCK_TLS_CLIENT_CA");
-    expect(configError({ LOCK_INSTANCE_TLS_CERT: server.certFile, LOCK_INSTANCE_TLS_CA: ca.certFile, LOCK_INSTANCES: "rediss://127.0.0.1:1" })).toContain(
-      "LOCK_INSTANCE_TLS_KEY",
-    );
+    expect(
+      configError({
+        LOCK_INSTANCE_TLS_CERT: server.certFile,
+        LOCK_INSTANCE_TLS_CA: ca.certFile,
+        LOCK_INSTANCES: "rediss://127.0.0.1:1",
+      }),
+    ).toContain("LOCK_INSTANCE_TLS_KEY");
   });
 
   it("instance TLS files without any rediss:// instance are refused, not silently unused", () => {
-    const message = configError({ LOCK_INSTANCE_TLS_CA: ca.certFile, LOCK_INSTANCES: "redis://127.0.0.1:1,redis://127.0.0.1:2" });
+    const message = configError({
+      LOCK_INSTANCE_TLS_CA: ca.certFile,
+      LOCK_INSTANCES: "redis://127.0.0.1:1,redis://127.0.0.1:2",
+    });
     expect(message).toContain("LOCK_INSTANCE_TLS_CA");
     expect(message).toContain("rediss://");
-    expect(loadConfig({ LOCK_INSTANCE_TLS_CA: ca.certFile, LOCK_INSTANCES: "rediss://127.0.0.1:1" }, []).instanceTlsCaFile).toBe(ca.certFile);
+    expect(
+      loadConfig({ LOCK_INSTANCE_TLS_CA: ca.certFile, LOCK_INSTANCES: "rediss://127.0.0.1:1" }, []).instanceTlsCaFile,
+    ).toBe(ca.certFile);
   });
 
   it.each([
     ["a certificate that is not PEM", () => ({ tlsCertFile: garbage, tlsKeyFile: server.keyFile }), "LOCK_TLS_CERT"],
     ["a key that is not PEM", () => ({ tlsCertFile: server.certFile, tlsKeyFile: garbage }), "LOCK_TLS_KEY"],
-    ["a key of another certificate", () => ({ tlsCertFile: server.certFile, tlsKeyFile: other.keyFile }), "LOCK_TLS_KEY"],
-    ["a client CA that is not PEM", () => ({ tlsCertFile: server.certFile, tlsKeyFile: server.keyFile, tlsClientCaFile: garbage }), "LOCK_TLS_CLIENT_CA"],
-    ["an instance CA that is not PEM", () => ({ instances: ["rediss://127.0.0.1:1"], instanceTlsCaFile: garbage }), "LOCK_INSTANCE_TLS_CA"],
+    [
+      "a key of another certificate",
+      () => ({ tlsCertFile: server.certFile, tlsKeyFile: other.keyFile }),
+      "LOCK_TLS_KEY",
+    ],
+    [
+      "a client CA that is not PEM",
+      () => ({ tlsCertFile: server.certFile, tlsKeyFile: server.keyFile, tlsClientCaFile: garbage }),
+      "LOCK_TLS_CLIENT_CA",
+    ],
+    [
+      "an instance CA that is not PEM",
+      () => ({ instances: ["rediss://127.0.0.1:1"], instanceTlsCaFile: garbage }),
+      "LOCK_INSTANCE_TLS_CA",
+    ],
     [
       "an instance key of another certificate",
-      () => ({ instances: ["rediss://127.0.0.1:1"], instanceTlsCertFile: server.certFile, instanceTlsKeyFile: other.keyFile }),
+      () => ({
+        instances: ["rediss://127.0.0.1:1"],
+        instanceTlsCertFile: server.certFile,
+        instanceTlsKeyFile: other.keyFile,
+      }),
       "LOCK_INSTANCE_TLS_KEY",
     ],
   ])("start-up stops on %s, naming the setting", async (_what, overrides, setting) => {

@@ -39,9 +39,26 @@ export class TestCertificates {
   async authority(name: string): Promise<Authority> {
     const base = join(this.dir, name);
     await run("openssl", [
-      "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-      "-keyout", `${base}.key`, "-out", `${base}.crt`, "-days", "1", "-subj", `/CN=${name}`,
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+      "req",
+      "-x509",
+      "-new",
+      "-nodes",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-keyout",
+      `${base}.key`,
+      "-out",
+      `${base}.crt`,
+      "-days",
+      "1",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     return { name, ...(await this.#load(base)) };
   }
@@ -53,18 +70,45 @@ export class TestCertificates {
   async issue(ca: Authority, name: string, use: "server" | "client"): Promise<Issued> {
     const base = join(this.dir, name);
     await run("openssl", [
-      "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-      "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${name}`,
+      "req",
+      "-new",
+      "-nodes",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-keyout",
+      `${base}.key`,
+      "-out",
+      `${base}.csr`,
+      "-subj",
+      `/CN=${name}`,
     ]);
     const extensions = [
       "basicConstraints=critical,CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
-      use === "server" ? "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost" : "extendedKeyUsage=clientAuth",
+      use === "server"
+        ? "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost"
+        : "extendedKeyUsage=clientAuth",
     ].join("\n");
     await writeFile(`${base}.ext`, `${extensions}\n`);
     await run("openssl", [
-      "x509", "-req", "-in", `${base}.csr`, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-set_serial", String(this.#serial++),
-      "-days", "1", "-out", `${base}.crt`, "-extfile", `${base}.ext`,
+      "x509",
+      "-req",
+      "-in",
+      `${base}.csr`,
+      "-CA",
+      ca.certFile,
+      "-CAkey",
+      ca.keyFile,
+      "-set_serial",
+      String(this.#serial++),
+      "-days",
+      "1",
+      "-out",
+      `${base}.crt`,
+      "-extfile",
+      `${base}.ext`,
     ]);
     return this.#load(base);
   }

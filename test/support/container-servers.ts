@@ -40,7 +40,8 @@ export class ContainerServers {
     // No Ryuk (its image cannot be pulled without a registry): containers
     // are removed by stopAll, and CI removes any left by label.
     process.env["TESTCONTAINERS_RYUK_DISABLED"] ??= "true";
-    if (!process.env["DOCKER_HOST"] && existsSync("/run/podman/podman.sock")) process.env["DOCKER_HOST"] = "unix:///run/podman/podman.sock";
+    if (!process.env["DOCKER_HOST"] && existsSync("/run/podman/podman.sock"))
+      process.env["DOCKER_HOST"] = "unix:///run/podman/podman.sock";
     process.env["TESTCONTAINERS_HOST_OVERRIDE"] ??= "127.0.0.1";
     const ports: number[] = [];
     for (let i = 0; i < count; i++) ports.push(await freePort());
@@ -113,7 +114,10 @@ export class ContainerServers {
 class LoopbackContainer extends GenericContainer {
   withLoopbackPort(containerPort: number, hostPort: number): this {
     this.withExposedPorts({ container: containerPort, host: hostPort });
-    this.hostConfig.PortBindings = { ...this.hostConfig.PortBindings, [`${containerPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }] };
+    this.hostConfig.PortBindings = {
+      ...this.hostConfig.PortBindings,
+      [`${containerPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(hostPort) }],
+    };
     return this;
   }
 }
@@ -121,7 +125,14 @@ class LoopbackContainer extends GenericContainer {
 async function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const redis = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    const redis = new Redis({
+      host: "127.0.0.1",
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 1000,
+    });
     redis.on("error", () => undefined);
     try {
       await redis.connect();

@@ -30,10 +30,14 @@ export async function serverMode(): Promise<"process" | "container"> {
   const forced = process.env["LOCK_TEST_SERVERS"];
   if (forced === "process" || forced === "container") return forced;
   if (forced) throw new Error(`LOCK_TEST_SERVERS must be "process" or "container", not "${forced}"`);
-  const host = process.env["DOCKER_HOST"] || ((await engineAnswers(PODMAN_SOCKET, "/_ping")) ? PODMAN_SOCKET : undefined);
+  const host =
+    process.env["DOCKER_HOST"] || ((await engineAnswers(PODMAN_SOCKET, "/_ping")) ? PODMAN_SOCKET : undefined);
   if (!host || !(await engineAnswers(host, "/_ping"))) return "process";
   const { testImage } = await import("./container-servers.ts");
-  if (process.env["LOCK_TEST_IMAGE"] || (await engineAnswers(host, `/images/${encodeURIComponent(testImage())}/json`))) {
+  if (
+    process.env["LOCK_TEST_IMAGE"] ||
+    (await engineAnswers(host, `/images/${encodeURIComponent(testImage())}/json`))
+  ) {
     process.env["DOCKER_HOST"] = host;
     return "container";
   }

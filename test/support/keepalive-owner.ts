@@ -16,7 +16,8 @@ if (!address || !name || !ttlText) throw new Error("usage: keepalive-owner.ts AD
 const ttlMs = Number(ttlText);
 const ttl = { seconds: BigInt(Math.floor(ttlMs / 1000)), nanos: (ttlMs % 1000) * 1_000_000 };
 const say = (event: object): void => void process.stdout.write(`${JSON.stringify(event)}\n`);
-const millis = (t: { seconds: bigint; nanos: number } | undefined): number => (t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Number.NaN);
+const millis = (t: { seconds: bigint; nanos: number } | undefined): number =>
+  t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Number.NaN;
 
 const client = new LockClient(address);
 const granted = await client.acquire({ name, ttl, wait: { seconds: 5n, nanos: 0 } });

@@ -12,7 +12,8 @@ export class Samples {
       const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
       if (!match) throw new Error(`not a sample line: ${line}`);
       const labels: Record<string, string> = {};
-      for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+      for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[key!] = value!;
       this.#values.set(seriesKey(match[1]!, labels), Number(match[3]));
     }
   }

@@ -33,13 +33,26 @@ export class RawLockClient {
     const deadline = Date.now() + (options.deadlineMs ?? 5000);
     if (rpc !== "KeepAlive") {
       return new Promise((resolve) => {
-        this.#client.makeUnaryRequest(path, passThrough, passThrough, request, new Metadata(), { deadline }, (error: ServiceError | null, response?: Buffer) =>
-          resolve(error ? { code: error.code, details: error.details, messages: [] } : { code: status.OK, details: "", messages: response ? [response] : [] }),
+        this.#client.makeUnaryRequest(
+          path,
+          passThrough,
+          passThrough,
+          request,
+          new Metadata(),
+          { deadline },
+          (error: ServiceError | null, response?: Buffer) =>
+            resolve(
+              error
+                ? { code: error.code, details: error.details, messages: [] }
+                : { code: status.OK, details: "", messages: response ? [response] : [] },
+            ),
         );
       });
     }
     return new Promise((resolve) => {
-      const stream = this.#client.makeServerStreamRequest(path, passThrough, passThrough, request, new Metadata(), { deadline });
+      const stream = this.#client.makeServerStreamRequest(path, passThrough, passThrough, request, new Metadata(), {
+        deadline,
+      });
       const messages: Buffer[] = [];
       let settled = false;
       const finish = (answer: RawAnswer): void => {

@@ -37,7 +37,21 @@ export class RedisServers {
     const port = this.ports[index]!;
     const proc = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning", ...this.#extraArgs],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--loglevel",
+        "warning",
+        ...this.#extraArgs,
+      ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     this.#procs[index] = proc;

@@ -37,9 +37,20 @@ export interface RollingRestartResult {
  * redeployed Dragonfly without snapshots). Counts how long calls answered
  * UNAVAILABLE, and checks every grant against the previous one's told end.
  */
-export async function rollingRestart(client: LockClient, servers: RedisServers, plan: RollingRestartPlan): Promise<RollingRestartResult> {
+export async function rollingRestart(
+  client: LockClient,
+  servers: RedisServers,
+  plan: RollingRestartPlan,
+): Promise<RollingRestartResult> {
   const failed: [number, number][] = [];
-  const result = { calls: 0, grants: 0, unavailableCalls: 0, overlaps: 0, tokenRegressions: 0, overlapDetails: [] as string[] };
+  const result = {
+    calls: 0,
+    grants: 0,
+    unavailableCalls: 0,
+    overlaps: 0,
+    tokenRegressions: 0,
+    overlapDetails: [] as string[],
+  };
   /** Per name: who holds it now, until when it was told, and whether it has let go (asked for a release). */
   const holders = new Map<string, { worker: number; endMs: number; lettingGo: boolean }>();
   const lastToken = new Map<string, bigint>();
@@ -51,14 +62,19 @@ export async function rollingRestart(client: LockClient, servers: RedisServers, 
       const callStart = Date.now();
       result.calls++;
       try {
-        const granted = await client.acquire({ name, ttl: duration(plan.leaseTtlMs), wait: duration(plan.leaseTtlMs) }, { deadline: Date.now() + plan.leaseTtlMs * 2 });
+        const granted = await client.acquire(
+          { name, ttl: duration(plan.leaseTtlMs), wait: duration(plan.leaseTtlMs) },
+          { deadline: Date.now() + plan.leaseTtlMs * 2 },
+        );
         if (!granted.acquired) continue;
         result.grants++;
         const now = Date.now();
         const previous = holders.get(name);
         if (previous && previous.worker !== id && !previous.lettingGo && previous.endMs > now) {
           result.overlaps++;
-          result.overlapDetails.push(`${name}: granted to worker ${id} ${previous.endMs - now} ms before worker ${previous.worker}'s told end`);
+          result.overlapDetails.push(
+            `${name}: granted to worker ${id} ${previous.endMs - now} ms before worker ${previous.worker}'s told end`,
+          );
         }
         const token = granted.lease!.fencingToken;
         if (token <= (lastToken.get(name) ?? -1n)) result.tokenRegressions++;
@@ -90,7 +106,12 @@ export async function rollingRestart(client: LockClient, servers: RedisServers, 
   running = false;
   await Promise.all(workers);
   const failingSeconds = new Set(failed.flatMap(([from, to]) => secondsBetween(from, to))).size;
-  return { ...result, unavailableSeconds: unionMs(failed) / 1000, failingSeconds, durationSeconds: (Date.now() - startedMs) / 1000 };
+  return {
+    ...result,
+    unavailableSeconds: unionMs(failed) / 1000,
+    failingSeconds,
+    durationSeconds: (Date.now() - startedMs) / 1000,
+  };
 }
 
 function duration(ms: number): { seconds: bigint; nanos: number } {

@@ -39,7 +39,9 @@ export class TlsRedisServers {
 
   /** rediss:// URLs with the given user and password (omit the user for the default one). */
   urls(user: string, password: string): string[] {
-    return this.ports.map((port) => `rediss://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}`);
+    return this.ports.map(
+      (port) => `rediss://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}`,
+    );
   }
 
   /** An admin connection to instance `index` (the default user, over TLS with a client certificate). */
@@ -76,18 +78,39 @@ export class TlsRedisServers {
     const proc = spawn(
       "redis-server",
       [
-        "--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1",
-        "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", ca.certFile,
-        "--tls-auth-clients", requireClientCertificate ? "yes" : "no",
-        "--requirepass", adminPassword,
-        "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning",
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--tls-cert-file",
+        server.certFile,
+        "--tls-key-file",
+        server.keyFile,
+        "--tls-ca-cert-file",
+        ca.certFile,
+        "--tls-auth-clients",
+        requireClientCertificate ? "yes" : "no",
+        "--requirepass",
+        adminPassword,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        "--loglevel",
+        "warning",
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     this.#procs.push(proc);
     let stderr = "";
     proc.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`redis-server (TLS) on ${port} exited (${code}): ${stderr}`))));
+    const exited = new Promise<never>((_, reject) =>
+      proc.once("exit", (code) => reject(new Error(`redis-server (TLS) on ${port} exited (${code}): ${stderr}`))),
+    );
     exited.catch(() => undefined);
     await Promise.race([waitForPort(port, 10_000), exited]);
   }

@@ -6,4 +6,7 @@ import type { SidecarOptions } from "../../src/config/options.ts";
  * instance timeout is sometimes missed, and a few misses open an instance's
  * circuit, turning a grant into UNAVAILABLE.
  */
-export const TOLERANT: Pick<SidecarOptions, "instanceTimeoutMs" | "minTtlMs"> = { instanceTimeoutMs: 500, minTtlMs: 1000 };
+export const TOLERANT: Pick<SidecarOptions, "instanceTimeoutMs" | "minTtlMs"> = {
+  instanceTimeoutMs: 500,
+  minTtlMs: 1000,
+};

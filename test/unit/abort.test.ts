@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LockError } from "../../src/errors/lock-error.ts";
-import { abortReason, linkedController, sleep, throwIfAborted, TimeoutError, withTimeout } from "../../src/util/abort.ts";
+import {
+  abortReason,
+  linkedController,
+  sleep,
+  throwIfAborted,
+  TimeoutError,
+  withTimeout,
+} from "../../src/util/abort.ts";
 import { expectLockError, rejectionOf, thrownBy } from "./support/lock-error.ts";
 
 beforeEach(() => {
@@ -32,7 +39,10 @@ describe("abortReason / throwIfAborted", () => {
   it("throwIfAborted throws only for an aborted signal", () => {
     expect(() => throwIfAborted(undefined)).not.toThrow();
     expect(() => throwIfAborted(new AbortController().signal)).not.toThrow();
-    expectLockError(thrownBy(() => throwIfAborted(AbortSignal.abort())), "cancelled");
+    expectLockError(
+      thrownBy(() => throwIfAborted(AbortSignal.abort())),
+      "cancelled",
+    );
   });
 });
 

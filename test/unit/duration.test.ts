@@ -84,7 +84,9 @@ describe("formatDurationMs", () => {
   });
 
   it("parse(format(ms)) gives back ms for whole milliseconds", () => {
-    const samples = [0, 1, 7, 999, 1000, 1001, 59_999, 60_000, 61_000, 3_599_000, 3_600_000, 7_200_000, 86_400_000, 31_536_000_000];
+    const samples = [
+      0, 1, 7, 999, 1000, 1001, 59_999, 60_000, 61_000, 3_599_000, 3_600_000, 7_200_000, 86_400_000, 31_536_000_000,
+    ];
     for (let ms = 0; ms < 5000; ms += 37) samples.push(ms);
     for (const ms of samples) expect(parseDurationMs(formatDurationMs(ms)), String(ms)).toBe(ms);
   });

@@ -10,7 +10,10 @@ import { ManualClock } from "./support/manual-clock.ts";
 const RECHECK_MS = 10_000;
 const NOEVICTION: EvictionPolicy = { known: true, setting: "maxmemory-policy", value: "noeviction", mayEvict: false };
 const ALLKEYS_LRU: EvictionPolicy = { known: true, setting: "maxmemory-policy", value: "allkeys-lru", mayEvict: true };
-const REFUSED: EvictionPolicy = { known: false, reason: "CONFIG GET is not permitted; INFO memory is not permitted either" };
+const REFUSED: EvictionPolicy = {
+  known: false,
+  reason: "CONFIG GET is not permitted; INFO memory is not permitted either",
+};
 
 /** A guard over a fake whose policy the test sets; `reads` counts readings. */
 function setup(initial: EvictionPolicy, allowEviction = false) {
@@ -23,12 +26,22 @@ function setup(initial: EvictionPolicy, allowEviction = false) {
     state.reads++;
     return state.policy;
   };
-  const guard = new EvictionGuard(fake, read, { allowEviction, recheckMs: RECHECK_MS, onUnreadable: () => state.unreadable++ }, clock, logger);
+  const guard = new EvictionGuard(
+    fake,
+    read,
+    { allowEviction, recheckMs: RECHECK_MS, onUnreadable: () => state.unreadable++ },
+    clock,
+    logger,
+  );
   const records = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   return { clock, fake, guard, state, records };
 }
 
-const withheld = (call: Promise<unknown>) => call.then(() => false, (e: unknown) => e instanceof VoteWithheldError);
+const withheld = (call: Promise<unknown>) =>
+  call.then(
+    () => false,
+    (e: unknown) => e instanceof VoteWithheldError,
+  );
 
 describe("eviction guard", () => {
   it("counts an instance that does not evict", async () => {
@@ -47,8 +60,16 @@ describe("eviction guard", () => {
     expect(guard.state()).toBe("evicting");
     expect(guard.mayEvict()).toBe(true);
     const warnings = records().filter((r) => r["level"] === 40);
-    expect(warnings).toEqual([expect.objectContaining({ instance: "redis://127.0.0.1:6379", setting: "maxmemory-policy", value: "allkeys-lru" })]);
-    expect(warnings[0]!["msg"]).toContain("Set maxmemory-policy noeviction on redis://127.0.0.1:6379, or accept the risk with LOCK_ALLOW_EVICTION=true");
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        instance: "redis://127.0.0.1:6379",
+        setting: "maxmemory-policy",
+        value: "allkeys-lru",
+      }),
+    ]);
+    expect(warnings[0]!["msg"]).toContain(
+      "Set maxmemory-policy noeviction on redis://127.0.0.1:6379, or accept the risk with LOCK_ALLOW_EVICTION=true",
+    );
   });
 
   it("names Dragonfly's cache mode and its flag", async () => {
@@ -126,7 +147,13 @@ describe("eviction guard", () => {
       if (fail) throw new Error("not connected to redis://127.0.0.1:6380");
       return NOEVICTION;
     };
-    const guard = new EvictionGuard(new FakeInstance("redis://127.0.0.1:6380", clock), read, { allowEviction: false, recheckMs: RECHECK_MS }, clock, pino({ level: "silent" }));
+    const guard = new EvictionGuard(
+      new FakeInstance("redis://127.0.0.1:6380", clock),
+      read,
+      { allowEviction: false, recheckMs: RECHECK_MS },
+      clock,
+      pino({ level: "silent" }),
+    );
     await guard.waitUntilConnected(0);
     expect(guard.state()).toBe("unverified");
     expect(await withheld(guard.ping())).toBe(true);
@@ -150,8 +177,16 @@ describe("evictionFromInfo", () => {
   });
 
   it("reads Dragonfly's cache_mode, whose maxmemory_policy only mirrors it", () => {
-    expect(evictionFromInfo("# Memory\r\ncache_mode:cache\r\nmaxmemory_policy:eviction\r\n")).toEqual({ known: true, setting: "cache_mode", value: "cache", mayEvict: true });
-    expect(evictionFromInfo("cache_mode:store\r\nmaxmemory_policy:noeviction\r\n")).toMatchObject({ setting: "cache_mode", mayEvict: false });
+    expect(evictionFromInfo("# Memory\r\ncache_mode:cache\r\nmaxmemory_policy:eviction\r\n")).toEqual({
+      known: true,
+      setting: "cache_mode",
+      value: "cache",
+      mayEvict: true,
+    });
+    expect(evictionFromInfo("cache_mode:store\r\nmaxmemory_policy:noeviction\r\n")).toMatchObject({
+      setting: "cache_mode",
+      mayEvict: false,
+    });
   });
 
   it("says nothing when neither is reported", () => {

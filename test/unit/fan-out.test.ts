@@ -45,8 +45,14 @@ describe("fanOut", () => {
     const time = new FakeTime(clock);
     const fakes = fakeInstances(3, clock);
     fakes[2]!.behave("gate");
-    const okCount = (answers: readonly ({ ok: boolean } | undefined)[]): number => answers.filter((a) => a?.ok === true).length;
-    const { first, all } = fanOutUntil(fakes, 25, (i) => i.identify(), (answers) => okCount(answers) >= 2);
+    const okCount = (answers: readonly ({ ok: boolean } | undefined)[]): number =>
+      answers.filter((a) => a?.ok === true).length;
+    const { first, all } = fanOutUntil(
+      fakes,
+      25,
+      (i) => i.identify(),
+      (answers) => okCount(answers) >= 2,
+    );
 
     const early = await time.settle(first);
     expect(early.map((r) => r.ok)).toEqual([true, true, false]);
@@ -67,7 +73,12 @@ describe("fanOut", () => {
     fakes[0]!.behave("fail");
     fakes[2]!.behave("hang");
     const startMs = clock.monotonicMs();
-    const { first } = fanOutUntil(fakes, 25, (i) => i.identify(), (answers) => answers.filter((a) => a?.ok === true).length >= 2);
+    const { first } = fanOutUntil(
+      fakes,
+      25,
+      (i) => i.identify(),
+      (answers) => answers.filter((a) => a?.ok === true).length >= 2,
+    );
     const results = await time.settle(first);
     expect(results.map((r) => r.ok)).toEqual([false, true, false]);
     expect(results[2]!.ok || results[2]!.error).toBeInstanceOf(TimeoutError);

@@ -41,7 +41,10 @@ describe("chooseFencingToken", () => {
         const max = [...counters].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))[0]!;
         const atMax = counters.reduce((n, c) => n + (c === max ? 1 : 0), 0);
         for (let quorum = 1; quorum <= length; quorum++) {
-          expect(chooseFencingToken(counters, quorum), `${counters.join(",")} q=${quorum}`).toEqual({ token: max, raiseNeeded: atMax < quorum });
+          expect(chooseFencingToken(counters, quorum), `${counters.join(",")} q=${quorum}`).toEqual({
+            token: max,
+            raiseNeeded: atMax < quorum,
+          });
         }
       }
     }

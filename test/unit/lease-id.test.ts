@@ -46,7 +46,10 @@ describe("formatLeaseId / parseLeaseId", () => {
     ["surrounding space", ` ${SECRET}.5`],
     ["trailing newline", `${SECRET}.5\n`],
   ])("rejects %s as invalid-argument naming lease_id", (_label, id) => {
-    const error = expectLockError(thrownBy(() => parseLeaseId(id)), "invalid-argument");
+    const error = expectLockError(
+      thrownBy(() => parseLeaseId(id)),
+      "invalid-argument",
+    );
     expect(error.message).toMatch(/^lease_id: /);
   });
 });

@@ -47,7 +47,12 @@ describe("LeaseRegistry", () => {
     registry.put(lease("early", 100), 0);
     registry.put(lease("exact", 200), 0);
     registry.put(lease("late", 300), 0);
-    expect(registry.valid(199).map((l) => l.leaseId).sort()).toEqual(["exact", "late"]);
+    expect(
+      registry
+        .valid(199)
+        .map((l) => l.leaseId)
+        .sort(),
+    ).toEqual(["exact", "late"]);
     expect(registry.valid(200).map((l) => l.leaseId)).toEqual(["late"]);
     // valid() took the expired ones out of the live set.
     expect(registry.size).toBe(1);
@@ -86,7 +91,12 @@ describe("LeaseRegistry", () => {
     expect(registry.size).toBe(3);
     registry.put(lease("d", 10_000), 1000); // a second later: prunes a
     expect(registry.size).toBe(3);
-    expect(registry.valid(1000).map((l) => l.leaseId).sort()).toEqual(["b", "c", "d"]);
+    expect(
+      registry
+        .valid(1000)
+        .map((l) => l.leaseId)
+        .sort(),
+    ).toEqual(["b", "c", "d"]);
   });
 
   it("a lease already over when put leaves the live set in that put's prune", () => {

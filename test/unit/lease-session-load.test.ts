@@ -14,7 +14,10 @@ async function setup() {
   const clock = new ManualClock({ monotonicMs: 10_000 });
   const time = new FakeTime(clock);
   const fakes = fakeInstances(3, clock, { fenceStart: 1n });
-  const engine = new LockEngine(fakes, engineTestOptions("load:"), { clock, randomness: new ScriptedRandomness("load") });
+  const engine = new LockEngine(fakes, engineTestOptions("load:"), {
+    clock,
+    randomness: new ScriptedRandomness("load"),
+  });
   const acquire = async (name: string): Promise<Lease> => {
     const result = await time.settle(engine.acquire(name, TTL, 0));
     if (!result.acquired) throw new Error(`setup: ${name} not acquired`);

@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseLeaseId } from "../../src/engine/lease-id.ts";
-import { LeaseLostError, renewalDueMs, type ClosePolicy, type LeaseLossReason } from "../../src/engine/lease-session.ts";
+import {
+  LeaseLostError,
+  renewalDueMs,
+  type ClosePolicy,
+  type LeaseLossReason,
+} from "../../src/engine/lease-session.ts";
 import { LeaseSessions } from "../../src/engine/lease-sessions.ts";
 import type { Lease } from "../../src/engine/lease.ts";
 import { LockEngine } from "../../src/engine/lock-engine.ts";
@@ -21,7 +26,14 @@ const RETRY = 10;
  * A keeper as a promise: it resolves once `signal` aborts and the keeper
  * closed with `policy`, and rejects with the loss when the lease is lost.
  */
-function keep(sessions: LeaseSessions, leaseId: string, ttlMs: number, signal: AbortSignal, onRenewed: (lease: Lease) => void, policy: ClosePolicy = "run-out"): Promise<void> {
+function keep(
+  sessions: LeaseSessions,
+  leaseId: string,
+  ttlMs: number,
+  signal: AbortSignal,
+  onRenewed: (lease: Lease) => void,
+  policy: ClosePolicy = "run-out",
+): Promise<void> {
   const keeper = sessions.keep(NAME, parseLeaseId(leaseId), ttlMs, onRenewed);
   return new Promise((resolve, reject) => {
     void keeper.lost.then(reject);
@@ -44,7 +56,14 @@ async function setup(n = 3, startMs = 10_000) {
   const renewals: Lease[] = [];
   const sessions = new LeaseSessions(engine, RETRY);
   const start = (on: LockEngine = engine, policy: ClosePolicy = "run-out"): Promise<void> =>
-    keep(on === engine ? sessions : new LeaseSessions(on, RETRY), lease.leaseId, TTL, controller.signal, (l) => renewals.push(l), policy);
+    keep(
+      on === engine ? sessions : new LeaseSessions(on, RETRY),
+      lease.leaseId,
+      TTL,
+      controller.signal,
+      (l) => renewals.push(l),
+      policy,
+    );
   /** When each instance-0 extend call happened, relative to t0. */
   const extendTimes = (): number[] => fakes[0]!.callsOf("extend").map((c) => c.atMs - t0);
   return { clock, time, fakes, engine, lease, t0, controller, renewals, sessions, start, extendTimes };
@@ -70,7 +89,13 @@ describe("LeaseSession", () => {
 
     expect(extendTimes()).toEqual([0, 100, 200, 300, 400]);
     expect(renewals.map((l) => l.endMs - t0)).toEqual([0, 100, 200, 300, 400].map((at) => at + TTL - DRIFT));
-    for (const renewal of renewals) expect(renewal).toMatchObject({ name: NAME, leaseId: lease.leaseId, fencingToken: lease.fencingToken, ttlMs: TTL });
+    for (const renewal of renewals)
+      expect(renewal).toMatchObject({
+        name: NAME,
+        leaseId: lease.leaseId,
+        fencingToken: lease.fencingToken,
+        ttlMs: TTL,
+      });
     controller.abort();
     await expect(time.settle(running)).resolves.toBeUndefined();
   });
@@ -343,7 +368,9 @@ describe("renewalDueMs", () => {
 describe("review regressions: the end told holds", () => {
   it("a long and a short Extend in one batch: the later end stands, and a later Extend before it renews instead of deleting the keys", async () => {
     const { time, fakes, engine, lease, t0 } = await setup();
-    const [long] = await time.settle(Promise.all([engine.extend(NAME, lease.id, 10_000), engine.extend(NAME, lease.id, TTL)]));
+    const [long] = await time.settle(
+      Promise.all([engine.extend(NAME, lease.id, 10_000), engine.extend(NAME, lease.id, TTL)]),
+    );
     expect(long.endMs - t0).toBeGreaterThan(9_000);
     expect(engine.leases.get(lease.leaseId)!.endMs).toBe(long.endMs);
     await time.elapse(700);

@@ -118,11 +118,14 @@ describe("loadConfig: every value error names its setting", () => {
     expect(fromFlag).toContain(s.env);
   });
 
-  it.each(durations.filter((s) => s.min !== undefined && s.min > 0).map((s) => [s.env, s] as const))("%s: one millisecond below the minimum", (_env, s) => {
-    const message = configError({ [s.env]: `${s.min! - 1}ms` }).message;
-    expect(message).toContain(s.env);
-    expect(message).toMatch(/below the minimum/);
-  });
+  it.each(durations.filter((s) => s.min !== undefined && s.min > 0).map((s) => [s.env, s] as const))(
+    "%s: one millisecond below the minimum",
+    (_env, s) => {
+      const message = configError({ [s.env]: `${s.min! - 1}ms` }).message;
+      expect(message).toContain(s.env);
+      expect(message).toMatch(/below the minimum/);
+    },
+  );
 
   it.each(durations.map((s) => [s.env, s] as const))("%s: one millisecond above the maximum", (_env, s) => {
     const message = configError({ [s.env]: `${s.max! + 1}ms` }).message;
@@ -131,7 +134,9 @@ describe("loadConfig: every value error names its setting", () => {
   });
 
   it("the bound is shown as a duration", () => {
-    expect(configError({ LOCK_MIN_TTL: "9ms" }).message).toBe("LOCK_MIN_TTL / --min-ttl: 9ms is below the minimum 10ms");
+    expect(configError({ LOCK_MIN_TTL: "9ms" }).message).toBe(
+      "LOCK_MIN_TTL / --min-ttl: 9ms is below the minimum 10ms",
+    );
     expect(configError({}, ["--max-ttl=25h"]).message).toBe("--max-ttl (LOCK_MAX_TTL): 25h is above the maximum 24h");
   });
 
@@ -154,9 +159,12 @@ describe("loadConfig: every value error names its setting", () => {
     expect(message).toContain(problem);
   });
 
-  it.each(["localhost", "host:", ":50051", "host:65536", "host:port", "a b:1", "[::1]"])("LOCK_LISTEN=%j is not host:port", (value) => {
-    expect(configError({ LOCK_LISTEN: value }).message).toContain("LOCK_LISTEN");
-  });
+  it.each(["localhost", "host:", ":50051", "host:65536", "host:port", "a b:1", "[::1]"])(
+    "LOCK_LISTEN=%j is not host:port",
+    (value) => {
+      expect(configError({ LOCK_LISTEN: value }).message).toContain("LOCK_LISTEN");
+    },
+  );
 
   it.each(["localhost:50051", "0.0.0.0:0", "[::1]:65535", "[::]:50051"])("LOCK_LISTEN=%j is accepted", (value) => {
     expect(loadConfig({ LOCK_LISTEN: value }, []).listen).toBe(value);
@@ -168,24 +176,32 @@ describe("loadConfig: yes/no settings", () => {
     expect(loadConfig({}, []).allowEviction).toBe(false);
     expect(loadConfig({ LOCK_ALLOW_EVICTION: "true" }, []).allowEviction).toBe(true);
     expect(loadConfig({ LOCK_ALLOW_EVICTION: "true" }, ["--allow-eviction=false"]).allowEviction).toBe(false);
-    expect(configError({ LOCK_ALLOW_EVICTION: "yes" }).message).toBe('LOCK_ALLOW_EVICTION / --allow-eviction: "yes" is not true or false');
+    expect(configError({ LOCK_ALLOW_EVICTION: "yes" }).message).toBe(
+      'LOCK_ALLOW_EVICTION / --allow-eviction: "yes" is not true or false',
+    );
   });
 
   it("the flag alone means true, before another flag or at the end", () => {
     expect(loadConfig({}, ["--allow-eviction"]).allowEviction).toBe(true);
-    expect(loadConfig({}, ["--allow-eviction", "--listen", "127.0.0.1:1"])).toMatchObject({ allowEviction: true, listen: "127.0.0.1:1" });
+    expect(loadConfig({}, ["--allow-eviction", "--listen", "127.0.0.1:1"])).toMatchObject({
+      allowEviction: true,
+      listen: "127.0.0.1:1",
+    });
     expect(loadConfig({}, ["--allow-eviction", "false"]).allowEviction).toBe(false);
   });
 });
 
 describe("loadConfig: settings with a fixed set of values", () => {
-  it.each(SETTINGS.filter((s) => s.choices !== undefined).map((s) => [s.env, s] as const))("%s accepts each choice and names itself otherwise", (_env, s) => {
-    for (const choice of s.choices!) expect(loadConfig({ [s.env]: choice }, [])[s.key]).toBe(choice);
-    const message = configError({ [s.env]: "loudest" }).message;
-    expect(message).toContain(s.env);
-    expect(message).toContain('"loudest"');
-    for (const choice of s.choices!) expect(message).toContain(choice);
-  });
+  it.each(SETTINGS.filter((s) => s.choices !== undefined).map((s) => [s.env, s] as const))(
+    "%s accepts each choice and names itself otherwise",
+    (_env, s) => {
+      for (const choice of s.choices!) expect(loadConfig({ [s.env]: choice }, [])[s.key]).toBe(choice);
+      const message = configError({ [s.env]: "loudest" }).message;
+      expect(message).toContain(s.env);
+      expect(message).toContain('"loudest"');
+      for (const choice of s.choices!) expect(message).toContain(choice);
+    },
+  );
 
   it("LOCK_LOG_LEVEL is one of pino's levels", () => {
     expect(loadConfig({ LOCK_LOG_LEVEL: "debug" }, []).logLevel).toBe("debug");
@@ -226,19 +242,25 @@ describe("loadConfig: instance URLs", () => {
     [`:${PASSWORD}@host:6379`, "redis://***@host:6379"],
   ])("host:port without a scheme (%j) is named as given, with the URL to write", (value, write) => {
     const message = configError({ LOCK_INSTANCES: value }).message;
-    expect(message).toBe(`LOCK_INSTANCES / --instances: ${JSON.stringify(value.replace(`:${PASSWORD}`, "***"))} is not a redis:// or rediss:// URL; write ${write}`);
+    expect(message).toBe(
+      `LOCK_INSTANCES / --instances: ${JSON.stringify(value.replace(`:${PASSWORD}`, "***"))} is not a redis:// or rediss:// URL; write ${write}`,
+    );
     expect(configError({}, ["--instances", `redis://a:1,${value}`]).message).toContain(`write ${write}`);
   });
 
   it("the same instance twice is refused, without echoing passwords", () => {
-    const message = configError({ LOCK_INSTANCES: `redis://:${PASSWORD}@a:6379/0,redis://b:6379,redis://:other@a:6379/1` }).message;
+    const message = configError({
+      LOCK_INSTANCES: `redis://:${PASSWORD}@a:6379/0,redis://b:6379,redis://:other@a:6379/1`,
+    }).message;
     expect(message).toContain("LOCK_INSTANCES");
     expect(message).toContain("twice");
     expect(message).not.toContain(PASSWORD);
   });
 
   it("different ports of one host are different instances", () => {
-    expect(loadConfig({ LOCK_INSTANCES: "redis://a:6379,redis://a:6380,redis://a:6381" }, []).instances).toHaveLength(3);
+    expect(loadConfig({ LOCK_INSTANCES: "redis://a:6379,redis://a:6380,redis://a:6381" }, []).instances).toHaveLength(
+      3,
+    );
   });
 
   // Regression: redis: URLs get no default port or lowercased host from the
@@ -248,7 +270,9 @@ describe("loadConfig: instance URLs", () => {
   });
 
   it("an instance listed with differently cased host names is refused as a duplicate", () => {
-    expect(configError({ LOCK_INSTANCES: "redis://Cache-1:6379,redis://cache-1:6379,redis://b:6379" }).message).toContain("twice");
+    expect(
+      configError({ LOCK_INSTANCES: "redis://Cache-1:6379,redis://cache-1:6379,redis://b:6379" }).message,
+    ).toContain("twice");
   });
 });
 
@@ -272,7 +296,11 @@ describe("loadConfig: relations between settings", () => {
   });
 
   it("min = default = max is allowed", () => {
-    expect(loadConfig({ LOCK_MIN_TTL: "2s", LOCK_DEFAULT_TTL: "2s", LOCK_MAX_TTL: "2s" }, [])).toMatchObject({ minTtlMs: 2000, defaultTtlMs: 2000, maxTtlMs: 2000 });
+    expect(loadConfig({ LOCK_MIN_TTL: "2s", LOCK_DEFAULT_TTL: "2s", LOCK_MAX_TTL: "2s" }, [])).toMatchObject({
+      minTtlMs: 2000,
+      defaultTtlMs: 2000,
+      maxTtlMs: 2000,
+    });
   });
 
   it("min ttl under twice the instance timeout names both", () => {

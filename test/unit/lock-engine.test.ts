@@ -28,7 +28,11 @@ const QUORUM: Record<number, number> = { 1: 1, 3: 2, 5: 3 };
 function setup(n: number, callLimit?: number) {
   const clock = new ManualClock();
   const time = new FakeTime(clock);
-  const fakes = fakeInstances(n, clock, callLimit === undefined ? { fenceStart: 100n } : { fenceStart: 100n, callLimit });
+  const fakes = fakeInstances(
+    n,
+    clock,
+    callLimit === undefined ? { fenceStart: 100n } : { fenceStart: 100n, callLimit },
+  );
   const random = new ScriptedRandomness("lease", 0.5);
   const engine = new LockEngine(fakes, OPTIONS, { clock, randomness: random });
   /** Another sidecar on the same instances. */
@@ -51,7 +55,9 @@ function acquireRequests(fake: FakeInstance): InstanceAcquire[] {
 /** When acquires with secrets from `prefix` reached the fake: attempts, and handovers from local releases. */
 function attemptTimes(fake: FakeInstance, prefix: string, since: number): number[] {
   return fake.calls
-    .flatMap((c) => (c.method === "acquire" ? [{ c, r: c.args[0] }] : c.method === "handover" ? [{ c, r: c.args[1] }] : []))
+    .flatMap((c) =>
+      c.method === "acquire" ? [{ c, r: c.args[0] }] : c.method === "handover" ? [{ c, r: c.args[1] }] : [],
+    )
     .filter(({ r }) => ScriptedRandomness.owns(prefix, (r as InstanceAcquire).secret))
     .map(({ c }) => c.atMs - since);
 }
@@ -91,46 +97,59 @@ describe.each([3, 5])("acquire with N=%i", (n) => {
   const modes: Behaviour[] = ["fail", "lose-reply", "hang"];
 
   describe.each(modes)("failing instances %s", (mode) => {
-    it.each(minorities.map((s) => [s.join(",") || "none", s] as const))("grants with failed {%s}", async (_label, failed) => {
-      const { clock, time, fakes, random, engine } = setup(n);
-      for (const i of failed) fakes[i]!.behave(mode);
-      const startMs = clock.monotonicMs();
+    it.each(minorities.map((s) => [s.join(",") || "none", s] as const))(
+      "grants with failed {%s}",
+      async (_label, failed) => {
+        const { clock, time, fakes, random, engine } = setup(n);
+        for (const i of failed) fakes[i]!.behave(mode);
+        const startMs = clock.monotonicMs();
 
-      const result = await time.settle(engine.acquire(NAME, TTL, 0));
+        const result = await time.settle(engine.acquire(NAME, TTL, 0));
 
-      // A majority's grants suffice: a hanging instance is not waited for.
-      const secret = random.secrets[0]!;
-      const lease: Lease = { name: NAME, leaseId: `${secret}.100`, id: parseLeaseId(`${secret}.100`), fencingToken: 100n, ttlMs: TTL, endMs: startMs + TTL - DRIFT };
-      expect(result).toEqual({ acquired: true, lease });
-      expect(random.secrets).toHaveLength(1);
-      expect(engine.leases.get(lease.leaseId)).toEqual(lease);
-      fakes.forEach((fake, i) => {
-        // The SET landed where the instance answered, and where only the reply was lost.
-        const landed = !failed.includes(i) || mode === "lose-reply";
-        expect(fake.valueAt(LOCK), fake.name).toBe(landed ? secret : undefined);
-        expect(fake.callsOf("acquire"), fake.name).toHaveLength(1);
-        expect(fake.callsOf("release"), fake.name).toHaveLength(0);
-      });
-    });
+        // A majority's grants suffice: a hanging instance is not waited for.
+        const secret = random.secrets[0]!;
+        const lease: Lease = {
+          name: NAME,
+          leaseId: `${secret}.100`,
+          id: parseLeaseId(`${secret}.100`),
+          fencingToken: 100n,
+          ttlMs: TTL,
+          endMs: startMs + TTL - DRIFT,
+        };
+        expect(result).toEqual({ acquired: true, lease });
+        expect(random.secrets).toHaveLength(1);
+        expect(engine.leases.get(lease.leaseId)).toEqual(lease);
+        fakes.forEach((fake, i) => {
+          // The SET landed where the instance answered, and where only the reply was lost.
+          const landed = !failed.includes(i) || mode === "lose-reply";
+          expect(fake.valueAt(LOCK), fake.name).toBe(landed ? secret : undefined);
+          expect(fake.callsOf("acquire"), fake.name).toHaveLength(1);
+          expect(fake.callsOf("release"), fake.name).toHaveLength(0);
+        });
+      },
+    );
 
-    it.each(majorities.map((s) => [s.join(","), s] as const))("failed {%s}: unavailable, rolled back on every instance", async (_label, failed) => {
-      const { time, fakes, random, engine } = setup(n);
-      for (const i of failed) fakes[i]!.behave(mode);
+    it.each(majorities.map((s) => [s.join(","), s] as const))(
+      "failed {%s}: unavailable, rolled back on every instance",
+      async (_label, failed) => {
+        const { time, fakes, random, engine } = setup(n);
+        for (const i of failed) fakes[i]!.behave(mode);
 
-      const error = await time.rejection(engine.acquire(NAME, TTL, 0));
+        const error = await time.rejection(engine.acquire(NAME, TTL, 0));
 
-      const lockError = expectLockError(error, "unavailable");
-      expect(lockError.message).toContain(`only ${n - failed.length} of ${n} instances answered (need ${q})`);
-      const secret = random.secrets[0]!;
-      for (const fake of fakes) {
-        expect(acquireRequests(fake).map((r) => r.secret)).toEqual([secret]);
-        // Released everywhere (no instance answered "held"), also where the
-        // call failed: the SET may have landed.
-        expect(releaseSecrets(fake), fake.name).toEqual([secret]);
-        expect(fake.valueAt(LOCK), fake.name).toBeUndefined();
-      }
-      expect(engine.leases.size).toBe(0);
-    });
+        const lockError = expectLockError(error, "unavailable");
+        expect(lockError.message).toContain(`only ${n - failed.length} of ${n} instances answered (need ${q})`);
+        const secret = random.secrets[0]!;
+        for (const fake of fakes) {
+          expect(acquireRequests(fake).map((r) => r.secret)).toEqual([secret]);
+          // Released everywhere (no instance answered "held"), also where the
+          // call failed: the SET may have landed.
+          expect(releaseSecrets(fake), fake.name).toEqual([secret]);
+          expect(fake.valueAt(LOCK), fake.name).toBeUndefined();
+        }
+        expect(engine.leases.size).toBe(0);
+      },
+    );
   });
 });
 
@@ -166,7 +185,13 @@ describe("acquire: contention", () => {
     expect(fakes.map((f) => releaseSecrets(f))).toEqual([[], [], [], [secret], [secret]]);
     // A contended rollback announces nothing: the lock is still held.
     for (const fake of fakes.slice(3)) expect(fake.callsOf("release")[0]!.args[2]).toBeUndefined();
-    expect(fakes.map((f) => f.valueAt(LOCK))).toEqual(["someone-else-000000", "someone-else-000000", "someone-else-000000", undefined, undefined]);
+    expect(fakes.map((f) => f.valueAt(LOCK))).toEqual([
+      "someone-else-000000",
+      "someone-else-000000",
+      "someone-else-000000",
+      undefined,
+      undefined,
+    ]);
   });
 
   // Regression: a holder with a majority that lacks its key on a minority is
@@ -271,7 +296,8 @@ describe("acquire: fencing tokens", () => {
       if (round % 2 === 1) expect(await time.settle(engine.release(NAME, lease.id))).toBe(true);
       else clock.advance(TTL);
     }
-    for (let i = 1; i < tokens.length; i++) expect(tokens[i]!, `round ${i}: ${tokens.join(",")}`).toBeGreaterThan(tokens[i - 1]!);
+    for (let i = 1; i < tokens.length; i++)
+      expect(tokens[i]!, `round ${i}: ${tokens.join(",")}`).toBeGreaterThan(tokens[i - 1]!);
     // The scenario must have exercised the raise path.
     expect(fakes.some((f) => f.callsOf("raiseFence").length > 0)).toBe(true);
   });
@@ -435,7 +461,11 @@ describe("acquire: waiting", () => {
     // tagged with the lease's fencing token.
     expect(await time.settle(holder.engine.release(NAME, held.id))).toBe(true);
     for (const fake of fakes) {
-      expect(fake.callsOf("release").at(-1)?.args).toEqual([LOCK, held.leaseId.split(".")[0], { channel: CHANNEL, tag: held.fencingToken.toString(), queueKey: QUEUE }]);
+      expect(fake.callsOf("release").at(-1)?.args).toEqual([
+        LOCK,
+        held.leaseId.split(".")[0],
+        { channel: CHANNEL, tag: held.fencingToken.toString(), queueKey: QUEUE },
+      ]);
     }
 
     const result = await time.settle(waiting);
@@ -575,7 +605,10 @@ describe("acquire: waiting", () => {
     for (const fake of fakes) fake.drop(LOCK);
     const lease = await acquireNow(TTL, peer("other").engine);
     await time.settle(engine.release(NAME, lease.id));
-    expect(fakes[2]!.callsOf("release").map((c) => c.args[2])).toEqual([undefined, { channel: CHANNEL, tag: lease.fencingToken.toString(), queueKey: QUEUE }]);
+    expect(fakes[2]!.callsOf("release").map((c) => c.args[2])).toEqual([
+      undefined,
+      { channel: CHANNEL, tag: lease.fencingToken.toString(), queueKey: QUEUE },
+    ]);
   });
 
   // Regression: rolling back an unavailable attempt must not announce a
@@ -707,7 +740,10 @@ describe("acquire: local queue and waiting tickets", () => {
 
     await time.settle(holder.engine.release(NAME, held.id));
     // The lock is free, but every instance answers for the older ticket.
-    expect(await time.settle(peer("newcomer").engine.acquire(NAME, TTL, 0))).toEqual({ acquired: false, retryAfterMs: undefined });
+    expect(await time.settle(peer("newcomer").engine.acquire(NAME, TTL, 0))).toEqual({
+      acquired: false,
+      retryAfterMs: undefined,
+    });
 
     expect((await time.settle(waiting)).acquired).toBe(true);
     expect(attemptTimes(fakes[0]!, "lease", t0)).toEqual([0, 0, 15, 30]);
@@ -847,7 +883,11 @@ describe("acquire: callers behind the local queue are told the truth (issue 12)"
     expect(await time.settle(engine.acquire(NAME, TTL, 0))).toEqual({ acquired: false, retryAfterMs: undefined });
 
     const handed = ticketless(fakes[0]!)[0]!.secret;
-    expect(fakes.map((f) => f.callsOf("handover").map((c) => (c.args[0] as { secret: string }).secret))).toEqual([[handed], [handed], [handed]]);
+    expect(fakes.map((f) => f.callsOf("handover").map((c) => (c.args[0] as { secret: string }).secret))).toEqual([
+      [handed],
+      [handed],
+      [handed],
+    ]);
     const result = await time.settle(head);
     if (!result.acquired) return expect.fail("the head was not handed the lock");
     expect(engine.leases.valid(time.clock.monotonicMs()).map((l) => l.leaseId)).toEqual([result.lease.leaseId]);
@@ -893,7 +933,9 @@ describe("acquire: split votes (issue 12)", () => {
 describe("release: handover to this sidecar's waiting head", () => {
   /** Secrets that handover calls released, and the acquire requests they carried. */
   function handovers(fake: FakeInstance): { released: string; request: InstanceAcquire }[] {
-    return fake.callsOf("handover").map((c) => ({ released: (c.args[0] as { secret: string }).secret, request: c.args[1] as InstanceAcquire }));
+    return fake
+      .callsOf("handover")
+      .map((c) => ({ released: (c.args[0] as { secret: string }).secret, request: c.args[1] as InstanceAcquire }));
   }
 
   it("releases and grants the head in one call per instance, with validity from that call and the next token", async () => {
@@ -914,7 +956,9 @@ describe("release: handover to this sidecar's waiting head", () => {
     fakes.forEach((fake, i) => {
       expect(fake.callsOf("release")).toHaveLength(0);
       expect(fake.callsOf("acquire")).toHaveLength(attemptsBefore[i]!); // no attempt of its own
-      expect(handovers(fake)).toEqual([{ released: held.leaseId.split(".")[0], request: expect.objectContaining({ ttlMs: TTL }) }]);
+      expect(handovers(fake)).toEqual([
+        { released: held.leaseId.split(".")[0], request: expect.objectContaining({ ttlMs: TTL }) },
+      ]);
       expect(fake.valueAt(LOCK)).toBe(result.lease.leaseId.split(".")[0]);
     });
     await time.elapse(1);
@@ -955,7 +999,9 @@ describe("release: handover to this sidecar's waiting head", () => {
     fakes[2]!.behave("fail", "handover");
     const secretsBefore = random.secrets.length;
 
-    await expect(time.settle(engine.release(NAME, held.id))).rejects.toThrow(/only 1 of 3 instances answered the release/);
+    await expect(time.settle(engine.release(NAME, held.id))).rejects.toThrow(
+      /only 1 of 3 instances answered the release/,
+    );
     await time.elapse(1);
     const handedSecret = handovers(fakes[0]!)[0]!.request.secret;
     expect(random.secrets.slice(secretsBefore)).toContain(handedSecret);
@@ -1091,33 +1137,40 @@ describe("release: handover to this sidecar's waiting head", () => {
     [0, ["a1", "c", "a2", "a3"]],
     [1, ["a1", "a2", "c", "a3"]],
     [2, ["a1", "a2", "a3", "c"]],
-  ] as const)("LOCK_MAX_BATCH %i bounds how many queued callers go ahead of another sidecar's older ticket", async (maxBatch, expected) => {
-    const base = setup(3);
-    const { time, fakes, peer, acquireNow } = base;
-    const engine = new LockEngine(fakes, { ...OPTIONS, maxBatch }, { clock: base.clock, randomness: new ScriptedRandomness("batch") });
-    const holder = peer("holder").engine;
-    const held = await acquireNow(10_000, holder);
-    const order: string[] = [];
-    const served = new Map<string, { on: LockEngine; lease: Lease }>();
-    const enter = (on: LockEngine, who: string): Promise<void> =>
-      on.acquire(NAME, TTL, 5000).then((r) => {
-        if (!r.acquired) throw new Error(`${who} not granted`);
-        order.push(who);
-        served.set(who, { on, lease: r.lease });
-      });
-    const done = [enter(engine, "a1"), enter(engine, "a2"), enter(engine, "a3")];
-    await time.elapse(5);
-    done.push(enter(peer("other").engine, "c"));
-    await time.elapse(5);
-    await time.settle(holder.release(NAME, held.id));
-    for (let i = 0; i < 4; i++) {
-      await time.elapse(1);
-      const last = served.get(order.at(-1)!)!;
-      await time.settle(last.on.release(NAME, last.lease.id));
-    }
-    await time.settle(Promise.all(done));
-    expect(order).toEqual(expected);
-  });
+  ] as const)(
+    "LOCK_MAX_BATCH %i bounds how many queued callers go ahead of another sidecar's older ticket",
+    async (maxBatch, expected) => {
+      const base = setup(3);
+      const { time, fakes, peer, acquireNow } = base;
+      const engine = new LockEngine(
+        fakes,
+        { ...OPTIONS, maxBatch },
+        { clock: base.clock, randomness: new ScriptedRandomness("batch") },
+      );
+      const holder = peer("holder").engine;
+      const held = await acquireNow(10_000, holder);
+      const order: string[] = [];
+      const served = new Map<string, { on: LockEngine; lease: Lease }>();
+      const enter = (on: LockEngine, who: string): Promise<void> =>
+        on.acquire(NAME, TTL, 5000).then((r) => {
+          if (!r.acquired) throw new Error(`${who} not granted`);
+          order.push(who);
+          served.set(who, { on, lease: r.lease });
+        });
+      const done = [enter(engine, "a1"), enter(engine, "a2"), enter(engine, "a3")];
+      await time.elapse(5);
+      done.push(enter(peer("other").engine, "c"));
+      await time.elapse(5);
+      await time.settle(holder.release(NAME, held.id));
+      for (let i = 0; i < 4; i++) {
+        await time.elapse(1);
+        const last = served.get(order.at(-1)!)!;
+        await time.settle(last.on.release(NAME, last.lease.id));
+      }
+      await time.settle(Promise.all(done));
+      expect(order).toEqual(expected);
+    },
+  );
 
   it("the release answers once a majority released; the head waits for the answer that decides it", async () => {
     const { time, fakes, engine, acquireNow } = setup(3);
@@ -1125,7 +1178,14 @@ describe("release: handover to this sidecar's waiting head", () => {
     const waiting = engine.acquire(NAME, TTL, 5000);
     await time.elapse(20);
     // Another sidecar's older ticket, registered on i1 only: i1 will refuse the head.
-    await fakes[1]!.acquire({ keys: { lock: LOCK, fence: FENCE, queue: QUEUE, channel: CHANNEL }, secret: "elsewhere-000000", ttlMs: TTL, fenceRetentionMs: 60_000, ticket: "000000000000000-older", ticketTtlMs: 60_000 });
+    await fakes[1]!.acquire({
+      keys: { lock: LOCK, fence: FENCE, queue: QUEUE, channel: CHANNEL },
+      secret: "elsewhere-000000",
+      ttlMs: TTL,
+      fenceRetentionMs: 60_000,
+      ticket: "000000000000000-older",
+      ticketTtlMs: 60_000,
+    });
     fakes[2]!.behave("gate", "handover");
     expect(await time.settle(engine.release(NAME, held.id), 5)).toBe(true); // i0 and i1 released: answered
     let settled = false;
@@ -1173,7 +1233,11 @@ describe("release: handover to this sidecar's waiting head", () => {
 describe("limits", () => {
   function limited(maxLeases: number, maxWaiters: number) {
     const base = setup(3);
-    const engine = new LockEngine(base.fakes, { ...OPTIONS, maxLeases, maxWaiters }, { clock: base.clock, randomness: new ScriptedRandomness("limited") });
+    const engine = new LockEngine(
+      base.fakes,
+      { ...OPTIONS, maxLeases, maxWaiters },
+      { clock: base.clock, randomness: new ScriptedRandomness("limited") },
+    );
     return { ...base, engine };
   }
 
@@ -1260,7 +1324,10 @@ describe("extend", () => {
   it("a malformed lease id: invalid-argument, no instance called", async () => {
     const { fakes, engine } = setup(3);
     // The engine takes a parsed id: a malformed one is refused before it is called.
-    expectLockError(thrownBy(() => engine.extend(NAME, parseLeaseId("nonsense"), TTL)), "invalid-argument");
+    expectLockError(
+      thrownBy(() => engine.extend(NAME, parseLeaseId("nonsense"), TTL)),
+      "invalid-argument",
+    );
     for (const fake of fakes) expect(fake.calls).toHaveLength(0);
   });
 
@@ -1271,13 +1338,17 @@ describe("extend", () => {
     fakes[0]!.drop("test:lock:b");
     fakes[1]!.drop("test:lock:b");
 
-    const [ra, rb] = await time.settle(Promise.allSettled([engine.extend("a", a.id, 2000), engine.extend("b", b.id, 2000)]));
+    const [ra, rb] = await time.settle(
+      Promise.allSettled([engine.extend("a", a.id, 2000), engine.extend("b", b.id, 2000)]),
+    );
 
     expect(ra).toMatchObject({ status: "fulfilled", value: { leaseId: a.leaseId, ttlMs: 2000 } });
     expect(rb.status).toBe("rejected");
     if (rb.status === "rejected") expectLockError(rb.reason, "not-held");
     for (const fake of fakes) {
-      expect(fake.callsOf("extend").map((c) => (c.args[0] as { lockKey: string }[]).map((item) => item.lockKey))).toEqual([["test:lock:a", "test:lock:b"]]);
+      expect(
+        fake.callsOf("extend").map((c) => (c.args[0] as { lockKey: string }[]).map((item) => item.lockKey)),
+      ).toEqual([["test:lock:a", "test:lock:b"]]);
     }
   });
 
@@ -1495,7 +1566,9 @@ describe("release", () => {
     const lease = await acquireNow();
     for (const i of [0, 1, 2]) fakes[i]!.behave("fail");
     const error = await time.rejection(engine.release(NAME, lease.id));
-    expect(expectLockError(error, "unavailable").message).toContain("only 2 of 5 instances answered the release (need 3)");
+    expect(expectLockError(error, "unavailable").message).toContain(
+      "only 2 of 5 instances answered the release (need 3)",
+    );
   });
 
   it("under another name: false, and the real lease stays known and held", async () => {
@@ -1509,10 +1582,12 @@ describe("release", () => {
   it("a malformed lease id: invalid-argument", async () => {
     const { engine } = setup(3);
     // The engine takes a parsed id: a malformed one is refused before it is called.
-    expectLockError(thrownBy(() => engine.release(NAME, parseLeaseId("x"))), "invalid-argument");
+    expectLockError(
+      thrownBy(() => engine.release(NAME, parseLeaseId("x"))),
+      "invalid-argument",
+    );
   });
 });
-
 
 describe("reachableCount and close", () => {
   it("close() lets calls still out after an early answer land before closing the instances", async () => {

@@ -10,7 +10,11 @@ describe("lockctl options", () => {
     let out = "";
     let err = "";
     // An address nothing listens on: a call reaching the network would exit 4, not 2.
-    const code = await runLockctl(argv, { env: { LOCK_ADDRESS: "127.0.0.1:1" }, out: (t) => (out += t), err: (t) => (err += t) });
+    const code = await runLockctl(argv, {
+      env: { LOCK_ADDRESS: "127.0.0.1:1" },
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+    });
     return { code, out, err };
   }
 
@@ -24,10 +28,16 @@ describe("lockctl options", () => {
     [["acquire", "x", "--frobnicate"], "unknown option --frobnicate (see"],
     [["acquire", "x", "-z"], "unknown option -z (see"],
     [["acquire", "x", "--ttl"], "--ttl needs a value (see"],
-    [["acquire", "x", "--ttl", "--wait", "5s"], '--ttl needs a value, not "--wait" (write --ttl=--wait if that is the value)'],
+    [
+      ["acquire", "x", "--ttl", "--wait", "5s"],
+      '--ttl needs a value, not "--wait" (write --ttl=--wait if that is the value)',
+    ],
     [["status", "--json=yes"], '--json takes no value (got "yes")'],
     [["acquire", "x", "--ttl", "1m30"], '--ttl: "1m30" is not a duration like 250ms, 10s or 1m30s'],
-    [["acquire", "x", "--ttl", "99999999999999999h"], '--ttl: "99999999999999999h" is out of range (at most 87660000h)'],
+    [
+      ["acquire", "x", "--ttl", "99999999999999999h"],
+      '--ttl: "99999999999999999h" is out of range (at most 87660000h)',
+    ],
     [["hold", "x", "--wait", "87660001h", "--", "true"], '--wait: "87660001h" is out of range'],
   ])("%j exits 2: %s", async (argv, message) => {
     const { code, out, err } = await run(...argv);
@@ -54,10 +64,16 @@ describe("status without --admin-address", () => {
   it("looks for the admin listener on the --address host and says so", async () => {
     let out = "";
     let err = "";
-    const code = await runLockctl(["status", "--json", "--address", "127.0.0.2:1"], { env: {}, out: (t) => (out += t), err: (t) => (err += t) });
+    const code = await runLockctl(["status", "--json", "--address", "127.0.0.2:1"], {
+      env: {},
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+    });
     expect(code).toBe(4);
     expect(JSON.parse(out)).toMatchObject({ address: "127.0.0.2:1", admin: "127.0.0.2:9090", health: "UNREACHABLE" });
-    expect(err).toMatch(/instance states unknown: http:\/\/127\.0\.0\.2:9090\/status \(the --address host's default admin port; --admin-address to change\)/);
+    expect(err).toMatch(
+      /instance states unknown: http:\/\/127\.0\.0\.2:9090\/status \(the --address host's default admin port; --admin-address to change\)/,
+    );
   });
 });
 

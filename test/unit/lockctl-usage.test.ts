@@ -11,7 +11,11 @@ describe("lockctl command line", () => {
     let out = "";
     let err = "";
     // An address nothing listens on: any call reaching the network would fail with 4, not 2.
-    const code = await runLockctl(argv, { env: { LOCK_ADDRESS: "127.0.0.1:1" }, out: (t) => (out += t), err: (t) => (err += t) });
+    const code = await runLockctl(argv, {
+      env: { LOCK_ADDRESS: "127.0.0.1:1" },
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+    });
     return { code, out, err };
   }
 
@@ -64,7 +68,10 @@ describe("lockctl command line", () => {
   });
 
   it("keeps everything after -- verbatim for hold, options included", () => {
-    const args = parseCommandArgs(["job", "--ttl", "5s", "--", "sh", "-c", "echo --ttl", "--wait"], holdCommand.options);
+    const args = parseCommandArgs(
+      ["job", "--ttl", "5s", "--", "sh", "-c", "echo --ttl", "--wait"],
+      holdCommand.options,
+    );
     expect(args.positionals).toEqual(["job"]);
     expect(args.values["ttl"]).toBe("5s");
     expect(args.values["wait"]).toBeUndefined();
@@ -72,7 +79,9 @@ describe("lockctl command line", () => {
   });
 
   it("prints its version, the package's, on --version", async () => {
-    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
     expect(await run("--version")).toEqual({ code: 0, out: `lockctl ${version}\n`, err: "" });
     expect((await run("--help")).out).toContain("lockctl --version");
   });

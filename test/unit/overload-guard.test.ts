@@ -19,11 +19,9 @@ describe("overloadCause", () => {
 describe("OverloadGuard", () => {
   const signals = { lagMs: 0, delayMs: 0 };
   const refused: OverloadCause[] = [];
-  const guard = new OverloadGuard(
-    { renewalLagMs: () => signals.lagMs, eventLoopDelayMs: () => signals.delayMs },
-    250,
-    { overloadRefused: (cause) => refused.push(cause) },
-  );
+  const guard = new OverloadGuard({ renewalLagMs: () => signals.lagMs, eventLoopDelayMs: () => signals.delayMs }, 250, {
+    overloadRefused: (cause) => refused.push(cause),
+  });
 
   it("takes new work while both signals are under the threshold", () => {
     Object.assign(signals, { lagMs: 40, delayMs: 200 });
@@ -35,7 +33,11 @@ describe("OverloadGuard", () => {
     Object.assign(signals, { lagMs: 812, delayMs: 0 });
     const lag = guard.refusal();
     expect(lag).toBeInstanceOf(LockError);
-    expect(lag).toMatchObject({ code: "resource-exhausted", reason: "OVERLOADED", metadata: { setting: "LOCK_OVERLOAD_LAG", cause: "renewal_lag" } });
+    expect(lag).toMatchObject({
+      code: "resource-exhausted",
+      reason: "OVERLOADED",
+      metadata: { setting: "LOCK_OVERLOAD_LAG", cause: "renewal_lag" },
+    });
     expect(lag!.message).toMatch(/renewals of held leases are running 812 ms late, past LOCK_OVERLOAD_LAG \(250 ms\)/);
 
     Object.assign(signals, { lagMs: 0, delayMs: 300 });

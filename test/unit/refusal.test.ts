@@ -3,7 +3,10 @@ import { answerBehindQueue, headIntervalMs, refusalResult, type LatestVerdict } 
 import { expectLockError, thrownBy } from "./support/lock-error.ts";
 
 const FRESH = 250;
-const held = (atMs: number, retryAfterMs: number | undefined): LatestVerdict => ({ refusal: { kind: "contended", retryAfterMs }, atMs });
+const held = (atMs: number, retryAfterMs: number | undefined): LatestVerdict => ({
+  refusal: { kind: "contended", retryAfterMs },
+  atMs,
+});
 const outage = (atMs: number): LatestVerdict => ({ refusal: { kind: "unavailable", answered: 1 }, atMs });
 
 describe("answerBehindQueue", () => {
@@ -13,7 +16,10 @@ describe("answerBehindQueue", () => {
 
   it("an outage found since the caller queued is its answer", () => {
     expect(answerBehindQueue(outage(900), 1000, 500, FRESH)).toEqual({ kind: "unavailable", answered: 1 });
-    expect(answerBehindQueue({ refusal: { kind: "too-slow", elapsedMs: 600 }, atMs: 900 }, 1000, 500, FRESH)).toEqual({ kind: "too-slow", elapsedMs: 600 });
+    expect(answerBehindQueue({ refusal: { kind: "too-slow", elapsedMs: 600 }, atMs: 900 }, 1000, 500, FRESH)).toEqual({
+      kind: "too-slow",
+      elapsedMs: 600,
+    });
   });
 
   it("an outage found before the caller came is no answer, however recent: the instances may be back", () => {
@@ -22,11 +28,17 @@ describe("answerBehindQueue", () => {
 
   it("a holder found since the caller queued is contention, with the holder's TTL left now", () => {
     expect(answerBehindQueue(held(600, 5000), 1000, 500, FRESH)).toEqual({ kind: "contended", retryAfterMs: 4600 });
-    expect(answerBehindQueue(held(600, undefined), 1000, 500, FRESH)).toEqual({ kind: "contended", retryAfterMs: undefined });
+    expect(answerBehindQueue(held(600, undefined), 1000, 500, FRESH)).toEqual({
+      kind: "contended",
+      retryAfterMs: undefined,
+    });
   });
 
   it("a holder found before the caller came counts while recent: within freshMs", () => {
-    expect(answerBehindQueue(held(1000 - FRESH, 5000), 1000, 1000, FRESH)).toEqual({ kind: "contended", retryAfterMs: 5000 - FRESH });
+    expect(answerBehindQueue(held(1000 - FRESH, 5000), 1000, 1000, FRESH)).toEqual({
+      kind: "contended",
+      retryAfterMs: 5000 - FRESH,
+    });
     expect(answerBehindQueue(held(999 - FRESH, 5000), 1000, 1000, FRESH)).toBeUndefined();
   });
 

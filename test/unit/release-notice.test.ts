@@ -8,7 +8,10 @@ describe("release notices", () => {
   });
 
   it("parse back to what was formatted", () => {
-    for (const [tag, next] of [["42", undefined], ["rollback-1a2b3c4d", "000001700000000-abc"]] as const) {
+    for (const [tag, next] of [
+      ["42", undefined],
+      ["rollback-1a2b3c4d", "000001700000000-abc"],
+    ] as const) {
       expect(parseNotice(formatNotice(tag, next))).toEqual({ tag, next });
     }
   });

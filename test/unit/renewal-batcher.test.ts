@@ -19,7 +19,8 @@ function setup(maxBatch: number) {
   const fakes = fakeInstances(3, clock, { fenceStart: 1n });
   const batcher = new RenewalBatcher(fakes, TIMEOUT, clock, maxBatch);
   /** The keys of each script call instance 0 received, in order. */
-  const calls = (): string[][] => fakes[0]!.callsOf("extend").map((c) => (c.args[0] as ExtendItem[]).map((i) => i.lockKey.slice(7)));
+  const calls = (): string[][] =>
+    fakes[0]!.callsOf("extend").map((c) => (c.args[0] as ExtendItem[]).map((i) => i.lockKey.slice(7)));
   return { clock, time, fakes, batcher, calls };
 }
 
@@ -29,7 +30,8 @@ describe("RenewalBatcher", () => {
     for (const fake of fakes) fake.behave("gate", "extend");
     const renewals = Array.from({ length: 20 }, (_, i) => batcher.extend(item(i)));
     await time.flush();
-    const pairs = (from: number, to: number): string[][] => Array.from({ length: (to - from) / 2 }, (_, i) => [String(from + 2 * i), String(from + 2 * i + 1)]);
+    const pairs = (from: number, to: number): string[][] =>
+      Array.from({ length: (to - from) / 2 }, (_, i) => [String(from + 2 * i), String(from + 2 * i + 1)]);
     expect(calls()).toEqual(pairs(0, 16));
     expect(batcher.waiting).toBe(4);
     for (const fake of fakes) {

@@ -34,7 +34,10 @@ describe("RequestIds", () => {
 
   it("a retry that arrives while the first call runs shares its outcome", async () => {
     const { ids, grant, calls } = setup();
-    const [a, b] = await Promise.all([ids.acquire("job", "r1", grant(lease("a", 2000))), ids.acquire("job", "r1", grant(lease("b", 2000)))]);
+    const [a, b] = await Promise.all([
+      ids.acquire("job", "r1", grant(lease("a", 2000))),
+      ids.acquire("job", "r1", grant(lease("b", 2000))),
+    ]);
     expect(a).toEqual(b);
     expect(calls()).toBe(1);
   });

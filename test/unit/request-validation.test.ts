@@ -1,7 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema, type Duration } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { checkLeaseId, checkName, checkOwner, checkTtlMs, checkWaitMs, type Limits } from "../../src/server/request-validation.ts";
+import {
+  checkLeaseId,
+  checkName,
+  checkOwner,
+  checkTtlMs,
+  checkWaitMs,
+  type Limits,
+} from "../../src/server/request-validation.ts";
 import { expectLockError, thrownBy } from "./support/lock-error.ts";
 
 const LIMITS: Limits = { defaultTtlMs: 10_000, minTtlMs: 100, maxTtlMs: 300_000, maxWaitMs: 60_000, maxNameBytes: 16 };
@@ -39,9 +46,12 @@ describe("checkName", () => {
     expect(message).toContain("LOCK_MAX_NAME_BYTES");
   });
 
-  it.each(["a\u0000b", "line\n", "\t", "\u001f", "del\u007f", "\u0085", "\u009f", "bad\ufffdutf8"])("control character or U+FFFD in %j", (name) => {
-    expect(problem("name", () => checkName(name, LIMITS))).toContain("control characters");
-  });
+  it.each(["a\u0000b", "line\n", "\t", "\u001f", "del\u007f", "\u0085", "\u009f", "bad\ufffdutf8"])(
+    "control character or U+FFFD in %j",
+    (name) => {
+      expect(problem("name", () => checkName(name, LIMITS))).toContain("control characters");
+    },
+  );
 });
 
 describe("checkTtlMs", () => {
@@ -61,12 +71,16 @@ describe("checkTtlMs", () => {
   });
 
   it("below the minimum names the value, the bound and LOCK_MIN_TTL", () => {
-    expect(problem("ttl", () => checkTtlMs(ms(99), LIMITS))).toBe("ttl: 99ms is below the minimum 100ms (LOCK_MIN_TTL)");
+    expect(problem("ttl", () => checkTtlMs(ms(99), LIMITS))).toBe(
+      "ttl: 99ms is below the minimum 100ms (LOCK_MIN_TTL)",
+    );
     expect(problem("ttl", () => checkTtlMs(duration(0n), LIMITS))).toContain("below the minimum 100ms");
   });
 
   it("above the maximum names the value, the bound and LOCK_MAX_TTL", () => {
-    expect(problem("ttl", () => checkTtlMs(duration(301n), LIMITS))).toBe("ttl: 301s is above the maximum 5m (LOCK_MAX_TTL)");
+    expect(problem("ttl", () => checkTtlMs(duration(301n), LIMITS))).toBe(
+      "ttl: 301s is above the maximum 5m (LOCK_MAX_TTL)",
+    );
     expect(problem("ttl", () => checkTtlMs(duration(300n, 1), LIMITS))).toContain("LOCK_MAX_TTL");
   });
 
@@ -100,7 +114,9 @@ describe("checkWaitMs", () => {
   });
 
   it("above the maximum names the bound and LOCK_MAX_WAIT", () => {
-    expect(problem("wait", () => checkWaitMs(duration(60n, 1_000_000), LIMITS))).toBe("wait: 60001ms is above the maximum 1m (LOCK_MAX_WAIT)");
+    expect(problem("wait", () => checkWaitMs(duration(60n, 1_000_000), LIMITS))).toBe(
+      "wait: 60001ms is above the maximum 1m (LOCK_MAX_WAIT)",
+    );
   });
 
   it("negative", () => {
@@ -111,7 +127,11 @@ describe("checkWaitMs", () => {
 describe("checkLeaseId", () => {
   it("parses a well-formed id; anything else is malformed", () => {
     const secret = "A".repeat(128);
-    expect(checkLeaseId(`${secret}.18446744073709551615`)).toEqual({ text: `${secret}.18446744073709551615`, secret, fencingToken: 18446744073709551615n });
+    expect(checkLeaseId(`${secret}.18446744073709551615`)).toEqual({
+      text: `${secret}.18446744073709551615`,
+      secret,
+      fencingToken: 18446744073709551615n,
+    });
     expect(problem("lease_id", () => checkLeaseId("x".repeat(256)))).toContain("malformed");
   });
 

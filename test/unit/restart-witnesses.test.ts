@@ -21,7 +21,10 @@ async function setup(n = 3) {
   const clock = new ManualClock({ monotonicMs: 10_000_000 });
   const lines: string[] = [];
   const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-  const witnesses = new RestartWitnesses({ count: n, quorum: quorumOf(n), lockPattern: lockKeyPattern(PREFIX), instanceTimeoutMs: 1, scanTimeoutMs: 1000 }, clock);
+  const witnesses = new RestartWitnesses(
+    { count: n, quorum: quorumOf(n), lockPattern: lockKeyPattern(PREFIX), instanceTimeoutMs: 1, scanTimeoutMs: 1000 },
+    clock,
+  );
   const options: GuardOptions = {
     quarantineMs: QUARANTINE,
     freshStartWindowMs: 60_000,
@@ -38,7 +41,12 @@ async function setup(n = 3) {
   });
   const guards = fakes.map((fake) => new GuardedInstance(fake, options, clock, logger));
   guards.forEach((guard, i) =>
-    witnesses.register({ name: guard.name, canWitness: () => guard.state() === "ok", connectionEpoch: () => fakes[i]!.connectionEpoch(), longestTtlMs: (p) => fakes[i]!.longestTtlMs(p) }),
+    witnesses.register({
+      name: guard.name,
+      canWitness: () => guard.state() === "ok",
+      connectionEpoch: () => fakes[i]!.connectionEpoch(),
+      longestTtlMs: (p) => fakes[i]!.longestTtlMs(p),
+    }),
   );
   opened.push(...guards);
   for (const guard of guards) await guard.waitUntilConnected(0);
@@ -116,7 +124,11 @@ describe("a release the instance could not take", () => {
     expect(guards[0]!.unsentReleases).toBe(1);
     fakes[0]!.behave("answer", "release");
     await guards[0]!.ping();
-    await eventually(() => guards[0]!.unsentReleases === 0 && fakes[0]!.valueAt(`${PREFIX}lock:x`) === undefined, 2000, "retried");
+    await eventually(
+      () => guards[0]!.unsentReleases === 0 && fakes[0]!.valueAt(`${PREFIX}lock:x`) === undefined,
+      2000,
+      "retried",
+    );
     expect(fakes[0]!.callsOf("release")).toHaveLength(2);
   });
 });

@@ -67,7 +67,9 @@ describe("isStillValid", () => {
       for (const ttl of [10, 100, 250, 1000, 10_000]) {
         for (let elapsed = 0; elapsed <= ttl + 5; elapsed += Math.max(1, Math.floor(ttl / 50))) {
           const drift = Math.floor(ttl / 100) + 2;
-          expect(isStillValid(start, ttl, elapsed), `start ${start} ttl ${ttl} elapsed ${elapsed}`).toBe(ttl - drift > 2 * elapsed);
+          expect(isStillValid(start, ttl, elapsed), `start ${start} ttl ${ttl} elapsed ${elapsed}`).toBe(
+            ttl - drift > 2 * elapsed,
+          );
         }
       }
     }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { judgeAcquire, judgeExtend, judgeRelease, type AcquireVote, type AttemptTiming, type LeaseVote } from "../../src/redlock/votes.ts";
+import {
+  judgeAcquire,
+  judgeExtend,
+  judgeRelease,
+  type AcquireVote,
+  type AttemptTiming,
+  type LeaseVote,
+} from "../../src/redlock/votes.ts";
 
 // Quorums written out rather than computed with the code under test.
 const QUORUM: Record<number, number> = { 3: 2, 5: 3 };
@@ -134,7 +141,10 @@ describe("judgeAcquire: retryAfterMs details", () => {
   });
 
   it("all five held: the third smallest TTL", () => {
-    expect(judgeAcquire([held(50), held(40), held(30), held(20), held(10)], FAST)).toEqual({ kind: "contended", retryAfterMs: 30 });
+    expect(judgeAcquire([held(50), held(40), held(30), held(20), held(10)], FAST)).toEqual({
+      kind: "contended",
+      retryAfterMs: 30,
+    });
   });
 
   it("ignores negative TTLs (no expiry: -1; gone before PTTL ran: -2)", () => {

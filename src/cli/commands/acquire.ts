@@ -37,7 +37,12 @@ Exit codes: 0 acquired, 1 held elsewhere for the whole wait, 2 usage,
     const stopNotice = noticeLongWait(ctx, name!, waitMs);
     const response = await withClient(args, ctx, (client) =>
       client.acquire(
-        { name: name!, owner, wait: durationFromMs(waitMs), ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }) },
+        {
+          name: name!,
+          owner,
+          wait: durationFromMs(waitMs),
+          ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }),
+        },
         { deadline: deadline(waitMs) },
       ),
     )
@@ -46,7 +51,9 @@ Exit codes: 0 acquired, 1 held elsewhere for the whole wait, 2 usage,
       })
       .finally(stopNotice);
     if (!response.acquired || !response.lease) {
-      const hint = response.retryAfter ? ` (the holder's lease had ${formatDurationMs(durationMs(response.retryAfter))} left)` : "";
+      const hint = response.retryAfter
+        ? ` (the holder's lease had ${formatDurationMs(durationMs(response.retryAfter))} left)`
+        : "";
       ctx.err(`lockctl: not acquired: ${JSON.stringify(name)} is held elsewhere${hint}\n`);
       return EXIT.notDone;
     }

@@ -29,7 +29,10 @@ protected work), 4 unavailable (not renewed; retry while it is still valid),
     const [name, leaseId] = positionals(args, ["NAME", "LEASE_ID"]);
     const ttlMs = durationOption(args, "ttl");
     const { lease } = await withClient(args, ctx, (client) =>
-      client.extend({ name: name!, leaseId: leaseId!, ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }) }, { deadline: deadline() }),
+      client.extend(
+        { name: name!, leaseId: leaseId!, ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }) },
+        { deadline: deadline() },
+      ),
     ).catch((error: unknown) => {
       throw callFailed(`extend ${JSON.stringify(name)}`, error);
     });

@@ -42,12 +42,19 @@ Durations: 250ms, 10s, 5m, 1h, or sums like 1m30s.
 Exit codes: COMMAND's own exit code (128+N when killed by signal N) if it
 ran and the lease held; 1 not acquired; 2 usage; 3 lease lost while COMMAND
 ran; 4 unavailable; 5 other error (also: COMMAND could not be started).`,
-  options: { ...COMMON_OPTIONS, ttl: { type: "string" }, wait: { type: "string" }, owner: { type: "string" }, "kill-after": { type: "string" } },
+  options: {
+    ...COMMON_OPTIONS,
+    ttl: { type: "string" },
+    wait: { type: "string" },
+    owner: { type: "string" },
+    "kill-after": { type: "string" },
+  },
 
   async run(args: CommandArgs, ctx: CliContext): Promise<number> {
     const [name] = positionals(args, ["NAME"]);
     const command = args.rest;
-    if (!command || command.length === 0) throw usageError("missing the command to run: lockctl hold NAME -- COMMAND [ARGS...]");
+    if (!command || command.length === 0)
+      throw usageError("missing the command to run: lockctl hold NAME -- COMMAND [ARGS...]");
     const ttlMs = durationOption(args, "ttl");
     const waitMs = durationOption(args, "wait") ?? 0;
     const killAfterMs = durationOption(args, "kill-after") ?? DEFAULT_KILL_AFTER_MS;
@@ -61,7 +68,10 @@ ran; 4 unavailable; 5 other error (also: COMMAND could not be started).`,
         lease = await locks.hold(name!, { owner, wait: waitMs, ...(ttlMs === undefined ? {} : { ttl: ttlMs }) });
       } catch (error) {
         if (!(error instanceof LockNotAcquiredError)) throw callFailed(`hold ${JSON.stringify(name)}`, error);
-        const hint = error.retryAfterMs === undefined ? "" : ` (the holder's lease had ${formatDurationMs(error.retryAfterMs)} left)`;
+        const hint =
+          error.retryAfterMs === undefined
+            ? ""
+            : ` (the holder's lease had ${formatDurationMs(error.retryAfterMs)} left)`;
         ctx.err(`lockctl: not acquired: ${JSON.stringify(name)} is held elsewhere${hint}\n`);
         return EXIT.notDone;
       } finally {

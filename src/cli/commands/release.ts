@@ -20,11 +20,11 @@ released or taken over), 2 usage, 4 unavailable, 5 other error.`,
 
   async run(args: CommandArgs, ctx: CliContext): Promise<number> {
     const [name, leaseId] = positionals(args, ["NAME", "LEASE_ID"]);
-    const { released } = await withClient(args, ctx, (client) => client.release({ name: name!, leaseId: leaseId! }, { deadline: deadline() })).catch(
-      (error: unknown) => {
-        throw callFailed(`release ${JSON.stringify(name)}`, error);
-      },
-    );
+    const { released } = await withClient(args, ctx, (client) =>
+      client.release({ name: name!, leaseId: leaseId! }, { deadline: deadline() }),
+    ).catch((error: unknown) => {
+      throw callFailed(`release ${JSON.stringify(name)}`, error);
+    });
     ctx.out(`${JSON.stringify({ released })}\n`);
     if (!released) ctx.err(`lockctl: not released: the lease on ${JSON.stringify(name)} was no longer held\n`);
     return released ? EXIT.ok : EXIT.notDone;

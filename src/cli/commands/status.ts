@@ -5,7 +5,13 @@ import { callFailed } from "../cli-error.ts";
 import { COMMON_OPTIONS, COMMON_USAGE, type CliContext, type Command } from "../command.ts";
 import { connectionErrorText } from "../../util/error-text.ts";
 import { EXIT } from "../exit-codes.ts";
-import { CALL_TIMEOUT_MS, deadline, nonEmpty, sidecarConnection, type SidecarConnection } from "../sidecar-connection.ts";
+import {
+  CALL_TIMEOUT_MS,
+  deadline,
+  nonEmpty,
+  sidecarConnection,
+  type SidecarConnection,
+} from "../sidecar-connection.ts";
 
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";
 /** The sidecar's default admin port (LOCK_ADMIN_LISTEN). */
@@ -44,12 +50,16 @@ Instance states are informative: failing to read them does not change the code.`
     // Which sidecar the instance states come from: the admin listener is found apart from --address.
     const source = given === undefined ? " (the --address host's default admin port; --admin-address to change)" : "";
     if (args.values["json"] === true) {
-      ctx.out(`${JSON.stringify({ address, admin: adminAddress, health: health.status, status: status.ok ? status.value : null })}\n`);
+      ctx.out(
+        `${JSON.stringify({ address, admin: adminAddress, health: health.status, status: status.ok ? status.value : null })}\n`,
+      );
     } else {
       ctx.out(`sidecar ${address}: ${health.status}\n`);
       if (status.ok) {
         const { reachable, quorum, instances } = status.value;
-        ctx.out(`admin ${adminAddress}${source}: ${reachable} of ${instances.length} instances reachable (quorum ${quorum})\n`);
+        ctx.out(
+          `admin ${adminAddress}${source}: ${reachable} of ${instances.length} instances reachable (quorum ${quorum})\n`,
+        );
         for (const { name, up, guard } of instances) {
           const votes = guard && guard !== "ok" ? ` (${guard}: votes not counted)` : "";
           ctx.out(`  ${up === null ? "unknown" : up ? "up" : "down"}${votes}\t${name}\n`);
@@ -57,7 +67,8 @@ Instance states are informative: failing to read them does not change the code.`
       }
     }
     if (health.error) ctx.err(`lockctl: ${health.error.message}\n`);
-    if (!status.ok) ctx.err(`lockctl: instance states unknown: http://${adminAddress}/status${source}: ${status.error}\n`);
+    if (!status.ok)
+      ctx.err(`lockctl: instance states unknown: http://${adminAddress}/status${source}: ${status.error}\n`);
     if (health.error && health.error.exitCode !== EXIT.unavailable) return health.error.exitCode;
     return health.status === "SERVING" ? EXIT.ok : EXIT.unavailable;
   },
@@ -69,7 +80,11 @@ export function adminAddressOf(address: string): string {
   return match ? `${match[1]}:${DEFAULT_ADMIN_PORT}` : DEFAULT_ADMIN_ADDRESS;
 }
 
-async function checkHealth({ address, credentials, channelOptions }: SidecarConnection): Promise<{ status: string; error?: ReturnType<typeof callFailed> }> {
+async function checkHealth({
+  address,
+  credentials,
+  channelOptions,
+}: SidecarConnection): Promise<{ status: string; error?: ReturnType<typeof callFailed> }> {
   const client = new HealthClient(address, credentials, channelOptions);
   try {
     return { status: await client.check("", { deadline: deadline() }) };
@@ -80,7 +95,9 @@ async function checkHealth({ address, credentials, channelOptions }: SidecarConn
   }
 }
 
-async function readStatus(adminAddress: string): Promise<{ ok: true; value: SidecarStatus } | { ok: false; error: string }> {
+async function readStatus(
+  adminAddress: string,
+): Promise<{ ok: true; value: SidecarStatus } | { ok: false; error: string }> {
   try {
     const response = await fetch(`http://${adminAddress}/status`, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
     if (!response.ok) return { ok: false, error: `HTTP ${response.status}` };
@@ -88,6 +105,10 @@ async function readStatus(adminAddress: string): Promise<{ ok: true; value: Side
     return isSidecarStatus(body) ? { ok: true, value: body } : { ok: false, error: "not a status document" };
   } catch (error) {
     const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
-    return { ok: false, error: connectionErrorText(adminAddress, error) ?? `${error instanceof Error ? error.message : String(error)}${cause}` };
+    return {
+      ok: false,
+      error:
+        connectionErrorText(adminAddress, error) ?? `${error instanceof Error ? error.message : String(error)}${cause}`,
+    };
   }
 }

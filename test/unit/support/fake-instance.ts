@@ -1,4 +1,13 @@
-import type { AcquireReply, Announcement, ExtendItem, HandoverReply, InstanceAcquire, InstanceIdentity, InstanceRelease, LockInstance } from "../../../src/instances/lock-instance.ts";
+import type {
+  AcquireReply,
+  Announcement,
+  ExtendItem,
+  HandoverReply,
+  InstanceAcquire,
+  InstanceIdentity,
+  InstanceRelease,
+  LockInstance,
+} from "../../../src/instances/lock-instance.ts";
 import { LocalChannels } from "../../../src/instances/local-channels.ts";
 import { LockStore } from "../../../src/instances/lock-store.ts";
 import type { ManualClock } from "./manual-clock.ts";
@@ -42,7 +51,6 @@ export interface Call {
 export class InjectedFailure extends Error {
   override readonly name = "InjectedFailure";
 }
-
 
 export interface FakeInstanceOptions {
   /**
@@ -166,7 +174,9 @@ export class FakeInstance implements LockInstance {
   }
 
   raiseFence(fenceKey: string, token: bigint, fenceRetentionMs: number): Promise<bigint> {
-    return this.#call("raiseFence", [fenceKey, token, fenceRetentionMs], () => this.#store.raiseFence(fenceKey, token, fenceRetentionMs));
+    return this.#call("raiseFence", [fenceKey, token, fenceRetentionMs], () =>
+      this.#store.raiseFence(fenceKey, token, fenceRetentionMs),
+    );
   }
 
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {
