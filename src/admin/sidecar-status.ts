@@ -32,15 +32,13 @@ export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStat
     serving: health.serving,
     quorum,
     reachable: health.reachable,
-    instances: health
-      .instances()
-      .map(({ name, up, guard, mayEvict, quarantine }) => ({
-        name,
-        up: up ?? null,
-        guard,
-        mayEvict: mayEvict ?? null,
-        quarantine: quarantine ?? null,
-      })),
+    instances: health.instances().map(({ name, up, guard, mayEvict, quarantine }) => ({
+      name,
+      up: up ?? null,
+      guard,
+      mayEvict: mayEvict ?? null,
+      quarantine: quarantine ?? null,
+    })),
   };
 }
 
