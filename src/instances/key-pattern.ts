@@ -15,6 +15,7 @@ export function patternRegExp(pattern: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
+// biome-ignore lint/suspicious/noShadowRestrictedNames: module-local helper; the deprecated global escape() is not used here
 function escape(c: string): string {
   return c.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 }

@@ -13,6 +13,7 @@ export type Limits = Pick<SidecarOptions, "defaultTtlMs" | "minTtlMs" | "maxTtlM
 const MAX_OWNER_BYTES = 256;
 const MAX_LEASE_ID_BYTES = 256;
 // C0 and C1 control characters, DEL; U+FFFD marks bytes that were not UTF-8.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const FORBIDDEN_IN_NAME = /[\u0000-\u001f\u007f-\u009f\ufffd]/u;
 
 export function checkName(name: string, limits: Limits): string {

@@ -2,7 +2,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import type { EvictionGuard } from "../../src/instances/eviction-guard.ts";
-import { GuardedInstance } from "../../src/instances/guarded-instance.ts";
+import type { GuardedInstance } from "../../src/instances/guarded-instance.ts";
 import { RedisServers } from "../support/redis-servers.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
 

@@ -1217,7 +1217,12 @@ describe("release: handover to this sidecar's waiting head", () => {
     const { time, fakes, engine, acquireNow } = setup(3);
     let lease = await acquireNow(10_000);
     const order: number[] = [];
-    const waiters = [0, 1, 2, 3].map((i) => engine.acquire(NAME, TTL, 5000).then((r) => (order.push(i), r)));
+    const waiters = [0, 1, 2, 3].map((i) =>
+      engine.acquire(NAME, TTL, 5000).then((r) => {
+        order.push(i);
+        return r;
+      }),
+    );
     await time.elapse(20);
     for (let i = 0; i < 4; i++) {
       await time.settle(engine.release(NAME, lease.id));

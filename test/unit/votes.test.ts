@@ -74,6 +74,7 @@ describe.each([3, 5])("judgeAcquire, N=%i", (n) => {
       const label = outcome.join(",");
       if (granted >= q) {
         const grantedFences = outcome.flatMap((o, i) => (o === "granted" ? [fence(i)] : []));
+        // biome-ignore lint/complexity/useMathMinMax: fences are bigints, which Math.max does not take
         const max = grantedFences.reduce((a, b) => (b > a ? b : a));
         expect(verdict, label).toEqual({
           kind: "granted",
