@@ -106,7 +106,10 @@ export class Lease implements AsyncDisposable {
     return this.#ending;
   }
 
-  /** Ends the hold: releases the lease, or with expireOnClose lets it run out. Never throws: at worst the lease runs out. */
+  /**
+   * Ends the hold: releases the lease, or with expireOnClose lets it run out. Never
+   * throws: at worst the lease runs out.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#ending ??= this.#end(!this.#ctx.expireOnClose);
     await this.#ending.catch(() => undefined);

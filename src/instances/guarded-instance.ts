@@ -73,7 +73,10 @@ export class CircuitBudget {
  */
 const UPTIME_SLACK_MS = 2000;
 
-/** How long a release that could not be sent is kept for a retry when quarantine is off (so LOCK_MAX_TTL is not known here). */
+/**
+ * How long a release that could not be sent is kept for a retry when quarantine is
+ * off (so LOCK_MAX_TTL is not known here).
+ */
 const RELEASE_RETRY_WITHOUT_QUARANTINE_MS = 10 * 60_000;
 
 /** Clock rate difference allowed between a server and this sidecar (the Redlock drift allowance). */

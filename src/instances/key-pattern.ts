@@ -15,7 +15,7 @@ export function patternRegExp(pattern: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-// biome-ignore lint/suspicious/noShadowRestrictedNames: module-local helper; the deprecated global escape() is not used here
+// biome-ignore lint/suspicious/noShadowRestrictedNames: a module-local helper; the global escape() is not used
 function escape(c: string): string {
   return c.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 }

@@ -7,7 +7,10 @@ export interface Witness {
   /** Whether its memory is known whole now: identified on this connection, not in quarantine. */
   canWitness(): boolean;
   connectionEpoch(): number;
-  /** The longest remaining TTL (ms) of its keys matching `pattern`; 0 without any; Infinity for a key without expiry. */
+  /**
+   * The longest remaining TTL (ms) of its keys matching `pattern`; 0 without any;
+   * Infinity for a key without expiry.
+   */
   longestTtlMs(pattern: string): Promise<number>;
 }
 

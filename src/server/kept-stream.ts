@@ -82,7 +82,8 @@ class KeptStream implements KeeperEvents {
       this.end("shutdown");
       return;
     }
-    // grpc-js says "cancelled" for the client's cancel, a dead connection and the deadline alike; the probe tells them apart.
+    // grpc-js says "cancelled" for the client's cancel, a dead connection and the
+    // deadline alike; the probe tells them apart.
     this.#stream.once("cancelled", this.#onCancelled);
     this.#keeper = this.#streams.sessions.keep(this.#name, lease, ttlMs, this);
   }

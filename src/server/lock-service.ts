@@ -155,7 +155,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
       stream.emit("error", toGrpcStatus(error));
       return;
     }
-    // A lease granted here (or kept here already) was admitted when it was taken: only leases new to this sidecar are refused.
+    // A lease granted here (or kept here already) was admitted when it was taken: only
+    // leases new to this sidecar are refused.
     const refused = sessions.holds(name, lease) ? undefined : ctx.overload?.refusal();
     if (refused) {
       stream.emit("error", toGrpcStatus(refused));
