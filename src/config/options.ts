@@ -26,13 +26,22 @@ export interface SidecarOptions {
   fenceRetentionMs: number;
   /** Life of a waiting ticket (fairness across sidecars) unless refreshed by its owner. */
   waitTicketTtlMs: number;
-  /** Callers of one sidecar served in a row ahead of other sidecars' older tickets once it won a lock; 0: strict ticket order. */
+  /**
+   * Callers of one sidecar served in a row ahead of other sidecars' older tickets
+   * once it won a lock; 0: strict ticket order.
+   */
   maxBatch: number;
-  /** "on": an instance that restarted (new run_id, or uptime started again), or started late, is kept out of quorums for the max TTL. */
+  /**
+   * "on": an instance that restarted (new run_id, or uptime started again), or
+   * started late, is kept out of quorums for the max TTL.
+   */
   restartQuarantine: string;
   /** Instances that started within this of the earliest were deployed together (see the setting's help). */
   freshStartWindowMs: number;
-  /** Count the votes of an instance that may evict keys (maxmemory-policy other than noeviction, Dragonfly cache mode). */
+  /**
+   * Count the votes of an instance that may evict keys (maxmemory-policy other than
+   * noeviction, Dragonfly cache mode).
+   */
   allowEviction: boolean;
   /** Consecutive failures after which an instance is skipped fast and probed in the background. */
   circuitFailures: number;
@@ -217,7 +226,10 @@ export const SETTINGS: readonly Setting[] = [
     default: 16,
     min: 0,
     max: 10_000,
-    help: "once this sidecar wins a lock by the waiting tickets' order, how many of the callers already queued here it may hand the lock to in a row, ahead of other sidecars' older tickets (one round trip each instead of a change of sidecar); 0: strict ticket order across sidecars",
+    help:
+      "once this sidecar wins a lock by the waiting tickets' order, how many of the callers already queued " +
+      "here it may hand the lock to in a row, ahead of other sidecars' older tickets (one round trip each " +
+      "instead of a change of sidecar); 0: strict ticket order across sidecars",
   },
   {
     key: "restartQuarantine",
@@ -226,7 +238,9 @@ export const SETTINGS: readonly Setting[] = [
     kind: "string",
     default: "on",
     choices: ["on", "off"],
-    help: "keep an instance that restarted (a new run_id, or an uptime that started again: it forgot its locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar",
+    help:
+      "keep an instance that restarted (a new run_id, or an uptime that started again: it forgot its " +
+      "locks) out of every quorum for LOCK_MAX_TTL; set the same LOCK_MAX_TTL on every sidecar",
   },
   {
     key: "freshStartWindowMs",
@@ -236,7 +250,10 @@ export const SETTINGS: readonly Setting[] = [
     default: 60_000,
     min: 0,
     max: 24 * HOUR_MS,
-    help: "instances that started within this long of the earliest of them count as deployed together; one that started later, and less than LOCK_MAX_TTL ago, is kept out of quorums until LOCK_MAX_TTL after its start (it may have restarted and forgotten locks), even by a sidecar that never saw it before",
+    help:
+      "instances that started within this long of the earliest of them count as deployed together; one " +
+      "that started later, and less than LOCK_MAX_TTL ago, is kept out of quorums until LOCK_MAX_TTL after " +
+      "its start (it may have restarted and forgotten locks), even by a sidecar that never saw it before",
   },
   {
     key: "allowEviction",
@@ -244,7 +261,10 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allow-eviction",
     kind: "boolean",
     default: false,
-    help: "true: count the votes of an instance that may evict keys (maxmemory-policy other than noeviction, or Dragonfly's cache mode), accepting that an evicted lock can be granted twice; false: such an instance is kept out of every quorum",
+    help:
+      "true: count the votes of an instance that may evict keys (maxmemory-policy other than noeviction, " +
+      "or Dragonfly's cache mode), accepting that an evicted lock can be granted twice; false: such an " +
+      "instance is kept out of every quorum",
   },
   {
     key: "circuitFailures",
@@ -284,7 +304,9 @@ export const SETTINGS: readonly Setting[] = [
     default: 10_000,
     min: 100,
     max: HOUR_MS,
-    help: "how often each client connection is pinged (HTTP/2 PING), so a client that vanished without closing its connection (host lost, partition) is noticed",
+    help:
+      "how often each client connection is pinged (HTTP/2 PING), so a client that vanished without closing " +
+      "its connection (host lost, partition) is noticed",
   },
   {
     key: "clientPingTimeoutMs",
@@ -294,7 +316,10 @@ export const SETTINGS: readonly Setting[] = [
     default: 5_000,
     min: 100,
     max: 10 * 60_000,
-    help: "how long a ping may go unanswered before the connection is closed: its KeepAlive streams end and their leases run out at the last end they were told (a dead connection is not the owner asking for a release)",
+    help:
+      "how long a ping may go unanswered before the connection is closed: its KeepAlive streams end and " +
+      "their leases run out at the last end they were told (a dead connection is not the owner asking for " +
+      "a release)",
   },
   {
     key: "shutdownGraceMs",
@@ -354,7 +379,10 @@ export const SETTINGS: readonly Setting[] = [
     default: 250,
     min: 0,
     max: 60_000,
-    help: "how late the renewals of held leases may be answered after their due time, or how long the event loop may be held up, before new work (Acquire, Hold, a KeepAlive for a lease not kept here yet) is RESOURCE_EXHAUSTED; held leases are still renewed; 0ms: never refused for load",
+    help:
+      "how late the renewals of held leases may be answered after their due time, or how long the event " +
+      "loop may be held up, before new work (Acquire, Hold, a KeepAlive for a lease not kept here yet) is " +
+      "RESOURCE_EXHAUSTED; held leases are still renewed; 0ms: never refused for load",
   },
   {
     key: "adminListen",

@@ -107,7 +107,9 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     }).series();
     const refused = new PreboundCounter(registry, {
       name: "lock_overload_refusals_total",
-      help: "New work (Acquire, Hold, a KeepAlive for a lease not kept here yet) refused RESOURCE_EXHAUSTED because a load signal passed LOCK_OVERLOAD_LAG, by cause",
+      help:
+        "New work (Acquire, Hold, a KeepAlive for a lease not kept here yet) refused RESOURCE_EXHAUSTED " +
+        "because a load signal passed LOCK_OVERLOAD_LAG, by cause",
     });
     for (const cause of OVERLOAD_CAUSES) this.#refused.set(cause, refused.series({ cause }));
 
@@ -175,7 +177,8 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     );
     perInstance(
       "lock_instance_quarantine_fallback",
-      "1 while the instance is quarantined for the whole LOCK_MAX_TTL because the leases it may have forgotten cannot be bounded (too few other instances kept their memory), else 0",
+      "1 while the instance is quarantined for the whole LOCK_MAX_TTL because the leases it may have " +
+        "forgotten cannot be bounded (too few other instances kept their memory), else 0",
       (i) => i.quarantine?.basis === "fallback",
     );
     perInstance(
@@ -185,7 +188,9 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     );
     perInstance(
       "lock_instance_may_evict",
-      "1 while the instance reports an eviction policy that may drop lock keys (maxmemory-policy other than noeviction, Dragonfly cache mode): its votes are withheld unless LOCK_ALLOW_EVICTION=true; else 0",
+      "1 while the instance reports an eviction policy that may drop lock keys (maxmemory-policy other " +
+        "than noeviction, Dragonfly cache mode): its votes are withheld unless LOCK_ALLOW_EVICTION=true; " +
+        "else 0",
       (i) => i.mayEvict === true,
     );
     new Gauge({

@@ -66,7 +66,8 @@ export class OverloadGuard {
         : `the event loop was held up for ${Math.round(delayMs)} ms`;
     return new LockError(
       "resource-exhausted",
-      `this sidecar is overloaded: ${what}, past LOCK_OVERLOAD_LAG (${this.#thresholdMs} ms); new leases are refused until it catches up, held ones are still renewed`,
+      `this sidecar is overloaded: ${what}, past LOCK_OVERLOAD_LAG (${this.#thresholdMs} ms); new leases ` +
+        "are refused until it catches up, held ones are still renewed",
       {
         reason: "OVERLOADED",
         metadata: { setting: "LOCK_OVERLOAD_LAG", cause },
