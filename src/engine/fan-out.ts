@@ -1,5 +1,6 @@
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { TimeoutError } from "../util/abort.ts";
+import { startAnswerTimer } from "../util/answer-timer.ts";
 
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -59,7 +60,7 @@ export function fanOutUntil<T>(
     if (results[index] !== undefined) return;
     results[index] = result;
     if (--pending === 0) {
-      clearTimeout(timer);
+      stopTimer();
       const complete = results as Settled<T>[];
       resolveFirst(complete);
       resolveAll(complete);
@@ -68,10 +69,12 @@ export function fanOutUntil<T>(
       resolveFirst(results.map((r) => r ?? { ok: false, error: stillPending }));
     }
   };
-  const timer = setTimeout(() => {
+  // An answer already received counts even when this process was held up
+  // past the timeout (see startAnswerTimer).
+  const stopTimer = startAnswerTimer(timeoutMs, () => {
     const timedOut = new TimeoutError(timeoutMs);
     for (let i = 0; i < instances.length; i++) settle(i, { ok: false, error: timedOut });
-  }, timeoutMs);
+  });
   instances.forEach((instance, index) => {
     let work: Promise<T>;
     try {

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from "node:tls";
 import { Redis } from "ioredis";
+import { withTimeout } from "../util/abort.ts";
 import { errorReason, instanceErrorText } from "../util/error-text.ts";
 import type {
   AcquireReply,
@@ -25,7 +26,10 @@ import {
 import * as wire from "./script-args.ts";
 
 export interface RedisInstanceOptions {
-  /** Upper bound for one command on the client side; the engine's timeout is the real bound. */
+  /**
+   * Upper bound for one command, so a hung instance fails its calls (and
+   * opens its circuit); the engine's own timeout bounds what callers wait.
+   */
   commandTimeoutMs: number;
   connectTimeoutMs: number;
   /** TLS options (CA, client certificate) for a rediss:// URL; ignored for redis:// ones. */
@@ -44,15 +48,19 @@ export class RedisInstance implements LockInstance {
   /** The connection's last error: why calls fail while it is down (refused, reset, TLS). */
   #connectionError: unknown;
   readonly #watchers = new Map<string, Set<(tag: string) => void>>();
+  readonly #commandTimeoutMs: number;
 
   constructor(url: string, options: RedisInstanceOptions) {
     this.name = describeUrl(url);
+    this.#commandTimeoutMs = options.commandTimeoutMs;
     this.#client = new Redis(url, {
       // A vote that cannot be sent now is a failed vote: never queue commands
       // for a later reconnect, where they would act after the lease's validity.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs,
+      // No ioredis commandTimeout: its timer fires before a late event loop
+      // reads the answer waiting in the socket. Commands are bounded here
+      // instead, by a timeout that lets such an answer count (#bounded).
       connectTimeout: options.connectTimeoutMs,
       retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
       // Reconnects are background work; they must not hold the process open.
@@ -90,7 +98,7 @@ export class RedisInstance implements LockInstance {
   }
 
   async identify(): Promise<InstanceIdentity> {
-    const info = await this.#client.info("server");
+    const info = await this.#bounded(this.#client.info("server"));
     const runId = /^run_id:(\S+)/m.exec(info)?.[1];
     const uptime = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
     if (runId === undefined && uptime === undefined)
@@ -110,7 +118,7 @@ export class RedisInstance implements LockInstance {
   async evictionPolicy(): Promise<EvictionPolicy> {
     let config: string;
     try {
-      const reply = await this.#client.config("GET", "maxmemory-policy");
+      const reply = await this.#bounded(this.#client.config("GET", "maxmemory-policy"));
       // [name, value]; empty where the server has no such setting.
       if (Array.isArray(reply) && reply.length >= 2) return policyOf("maxmemory-policy", String(reply[1]));
       config = "CONFIG GET maxmemory-policy has no value";
@@ -120,7 +128,7 @@ export class RedisInstance implements LockInstance {
     }
     let info: string;
     try {
-      info = await this.#client.info("memory");
+      info = await this.#bounded(this.#client.info("memory"));
     } catch (error) {
       if (!isRefusal(error)) throw this.#failure(error);
       return { known: false, reason: `${config}; INFO memory is not permitted either` };
@@ -210,7 +218,7 @@ export class RedisInstance implements LockInstance {
     let cursor = "0";
     let longest = 0;
     do {
-      const [next, keys] = await this.#client.scan(cursor, "MATCH", pattern, "COUNT", SCAN_BATCH);
+      const [next, keys] = await this.#bounded(this.#client.scan(cursor, "MATCH", pattern, "COUNT", SCAN_BATCH));
       cursor = next;
       if (keys.length === 0) continue;
       const batchLongest = wire.longestTtlReply(await this.#run(LONGEST_TTL, wire.longestTtlCall(keys)));
@@ -223,7 +231,7 @@ export class RedisInstance implements LockInstance {
   /** The health probe: its failure is logged, so it says what happened in our words. */
   async ping(): Promise<void> {
     try {
-      await this.#client.ping();
+      await this.#bounded(this.#client.ping());
     } catch (error) {
       throw this.#failure(error);
     }
@@ -238,13 +246,18 @@ export class RedisInstance implements LockInstance {
     return new Error(instanceErrorText(this.name, error, this.#connectionError), { cause: error });
   }
 
+  /** Bounds one command; the command itself stays queued on its connection, as a sent command cannot be unsent. */
+  #bounded<T>(command: Promise<T>): Promise<T> {
+    return withTimeout(command, this.#commandTimeoutMs);
+  }
+
   /** EVALSHA first; on NOSCRIPT (restart, SCRIPT FLUSH) EVAL, which caches it again. */
   async #run(lua: LuaScript, { keys, args }: wire.ScriptCall): Promise<unknown> {
     try {
-      return await this.#client.evalsha(lua.sha1, keys.length, ...keys, ...args);
+      return await this.#bounded(this.#client.evalsha(lua.sha1, keys.length, ...keys, ...args));
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#client.eval(lua.source, keys.length, ...keys, ...args);
+      return await this.#bounded(this.#client.eval(lua.source, keys.length, ...keys, ...args));
     }
   }
 }

@@ -1,4 +1,5 @@
 import { LockError } from "../errors/lock-error.ts";
+import { startAnswerTimer } from "./answer-timer.ts";
 
 /** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -61,6 +62,8 @@ export function linkedController(...parents: (AbortSignal | undefined)[]): {
 /**
  * Races `work` against a timeout and a signal. The work itself is not
  * stopped (a sent command cannot be unsent); its late result is ignored.
+ * An answer already received when the timer fires late still wins (see
+ * startAnswerTimer).
  */
 export function withTimeout<T>(work: Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -70,17 +73,17 @@ export function withTimeout<T>(work: Promise<T>, timeoutMs: number, signal?: Abo
       return;
     }
     const finish = (): void => {
-      clearTimeout(timer);
+      stopTimer();
       signal?.removeEventListener("abort", onAbort);
     };
     const onAbort = (): void => {
       finish();
       reject(abortReason(signal!));
     };
-    const timer = setTimeout(() => {
+    const stopTimer = startAnswerTimer(timeoutMs, () => {
       finish();
       reject(new TimeoutError(timeoutMs));
-    }, timeoutMs);
+    });
     signal?.addEventListener("abort", onAbort, { once: true });
     work.then(
       (value) => {

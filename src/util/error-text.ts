@@ -1,3 +1,5 @@
+import { TimeoutError } from "./abort.ts";
+
 /**
  * How errors from libraries appear in our messages: the reason's first line
  * only, kept short (OpenSSL and parser messages never carry secrets, but can
@@ -99,7 +101,7 @@ export function instanceErrorText(instance: string, error: unknown, connectionEr
     const why = connectionError === undefined ? undefined : connectionErrorText(instance, connectionError);
     return why ?? `not connected to ${instance}`;
   }
-  if (/^Command timed out/.test(reason)) return `${instance} did not answer in time`;
+  if (error instanceof TimeoutError || /^Command timed out/.test(reason)) return `${instance} did not answer in time`;
   return connectionErrorText(instance, error) ?? `${instance}: ${reason}`;
 }
 
