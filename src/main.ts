@@ -4,7 +4,7 @@ import { ListenError } from "./config/listen-error.ts";
 import { ConfigError, helpText, loadConfig } from "./config/load-config.ts";
 import { packageVersion } from "./config/version.ts";
 import { createLogger } from "./log/logger.ts";
-import { startSidecar } from "./server/sidecar.ts";
+import { startSidecar } from "./sidecar.ts";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {

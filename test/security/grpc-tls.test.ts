@@ -6,7 +6,7 @@ import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SidecarOptions } from "../../src/config/options.ts";
 import { LockClient } from "../../src/client/lock-client.ts";
-import { startSidecar, type Sidecar } from "../../src/server/sidecar.ts";
+import { startSidecar, type Sidecar } from "../../src/sidecar.ts";
 import { TestCertificates, type Authority, type Issued } from "../support/certificates.ts";
 import { SecretVolume } from "../support/secret-volume.ts";
 import { eventually, ms, testOptions } from "../support/sidecar-fixture.ts";

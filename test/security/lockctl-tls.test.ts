@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SidecarOptions } from "../../src/config/options.ts";
-import { startSidecar, type Sidecar } from "../../src/server/sidecar.ts";
+import { startSidecar, type Sidecar } from "../../src/sidecar.ts";
 import { TestCertificates, type Authority, type Issued } from "../support/certificates.ts";
 import { testOptions } from "../support/sidecar-fixture.ts";
 

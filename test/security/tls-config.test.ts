@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config/load-config.ts";
-import { startSidecar } from "../../src/server/sidecar.ts";
+import { startSidecar } from "../../src/sidecar.ts";
 import { TestCertificates, type Authority, type Issued } from "../support/certificates.ts";
 import { testOptions } from "../support/sidecar-fixture.ts";
 

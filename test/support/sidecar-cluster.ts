@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import type { SidecarOptions } from "../../src/config/options.ts";
-import type { SidecarDeps } from "../../src/server/sidecar.ts";
+import type { SidecarDeps } from "../../src/sidecar.ts";
 import { RedisServers } from "./redis-servers.ts";
 import { eventually, runSidecar, testOptions, type Running } from "./sidecar-fixture.ts";
 

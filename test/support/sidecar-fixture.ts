@@ -1,6 +1,6 @@
 import { DEFAULT_OPTIONS, type SidecarOptions } from "../../src/config/options.ts";
 import { LockClient } from "../../src/client/lock-client.ts";
-import { startSidecar, type Sidecar, type SidecarDeps } from "../../src/server/sidecar.ts";
+import { startSidecar, type Sidecar, type SidecarDeps } from "../../src/sidecar.ts";
 
 /** Options for tests: loopback on a free port, short retries, short health interval. */
 export function testOptions(overrides: Partial<SidecarOptions> = {}): SidecarOptions {

@@ -1,34 +1,27 @@
 import { Server } from "@grpc/grpc-js";
-import { file_lock_v1_lock, LockService } from "../../gen/lock/v1/lock_pb.ts";
-import { startAdminServer, type AdminServer } from "../admin/admin-server.ts";
-import { sidecarStatus } from "../admin/sidecar-status.ts";
-import { ListenError } from "../config/listen-error.ts";
-import type { SidecarOptions } from "../config/options.ts";
-import { packageVersion } from "../config/version.ts";
-import { LeaseSessions } from "../engine/lease-sessions.ts";
-import { LockEngine, type EngineDeps } from "../engine/lock-engine.ts";
-import { LockError } from "../errors/lock-error.ts";
-import type { LockInstance } from "../instances/lock-instance.ts";
-import { MemoryInstance } from "../instances/memory-instance.ts";
-import { EVICTION_RECHECK_MS, EvictionGuard } from "../instances/eviction-guard.ts";
-import { CircuitBudget, GuardedInstance } from "../instances/guarded-instance.ts";
-import { quorumOf } from "../redlock/quorum.ts";
-import { InstanceAges } from "../instances/instance-ages.ts";
-import { lockKeyPattern, RestartWitnesses, WITNESS_SCAN_TIMEOUT_MS } from "../instances/restart-witnesses.ts";
-import { InstanceTlsFiles } from "../instances/instance-tls.ts";
-import { ObservedInstance } from "../instances/observed-instance.ts";
-import { RedisInstance } from "../instances/redis-instance.ts";
-import { silentLogger, type Logger } from "../log/logger.ts";
-import { SidecarMetrics } from "../metrics/sidecar-metrics.ts";
-import { systemClock } from "../util/clock.ts";
-import { EventLoopDelay } from "./event-loop-delay.ts";
-import { grpcServiceDefinition } from "./grpc-service-definition.ts";
-import { QuorumHealth } from "./health.ts";
-import { lockServiceImplementation } from "./lock-service.ts";
-import { OverloadGuard, type LoadSignals } from "./overload-guard.ts";
-import { addReflection } from "./reflection.ts";
-import { apiCredentials } from "./tls-credentials.ts";
-import { rejectUnreadableRequests } from "./unreadable-request.ts";
+import { file_lock_v1_lock, LockService } from "../gen/lock/v1/lock_pb.ts";
+import { type AdminServer, startAdminServer } from "./admin/admin-server.ts";
+import { sidecarStatus } from "./admin/sidecar-status.ts";
+import { ListenError } from "./config/listen-error.ts";
+import type { SidecarOptions } from "./config/options.ts";
+import { packageVersion } from "./config/version.ts";
+import { LeaseSessions } from "./engine/lease-sessions.ts";
+import { type EngineDeps, LockEngine } from "./engine/lock-engine.ts";
+import { LockError } from "./errors/lock-error.ts";
+import { InstanceTlsFiles } from "./instances/instance-tls.ts";
+import type { LockInstance } from "./instances/lock-instance.ts";
+import { type Logger, silentLogger } from "./log/logger.ts";
+import { SidecarMetrics } from "./metrics/sidecar-metrics.ts";
+import { EventLoopDelay } from "./server/event-loop-delay.ts";
+import { grpcServiceDefinition } from "./server/grpc-service-definition.ts";
+import { QuorumHealth } from "./server/health.ts";
+import { lockServiceImplementation } from "./server/lock-service.ts";
+import { type LoadSignals, OverloadGuard } from "./server/overload-guard.ts";
+import { addReflection } from "./server/reflection.ts";
+import { apiCredentials } from "./server/tls-credentials.ts";
+import { rejectUnreadableRequests } from "./server/unreadable-request.ts";
+import { systemClock } from "./util/clock.ts";
+import { createInstances, guardInstances } from "./sidecar-instances.ts";
 
 export interface SidecarDeps extends EngineDeps {
   logger?: Logger;
@@ -55,9 +48,6 @@ export interface Sidecar {
 /** Longest start-up wait for instance connections; unreachable ones are retried in the background. */
 const CONNECT_WAIT_MS = 2000;
 
-/** The embedded default: three members in this process. */
-export const EMBEDDED_INSTANCE_COUNT = 3;
-
 export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = {}): Promise<Sidecar> {
   const logger = deps.logger ?? silentLogger();
   const metrics = new SidecarMetrics();
@@ -72,57 +62,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     instanceTls?.close();
   };
   const raw = deps.instances ?? createInstances(options, deps, logger, instanceTls);
-  const witnesses =
-    options.restartQuarantine === "on"
-      ? new RestartWitnesses(
-          {
-            count: raw.length,
-            quorum: quorumOf(raw.length),
-            lockPattern: lockKeyPattern(options.keyPrefix),
-            instanceTimeoutMs: options.instanceTimeoutMs,
-            scanTimeoutMs: WITNESS_SCAN_TIMEOUT_MS,
-          },
-          clock,
-        )
-      : undefined;
-  const guard = {
-    // Every lease an instance may have forgotten in a restart was granted for at most the max TTL.
-    quarantineMs: options.restartQuarantine === "on" ? options.maxTtlMs : 0,
-    circuitFailures: options.circuitFailures,
-    circuitProbeIntervalMs: options.circuitProbeIntervalMs,
-    circuitBudget: new CircuitBudget(raw.length - quorumOf(raw.length)),
-    freshStartWindowMs: options.freshStartWindowMs,
-    ages: new InstanceAges(quorumOf(raw.length)),
-    witnesses,
-  };
-  const instances = raw.map((instance): LockInstance => {
-    const guarded = new GuardedInstance(
-      new ObservedInstance(instance, clock, metrics.instanceObserver(instance.name)),
-      guard,
-      clock,
-      logger,
-    );
-    // Outermost, so the restart guard and circuit breaker still see every answer.
-    // Without evictionPolicy an instance never evicts (the embedded store).
-    let outer: LockInstance & { state(): string } = guarded;
-    if (instance.evictionPolicy) {
-      const eviction = {
-        allowEviction: options.allowEviction,
-        recheckMs: EVICTION_RECHECK_MS,
-        onUnreadable: metrics.evictionUnreadableCounter(instance.name),
-      };
-      outer = new EvictionGuard(guarded, () => instance.evictionPolicy!(), eviction, clock, logger);
-    }
-    // A witness of another's restart only while its own votes count: memory whole, nothing evicted.
-    const counted = outer;
-    witnesses?.register({
-      name: instance.name,
-      canWitness: () => counted.state() === "ok",
-      connectionEpoch: () => instance.connectionEpoch(),
-      longestTtlMs: (pattern) => instance.longestTtlMs(pattern),
-    });
-    return outer;
-  });
+  const instances = guardInstances(raw, options, metrics, clock, logger);
   const engine = new LockEngine(instances, options, { ...deps, observer: metrics });
   // Generous against the per-call timeout: a slow answer is still an answer for readiness.
   const health = new QuorumHealth(engine, logger, { probeTimeoutMs: options.instanceTimeoutMs * 4 });
@@ -249,31 +189,4 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   };
 
   return { address, port, adminAddress: admin.address, adminPort: admin.port, engine, health, metrics, stop };
-}
-
-function createInstances(
-  options: SidecarOptions,
-  deps: EngineDeps,
-  logger: Logger,
-  tlsFiles: InstanceTlsFiles | undefined,
-): LockInstance[] {
-  if (options.instances.length === 0) {
-    logger.warn(
-      "no instances configured (LOCK_INSTANCES): using an embedded in-process store of three members. " +
-        "Locks are only exclusive among clients of THIS sidecar process; configure independent instances for real use.",
-    );
-    return Array.from(
-      { length: EMBEDDED_INSTANCE_COUNT },
-      (_, i) => new MemoryInstance(`memory://embedded-${i + 1}`, deps.clock ?? systemClock),
-    );
-  }
-  const tls = tlsFiles?.options;
-  return options.instances.map(
-    (url) =>
-      new RedisInstance(url, {
-        commandTimeoutMs: options.instanceTimeoutMs,
-        connectTimeoutMs: Math.max(1000, options.instanceTimeoutMs),
-        tls,
-      }),
-  );
 }
