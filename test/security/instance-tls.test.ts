@@ -13,14 +13,14 @@ const WRONG_PASSWORD = "wrong-Pa55-never-in-logs";
 const ACL_USER = "redlock-sidecar";
 
 /**
- * The minimal ACL as the README documents it (the line starting with
+ * The minimal ACL as docs/security.md documents it (the line starting with
  * `ACL SETUSER redlock-sidecar`): the test uses that very line, so the
  * documentation cannot drift from what was proven to work.
  */
-function readmeAclRules(password: string): string[] {
-  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-  const line = readme.split("\n").find((l) => l.startsWith(`ACL SETUSER ${ACL_USER} `));
-  if (!line) throw new Error(`README.md has no "ACL SETUSER ${ACL_USER}" line`);
+function documentedAclRules(password: string): string[] {
+  const doc = readFileSync(new URL("../../docs/security.md", import.meta.url), "utf8");
+  const line = doc.split("\n").find((l) => l.startsWith(`ACL SETUSER ${ACL_USER} `));
+  if (!line) throw new Error(`docs/security.md has no "ACL SETUSER ${ACL_USER}" line`);
   return line
     .trim()
     .split(/\s+/)
@@ -50,7 +50,7 @@ describe("instances over TLS with AUTH", () => {
       requireClientCertificate: true,
       adminPassword: ADMIN_PASSWORD,
     });
-    const rules = readmeAclRules(SIDECAR_PASSWORD);
+    const rules = documentedAclRules(SIDECAR_PASSWORD);
     await Promise.all(
       servers.ports.map((_, i) => servers.admin(i, sidecarClient).call("ACL", "SETUSER", ACL_USER, ...rules)),
     );
@@ -72,7 +72,7 @@ describe("instances over TLS with AUTH", () => {
   };
 
   /**
-   * The sidecar as the README's ACL user (whose ACL covers the default key
+   * The sidecar as the documented ACL user (whose ACL covers the default key
    * prefix) over rediss://, trusting `caFile` and presenting the client
    * certificate unless told not to.
    */
@@ -85,7 +85,7 @@ describe("instances over TLS with AUTH", () => {
       instanceTlsKeyFile: clientCertificate ? sidecarClient.keyFile : "",
     });
 
-  it("acquires, contends, extends, keeps alive and releases as the README's ACL user over rediss:// with client certificates", async () => {
+  it("acquires, contends, extends, keeps alive and releases as the documented ACL user over rediss:// with client certificates", async () => {
     const { lines, logger } = capture();
     const options = aclOptions(SIDECAR_PASSWORD);
     running = await runSidecar(options, { logger });
@@ -203,9 +203,9 @@ describe("instances over TLS with AUTH", () => {
     expect(refused?.code).toBe(status.UNAVAILABLE);
   });
 
-  it("the README's ACL allows every command the Lua scripts call", () => {
+  it("the documented ACL allows every command the Lua scripts call", () => {
     const allowed = new Set(
-      readmeAclRules("x")
+      documentedAclRules("x")
         .filter((r) => r.startsWith("+"))
         .map((r) => r.slice(1).toLowerCase()),
     );
