@@ -100,6 +100,8 @@ describe("health and reflection", () => {
       "Release",
       "KeepAlive",
       "Hold",
+      "Describe",
+      "ListLeases",
     ]);
     expect(lockFile.service[0]!.method[3]!.serverStreaming).toBe(true);
     expect(lockFile.dependency).toEqual(["google/protobuf/duration.proto", "google/protobuf/timestamp.proto"]);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lock/v1/lock.proto.
  */
 export const file_lock_v1_lock: GenFile = /*@__PURE__*/
-  fileDesc("ChJsb2NrL3YxL2xvY2sucHJvdG8SB2xvY2sudjEilgEKBUxlYXNlEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikgEKDkFjcXVpcmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJyCg9BY3F1aXJlUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlcKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLwoORXh0ZW5kUmVzcG9uc2USHQoFbGVhc2UYASABKAsyDi5sb2NrLnYxLkxlYXNlIjAKDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIInMKEEtlZXBBbGl2ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjIKEUtlZXBBbGl2ZVJlc3BvbnNlEh0KBWxlYXNlGAEgASgLMg4ubG9jay52MS5MZWFzZSKoAQoLSG9sZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEhcKD2V4cGlyZV9vbl9jbG9zZRgGIAEoCCJvCgxIb2xkUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uMsECCgtMb2NrU2VydmljZRI8CgdBY3F1aXJlEhcubG9jay52MS5BY3F1aXJlUmVxdWVzdBoYLmxvY2sudjEuQWNxdWlyZVJlc3BvbnNlEjkKBkV4dGVuZBIWLmxvY2sudjEuRXh0ZW5kUmVxdWVzdBoXLmxvY2sudjEuRXh0ZW5kUmVzcG9uc2USPAoHUmVsZWFzZRIXLmxvY2sudjEuUmVsZWFzZVJlcXVlc3QaGC5sb2NrLnYxLlJlbGVhc2VSZXNwb25zZRJECglLZWVwQWxpdmUSGS5sb2NrLnYxLktlZXBBbGl2ZVJlcXVlc3QaGi5sb2NrLnYxLktlZXBBbGl2ZVJlc3BvbnNlMAESNQoESG9sZBIULmxvY2sudjEuSG9sZFJlcXVlc3QaFS5sb2NrLnYxLkhvbGRSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJsb2NrL3YxL2xvY2sucHJvdG8SB2xvY2sudjEilgEKBUxlYXNlEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikgEKDkFjcXVpcmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJyCg9BY3F1aXJlUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlcKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLwoORXh0ZW5kUmVzcG9uc2USHQoFbGVhc2UYASABKAsyDi5sb2NrLnYxLkxlYXNlIjAKDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIInMKEEtlZXBBbGl2ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjIKEUtlZXBBbGl2ZVJlc3BvbnNlEh0KBWxlYXNlGAEgASgLMg4ubG9jay52MS5MZWFzZSKoAQoLSG9sZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEhcKD2V4cGlyZV9vbl9jbG9zZRgGIAEoCCJvCgxIb2xkUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIh8KD0Rlc2NyaWJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIqgCChBEZXNjcmliZVJlc3BvbnNlEgwKBGhlbGQYASABKAgSDQoFb3duZXIYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpoZWxkX3NpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCg1yZW1haW5pbmdfdHRsGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD3dhaXRpbmdfdGlja2V0cxgGIAEoDRIUCgx3YWl0aW5nX2hlcmUYByABKA0SFwoPaW5zdGFuY2VzX3RvdGFsGAggASgNEhoKEmluc3RhbmNlc19hbnN3ZXJlZBgJIAEoDRIaChJpbnN0YW5jZXNfYWdyZWVpbmcYCiABKA0iOgoRTGlzdExlYXNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUQoSTGlzdExlYXNlc1Jlc3BvbnNlEiIKBmxlYXNlcxgBIAMoCzISLmxvY2sudjEuSGVsZExlYXNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLcAQoJSGVsZExlYXNlEgwKBG5hbWUYASABKAkSDQoFb3duZXIYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKa2VwdF9hbGl2ZRgGIAEoCBIvCgthY3F1aXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAyyQMKC0xvY2tTZXJ2aWNlEjwKB0FjcXVpcmUSFy5sb2NrLnYxLkFjcXVpcmVSZXF1ZXN0GhgubG9jay52MS5BY3F1aXJlUmVzcG9uc2USOQoGRXh0ZW5kEhYubG9jay52MS5FeHRlbmRSZXF1ZXN0GhcubG9jay52MS5FeHRlbmRSZXNwb25zZRI8CgdSZWxlYXNlEhcubG9jay52MS5SZWxlYXNlUmVxdWVzdBoYLmxvY2sudjEuUmVsZWFzZVJlc3BvbnNlEkQKCUtlZXBBbGl2ZRIZLmxvY2sudjEuS2VlcEFsaXZlUmVxdWVzdBoaLmxvY2sudjEuS2VlcEFsaXZlUmVzcG9uc2UwARI1CgRIb2xkEhQubG9jay52MS5Ib2xkUmVxdWVzdBoVLmxvY2sudjEuSG9sZFJlc3BvbnNlMAESPwoIRGVzY3JpYmUSGC5sb2NrLnYxLkRlc2NyaWJlUmVxdWVzdBoZLmxvY2sudjEuRGVzY3JpYmVSZXNwb25zZRJFCgpMaXN0TGVhc2VzEhoubG9jay52MS5MaXN0TGVhc2VzUmVxdWVzdBobLmxvY2sudjEuTGlzdExlYXNlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Lease is proof of holding a lock until `expires_at`.
@@ -431,6 +431,256 @@ export const HoldResponseSchema: GenMessage<HoldResponse> = /*@__PURE__*/
   messageDesc(file_lock_v1_lock, 10);
 
 /**
+ * DescribeRequest names the lock to describe.
+ *
+ * @generated from message lock.v1.DescribeRequest
+ */
+export type DescribeRequest = Message<"lock.v1.DescribeRequest"> & {
+  /**
+   * Name of the lock, as in AcquireRequest.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message lock.v1.DescribeRequest.
+ * Use `create(DescribeRequestSchema)` to create a new message.
+ */
+export const DescribeRequestSchema: GenMessage<DescribeRequest> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 11);
+
+/**
+ * DescribeResponse is the lock as a majority of instances sees it. The
+ * holder's fields are empty (zero, unset) when the lock is free.
+ *
+ * @generated from message lock.v1.DescribeResponse
+ */
+export type DescribeResponse = Message<"lock.v1.DescribeResponse"> & {
+  /**
+   * True when a majority of all instances holds the lock: it cannot be
+   * acquired until remaining_ttl has passed or it is released.
+   *
+   * @generated from field: bool held = 1;
+   */
+  held: boolean;
+
+  /**
+   * The holder's AcquireRequest.owner (or HoldRequest.owner), as most of the
+   * instances holding the lock recorded it. Empty when free, when the holder
+   * gave none, or when its keys were written without one (by an older
+   * sidecar, or re-created on a restarted instance).
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * The holder's fencing token: the highest fencing counter among the
+   * instances that recorded this holder. 0 when free, or when the instances
+   * no longer keep the counter (held longer than the fence retention).
+   *
+   * @generated from field: uint64 fencing_token = 3;
+   */
+  fencingToken: bigint;
+
+  /**
+   * When the holder's lease was granted: the start of the granting attempt
+   * on the granting sidecar's clock. Unset when free or not recorded.
+   *
+   * @generated from field: google.protobuf.Timestamp held_since = 4;
+   */
+  heldSince?: Timestamp | undefined;
+
+  /**
+   * How long a majority of instances will still hold the lock unless it is
+   * renewed or released: the longest time that at least a majority of all
+   * instances report, less the time the reading took. Unset when free, or
+   * when the lock's keys have no expiry (they were not written by a sidecar).
+   *
+   * @generated from field: google.protobuf.Duration remaining_ttl = 5;
+   */
+  remainingTtl?: Duration | undefined;
+
+  /**
+   * Live waiting tickets that at least a majority of the instances that
+   * answered report: one per sidecar whose callers wait for the lock (the
+   * callers queued behind one another on a sidecar share one ticket).
+   *
+   * @generated from field: uint32 waiting_tickets = 6;
+   */
+  waitingTickets: number;
+
+  /**
+   * Callers waiting for the lock through this sidecar now (Acquire or Hold
+   * with a wait), whether or not they hold a ticket yet.
+   *
+   * @generated from field: uint32 waiting_here = 7;
+   */
+  waitingHere: number;
+
+  /**
+   * Instances configured on this sidecar.
+   *
+   * @generated from field: uint32 instances_total = 8;
+   */
+  instancesTotal: number;
+
+  /**
+   * Instances that answered within the instance timeout (and whose answers
+   * count: not in restart quarantine). At least a majority of
+   * instances_total, or the call fails UNAVAILABLE.
+   *
+   * @generated from field: uint32 instances_answered = 9;
+   */
+  instancesAnswered: number;
+
+  /**
+   * Instances whose answers say what this response says: that hold the lock
+   * when held, that have it free when free. At least a majority of
+   * instances_total.
+   *
+   * @generated from field: uint32 instances_agreeing = 10;
+   */
+  instancesAgreeing: number;
+};
+
+/**
+ * Describes the message lock.v1.DescribeResponse.
+ * Use `create(DescribeResponseSchema)` to create a new message.
+ */
+export const DescribeResponseSchema: GenMessage<DescribeResponse> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 12);
+
+/**
+ * ListLeasesRequest asks for one page of the leases this sidecar holds.
+ *
+ * @generated from message lock.v1.ListLeasesRequest
+ */
+export type ListLeasesRequest = Message<"lock.v1.ListLeasesRequest"> & {
+  /**
+   * Most leases in the page: 0 (unset) for 100, at most 1000. Negative or
+   * larger values are INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token from the previous response, to get the page after it;
+   * empty for the first page. Opaque: pass it back unchanged.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message lock.v1.ListLeasesRequest.
+ * Use `create(ListLeasesRequestSchema)` to create a new message.
+ */
+export const ListLeasesRequestSchema: GenMessage<ListLeasesRequest> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 13);
+
+/**
+ * ListLeasesResponse carries one page of leases, ordered by lock name.
+ *
+ * @generated from message lock.v1.ListLeasesResponse
+ */
+export type ListLeasesResponse = Message<"lock.v1.ListLeasesResponse"> & {
+  /**
+   * The leases of this page; never their lease ids.
+   *
+   * @generated from field: repeated lock.v1.HeldLease leases = 1;
+   */
+  leases: HeldLease[];
+
+  /**
+   * Pass it as page_token to get the next page; empty on the last page.
+   * Leases granted after the first page was read appear on a later page if
+   * their names sort after the page they would have been on.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message lock.v1.ListLeasesResponse.
+ * Use `create(ListLeasesResponseSchema)` to create a new message.
+ */
+export const ListLeasesResponseSchema: GenMessage<ListLeasesResponse> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 14);
+
+/**
+ * HeldLease describes a lease this sidecar holds, without its lease id.
+ *
+ * @generated from message lock.v1.HeldLease
+ */
+export type HeldLease = Message<"lock.v1.HeldLease"> & {
+  /**
+   * Name of the lock.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The owner given when the lease was acquired through this sidecar; empty
+   * when none was given, or when this sidecar only renewed a lease another
+   * sidecar granted.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * The lease's fencing token.
+   *
+   * @generated from field: uint64 fencing_token = 3;
+   */
+  fencingToken: bigint;
+
+  /**
+   * Conservative end of validity as this sidecar knows it (as in Lease).
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Time to live of the last grant or renewal.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 5;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * True while a KeepAlive or Hold stream on this sidecar keeps the lease
+   * alive; false for a lease left to its own Extend calls (or to run out).
+   *
+   * @generated from field: bool kept_alive = 6;
+   */
+  keptAlive: boolean;
+
+  /**
+   * When the lease was granted (the start of the granting attempt); unset
+   * when this sidecar only renewed a lease another sidecar granted.
+   *
+   * @generated from field: google.protobuf.Timestamp acquired_at = 7;
+   */
+  acquiredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message lock.v1.HeldLease.
+ * Use `create(HeldLeaseSchema)` to create a new message.
+ */
+export const HeldLeaseSchema: GenMessage<HeldLease> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 15);
+
+/**
  * LockService hands out, renews and returns leases on named locks.
  *
  * Outcomes are reported plainly:
@@ -507,6 +757,33 @@ export const LockService: GenService<{
     methodKind: "server_streaming";
     input: typeof HoldRequestSchema;
     output: typeof HoldResponseSchema;
+  },
+  /**
+   * Describe tells whether the lock `name` is held, by whom, since when and
+   * for how long still, and how many wait for it, as a majority of instances
+   * sees it. It reads only: any sidecar can describe any lock, and nothing
+   * is taken, renewed or released. UNAVAILABLE when fewer than a majority of
+   * instances answered, or when those that answered do not make a majority
+   * that agrees whether it is held.
+   *
+   * @generated from rpc lock.v1.LockService.Describe
+   */
+  describe: {
+    methodKind: "unary";
+    input: typeof DescribeRequestSchema;
+    output: typeof DescribeResponseSchema;
+  },
+  /**
+   * ListLeases lists the leases this sidecar holds now (granted or renewed
+   * through it and not yet expired), ordered by lock name, a page at a time.
+   * Lease ids are never listed.
+   *
+   * @generated from rpc lock.v1.LockService.ListLeases
+   */
+  listLeases: {
+    methodKind: "unary";
+    input: typeof ListLeasesRequestSchema;
+    output: typeof ListLeasesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lock_v1_lock, 0);
