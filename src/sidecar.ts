@@ -13,10 +13,10 @@ import type { LockInstance } from "./instances/lock-instance.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
 import { SidecarMetrics } from "./metrics/sidecar-metrics.ts";
 import { EventLoopDelay } from "./server/event-loop-delay.ts";
-import { grpcServiceDefinition } from "./server/grpc-service-definition.ts";
+import { serverServiceDefinition } from "./server/grpc-service-definition.ts";
 import { QuorumHealth } from "./server/health.ts";
 import { lockServiceImplementation } from "./server/lock-service.ts";
-import { type LoadSignals, OverloadGuard } from "./server/overload-guard.ts";
+import { type LoadSignals, OverloadGuard } from "./engine/overload-guard.ts";
 import { addReflection } from "./server/reflection.ts";
 import { apiCredentials } from "./server/tls-credentials.ts";
 import { rejectUnreadableRequests } from "./server/unreadable-request.ts";
@@ -82,7 +82,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     "grpc.keepalive_timeout_ms": options.clientPingTimeoutMs,
   });
   server.addService(
-    grpcServiceDefinition(LockService),
+    serverServiceDefinition(LockService),
     rejectUnreadableRequests(
       lockServiceImplementation({
         engine,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { ListenError } from "../config/listen-error.ts";
 import type { Logger } from "../log/logger.ts";
-import type { SidecarStatus } from "./sidecar-status.ts";
+import type { SidecarStatus } from "../protocol/status-document.ts";
 
 /** What the admin endpoints read; each is called per request, never cached. */
 export interface AdminSources {

@@ -1,33 +1,15 @@
-import type { QuorumHealth } from "../server/health.ts";
+import type { InstanceState } from "../instances/instance-state.ts";
+import type { SidecarStatus } from "../protocol/status-document.ts";
 
-/**
- * The JSON document GET /status answers with (and `lockctl status` reads):
- * readiness and each instance's state as of the last health probe.
- */
-export interface SidecarStatus {
-  /** Whether a quorum answered the last probe and the sidecar is not shutting down. */
-  serving: boolean;
-  /** How many instances must answer for a lease to be granted. */
-  quorum: number;
-  /** How many answered the last probe. */
-  reachable: number;
-  /**
-   * `up` is null before the first probe; `guard` says whether its votes
-   * count (ok) or not (quarantined after a restart, circuit-open, unverified,
-   * evicting); `mayEvict` whether its eviction policy may drop lock keys
-   * (null before it is read, or when the instance refuses to tell).
-   * Names carry no credentials.
-   */
-  instances: {
-    name: string;
-    up: boolean | null;
-    guard: string;
-    mayEvict: boolean | null;
-    quarantine: { basis: string; remainingMs: number } | null;
-  }[];
+/** What /status reads: the quorum health as of the last probe (QuorumHealth in the server). */
+export interface HealthReport {
+  readonly serving: boolean;
+  readonly reachable: number;
+  instances(): readonly InstanceState[];
 }
 
-export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStatus {
+/** The /status document, built from the last probe. */
+export function sidecarStatus(health: HealthReport, quorum: number): SidecarStatus {
   return {
     serving: health.serving,
     quorum,
@@ -40,19 +22,4 @@ export function sidecarStatus(health: QuorumHealth, quorum: number): SidecarStat
       quarantine: quarantine ?? null,
     })),
   };
-}
-
-/** Checks a parsed /status document's shape (the client side of the contract). */
-export function isSidecarStatus(value: unknown): value is SidecarStatus {
-  if (typeof value !== "object" || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return (
-    typeof v["serving"] === "boolean" &&
-    typeof v["quorum"] === "number" &&
-    typeof v["reachable"] === "number" &&
-    Array.isArray(v["instances"]) &&
-    v["instances"].every(
-      (i: unknown) => typeof i === "object" && i !== null && typeof (i as Record<string, unknown>)["name"] === "string",
-    )
-  );
 }

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { formatDurationMs, parseDurationMs } from "../config/duration.ts";
-import { looksLikeLeaseId } from "../engine/lease-id.ts";
+import { looksLikeLeaseId } from "../protocol/lease-id-format.ts";
 import { usageError } from "./cli-error.ts";
 import { closestOption } from "./closest-option.ts";
 import { COMMON_OPTIONS } from "./command.ts";

@@ -21,7 +21,7 @@ import {
   type KeepAliveResponse,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
-import { grpcServiceDefinition } from "../server/grpc-service-definition.ts";
+import { grpcServiceDefinition } from "../protocol/grpc-service-definition.ts";
 
 type Unary<Req, Res> = (
   request: Req,

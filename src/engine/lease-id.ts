@@ -1,4 +1,5 @@
 import { invalidArgument } from "../errors/lock-error.ts";
+import { LEASE_ID_PATTERN } from "../protocol/lease-id-format.ts";
 
 /**
  * A lease id is `<secret>.<fencing token>`. The secret (random, stored as the
@@ -17,13 +18,7 @@ export interface LeaseId extends LeaseIdParts {
   readonly text: string;
 }
 
-const LEASE_ID = /^([A-Za-z0-9_-]{16,128})\.(\d{1,20})$/;
 const MAX_UINT64 = (1n << 64n) - 1n;
-
-/** Whether `text` has a lease id's shape (it may start with "-": secrets are base64url). */
-export function looksLikeLeaseId(text: string): boolean {
-  return LEASE_ID.test(text);
-}
 
 export function formatLeaseId(parts: LeaseIdParts): string {
   return `${parts.secret}.${parts.fencingToken.toString()}`;
@@ -35,7 +30,7 @@ export function leaseIdOf(parts: LeaseIdParts): LeaseId {
 }
 
 export function parseLeaseId(leaseId: string): LeaseId {
-  const match = LEASE_ID.exec(leaseId);
+  const match = LEASE_ID_PATTERN.exec(leaseId);
   const token = match ? BigInt(match[2]!) : -1n;
   if (!match || token > MAX_UINT64) {
     throw invalidArgument("lease_id", "malformed: pass the lease_id returned by Acquire unchanged");

@@ -2,15 +2,15 @@ import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { HANDOVER_OUTCOMES, type EngineObserver, type HandoverOutcome } from "../engine/engine-observer.ts";
 import type { RenewalObserver } from "../engine/lease-sessions.ts";
 import type { InstanceCallObserver } from "../instances/observed-instance.ts";
-import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../server/call-outcome.ts";
-import { LEASE_LOSS_REASONS, type LeaseLossReason } from "../server/lease-loss-reason.ts";
-import type { LockServiceObserver } from "../server/lock-service-observer.ts";
+import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../observe/call-outcome.ts";
+import { LEASE_LOSS_REASONS, type LeaseLossReason } from "../engine/lease-loss.ts";
+import type { LockServiceObserver } from "../observe/lock-service-observer.ts";
 import {
   OVERLOAD_CAUSES,
   type LoadSignals,
   type OverloadCause,
   type OverloadObserver,
-} from "../server/overload-guard.ts";
+} from "../engine/overload-guard.ts";
 import { PreboundCounter, type CounterSeries } from "./prebound-counter.ts";
 import { PreboundHistogram, type HistogramSeries } from "./prebound-histogram.ts";
 

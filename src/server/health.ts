@@ -4,24 +4,11 @@ import { fanOut } from "../engine/fan-out.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { EvictionGuard, type EvictionGuardState } from "../instances/eviction-guard.ts";
 import { GuardedInstance } from "../instances/guarded-instance.ts";
+import type { InstanceState } from "../instances/instance-state.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
-import type { QuarantineBasis } from "../instances/quarantine.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorReason } from "../util/error-text.ts";
 import { addingReadableServices } from "./unreadable-request.ts";
-
-export interface InstanceState {
-  /** As the instance names itself: never includes credentials. */
-  readonly name: string;
-  /** Whether it answered the last probe; undefined before the first one. */
-  readonly up: boolean | undefined;
-  /** What the guards do with its votes: ok, quarantined, circuit-open, unverified or evicting. */
-  readonly guard: EvictionGuardState;
-  /** Whether it may evict keys; undefined before its policy is read, or when it cannot be read. */
-  readonly mayEvict: boolean | undefined;
-  /** While quarantined: how its end was set (witnessed, fallback, pending, max-ttl) and the time left. */
-  readonly quarantine: { basis: QuarantineBasis; remainingMs: number } | undefined;
-}
 
 export interface QuorumHealthOptions {
   /** Bound on each probe's PING to one instance. */

@@ -30,13 +30,13 @@ import type { LockEngine } from "../engine/lock-engine.ts";
 import { INTERNAL, toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { Logger } from "../log/logger.ts";
-import { errorOutcome, type CallOutcome, type Rpc } from "./call-outcome.ts";
+import { errorOutcome, type CallOutcome, type Rpc } from "../observe/call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
 import { holdHandler } from "./hold.ts";
 import { KeptStreams } from "./kept-stream.ts";
 import { toLeaseMessage } from "./lease-message.ts";
-import type { LockServiceObserver } from "./lock-service-observer.ts";
-import type { OverloadGuard } from "./overload-guard.ts";
+import type { LockServiceObserver } from "../observe/lock-service-observer.ts";
+import type { OverloadGuard } from "../engine/overload-guard.ts";
 import {
   checkLeaseId,
   checkName,

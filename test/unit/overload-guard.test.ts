@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LockError } from "../../src/errors/lock-error.ts";
-import { OverloadGuard, overloadCause, type OverloadCause } from "../../src/server/overload-guard.ts";
+import { OverloadGuard, overloadCause, type OverloadCause } from "../../src/engine/overload-guard.ts";
 
 describe("overloadCause", () => {
   it.each([

@@ -1,4 +1,4 @@
-import { isSidecarStatus, type SidecarStatus } from "../../admin/sidecar-status.ts";
+import { isSidecarStatus, type SidecarStatus } from "../../protocol/status-document.ts";
 import { HealthClient } from "../../client/health-client.ts";
 import { positionals, stringOption, type CommandArgs } from "../cli-args.ts";
 import { callFailed } from "../cli-error.ts";

@@ -1,5 +1,5 @@
 import type { CallOutcome, Rpc } from "./call-outcome.ts";
-import type { LeaseLossReason } from "./lease-loss-reason.ts";
+import type { LeaseLossReason } from "../engine/lease-loss.ts";
 
 /**
  * What the gRPC layer reports as it serves calls: implemented by the
