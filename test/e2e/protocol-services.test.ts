@@ -102,6 +102,7 @@ describe("health and reflection", () => {
       "Hold",
       "Describe",
       "ListLeases",
+      "KeepAliveMany",
     ]);
     expect(lockFile.service[0]!.method[3]!.serverStreaming).toBe(true);
     expect(lockFile.dependency).toEqual(["google/protobuf/duration.proto", "google/protobuf/timestamp.proto"]);

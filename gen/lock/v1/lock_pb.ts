@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lock/v1/lock.proto.
  */
 export const file_lock_v1_lock: GenFile = /*@__PURE__*/
-  fileDesc("ChJsb2NrL3YxL2xvY2sucHJvdG8SB2xvY2sudjEilgEKBUxlYXNlEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikgEKDkFjcXVpcmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJyCg9BY3F1aXJlUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlcKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLwoORXh0ZW5kUmVzcG9uc2USHQoFbGVhc2UYASABKAsyDi5sb2NrLnYxLkxlYXNlIjAKDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIInMKEEtlZXBBbGl2ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjIKEUtlZXBBbGl2ZVJlc3BvbnNlEh0KBWxlYXNlGAEgASgLMg4ubG9jay52MS5MZWFzZSKoAQoLSG9sZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEhcKD2V4cGlyZV9vbl9jbG9zZRgGIAEoCCJvCgxIb2xkUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIh8KD0Rlc2NyaWJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIqgCChBEZXNjcmliZVJlc3BvbnNlEgwKBGhlbGQYASABKAgSDQoFb3duZXIYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpoZWxkX3NpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCg1yZW1haW5pbmdfdHRsGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD3dhaXRpbmdfdGlja2V0cxgGIAEoDRIUCgx3YWl0aW5nX2hlcmUYByABKA0SFwoPaW5zdGFuY2VzX3RvdGFsGAggASgNEhoKEmluc3RhbmNlc19hbnN3ZXJlZBgJIAEoDRIaChJpbnN0YW5jZXNfYWdyZWVpbmcYCiABKA0iOgoRTGlzdExlYXNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUQoSTGlzdExlYXNlc1Jlc3BvbnNlEiIKBmxlYXNlcxgBIAMoCzISLmxvY2sudjEuSGVsZExlYXNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLcAQoJSGVsZExlYXNlEgwKBG5hbWUYASABKAkSDQoFb3duZXIYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKa2VwdF9hbGl2ZRgGIAEoCBIvCgthY3F1aXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAyyQMKC0xvY2tTZXJ2aWNlEjwKB0FjcXVpcmUSFy5sb2NrLnYxLkFjcXVpcmVSZXF1ZXN0GhgubG9jay52MS5BY3F1aXJlUmVzcG9uc2USOQoGRXh0ZW5kEhYubG9jay52MS5FeHRlbmRSZXF1ZXN0GhcubG9jay52MS5FeHRlbmRSZXNwb25zZRI8CgdSZWxlYXNlEhcubG9jay52MS5SZWxlYXNlUmVxdWVzdBoYLmxvY2sudjEuUmVsZWFzZVJlc3BvbnNlEkQKCUtlZXBBbGl2ZRIZLmxvY2sudjEuS2VlcEFsaXZlUmVxdWVzdBoaLmxvY2sudjEuS2VlcEFsaXZlUmVzcG9uc2UwARI1CgRIb2xkEhQubG9jay52MS5Ib2xkUmVxdWVzdBoVLmxvY2sudjEuSG9sZFJlc3BvbnNlMAESPwoIRGVzY3JpYmUSGC5sb2NrLnYxLkRlc2NyaWJlUmVxdWVzdBoZLmxvY2sudjEuRGVzY3JpYmVSZXNwb25zZRJFCgpMaXN0TGVhc2VzEhoubG9jay52MS5MaXN0TGVhc2VzUmVxdWVzdBobLmxvY2sudjEuTGlzdExlYXNlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJsb2NrL3YxL2xvY2sucHJvdG8SB2xvY2sudjEilgEKBUxlYXNlEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikgEKDkFjcXVpcmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJyCg9BY3F1aXJlUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlcKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iLwoORXh0ZW5kUmVzcG9uc2USHQoFbGVhc2UYASABKAsyDi5sb2NrLnYxLkxlYXNlIjAKDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIInMKEEtlZXBBbGl2ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjIKEUtlZXBBbGl2ZVJlc3BvbnNlEh0KBWxlYXNlGAEgASgLMg4ubG9jay52MS5MZWFzZSKoAQoLSG9sZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJEhcKD2V4cGlyZV9vbl9jbG9zZRgGIAEoCCJvCgxIb2xkUmVzcG9uc2USEAoIYWNxdWlyZWQYASABKAgSHQoFbGVhc2UYAiABKAsyDi5sb2NrLnYxLkxlYXNlEi4KC3JldHJ5X2FmdGVyGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIh8KD0Rlc2NyaWJlUmVxdWVzdBIMCgRuYW1lGAEgASgJIqgCChBEZXNjcmliZVJlc3BvbnNlEgwKBGhlbGQYASABKAgSDQoFb3duZXIYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpoZWxkX3NpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCg1yZW1haW5pbmdfdHRsGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD3dhaXRpbmdfdGlja2V0cxgGIAEoDRIUCgx3YWl0aW5nX2hlcmUYByABKA0SFwoPaW5zdGFuY2VzX3RvdGFsGAggASgNEhoKEmluc3RhbmNlc19hbnN3ZXJlZBgJIAEoDRIaChJpbnN0YW5jZXNfYWdyZWVpbmcYCiABKA0iOgoRTGlzdExlYXNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUQoSTGlzdExlYXNlc1Jlc3BvbnNlEiIKBmxlYXNlcxgBIAMoCzISLmxvY2sudjEuSGVsZExlYXNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLcAQoJSGVsZExlYXNlEgwKBG5hbWUYASABKAkSDQoFb3duZXIYAiABKAkSFQoNZmVuY2luZ190b2tlbhgDIAEoBBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKa2VwdF9hbGl2ZRgGIAEoCBIvCgthY3F1aXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZgoUS2VlcEFsaXZlTWFueVJlcXVlc3QSIgoEa2VlcBgBIAEoCzISLmxvY2sudjEuS2VlcExlYXNlSAASIgoEc3RvcBgCIAEoCzISLmxvY2sudjEuU3RvcExlYXNlSABCBgoEaXRlbSJsCglLZWVwTGVhc2USDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPZXhwaXJlX29uX2Nsb3NlGAQgASgIIjwKCVN0b3BMZWFzZRIMCgRuYW1lGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEg8KB3JlbGVhc2UYAyABKAgiqQEKFUtlZXBBbGl2ZU1hbnlSZXNwb25zZRIfCgdyZW5ld2VkGAEgAygLMg4ubG9jay52MS5MZWFzZRIhCgRsb3N0GAIgAygLMhMubG9jay52MS5MZWFzZUVycm9yEiQKB3JlZnVzZWQYAyADKAsyEy5sb2NrLnYxLkxlYXNlRXJyb3ISJgoHc3RvcHBlZBgEIAMoCzIVLmxvY2sudjEuU3RvcHBlZExlYXNlItABCgpMZWFzZUVycm9yEgwKBG5hbWUYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSDAoEY29kZRgDIAEoBRIOCgZyZWFzb24YBCABKAkSDwoHbWVzc2FnZRgFIAEoCRINCgVmaWVsZBgGIAEoCRIzCghtZXRhZGF0YRgHIAMoCzIhLmxvY2sudjEuTGVhc2VFcnJvci5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJACgxTdG9wcGVkTGVhc2USDAoEbmFtZRgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIQCghyZWxlYXNlZBgDIAEoCDKdBAoLTG9ja1NlcnZpY2USPAoHQWNxdWlyZRIXLmxvY2sudjEuQWNxdWlyZVJlcXVlc3QaGC5sb2NrLnYxLkFjcXVpcmVSZXNwb25zZRI5CgZFeHRlbmQSFi5sb2NrLnYxLkV4dGVuZFJlcXVlc3QaFy5sb2NrLnYxLkV4dGVuZFJlc3BvbnNlEjwKB1JlbGVhc2USFy5sb2NrLnYxLlJlbGVhc2VSZXF1ZXN0GhgubG9jay52MS5SZWxlYXNlUmVzcG9uc2USRAoJS2VlcEFsaXZlEhkubG9jay52MS5LZWVwQWxpdmVSZXF1ZXN0GhoubG9jay52MS5LZWVwQWxpdmVSZXNwb25zZTABEjUKBEhvbGQSFC5sb2NrLnYxLkhvbGRSZXF1ZXN0GhUubG9jay52MS5Ib2xkUmVzcG9uc2UwARI/CghEZXNjcmliZRIYLmxvY2sudjEuRGVzY3JpYmVSZXF1ZXN0GhkubG9jay52MS5EZXNjcmliZVJlc3BvbnNlEkUKCkxpc3RMZWFzZXMSGi5sb2NrLnYxLkxpc3RMZWFzZXNSZXF1ZXN0GhsubG9jay52MS5MaXN0TGVhc2VzUmVzcG9uc2USUgoNS2VlcEFsaXZlTWFueRIdLmxvY2sudjEuS2VlcEFsaXZlTWFueVJlcXVlc3QaHi5sb2NrLnYxLktlZXBBbGl2ZU1hbnlSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Lease is proof of holding a lock until `expires_at`.
@@ -681,6 +681,290 @@ export const HeldLeaseSchema: GenMessage<HeldLease> = /*@__PURE__*/
   messageDesc(file_lock_v1_lock, 15);
 
 /**
+ * KeepAliveManyRequest is one item of a KeepAliveMany stream.
+ *
+ * @generated from message lock.v1.KeepAliveManyRequest
+ */
+export type KeepAliveManyRequest = Message<"lock.v1.KeepAliveManyRequest"> & {
+  /**
+   * What to do; an item with neither is refused.
+   *
+   * @generated from oneof lock.v1.KeepAliveManyRequest.item
+   */
+  item: {
+    /**
+     * Start keeping a lease alive on this stream.
+     *
+     * @generated from field: lock.v1.KeepLease keep = 1;
+     */
+    value: KeepLease;
+    case: "keep";
+  } | {
+    /**
+     * Stop keeping a lease this stream keeps.
+     *
+     * @generated from field: lock.v1.StopLease stop = 2;
+     */
+    value: StopLease;
+    case: "stop";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message lock.v1.KeepAliveManyRequest.
+ * Use `create(KeepAliveManyRequestSchema)` to create a new message.
+ */
+export const KeepAliveManyRequestSchema: GenMessage<KeepAliveManyRequest> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 16);
+
+/**
+ * KeepLease adds a held lease to a KeepAliveMany stream, as a KeepAlive call
+ * would keep it.
+ *
+ * @generated from message lock.v1.KeepLease
+ */
+export type KeepLease = Message<"lock.v1.KeepLease"> & {
+  /**
+   * Name of the lock.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * lease_id from the Lease returned by Acquire. A lease already on this
+   * stream is refused; the keep that put it there stands.
+   *
+   * @generated from field: string lease_id = 2;
+   */
+  leaseId: string;
+
+  /**
+   * Time to live for each renewal. Unset: the sidecar's default TTL.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * When true, cancelling the call leaves this lease to run out at the last
+   * expires_at sent for it instead of releasing it at once.
+   *
+   * @generated from field: bool expire_on_close = 4;
+   */
+  expireOnClose: boolean;
+};
+
+/**
+ * Describes the message lock.v1.KeepLease.
+ * Use `create(KeepLeaseSchema)` to create a new message.
+ */
+export const KeepLeaseSchema: GenMessage<KeepLease> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 17);
+
+/**
+ * StopLease takes a lease off a KeepAliveMany stream; the other leases go on.
+ *
+ * @generated from message lock.v1.StopLease
+ */
+export type StopLease = Message<"lock.v1.StopLease"> & {
+  /**
+   * Name of the lock.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * lease_id of a lease this stream keeps; any other is refused.
+   *
+   * @generated from field: string lease_id = 2;
+   */
+  leaseId: string;
+
+  /**
+   * True: release the lease now, as Release does. False: stop renewing it
+   * and let it run out at the last expires_at sent for it (it stays held
+   * until then). Either way it is only renewed no more by this stream: a
+   * lease another stream of this sidecar still keeps goes on being renewed
+   * there, and is released only when the last of them lets it go.
+   *
+   * @generated from field: bool release = 3;
+   */
+  release: boolean;
+};
+
+/**
+ * Describes the message lock.v1.StopLease.
+ * Use `create(StopLeaseSchema)` to create a new message.
+ */
+export const StopLeaseSchema: GenMessage<StopLease> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 18);
+
+/**
+ * KeepAliveManyResponse reports what happened since the previous message.
+ * Read renewed first: within one message, a lease may be renewed and then
+ * lost or stopped, never the other way round.
+ *
+ * @generated from message lock.v1.KeepAliveManyResponse
+ */
+export type KeepAliveManyResponse = Message<"lock.v1.KeepAliveManyResponse"> & {
+  /**
+   * Each lease renewed since the previous message, with its new expires_at.
+   * The first entry for a lease confirms its keep. A new expires_at is never
+   * earlier than one sent before for the same lease.
+   *
+   * @generated from field: repeated lock.v1.Lease renewed = 1;
+   */
+  renewed: Lease[];
+
+  /**
+   * Leases lost since the previous message: the instances no longer hold
+   * them, or no majority confirmed a renewal before the last expires_at
+   * sent. They are off the stream; stop their work.
+   *
+   * @generated from field: repeated lock.v1.LeaseError lost = 2;
+   */
+  lost: LeaseError[];
+
+  /**
+   * Items refused since the previous message: each changed nothing, and a
+   * lease it named that was already on the stream is still kept.
+   *
+   * @generated from field: repeated lock.v1.LeaseError refused = 3;
+   */
+  refused: LeaseError[];
+
+  /**
+   * Leases taken off the stream by a stop, once done: with release, after
+   * the release was answered by the instances.
+   *
+   * @generated from field: repeated lock.v1.StoppedLease stopped = 4;
+   */
+  stopped: StoppedLease[];
+};
+
+/**
+ * Describes the message lock.v1.KeepAliveManyResponse.
+ * Use `create(KeepAliveManyResponseSchema)` to create a new message.
+ */
+export const KeepAliveManyResponseSchema: GenMessage<KeepAliveManyResponse> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 19);
+
+/**
+ * LeaseError says what went wrong for one lease or item of a KeepAliveMany
+ * stream, in the words the same failure has on KeepAlive.
+ *
+ * @generated from message lock.v1.LeaseError
+ */
+export type LeaseError = Message<"lock.v1.LeaseError"> & {
+  /**
+   * Name of the lock, as sent in the item (empty when the item could not be
+   * read at all).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * lease_id as sent in the item.
+   *
+   * @generated from field: string lease_id = 2;
+   */
+  leaseId: string;
+
+  /**
+   * The gRPC status code (google.rpc.Code) a KeepAlive call would end with:
+   * FAILED_PRECONDITION for a lost lease, UNAVAILABLE when the first renewal
+   * of a lease granted by another sidecar found no majority,
+   * INVALID_ARGUMENT for a bad item, RESOURCE_EXHAUSTED for a new lease
+   * refused by a limit or while the sidecar is overloaded.
+   *
+   * @generated from field: int32 code = 3;
+   */
+  code: number;
+
+  /**
+   * Stable reason, as google.rpc.ErrorInfo.reason in domain lock.v1:
+   * LEASE_NOT_HELD, LEASE_EXPIRED, QUORUM_UNAVAILABLE, INVALID_ARGUMENT,
+   * LEASE_ALREADY_KEPT, LEASE_NOT_KEPT, OVERLOADED, LIMIT_EXCEEDED,
+   * SHUTTING_DOWN.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * What happened, for people: names the lock (never the lease id), and the
+   * field and bound or the setting when there is one.
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+
+  /**
+   * For INVALID_ARGUMENT: the item's field at fault (keep.ttl, stop.lease_id,
+   * ...); empty otherwise.
+   *
+   * @generated from field: string field = 6;
+   */
+  field: string;
+
+  /**
+   * Facts a program can act on, as google.rpc.ErrorInfo.metadata: `setting`
+   * (the limit reached, e.g. LOCK_MAX_LEASES), `cause` (why the sidecar is
+   * overloaded).
+   *
+   * @generated from field: map<string, string> metadata = 7;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message lock.v1.LeaseError.
+ * Use `create(LeaseErrorSchema)` to create a new message.
+ */
+export const LeaseErrorSchema: GenMessage<LeaseError> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 20);
+
+/**
+ * StoppedLease confirms a stop.
+ *
+ * @generated from message lock.v1.StoppedLease
+ */
+export type StoppedLease = Message<"lock.v1.StoppedLease"> & {
+  /**
+   * Name of the lock.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * lease_id as sent in the stop.
+   *
+   * @generated from field: string lease_id = 2;
+   */
+  leaseId: string;
+
+  /**
+   * The stop's `release`, as asked: true when the lease was let go by
+   * releasing it (see StopLease for when another stream still keeps it),
+   * false when it is left to run out at the last expires_at sent.
+   *
+   * @generated from field: bool released = 3;
+   */
+  released: boolean;
+};
+
+/**
+ * Describes the message lock.v1.StoppedLease.
+ * Use `create(StoppedLeaseSchema)` to create a new message.
+ */
+export const StoppedLeaseSchema: GenMessage<StoppedLease> = /*@__PURE__*/
+  messageDesc(file_lock_v1_lock, 21);
+
+/**
  * LockService hands out, renews and returns leases on named locks.
  *
  * Outcomes are reported plainly:
@@ -784,6 +1068,43 @@ export const LockService: GenService<{
     methodKind: "unary";
     input: typeof ListLeasesRequestSchema;
     output: typeof ListLeasesResponseSchema;
+  },
+  /**
+   * KeepAliveMany keeps many held leases alive over one stream, as etcd's
+   * LeaseKeepAlive does: with KeepAlive's rules for each lease, at the cost of
+   * one stream instead of one per lease. Send `keep` to add a lease and
+   * `stop` to take one off; each answer names its lease. Renewals are
+   * batched: a message carries every lease renewed since the previous one
+   * (at most one message per renewal tick of 100 ms or less), together with
+   * the leases lost, the items refused and the stops done since; more than
+   * 2,000 entries are split over several messages sent at once.
+   *
+   * Each lease is renewed about every third of its TTL and reported in
+   * `renewed` each time, the first time at once (this confirms its keep). A
+   * lease that could not be renewed is reported in `lost`, no later than the
+   * last expires_at sent for it, and leaves the stream: stop its work. An
+   * item that cannot be carried out (a bad field, a lease already on the
+   * stream, a stop of a lease not on it, a new lease while the sidecar is
+   * overloaded or at LOCK_MAX_LEASES) is reported in `refused` and changes
+   * nothing. Neither ends the stream: the other leases go on.
+   *
+   * How the call ends decides for every lease still on it, as for
+   * KeepAlive: cancelling the call yourself releases them at once, except
+   * those kept with expire_on_close; any other end (the connection died, the
+   * deadline passed, the sidecar shut down) stops the renewals and lets each
+   * lease run out at the last expires_at sent for it. Closing your sending
+   * side (half-close) only says no more items will come: the leases on the
+   * stream are still renewed until the call ends, and the stream ends OK
+   * once none is left (all stopped or lost). The stream counts as one
+   * against LOCK_MAX_STREAMS; a stream over it is refused
+   * RESOURCE_EXHAUSTED.
+   *
+   * @generated from rpc lock.v1.LockService.KeepAliveMany
+   */
+  keepAliveMany: {
+    methodKind: "bidi_streaming";
+    input: typeof KeepAliveManyRequestSchema;
+    output: typeof KeepAliveManyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lock_v1_lock, 0);
