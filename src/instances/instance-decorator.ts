@@ -7,6 +7,8 @@ import type {
   InstanceIdentity,
   InstanceRelease,
   LockInstance,
+  LockKeys,
+  LockReading,
 } from "./lock-instance.ts";
 
 /**
@@ -51,6 +53,11 @@ export abstract class InstanceDecorator implements LockInstance {
 
   ping(): Promise<void> {
     return this.around(() => this.inner.ping());
+  }
+
+  /** A read, but its answer counts like a vote: a restarted instance's "free" must not. */
+  readLock(keys: LockKeys): Promise<LockReading> {
+    return this.around(() => this.inner.readLock(keys));
   }
 
   /** A scan, not a vote: straight through. */

@@ -84,6 +84,13 @@ export interface LockInstance {
    */
   longestTtlMs(pattern: string): Promise<number>;
 
+  /**
+   * Reads one lock and writes nothing: its remaining TTL, its holder as the
+   * acquire recorded it (never its secret), its fencing counter and how many
+   * live tickets wait for it. What Describe asks each instance.
+   */
+  readLock(keys: LockKeys): Promise<LockReading>;
+
   close(): Promise<void>;
 }
 
@@ -131,9 +138,35 @@ export interface Announcement {
   queueKey: string;
 }
 
+/**
+ * Who holds a lock, written beside the secret in the lock key's value by the
+ * acquire that takes it, so that any sidecar can say who holds it. Never the
+ * secret or the lease id.
+ */
+export interface LockHolder {
+  /** AcquireRequest.owner: free-form, possibly empty, without control characters. */
+  owner: string;
+  /** When the granting attempt started, on the granting sidecar's wall clock (whole ms since the epoch). */
+  sinceMs: number;
+}
+
+/** One instance's view of one lock (readLock). */
+export interface LockReading {
+  /** The lock key's remaining TTL in ms, as PTTL says it: -2 when free, -1 without expiry. */
+  ttlMs: number;
+  /** Undefined when free, or when the key holds its secret alone (an older sidecar's, or an adopted one). */
+  holder: LockHolder | undefined;
+  /** The fencing counter; undefined when the instance keeps none. */
+  fence: bigint | undefined;
+  /** Waiting tickets that have not expired. */
+  tickets: number;
+}
+
 export interface InstanceAcquire {
   keys: LockKeys;
   secret: string;
+  /** Recorded with the lock when granted; undefined: the secret alone, as sidecars before it wrote. */
+  holder?: LockHolder | undefined;
   ttlMs: number;
   fenceRetentionMs: number;
   /** The caller's waiting ticket (ordered as strings: oldest first); '' for a caller that does not wait. */

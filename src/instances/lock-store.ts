@@ -7,8 +7,11 @@ import type {
   HandoverReply,
   InstanceAcquire,
   InstanceRelease,
+  LockKeys,
+  LockReading,
 } from "./lock-instance.ts";
 import { patternRegExp } from "./key-pattern.ts";
+import { holderOfValue, holdsSecret, lockValue } from "./script-args.ts";
 import { TicketQueues } from "./ticket-queues.ts";
 
 interface Entry {
@@ -67,7 +70,7 @@ export class LockStore {
       return { granted: false, holderTtlMs: ttl };
     }
     if (r.ticket !== "") this.#tickets.withdraw(r.keys.queue, r.ticket);
-    this.put(r.keys.lock, r.secret, r.ttlMs);
+    this.put(r.keys.lock, lockValue(r.secret, r.holder), r.ttlMs);
     // INCR, as the script does: a missing counter (or one INCR takes to 1) starts from the clock.
     const counter = this.get(r.keys.fence);
     const next = counter ? BigInt(counter.value) + 1n : 1n;
@@ -78,7 +81,7 @@ export class LockStore {
 
   /** RELEASE without its announcement: true when `secret` held the key and it was deleted. */
   release(lockKey: string, secret: string): boolean {
-    if (this.get(lockKey)?.value !== secret) return false;
+    if (!holdsSecret(this.get(lockKey)?.value, secret)) return false;
     this.#entries.delete(lockKey);
     return true;
   }
@@ -98,10 +101,11 @@ export class LockStore {
   extend(items: readonly ExtendItem[], adopt: boolean): boolean[] {
     return items.map(({ lockKey, secret, ttlMs }) => {
       const current = this.get(lockKey);
-      if (current ? current.value !== secret : !adopt) return false;
+      if (current ? !holdsSecret(current.value, secret) : !adopt) return false;
       const untilMs = this.#clock.monotonicMs() + ttlMs;
       if (current && (current.expiresAtMs === undefined || current.expiresAtMs >= untilMs)) return true;
-      this.put(lockKey, secret, ttlMs);
+      // PEXPIRE keeps the value and its holder; an adopted key holds the secret alone.
+      this.put(lockKey, current?.value ?? secret, ttlMs);
       return true;
     });
   }
@@ -109,6 +113,19 @@ export class LockStore {
   /** WITHDRAW_TICKET. */
   withdrawTicket(queueKey: string, ticket: string): void {
     this.#tickets.withdraw(queueKey, ticket);
+  }
+
+  /** READ_LOCK: the lock's TTL, holder, counter and live tickets; nothing is written or dropped. */
+  readLock(keys: LockKeys): LockReading {
+    const nowMs = this.#clock.monotonicMs();
+    const entry = this.get(keys.lock);
+    const fence = this.get(keys.fence)?.value;
+    return {
+      ttlMs: !entry ? -2 : entry.expiresAtMs === undefined ? -1 : Math.ceil(entry.expiresAtMs - nowMs),
+      holder: entry ? holderOfValue(entry.value) : undefined,
+      fence: fence === undefined ? undefined : BigInt(fence),
+      tickets: this.#tickets.live(keys.queue, nowMs).length,
+    };
   }
 
   /** RAISE_FENCE: the counter after raising it to at least `token`. */

@@ -6,6 +6,7 @@ import {
   HANDOVER_ARGV,
   RAISE_FENCE_ARGV,
   RAISE_FENCE_KEYS,
+  READ_LOCK_KEYS,
   RELEASE_ARGV,
   RELEASE_KEYS,
   WITHDRAW_TICKET_ARGV,
@@ -38,6 +39,19 @@ function bind(table: "KEYS" | "ARGV", names: readonly string[]): string {
   return `local ${names.join(", ")} = ${names.map((_, i) => `${table}[${i + 1}]`).join(", ")}`;
 }
 
+/**
+ * Whether a lock key's value is held by this secret: the secret alone (an
+ * older sidecar's key, or an adopted one) or followed by a space and its
+ * holder (see lockValue in script-args.ts). Secrets hold no space, so a
+ * prefix of a secret never matches.
+ */
+const HOLDS = `
+local function holds(value, secret)
+  if not value then return false end
+  return value == secret or string.sub(value, 1, #secret + 1) == secret .. ' '
+end
+`;
+
 /** The instance's clock in ms, for ticket expiries. */
 const CLOCK_MS = `
 local function clockMs()
@@ -56,12 +70,15 @@ end
  * wall-clock start time, so every instance orders tickets the same way and
  * the same waiter wins everywhere: votes do not split.
  *
+ * The lock key holds the secret, then the holder (owner and since) when the
+ * caller gave one: Describe reads who holds the lock at no extra command.
+ *
  * A free lock nobody waits for costs HGETALL, SET, INCR and PEXPIRE. The
  * clock is read only to judge an older ticket or to register the caller's,
  * and the caller's ticket is registered only when it is refused.
  */
 const ACQUIRE_STEP = `${CLOCK_MS}
-local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
+local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake, holder)
   -- Only the oldest waiter may take the lock, so a newcomer cannot pass a
   -- sidecar that waited longer. Overtaking skips this for a handover within
   -- a sidecar's batch, whose callers all queued before it won the lock.
@@ -89,7 +106,9 @@ local function acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, 
       end
     end
   end
-  if first and redis.call('SET', lockKey, secret, 'NX', 'PX', ttlMs) then
+  local value = secret
+  if holder ~= '' then value = secret .. ' ' .. holder end
+  if first and redis.call('SET', lockKey, value, 'NX', 'PX', ttlMs) then
     -- Granted: the caller waits no more.
     if registered then redis.call('HDEL', queueKey, ticket) end
     -- Bump the fencing counter. A missing one (INCR answers 1) starts from
@@ -145,10 +164,10 @@ end
 `;
 
 /** The release step, shared by RELEASE and HANDOVER: 1 when this secret's key was deleted. */
-const RELEASE_STEP = `
+const RELEASE_STEP = `${HOLDS}
 local function release(lockKey, secret)
   -- Compare and delete: a caller whose lease ran out must not free another's.
-  if redis.call('GET', lockKey) == secret then
+  if holds(redis.call('GET', lockKey), secret) then
     redis.call('DEL', lockKey)
     return 1
   end
@@ -160,20 +179,20 @@ end
 export const ACQUIRE = script(`${ACQUIRE_STEP}
 ${bind("KEYS", ACQUIRE_KEYS)}
 ${bind("ARGV", ACQUIRE_ARGV)}
-return acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
+return acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake, holder)
 `);
 
 /**
  * Renews many leases in one call: KEYS[i] is renewed with ARGV[2i] (secret)
  * and ARGV[2i+1] (TTL ms). Returns 1 or 0 per key: whether its secret holds it.
  */
-export const EXTEND = script(`
+export const EXTEND = script(`${HOLDS}
 ${bind("ARGV", EXTEND_ARGV)}
 local extended = {}
 for i = 1, #KEYS do
   local secret, ttl = ARGV[2 * i], ARGV[2 * i + 1]
   local current = redis.call('GET', KEYS[i])
-  if current == secret then
+  if holds(current, secret) then
     -- Never shorten a key: an earlier, longer renewal may have told the
     -- owner a later end, and a shorter one must not let another caller in
     -- before it. A key without expiry (PTTL -1) is left alone.
@@ -183,6 +202,7 @@ for i = 1, #KEYS do
   elseif (not current) and adopt == '1' then
     -- Adopt a missing key: how an instance in restart quarantine catches
     -- up with the leases it forgot. Another holder's key is never taken.
+    -- The holder is not known here: the key holds the secret alone.
     redis.call('SET', KEYS[i], secret, 'PX', ttl)
     extended[i] = 1
   else
@@ -218,7 +238,7 @@ ${bind("ARGV", HANDOVER_ARGV)}
 local released = release(lockKey, heldSecret)
 -- Overtaking is for a lock passed on, never for one found free.
 if released == 0 then overtake = '' end
-local reply = acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake)
+local reply = acquire(lockKey, fenceKey, queueKey, secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake, holder)
 -- Announce only when the lock was left free (an older ticket goes first):
 -- a lock passed on is not free, so waking anyone would be noise.
 if released == 1 and reply[1] == 0 and channel ~= '' then announce(queueKey, channel, tag) end
@@ -262,4 +282,32 @@ for i = 1, #KEYS do
   if left > longest then longest = left end
 end
 return longest
+`);
+
+/**
+ * Reads one lock for Describe and writes nothing: {PTTL, holder's text or
+ * '', fencing counter or '', live tickets}. Only what follows the secret in
+ * the lock key's value leaves the instance, never the secret. The clock is
+ * read only when tickets are there to judge. Costs PTTL, GET, GET and
+ * HGETALL (and TIME).
+ */
+export const READ_LOCK = script(`${CLOCK_MS}
+${bind("KEYS", READ_LOCK_KEYS)}
+local ttl = redis.call('PTTL', lockKey)
+local holder = ''
+if ttl ~= -2 then
+  local value = redis.call('GET', lockKey)
+  local space = value and string.find(value, ' ', 1, true)
+  if space then holder = string.sub(value, space + 1) end
+end
+local fence = redis.call('GET', fenceKey) or ''
+local entries = redis.call('HGETALL', queueKey)
+local waiting = 0
+if #entries > 0 then
+  local now = clockMs()
+  for i = 2, #entries, 2 do
+    if tonumber(entries[i]) > now then waiting = waiting + 1 end
+  end
+end
+return {ttl, holder, fence, waiting}
 `);

@@ -8,6 +8,8 @@ import type {
   InstanceIdentity,
   InstanceRelease,
   LockInstance,
+  LockKeys,
+  LockReading,
 } from "./lock-instance.ts";
 import { LocalChannels } from "./local-channels.ts";
 import { LockStore, NO_NOTICE } from "./lock-store.ts";
@@ -98,6 +100,10 @@ export class MemoryInstance implements LockInstance {
 
   async longestTtlMs(pattern: string): Promise<number> {
     return this.#store.longestTtlMs(pattern);
+  }
+
+  async readLock(keys: LockKeys): Promise<LockReading> {
+    return this.#store.readLock(keys);
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,8 @@ import type {
   InstanceIdentity,
   InstanceRelease,
   LockInstance,
+  LockKeys,
+  LockReading,
 } from "./lock-instance.ts";
 import {
   ACQUIRE,
@@ -19,6 +21,7 @@ import {
   HANDOVER,
   LONGEST_TTL,
   RAISE_FENCE,
+  READ_LOCK,
   RELEASE,
   WITHDRAW_TICKET,
   type LuaScript,
@@ -95,6 +98,10 @@ export class RedisInstance implements LockInstance {
 
   async extend(items: readonly ExtendItem[], adopt = false): Promise<boolean[]> {
     return wire.extendReply(await this.#run(EXTEND, wire.extendCall(items, adopt)), items.length);
+  }
+
+  async readLock(keys: LockKeys): Promise<LockReading> {
+    return wire.readLockReply(await this.#run(READ_LOCK, wire.readLockCall(keys)));
   }
 
   async identify(): Promise<InstanceIdentity> {

@@ -5,6 +5,9 @@ import type {
   HandoverReply,
   InstanceAcquire,
   InstanceRelease,
+  LockHolder,
+  LockKeys,
+  LockReading,
 } from "./lock-instance.ts";
 
 /**
@@ -21,8 +24,11 @@ export interface ScriptCall {
 
 /** ACQUIRE's KEYS; HANDOVER takes the same. */
 export const ACQUIRE_KEYS = ["lockKey", "fenceKey", "queueKey"] as const;
-/** ACQUIRE's ARGV. Numbers are milliseconds; overtake is '1' or ''. */
-export const ACQUIRE_ARGV = ["secret", "ttlMs", "retentionMs", "ticket", "ticketTtlMs", "overtake"] as const;
+/**
+ * ACQUIRE's ARGV. Numbers are milliseconds; overtake is '1' or ''; holder is
+ * holderText's, or '' to store the secret alone.
+ */
+export const ACQUIRE_ARGV = ["secret", "ttlMs", "retentionMs", "ticket", "ticketTtlMs", "overtake", "holder"] as const;
 /** RELEASE's KEYS: the ticket hash only when the release is announced. */
 export const RELEASE_KEYS = ["lockKey", "queueKey"] as const;
 /** RELEASE's ARGV: the channel is '' when nothing is announced. */
@@ -34,6 +40,8 @@ export const EXTEND_ARGV = ["adopt"] as const;
 export const WITHDRAW_TICKET_KEYS = ["queueKey"] as const;
 export const WITHDRAW_TICKET_ARGV = ["ticket"] as const;
 export const RAISE_FENCE_KEYS = ["fenceKey"] as const;
+/** READ_LOCK's KEYS; it takes no ARGV. */
+export const READ_LOCK_KEYS = ["lockKey", "fenceKey", "queueKey"] as const;
 /** The token travels as a decimal string: it may pass 2^53. */
 export const RAISE_FENCE_ARGV = ["token", "retentionMs"] as const;
 
@@ -52,7 +60,42 @@ function acquireValues(r: InstanceAcquire): Record<(typeof ACQUIRE_ARGV)[number]
     ticket: r.ticket,
     ticketTtlMs: r.ticketTtlMs,
     overtake: r.overtake === true ? "1" : "",
+    holder: r.holder === undefined ? "" : holderText(r.holder),
   };
+}
+
+/**
+ * The lock key's value: the secret, then a space and the holder's text when
+ * there is one (the scripts join them the same way). Secrets never hold a
+ * space, so the first one ends the secret.
+ */
+export function lockValue(secret: string, holder: LockHolder | undefined): string {
+  return holder === undefined ? secret : `${secret} ${holderText(holder)}`;
+}
+
+/** `<sinceMs> <owner>`: the owner last, as it may hold spaces. */
+export function holderText(holder: LockHolder): string {
+  return `${Math.floor(holder.sinceMs)} ${holder.owner}`;
+}
+
+/** holderText's reverse; undefined for '' (none recorded) or text it did not write. */
+export function parseHolder(text: string): LockHolder | undefined {
+  const match = /^(\d{1,16}) (.*)$/s.exec(text);
+  return match ? { owner: match[2]!, sinceMs: Number(match[1]) } : undefined;
+}
+
+/** The holder recorded in a lock key's value, if any. */
+export function holderOfValue(value: string): LockHolder | undefined {
+  const space = value.indexOf(" ");
+  return space < 0 ? undefined : parseHolder(value.slice(space + 1));
+}
+
+/**
+ * Whether a lock key's value is held by `secret`: the secret alone, or
+ * followed by a space and its holder. A prefix of the secret does not match.
+ */
+export function holdsSecret(value: string | undefined, secret: string): boolean {
+  return value !== undefined && (value === secret || value.startsWith(`${secret} `));
 }
 
 function releaseValues(
@@ -106,6 +149,25 @@ export function raiseFenceCall(fenceKey: string, token: bigint, fenceRetentionMs
 /** LONGEST_TTL: the keys one SCAN step found, no arguments. */
 export function longestTtlCall(keys: readonly string[]): ScriptCall {
   return { keys: [...keys], args: [] };
+}
+
+export function readLockCall(keys: LockKeys): ScriptCall {
+  return {
+    keys: ordered(READ_LOCK_KEYS, { lockKey: keys.lock, fenceKey: keys.fence, queueKey: keys.queue }),
+    args: [],
+  };
+}
+
+/** READ_LOCK: {PTTL, holder's text or '', counter or '', live tickets}. */
+export function readLockReply(reply: unknown): LockReading {
+  if (!Array.isArray(reply) || reply.length !== 4) throw new Error(`unexpected read-lock reply ${String(reply)}`);
+  const [ttl, holder, fence, tickets] = reply as unknown[];
+  return {
+    ttlMs: Number(ttl),
+    holder: parseHolder(String(holder)),
+    fence: fence === "" || fence === null ? undefined : BigInt(String(fence)),
+    tickets: Number(tickets),
+  };
 }
 
 /** ACQUIRE: {1, counter} granted; {0, holder's PTTL} refused. */

@@ -1,5 +1,11 @@
 import { expect } from "vitest";
-import type { AcquireReply, InstanceAcquire, LockInstance, LockKeys } from "../../src/instances/lock-instance.ts";
+import type {
+  AcquireReply,
+  InstanceAcquire,
+  LockHolder,
+  LockInstance,
+  LockKeys,
+} from "../../src/instances/lock-instance.ts";
 
 /** One instance under test (see lock-instance-contract.ts), on keys no other case uses. */
 export interface ContractSubject {
@@ -32,9 +38,21 @@ export const RETENTION_MS = 60_000;
  */
 export const TTL_SLACK_MS = 1000;
 
-/** An acquire of `keys` with `secret`: 5 s TTL, no ticket unless `more` says otherwise. */
+/** The holder every acquire records unless a case says otherwise: what the engine always sends. */
+export const HOLDER: LockHolder = { owner: "contract case", sinceMs: 1_700_000_000_123 };
+
+/** An acquire of `keys` with `secret`: 5 s TTL, HOLDER, no ticket unless `more` says otherwise. */
 export function acquiring(keys: LockKeys, secret: string, more: Partial<InstanceAcquire> = {}): InstanceAcquire {
-  return { keys, secret, ttlMs: 5000, fenceRetentionMs: RETENTION_MS, ticket: "", ticketTtlMs: 5000, ...more };
+  return {
+    keys,
+    secret,
+    holder: HOLDER,
+    ttlMs: 5000,
+    fenceRetentionMs: RETENTION_MS,
+    ticket: "",
+    ticketTtlMs: 5000,
+    ...more,
+  };
 }
 
 /** A waiting caller's acquire: its ticket, with a ticket TTL of `ticketTtlMs`. */

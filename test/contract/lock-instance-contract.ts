@@ -4,6 +4,7 @@ import type { ContractSubject, SubjectFactory } from "./contract-subject.ts";
 import { extendCases } from "./extend-cases.ts";
 import { fenceCases } from "./fence-cases.ts";
 import { handoverCases } from "./handover-cases.ts";
+import { readLockCases } from "./read-lock-cases.ts";
 import { releaseCases } from "./release-cases.ts";
 import { witnessCases } from "./witness-cases.ts";
 
@@ -33,5 +34,6 @@ export function describeLockInstanceContract(name: string, factory: SubjectFacto
     handoverCases(make);
     fenceCases(make);
     witnessCases(make);
+    readLockCases(make);
   });
 }

@@ -72,7 +72,7 @@ describe("RedisInstance: commands per call on redis-server", () => {
     queueKey: keys.queue,
   });
 
-  it("a free lock nobody waits for: 5 to acquire (with or without a ticket), 4 to release with its announcement", async () => {
+  it("a free lock nobody waits for: 5 to acquire (with or without a ticket, with its holder), 4 to release with its announcement", async () => {
     const keys = lockKeys(`counted-${cases++}:`, "job");
     // The first grant creates the counter and caches the scripts: not counted.
     grantedFence(await instance.acquire(acquiring(keys, "s0")));
@@ -105,6 +105,16 @@ describe("RedisInstance: commands per call on redis-server", () => {
     expect(await commandsDuring(async () => grantedFence(await instance.acquire(waiting(keys, "w", "0001-w"))))).toBe(
       6,
     );
+  });
+
+  it("reading a lock for Describe: PTTL, GET, GET and HGETALL, and TIME only when tickets wait", async () => {
+    const keys = lockKeys(`counted-${cases++}:`, "job");
+    grantedFence(await instance.acquire(acquiring(keys, "s1")));
+    await instance.readLock(keys);
+    // EVALSHA, PTTL, GET (lock), GET (counter), HGETALL.
+    expect(await commandsDuring(() => instance.readLock(keys))).toBe(5);
+    refusedTtl(await instance.acquire(waiting(keys, "w", "0001-w")));
+    expect(await commandsDuring(() => instance.readLock(keys))).toBe(6);
   });
 
   it("a release someone waits for announces: HGETALL, TIME and PUBLISH after GET and DEL", async () => {

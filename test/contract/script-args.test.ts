@@ -6,6 +6,7 @@ import {
   HANDOVER,
   LONGEST_TTL,
   RAISE_FENCE,
+  READ_LOCK,
   RELEASE,
   WITHDRAW_TICKET,
 } from "../../src/instances/lua-scripts.ts";
@@ -13,7 +14,12 @@ import {
   acquireCall,
   extendCall,
   handoverCall,
+  holderOfValue,
+  holdsSecret,
+  lockValue,
   raiseFenceCall,
+  readLockCall,
+  readLockReply,
   releaseCall,
   withdrawTicketCall,
 } from "../../src/instances/script-args.ts";
@@ -26,7 +32,7 @@ const keys = lockKeys("p:", "job");
  * before the encoder: a change here changes what every instance receives.
  */
 describe("script arguments", () => {
-  it("acquire: lock, counter and ticket hash in KEYS; secret, TTL, retention, ticket, ticket TTL and overtake in ARGV", () => {
+  it("acquire: lock, counter and ticket hash in KEYS; secret, TTL, retention, ticket, ticket TTL, overtake and holder in ARGV", () => {
     const request = acquiring(keys, "s1", {
       ttlMs: 1000,
       fenceRetentionMs: 60_000,
@@ -35,9 +41,12 @@ describe("script arguments", () => {
     });
     expect(acquireCall(request)).toEqual({
       keys: ["p:lock:job", "p:fence:job", "p:queue:job"],
-      args: ["s1", 1000, 60_000, "0001-t", 500, ""],
+      args: ["s1", 1000, 60_000, "0001-t", 500, "", "1700000000123 contract case"],
     });
     expect(acquireCall({ ...request, overtake: true }).args[5]).toBe("1");
+    // No holder: the key holds the secret alone, as sidecars before it wrote.
+    expect(acquireCall({ ...request, holder: undefined }).args[6]).toBe("");
+    expect(acquireCall({ ...request, holder: { owner: "a b", sinceMs: 12.9 } }).args[6]).toBe("12 a b");
   });
 
   it("release: the ticket hash is declared only when the release is announced", () => {
@@ -78,11 +87,11 @@ describe("script arguments", () => {
     const bound = (source: string, table: string): string[] =>
       source.split("\n").filter((line) => line.includes(`${table}[`));
     expect(bound(ACQUIRE.source, "ARGV")).toEqual([
-      "local secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]",
+      "local secret, ttlMs, retentionMs, ticket, ticketTtlMs, overtake, holder = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]",
     ]);
     expect(bound(HANDOVER.source, "ARGV")).toHaveLength(1);
     expect(bound(HANDOVER.source, "ARGV")[0]).toMatch(
-      /^local heldSecret, channel, tag, secret, .* = ARGV\[1\], .*ARGV\[9\]$/,
+      /^local heldSecret, channel, tag, secret, .*, holder = ARGV\[1\], .*ARGV\[10\]$/,
     );
     for (const script of [ACQUIRE, HANDOVER, RELEASE, WITHDRAW_TICKET, RAISE_FENCE]) {
       expect(bound(script.source, "KEYS")).toHaveLength(1);
@@ -91,5 +100,30 @@ describe("script arguments", () => {
     // EXTEND and LONGEST_TTL take any number of keys, and read them in a loop.
     expect(bound(EXTEND.source, "ARGV")[0]).toBe("local adopt = ARGV[1]");
     expect(LONGEST_TTL.source).not.toContain("ARGV");
+    expect(bound(READ_LOCK.source, "KEYS")).toEqual(["local lockKey, fenceKey, queueKey = KEYS[1], KEYS[2], KEYS[3]"]);
+    expect(READ_LOCK.source).not.toContain("ARGV");
+  });
+
+  it("readLock: the lock, counter and ticket hash in KEYS; its reply parsed, an empty holder or counter as none", () => {
+    expect(readLockCall(keys)).toEqual({ keys: ["p:lock:job", "p:fence:job", "p:queue:job"], args: [] });
+    expect(readLockReply([4000, "17 web 7", "18446744073709551616", 2])).toEqual({
+      ttlMs: 4000,
+      holder: { owner: "web 7", sinceMs: 17 },
+      fence: 2n ** 64n,
+      tickets: 2,
+    });
+    expect(readLockReply([-2, "", "", 0])).toEqual({ ttlMs: -2, holder: undefined, fence: undefined, tickets: 0 });
+    expect(() => readLockReply([1, 2])).toThrow(/unexpected read-lock reply/);
+  });
+
+  it("the lock key's value: the secret, a space, then the holder; a secret holds it, its prefix does not", () => {
+    const value = lockValue("s3cr3t", { owner: "me and you", sinceMs: 42 });
+    expect(value).toBe("s3cr3t 42 me and you");
+    expect(holderOfValue(value)).toEqual({ owner: "me and you", sinceMs: 42 });
+    expect(holderOfValue("s3cr3t")).toBeUndefined();
+    expect(holdsSecret(value, "s3cr3t")).toBe(true);
+    expect(holdsSecret("s3cr3t", "s3cr3t")).toBe(true);
+    expect(holdsSecret(value, "s3cr")).toBe(false);
+    expect(holdsSecret(undefined, "s3cr3t")).toBe(false);
   });
 });

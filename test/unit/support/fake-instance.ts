@@ -7,6 +7,8 @@ import type {
   InstanceIdentity,
   InstanceRelease,
   LockInstance,
+  LockKeys,
+  LockReading,
 } from "../../../src/instances/lock-instance.ts";
 import { LocalChannels } from "../../../src/instances/local-channels.ts";
 import { LockStore } from "../../../src/instances/lock-store.ts";
@@ -16,6 +18,7 @@ export type Method =
   | "acquire"
   | "extend"
   | "longestTtlMs"
+  | "readLock"
   | "release"
   | "handover"
   | "withdrawTicket"
@@ -206,6 +209,10 @@ export class FakeInstance implements LockInstance {
 
   longestTtlMs(pattern: string): Promise<number> {
     return this.#call("longestTtlMs", [pattern], () => this.#store.longestTtlMs(pattern));
+  }
+
+  readLock(keys: LockKeys): Promise<LockReading> {
+    return this.#call("readLock", [keys], () => this.#store.readLock(keys));
   }
 
   close(): Promise<void> {
