@@ -3,7 +3,7 @@ import type { EngineDeps } from "./engine/lock-engine.ts";
 import { EVICTION_RECHECK_MS, EvictionGuard } from "./instances/eviction-guard.ts";
 import { CircuitBudget, GuardedInstance } from "./instances/guarded-instance.ts";
 import { InstanceAges } from "./instances/instance-ages.ts";
-import type { InstanceTlsFiles } from "./instances/instance-tls.ts";
+import type { InstanceTlsFiles } from "./tls/instance-tls.ts";
 import type { LockInstance } from "./instances/lock-instance.ts";
 import { MemoryInstance } from "./instances/memory-instance.ts";
 import { ObservedInstance } from "./instances/observed-instance.ts";

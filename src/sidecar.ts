@@ -8,7 +8,7 @@ import { packageVersion } from "./config/version.ts";
 import { LeaseSessions } from "./engine/lease-sessions.ts";
 import { type EngineDeps, LockEngine } from "./engine/lock-engine.ts";
 import { LockError } from "./errors/lock-error.ts";
-import { InstanceTlsFiles } from "./instances/instance-tls.ts";
+import { InstanceTlsFiles } from "./tls/instance-tls.ts";
 import type { LockInstance } from "./instances/lock-instance.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
 import { SidecarMetrics } from "./metrics/sidecar-metrics.ts";

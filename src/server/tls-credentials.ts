@@ -1,7 +1,7 @@
 import { experimental, ServerCredentials } from "@grpc/grpc-js";
 import type { SidecarOptions } from "../config/options.ts";
 import type { Logger } from "../log/logger.ts";
-import { CertificateFiles } from "./certificate-files.ts";
+import { CertificateFiles } from "../tls/certificate-provider.ts";
 
 export type TlsOptions = Pick<
   SidecarOptions,

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { InstanceTlsFiles } from "../../src/instances/instance-tls.ts";
+import { InstanceTlsFiles } from "../../src/tls/instance-tls.ts";
 import { TestCertificates, type Authority, type Issued } from "../support/certificates.ts";
 import { SecretVolume } from "../support/secret-volume.ts";
 import { eventually, ms, runSidecar, testOptions, type Running } from "../support/sidecar-fixture.ts";
