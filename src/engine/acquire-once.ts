@@ -29,6 +29,7 @@ export class AcquireOnce {
     ttlMs: number,
     queuedAtMs: number,
     signal: AbortSignal | undefined,
+    owner = "",
   ): Promise<AcquireResult> {
     const { clock, instances, quorum, queues, options } = this.#parts;
     const behind = queues.size(name) > 0;
@@ -36,7 +37,7 @@ export class AcquireOnce {
       ? answerBehindQueue(queues.latestVerdict(name), clock.monotonicMs(), queuedAtMs, headIntervalMs(options))
       : undefined;
     if (known) return refusalResult(known, instances.length, quorum);
-    const verdict = await this.#round.attempt(name, keys, ttlMs, "", signal);
+    const verdict = await this.#round.attempt(name, keys, ttlMs, "", signal, owner);
     if (verdict.kind !== "granted") return refusalResult(verdict, instances.length, quorum);
     if (!behind || queues.size(name) === 0) return { acquired: true, lease: verdict.lease };
     // The lock was free, but callers queued here go first: hand it to their head.

@@ -7,6 +7,7 @@
  */
 export class HandoverOffer<Outcome> {
   readonly ttlMs: number;
+  readonly owner: string;
   readonly ticket: () => string;
   readonly overtake: boolean;
   readonly signal: AbortSignal | undefined;
@@ -18,6 +19,7 @@ export class HandoverOffer<Outcome> {
 
   constructor(terms: OfferTerms, withdraw: () => void) {
     this.ttlMs = terms.ttlMs;
+    this.owner = terms.owner;
     this.ticket = terms.ticket;
     this.overtake = terms.overtake;
     this.signal = terms.signal;
@@ -59,6 +61,8 @@ export class HandoverOffer<Outcome> {
 export interface OfferTerms {
   /** The TTL the head asked for. */
   ttlMs: number;
+  /** The head's owner: recorded with the lock when it is handed over. */
+  owner: string;
   /** The head's waiting ticket, made when first needed. */
   ticket: () => string;
   /** The head belongs to the batch in progress: it goes before older tickets of other sidecars. */

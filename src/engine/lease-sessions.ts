@@ -66,6 +66,11 @@ export class LeaseSessions implements SessionContext {
     );
   }
 
+  /** Whether a stream (KeepAlive, Hold) keeps this lease alive here now. */
+  keeps(name: string, lease: LeaseId): boolean {
+    return (this.#sessions.get(sessionKey(name, lease))?.keepers ?? 0) > 0;
+  }
+
   /** Leases kept alive now. */
   get size(): number {
     return this.#sessions.size;

@@ -11,6 +11,10 @@ export interface Lease {
   ttlMs: number;
   /** Conservative end of validity on the monotonic clock. */
   endMs: number;
+  /** AcquireRequest.owner; '' or undefined when none was given, or when this sidecar only renewed the lease. */
+  owner?: string | undefined;
+  /** When the granting attempt started, on the wall clock (ms); undefined when another sidecar granted it. */
+  acquiredAtWallMs?: number | undefined;
 }
 
 export type AcquireResult =

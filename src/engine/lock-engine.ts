@@ -3,6 +3,7 @@ import type { LockInstance } from "../instances/lock-instance.ts";
 import type { Clock } from "../util/clock.ts";
 import { throwIfAborted } from "../util/abort.ts";
 import { AcquireOnce } from "./acquire-once.ts";
+import { DescribeStep, type LockDescription } from "./describe-step.ts";
 import { engineParts, type EngineDeps, type EngineOptions, type EngineParts } from "./engine-parts.ts";
 import { ExtendStep } from "./extend-step.ts";
 import { fanOut } from "./fan-out.ts";
@@ -32,6 +33,7 @@ export class LockEngine {
   readonly #waitingAcquire: WaitingAcquire;
   readonly #extend: ExtendStep;
   readonly #release: ReleaseStep;
+  readonly #describe: DescribeStep;
   #waiting = 0;
   #acquiring = 0;
 
@@ -47,6 +49,7 @@ export class LockEngine {
     this.#extend = new ExtendStep(parts, round);
     this.#once = new AcquireOnce(parts, round, this.#release);
     this.#waitingAcquire = new WaitingAcquire(parts, { round, once: this.#once, release: this.#release });
+    this.#describe = new DescribeStep(parts);
   }
 
   get clock(): Clock {
@@ -63,9 +66,9 @@ export class LockEngine {
    * for the whole wait: `acquired: false`. Fewer than a majority answering
    * on the last attempt (the head's, for a caller still queued):
    * `unavailable`. An aborted signal rolls back the attempt in flight and
-   * throws its reason.
+   * throws its reason. `owner` is recorded with the lock on the instances.
    */
-  async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
+  async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal, owner = ""): Promise<AcquireResult> {
     throwIfAborted(signal);
     const { maxLeases } = this.#parts.options;
     // Acquires in flight count too, so concurrent calls cannot overshoot.
@@ -76,16 +79,22 @@ export class LockEngine {
     }
     this.#acquiring++;
     try {
-      return await this.#acquireCounted(name, ttlMs, waitMs, signal);
+      return await this.#acquireCounted(name, ttlMs, waitMs, signal, owner);
     } finally {
       this.#acquiring--;
     }
   }
 
-  async #acquireCounted(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal): Promise<AcquireResult> {
+  async #acquireCounted(
+    name: string,
+    ttlMs: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    owner: string,
+  ): Promise<AcquireResult> {
     const { keyPrefix, maxWaiters } = this.#parts.options;
     const keys = lockKeys(keyPrefix, name);
-    if (waitMs <= 0) return this.#once.acquire(name, keys, ttlMs, this.clock.monotonicMs(), signal);
+    if (waitMs <= 0) return this.#once.acquire(name, keys, ttlMs, this.clock.monotonicMs(), signal, owner);
     if (this.#waiting >= maxWaiters) {
       throw new LockError(
         "resource-exhausted",
@@ -95,7 +104,7 @@ export class LockEngine {
     }
     this.#waiting++;
     try {
-      return await this.#waitingAcquire.acquire(name, keys, ttlMs, waitMs, signal);
+      return await this.#waitingAcquire.acquire(name, keys, ttlMs, waitMs, signal, owner);
     } finally {
       this.#waiting--;
     }
@@ -114,6 +123,11 @@ export class LockEngine {
    */
   release(name: string, lease: LeaseId): Promise<boolean> {
     return this.#release.release(name, lease);
+  }
+
+  /** Who holds `name` and who waits, as a majority of instances sees it; `unavailable` without one. */
+  describe(name: string): Promise<LockDescription> {
+    return this.#describe.describe(name);
   }
 
   /** How many instances answer a PING within the instance timeout. */

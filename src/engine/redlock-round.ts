@@ -35,16 +35,17 @@ export class RedlockRound {
     this.#parts = parts;
   }
 
-  /** One round; every outcome but a grant is rolled back on all instances. */
+  /** One round; every outcome but a grant is rolled back on all instances. `owner` is recorded with the lock. */
   async attempt(
     name: string,
     keys: LockKeys,
     ttlMs: number,
     ticket: string,
     signal: AbortSignal | undefined,
+    owner = "",
   ): Promise<Attempt> {
     const { calls, clock, quorum } = this.#parts;
-    const request = this.request(keys, ttlMs, ticket);
+    const request = this.request(keys, ttlMs, ticket, owner);
     const startMs = clock.monotonicMs();
     // The fan-out is not abandoned on abort: it is bounded by the instance
     // timeout, and waiting for it means the rollback follows every SET.
@@ -57,12 +58,13 @@ export class RedlockRound {
     return this.settle(name, request, await first, all, startMs, signal);
   }
 
-  /** An acquire as the instances take it, with a new secret. */
-  request(keys: LockKeys, ttlMs: number, ticket: string): InstanceAcquire {
+  /** An acquire as the instances take it, with a new secret; the holder's since is now on the wall clock. */
+  request(keys: LockKeys, ttlMs: number, ticket: string, owner = ""): InstanceAcquire {
     const { fenceRetentionMs, waitTicketTtlMs } = this.#parts.options;
     return {
       keys,
       secret: this.#parts.random.leaseSecret(),
+      holder: { owner, sinceMs: Math.floor(this.#parts.clock.wallMs()) },
       ttlMs,
       fenceRetentionMs,
       ticket,
@@ -176,6 +178,8 @@ export class RedlockRound {
       fencingToken: id.fencingToken,
       ttlMs: request.ttlMs,
       endMs: verdict.endMs,
+      owner: request.holder?.owner ?? "",
+      acquiredAtWallMs: request.holder?.sinceMs,
     };
     leases.put(lease, clock.monotonicMs());
     queues.noteVerdict(name, { kind: "contended", retryAfterMs: lease.endMs - clock.monotonicMs() });

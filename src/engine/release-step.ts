@@ -128,7 +128,7 @@ export class ReleaseStep {
     const { clock, leases } = this.#parts;
     const known = leases.get(lease.text);
     const held = known !== undefined && known.name === name && known.endMs > clock.monotonicMs();
-    return { ...this.#round.request(keys, offer.ttlMs, offer.ticket()), overtake: offer.overtake && held };
+    return { ...this.#round.request(keys, offer.ttlMs, offer.ticket(), offer.owner), overtake: offer.overtake && held };
   }
 
   /** The head's fate is known early when a majority agrees on it; otherwise it waits for every answer. */

@@ -16,6 +16,8 @@ interface WaitingCall {
   /** When the wait runs out (monotonic ms). */
   waitEndMs: number;
   signal: AbortSignal | undefined;
+  /** Recorded with the lock when granted. */
+  owner: string;
 }
 
 /** The steps a waiting head uses: a round, a try behind the queue, and a release (of a grant that came too late). */
@@ -48,14 +50,15 @@ export class WaitingAcquire {
     ttlMs: number,
     waitMs: number,
     signal: AbortSignal | undefined,
+    owner = "",
   ): Promise<AcquireResult> {
     const startMs = this.#parts.clock.monotonicMs();
     const turn = await this.#parts.queues.enter(name, waitMs, signal);
-    if (!turn) return this.#steps.once.acquire(name, keys, ttlMs, startMs, signal);
+    if (!turn) return this.#steps.once.acquire(name, keys, ttlMs, startMs, signal, owner);
     return new HeadWait(
       this.#parts,
       this.#steps,
-      { name, keys, ttlMs, waitEndMs: startMs + waitMs, signal },
+      { name, keys, ttlMs, waitEndMs: startMs + waitMs, signal, owner },
       turn,
     ).run();
   }
@@ -144,8 +147,8 @@ class HeadWait {
   }
 
   async #tryNow(): Promise<void> {
-    const { name, keys, ttlMs, signal } = this.#call;
-    this.#verdict = await this.#steps.round.attempt(name, keys, ttlMs, this.#turn.ticket(), signal);
+    const { name, keys, ttlMs, signal, owner } = this.#call;
+    this.#verdict = await this.#steps.round.attempt(name, keys, ttlMs, this.#turn.ticket(), signal, owner);
     this.#fair = true;
   }
 
@@ -162,10 +165,11 @@ class HeadWait {
    * waits for its outcome, so a grant that lands is released, not leaked.
    */
   async #waitAsHead(watch: Watch, delayMs: number): Promise<{ outcome: Attempt; overtook: boolean } | undefined> {
-    const { name, ttlMs, signal } = this.#call;
+    const { name, ttlMs, signal, owner } = this.#call;
     const overtake = this.#turn.inBatch();
     const offer = this.#parts.offers.offer(name, {
       ttlMs,
+      owner,
       ticket: this.#turn.ticket,
       overtake,
       signal,

@@ -103,8 +103,9 @@ describe.each([3, 5])("acquire with N=%i", (n) => {
         const { clock, time, fakes, random, engine } = setup(n);
         for (const i of failed) fakes[i]!.behave(mode);
         const startMs = clock.monotonicMs();
+        const startWallMs = Math.floor(clock.wallMs());
 
-        const result = await time.settle(engine.acquire(NAME, TTL, 0));
+        const result = await time.settle(engine.acquire(NAME, TTL, 0, undefined, "job runner"));
 
         // A majority's grants suffice: a hanging instance is not waited for.
         const secret = random.secrets[0]!;
@@ -115,6 +116,8 @@ describe.each([3, 5])("acquire with N=%i", (n) => {
           fencingToken: 100n,
           ttlMs: TTL,
           endMs: startMs + TTL - DRIFT,
+          owner: "job runner",
+          acquiredAtWallMs: startWallMs,
         };
         expect(result).toEqual({ acquired: true, lease });
         expect(random.secrets).toHaveLength(1);
@@ -123,6 +126,10 @@ describe.each([3, 5])("acquire with N=%i", (n) => {
           // The SET landed where the instance answered, and where only the reply was lost.
           const landed = !failed.includes(i) || mode === "lose-reply";
           expect(fake.valueAt(LOCK), fake.name).toBe(landed ? secret : undefined);
+          // The owner is recorded with the lock, never in place of the secret.
+          expect(fake.holderAt(LOCK), fake.name).toEqual(
+            landed ? { owner: "job runner", sinceMs: startWallMs } : undefined,
+          );
           expect(fake.callsOf("acquire"), fake.name).toHaveLength(1);
           expect(fake.callsOf("release"), fake.name).toHaveLength(0);
         });

@@ -7,11 +7,13 @@ import type {
   InstanceIdentity,
   InstanceRelease,
   LockInstance,
+  LockHolder,
   LockKeys,
   LockReading,
 } from "../../../src/instances/lock-instance.ts";
 import { LocalChannels } from "../../../src/instances/local-channels.ts";
 import { LockStore } from "../../../src/instances/lock-store.ts";
+import { holderOfValue } from "../../../src/instances/script-args.ts";
 import type { ManualClock } from "./manual-clock.ts";
 
 export type Method =
@@ -234,9 +236,15 @@ export class FakeInstance implements LockInstance {
     this.#reconnects++;
   }
 
-  /** The value of a live key (the holder's secret for a lock key). */
+  /** The value of a live key; for a lock key, the holder's secret without the holder recorded after it. */
   valueAt(key: string): string | undefined {
-    return this.#store.get(key)?.value;
+    return this.#store.get(key)?.value.split(" ")[0];
+  }
+
+  /** The holder recorded with a live lock key, if any. */
+  holderAt(key: string): LockHolder | undefined {
+    const value = this.#store.get(key)?.value;
+    return value === undefined ? undefined : holderOfValue(value);
   }
 
   /** Remaining TTL of a live key, -1 without expiry, undefined when absent. */
