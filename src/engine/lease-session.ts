@@ -34,7 +34,8 @@ export function renewalDueMs(nowMs: number, ttlMs: number): number {
   return Math.ceil((nowMs + ttlMs / 3) / tickMs) * tickMs;
 }
 
-function renewalTickMs(ttlMs: number): number {
+/** The renewal tick for a TTL: renewals due within one tick go out together. */
+export function renewalTickMs(ttlMs: number): number {
   return Math.min(100, Math.max(1, Math.floor(ttlMs / 30)));
 }
 

@@ -70,18 +70,26 @@ export class LockEngine {
    */
   async acquire(name: string, ttlMs: number, waitMs: number, signal?: AbortSignal, owner = ""): Promise<AcquireResult> {
     throwIfAborted(signal);
+    this.checkRoom();
+    this.#acquiring++;
+    try {
+      return await this.#acquireCounted(name, ttlMs, waitMs, signal, owner);
+    } finally {
+      this.#acquiring--;
+    }
+  }
+
+  /**
+   * Throws resource-exhausted when this sidecar holds LOCK_MAX_LEASES leases:
+   * before an acquire, or before keeping alive a lease new to it.
+   */
+  checkRoom(): void {
     const { maxLeases } = this.#parts.options;
     // Acquires in flight count too, so concurrent calls cannot overshoot.
     if (this.leases.sizeAt(this.clock.monotonicMs()) + this.#acquiring >= maxLeases) {
       throw new LockError("resource-exhausted", `this sidecar holds ${maxLeases} leases, its limit (LOCK_MAX_LEASES)`, {
         metadata: { setting: "LOCK_MAX_LEASES" },
       });
-    }
-    this.#acquiring++;
-    try {
-      return await this.#acquireCounted(name, ttlMs, waitMs, signal, owner);
-    } finally {
-      this.#acquiring--;
     }
   }
 

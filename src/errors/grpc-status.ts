@@ -35,7 +35,7 @@ export function toGrpcStatus(error: unknown): StatusObject {
     // Anything else is a bug: say so without leaking internals.
     return { code: INTERNAL, details: "internal error", metadata: new Metadata() };
   }
-  const code = STATUS_OF[error.code];
+  const code = grpcCode(error);
   const details = [
     anyPack(
       ErrorInfoSchema,
@@ -52,6 +52,11 @@ export function toGrpcStatus(error: unknown): StatusObject {
     Buffer.from(toBinary(StatusSchema, create(StatusSchema, { code, message: error.message, details }))),
   );
   return { code, details: error.message, metadata };
+}
+
+/** The gRPC status code of a LockError. */
+export function grpcCode(error: LockError): status {
+  return STATUS_OF[error.code];
 }
 
 type Details = { errorInfo?: MessageShape<typeof ErrorInfoSchema>; badRequest?: MessageShape<typeof BadRequestSchema> };

@@ -28,6 +28,10 @@ export type LockErrorReason =
   | "QUORUM_UNAVAILABLE"
   | "LEASE_NOT_HELD"
   | "LEASE_EXPIRED"
+  /** A KeepAliveMany keep of a lease already on the stream. */
+  | "LEASE_ALREADY_KEPT"
+  /** A KeepAliveMany stop of a lease not on the stream. */
+  | "LEASE_NOT_KEPT"
   | "LIMIT_EXCEEDED"
   | "OVERLOADED"
   | "CANCELLED"

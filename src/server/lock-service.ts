@@ -33,6 +33,7 @@ import type { Logger } from "../log/logger.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "../observe/call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
 import { holdHandler } from "./hold.ts";
+import { KeptManyStreams } from "./kept-many.ts";
 import { KeptStreams } from "./kept-stream.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "../observe/lock-service-observer.ts";
@@ -172,7 +173,16 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     else hold(stream);
   };
 
-  return { acquire, extend, release, keepAlive: keepAliveHandler, hold: admittedHold } as UntypedServiceImplementation;
+  const keepAliveMany = new KeptManyStreams(ctx, sessions).handler;
+
+  return {
+    acquire,
+    extend,
+    release,
+    keepAlive: keepAliveHandler,
+    hold: admittedHold,
+    keepAliveMany,
+  } as UntypedServiceImplementation;
 }
 
 function unary<Req, Res>(

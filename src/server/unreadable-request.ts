@@ -29,7 +29,8 @@ export function unreadableRequest(typeName: string, error: unknown): UnreadableR
   return { [UNREADABLE]: invalidArgument("request", `not a valid ${typeName} message: ${errorReason(error)}`) };
 }
 
-function unreadableError(request: unknown): LockError | undefined {
+/** The error of a request that did not parse, or undefined for a readable one (also per message of a client stream). */
+export function unreadableError(request: unknown): LockError | undefined {
   return typeof request === "object" && request !== null && UNREADABLE in request
     ? (request as UnreadableRequest)[UNREADABLE]
     : undefined;

@@ -1,0 +1,142 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  KeepAliveManyResponseSchema,
+  LeaseErrorSchema,
+  StoppedLeaseSchema,
+  type KeepAliveManyResponse,
+  type LeaseError,
+  type StoppedLease,
+} from "../../gen/lock/v1/lock_pb.ts";
+import type { Lease } from "../engine/lease.ts";
+import { renewalTickMs } from "../engine/lease-session.ts";
+import { grpcCode, INTERNAL } from "../errors/grpc-status.ts";
+import { LockError } from "../errors/lock-error.ts";
+import type { Clock } from "../util/clock.ts";
+import { toLeaseMessage } from "./lease-message.ts";
+
+/** Most entries in one message: 2,000 leases is about 200 KB, far below gRPC's 4 MB default limit. */
+const MAX_ENTRIES = 2000;
+/** The longest a renewal waits to share a message: the longest renewal tick. */
+const MAX_WINDOW_MS = 100;
+
+/**
+ * What a KeepAliveMany stream has to say, gathered into few messages.
+ * Renewals wait up to one renewal tick, so those answered in one tick share
+ * a message. Losses, refusals and stops go out at the next turn of the event
+ * loop: a loss must reach its owner no later than the end last told.
+ */
+export class ManyReplies {
+  readonly #write: (message: KeepAliveManyResponse) => void;
+  readonly #clock: Clock;
+  #renewed: Lease[] = [];
+  #lost: LeaseError[] = [];
+  #refused: LeaseError[] = [];
+  #stopped: StoppedLease[] = [];
+  #windowMs = MAX_WINDOW_MS;
+  #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(write: (message: KeepAliveManyResponse) => void, clock: Clock) {
+    this.#write = write;
+    this.#clock = clock;
+  }
+
+  /** A lease with this TTL joined: its renewals may wait no longer than its tick. */
+  narrow(ttlMs: number): void {
+    this.#windowMs = Math.min(this.#windowMs, renewalTickMs(ttlMs));
+  }
+
+  renewed(lease: Lease): void {
+    this.#renewed.push(lease);
+    if (this.#timer === undefined && this.#immediate === undefined)
+      this.#timer = setTimeout(this.flush, this.#windowMs).unref();
+  }
+
+  lost(name: string, leaseId: string, error: unknown): void {
+    this.#lost.push(leaseError(name, leaseId, error));
+    this.#soon();
+  }
+
+  refused(name: string, leaseId: string, error: unknown): void {
+    this.#refused.push(leaseError(name, leaseId, error));
+    this.#soon();
+  }
+
+  stopped(name: string, leaseId: string, released: boolean): void {
+    this.#stopped.push(create(StoppedLeaseSchema, { name, leaseId, released }));
+    this.#soon();
+  }
+
+  /** Sends everything gathered: renewals first, so a lease is never reported lost or stopped before renewed. */
+  readonly flush = (): void => {
+    clearTimeout(this.#timer);
+    clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    if (this.#closed) return;
+    while (this.#renewed.length + this.#lost.length + this.#refused.length + this.#stopped.length > 0) {
+      let room = MAX_ENTRIES;
+      const renewed = this.#renewed.splice(0, room);
+      room -= renewed.length;
+      const lost = this.#lost.splice(0, room);
+      room -= lost.length;
+      const refused = this.#refused.splice(0, room);
+      room -= refused.length;
+      const stopped = this.#stopped.splice(0, room);
+      this.#write(
+        create(KeepAliveManyResponseSchema, {
+          renewed: renewed.map((lease) => toLeaseMessage(lease, this.#clock)),
+          lost,
+          refused,
+          stopped,
+        }),
+      );
+    }
+  };
+
+  /** Nothing more is sent (the call is over). */
+  close(): void {
+    this.flush();
+    this.#closed = true;
+    this.#renewed = [];
+    this.#lost = [];
+    this.#refused = [];
+    this.#stopped = [];
+  }
+
+  #soon(): void {
+    if (this.#immediate !== undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#immediate = setImmediate(this.flush);
+  }
+}
+
+/** A failure of one lease or item, in the words (code, ErrorInfo reason, text) KeepAlive would end with. */
+export function leaseError(name: string, leaseId: string, error: unknown): LeaseError {
+  if (!(error instanceof LockError)) {
+    // A bug: said without leaking internals.
+    return create(LeaseErrorSchema, { name, leaseId, code: INTERNAL, reason: "INTERNAL", message: "internal error" });
+  }
+  return create(LeaseErrorSchema, {
+    name,
+    leaseId,
+    code: grpcCode(error),
+    reason: error.reason,
+    message: error.message,
+    field: error.field ?? "",
+    metadata: { ...error.metadata },
+  });
+}
+
+/** A request field's error as the field of an item: `ttl` of a keep becomes `keep.ttl`. */
+export function inItem(item: "keep" | "stop", error: unknown): unknown {
+  if (!(error instanceof LockError) || error.field === undefined) return error;
+  return new LockError(error.code, `${item}.${error.message}`, {
+    field: `${item}.${error.field}`,
+    reason: error.reason,
+    metadata: error.metadata,
+    cause: error,
+  });
+}
