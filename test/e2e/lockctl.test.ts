@@ -69,7 +69,9 @@ describe("lockctl", () => {
     return { code, stdout: run.stdout(), stderr: run.stderr() };
   }
 
-  const lockValues = (name: string) => Promise.all(redis.map((r) => r.get(`${prefix}lock:${name}`)));
+  /** The secret each instance holds for the lock: its value up to the holder recorded after it. */
+  const lockValues = (name: string) =>
+    Promise.all(redis.map(async (r) => (await r.get(`${prefix}lock:${name}`))?.split(" ")[0] ?? null));
   /** Calls answer once a majority did the work: the slowest instance's write may land a moment later. */
   const lockValuesSettleTo = (name: string, value: string | null) =>
     eventually(

@@ -48,11 +48,14 @@ describe("ownership", () => {
       });
     });
 
-  /** The lease as every instance holds it: the key's value (the secret) and PTTL, and the fencing counter. */
+  /**
+   * The lease as every instance holds it: the secret (the key's value up to
+   * the holder recorded after it), its PTTL, and the fencing counter.
+   */
   const onInstances = (prefix: string, name: string) =>
     Promise.all(
       redis.map(async (r) => ({
-        value: await r.get(`${prefix}lock:${name}`),
+        value: (await r.get(`${prefix}lock:${name}`))?.split(" ")[0] ?? null,
         pttl: await r.pttl(`${prefix}lock:${name}`),
         fence: await r.get(`${prefix}fence:${name}`),
       })),
