@@ -5,6 +5,7 @@ import {
   makeGenericClientConstructor,
   type CallOptions,
   type ChannelOptions,
+  type ClientDuplexStream,
   type ClientReadableStream,
   type ServiceError,
 } from "@grpc/grpc-js";
@@ -18,6 +19,8 @@ import {
   type AcquireResponse,
   type ExtendResponse,
   type HoldResponse,
+  type KeepAliveManyRequest,
+  type KeepAliveManyResponse,
   type KeepAliveResponse,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
@@ -35,6 +38,7 @@ interface RawClient {
   release: Unary<unknown, ReleaseResponse>;
   keepAlive(request: unknown, options: CallOptions): ClientReadableStream<KeepAliveResponse>;
   hold(request: unknown, options: CallOptions): ClientReadableStream<HoldResponse>;
+  keepAliveMany(options: CallOptions): ClientDuplexStream<KeepAliveManyRequest, KeepAliveManyResponse>;
   close(): void;
   waitForReady(deadline: Date, callback: (error?: Error) => void): void;
 }
@@ -81,6 +85,11 @@ export class LockClient {
     options: CallOptions = {},
   ): ClientReadableStream<HoldResponse> {
     return this.#raw.hold(create(HoldRequestSchema, request), options);
+  }
+
+  /** A KeepAliveMany stream: write keep and stop items (create(KeepAliveManyRequestSchema, …)), read the batches. */
+  keepAliveMany(options: CallOptions = {}): ClientDuplexStream<KeepAliveManyRequest, KeepAliveManyResponse> {
+    return this.#raw.keepAliveMany(options);
   }
 
   waitForReady(timeoutMs: number): Promise<void> {
