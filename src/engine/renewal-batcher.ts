@@ -1,5 +1,6 @@
 import type { Clock } from "../util/clock.ts";
 import { TimeoutError } from "../util/abort.ts";
+import { detached } from "../util/detached.ts";
 import type { LeaseVote } from "../redlock/votes.ts";
 import type { ExtendItem, LockInstance } from "../instances/lock-instance.ts";
 import { fanOut, type Settled } from "./fan-out.ts";
@@ -121,7 +122,8 @@ export class RenewalBatcher {
       }
       resolve(result);
     });
-    if (this.waiting > 0) this.#flush();
+    // Detached: the next batch belongs to no call, least of all to one this batch answered.
+    if (this.waiting > 0) detached(this.#flush);
   }
 
   /** Smaller batches after one that no instance answered in time; back up as batches are answered. */

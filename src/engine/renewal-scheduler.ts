@@ -1,4 +1,5 @@
 import type { Clock } from "../util/clock.ts";
+import { detached } from "../util/detached.ts";
 
 /** Work the scheduler runs when it falls due: a lease session's next renewal, or its deadline. */
 export interface ScheduledTask {
@@ -63,7 +64,8 @@ export class RenewalScheduler {
     this.#timerAtMs = atMs;
     // Unref'd: kept leases alone do not keep the process alive; the server does.
     // A timer may fire early by the time its event-loop turn has run: #fire arms it again.
-    this.#timer = setTimeout(this.#fire, Math.max(0, Math.ceil(atMs - this.#clock.monotonicMs())));
+    // Detached: the renewals it runs belong to no call, whichever call armed it.
+    this.#timer = setTimeout(detached, Math.max(0, Math.ceil(atMs - this.#clock.monotonicMs())), this.#fire);
     this.#timer.unref?.();
   }
 
