@@ -4,6 +4,7 @@ import { fanOut } from "../engine/fan-out.ts";
 import type { LockEngine } from "../engine/lock-engine.ts";
 import { EvictionGuard, type EvictionGuardState } from "../instances/eviction-guard.ts";
 import { GuardedInstance } from "../instances/guarded-instance.ts";
+import { InstanceDecorator } from "../instances/instance-decorator.ts";
 import type { InstanceState } from "../instances/instance-state.ts";
 import type { LockInstance } from "../instances/lock-instance.ts";
 import type { Logger } from "../log/logger.ts";
@@ -54,14 +55,17 @@ export class QuorumHealth {
   }
 
   instances(): InstanceState[] {
-    return this.#engine.instances.map((instance, i) => ({
-      name: instance.name,
-      up: this.#up[i],
-      guard: guardOf(instance),
-      // An instance without an eviction guard is one that never evicts (the embedded store).
-      mayEvict: instance instanceof EvictionGuard ? instance.mayEvict() : false,
-      quarantine: quarantineOf(instance),
-    }));
+    return this.#engine.instances.map((instance, i) => {
+      const eviction = InstanceDecorator.find(instance, EvictionGuard);
+      return {
+        name: instance.name,
+        up: this.#up[i],
+        guard: guardOf(instance),
+        // An instance without an eviction guard is one that never evicts (the embedded store).
+        mayEvict: eviction ? eviction.mayEvict() : false,
+        quarantine: quarantineOf(instance),
+      };
+    });
   }
 
   /** Probes once now, then every `intervalMs`. */
@@ -119,15 +123,15 @@ export class QuorumHealth {
 }
 
 function quarantineOf(instance: LockInstance): InstanceState["quarantine"] {
-  const guarded =
-    instance instanceof EvictionGuard ? instance.guarded : instance instanceof GuardedInstance ? instance : undefined;
+  const guarded = InstanceDecorator.find(instance, GuardedInstance);
   const remainingMs = guarded?.quarantineRemainingMs() ?? 0;
   return guarded && remainingMs > 0
     ? { basis: guarded.quarantineBasis(), remainingMs: Math.ceil(remainingMs) }
     : undefined;
 }
 
+/** The outermost guard's state: the eviction guard's includes the restart guard's. */
 function guardOf(instance: LockInstance): EvictionGuardState {
-  if (instance instanceof EvictionGuard || instance instanceof GuardedInstance) return instance.state();
-  return "ok";
+  const guard = InstanceDecorator.find(instance, EvictionGuard) ?? InstanceDecorator.find(instance, GuardedInstance);
+  return guard?.state() ?? "ok";
 }
