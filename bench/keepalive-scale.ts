@@ -1,7 +1,8 @@
 /**
  * Scale benchmark (issues 6 and 17): one sidecar process keeps many leases
- * alive, each through its own KeepAlive stream, against 3 local
- * redis-server instances, with this client on the same machine.
+ * alive, each through its own KeepAlive stream (or, with --many, many leases
+ * on each KeepAliveMany stream), against 3 local redis-server instances,
+ * with this client on the same machine.
  *
  *   npm run bench:scale -- [--leases 10000] [--seconds 300] [--ttl 10s]
  *       steady: acquire, open every stream at once, measure a steady window
@@ -9,6 +10,8 @@
  *       acquire with the TTL under test, then open every stream at once
  *   npm run bench:scale -- --until-refused [--step 5000] [--leases 100000] [--seconds 300]
  *       add leases step by step until the sidecar refuses, then hold them
+ *   add --many [--per-stream 10000] to any of them: the leases are kept over
+ *       KeepAliveMany streams of at most that many leases each
  *
  * Prints: leases lost, refusals, the sidecar's CPU (share of one core),
  * renewal lateness (p99, from the sidecar's metric and from the gaps between
@@ -31,6 +34,8 @@ const mode = args.includes("--burst") ? "burst" : args.includes("--until-refused
 const leaseCount = Number(arg("leases", mode === "until-refused" ? "100000" : "10000"));
 const seconds = Number(arg("seconds", mode === "burst" ? "20" : "300"));
 const ttlMs = parseDurationMs(arg("ttl", "10s")) ?? 10_000;
+/** With --many: leases per KeepAliveMany stream; without: one KeepAlive stream per lease. */
+const perStream = args.includes("--many") ? Number(arg("per-stream", "10000")) : undefined;
 const LATENESS = "lock_renewal_lateness_seconds";
 
 const servers = await RedisServers.start(3, ["--maxclients", "10000"]);
@@ -43,7 +48,10 @@ const sidecarEnv = (extra: Record<string, string>): Record<string, string> => ({
 });
 let failed = false;
 try {
-  console.log(`${mode}: ${leaseCount} leases, TTL ${ttlMs} ms, node ${process.version}, load average ${loadAverage()}`);
+  const keptBy = perStream === undefined ? "a KeepAlive stream each" : `KeepAliveMany, ${perStream} per stream`;
+  console.log(
+    `${mode}: ${leaseCount} leases (${keptBy}), TTL ${ttlMs} ms, node ${process.version}, load average ${loadAverage()}`,
+  );
   if (mode === "burst") {
     for (let run = 1; run <= Number(arg("runs", "3")); run++) await burst(run);
   } else {
@@ -58,7 +66,7 @@ process.exit(failed ? 1 : 0);
 async function burst(run: number): Promise<void> {
   const sidecar = await startSidecarProcess(sidecarEnv(passThroughEnv()));
   try {
-    const kept = new KeptLeases(sidecar.client, ttlMs);
+    const kept = new KeptLeases(sidecar.client, ttlMs, perStream);
     const started = performance.now();
     await kept.acquire(`burst${run}-`, 0, leaseCount, ttlMs, Number.POSITIVE_INFINITY, Number(arg("in-flight", "64")));
     const acquiredS = (performance.now() - started) / 1000;
@@ -90,7 +98,7 @@ async function steady(): Promise<void> {
   try {
     await sleep(1000);
     const rssStart = rssMiB(sidecar.pid);
-    const kept = new KeptLeases(sidecar.client, ttlMs);
+    const kept = new KeptLeases(sidecar.client, ttlMs, perStream);
     if (mode === "steady") {
       const started = performance.now();
       // As a client would: each lease kept alive as soon as it is acquired (in chunks of 1000).
@@ -124,7 +132,7 @@ async function addUntilRefused(sidecar: SidecarProcess, kept: KeptLeases): Promi
     await sleep(ttlMs / 2);
     const m = await sidecar.metrics();
     console.log(
-      `  ${kept.leases.length} leases, ${kept.open} streams open, refusals ${sum(kept.refusals)}, lost ${kept.lost}, ` +
+      `  ${kept.leases.length} leases, ${kept.open} kept over ${kept.streams} streams, refusals ${sum(kept.refusals)}, lost ${kept.lost}, ` +
         `RSS ${rssMiB(sidecar.pid).toFixed(0)} MiB, lateness p99 ${fmtS(histogramPercentile(before, m, LATENESS, 99))}, load ${loadAverage()}`,
     );
     before = m;
@@ -158,7 +166,7 @@ async function measureWindow(sidecar: SidecarProcess, kept: KeptLeases, rssStart
   const mib = (name: string): string => `${((m.get(name) ?? Number.NaN) / 1048576).toFixed(0)} MiB`;
 
   console.log(
-    `steady window:             ${windowS.toFixed(0)} s, ${held} streams open, load average ${loadAverage()}`,
+    `steady window:             ${windowS.toFixed(0)} s, ${held} leases kept over ${kept.streams} streams, load average ${loadAverage()}`,
   );
   console.log(
     `leases lost:               ${kept.lost} (${kept.lost - lostStart} in the window)${kept.lost ? ` ${JSON.stringify([...kept.lostReasons])}` : ""}`,

@@ -1,8 +1,8 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type { ClientReadableStream } from "@grpc/grpc-js";
 import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
 import type { LockClient } from "../../src/client/lock-client.ts";
 import { LatenessHistogram } from "./lateness-histogram.ts";
+import { ManyStreams } from "./many-streams.ts";
 
 const CANCELLED = 1;
 const RESOURCE_EXHAUSTED = 8;
@@ -14,14 +14,19 @@ export interface HeldLease {
   endMs: number;
   /** How long it had left when its stream was opened (ms). */
   leftAtKeepMs?: number;
-  stream?: ClientReadableStream<KeepAliveResponse> | undefined;
+  /** The stream that keeps it (shared by many leases with --many). */
+  stream?: { cancel(): void } | undefined;
+  /** With --many: renewals read for it, and when the last came. */
+  messages?: number;
+  lastMs?: number;
 }
 
 /**
  * The client side of the scale bench, kept honest: it acquires leases with a
  * bounded number of calls in flight, keeps each alive on its own KeepAlive
- * stream, and, like a real client, tries a refused stream again after a
- * pause until the lease's end. It counts what a real client would notice.
+ * stream (or, given `perStream`, many on each KeepAliveMany stream), and,
+ * like a real client, tries a refused stream again after a pause until the
+ * lease's end. It counts what a real client would notice.
  */
 export class KeptLeases {
   readonly #client: LockClient;
@@ -40,10 +45,31 @@ export class KeptLeases {
   /** How long after ttl/3 each message after a stream's first arrived. */
   readonly lateness = new LatenessHistogram();
   #closing = false;
+  readonly #many: ManyStreams | undefined;
 
-  constructor(client: LockClient, ttlMs: number) {
+  /** `perStream`: keep the leases over KeepAliveMany streams of at most this many each. */
+  constructor(client: LockClient, ttlMs: number, perStream?: number) {
     this.#client = client;
     this.#ttlMs = ttlMs;
+    if (perStream === undefined) return;
+    this.#many = new ManyStreams(client, ttlMs, perStream, {
+      renewed: (_lease, gapMs) => {
+        this.renewals++;
+        if (gapMs !== undefined) this.lateness.add(gapMs);
+      },
+      lost: (lease, why) => {
+        this.lost++;
+        if ((lease.leftAtKeepMs ?? Number.POSITIVE_INFINITY) >= 3000) this.lostWithTimeLeft++;
+        this.#count(this.lostReasons, why);
+      },
+      refused: (_lease, why) => this.#count(this.refusals, why),
+      expiredUnkept: () => this.expiredUnkept++,
+    });
+  }
+
+  /** Streams open now: one per lease, or the KeepAliveMany streams. */
+  get streams(): number {
+    return this.#many ? this.#many.streams : this.open;
   }
 
   /**
@@ -117,7 +143,8 @@ export class KeptLeases {
       }
       lease.leftAtKeepMs = lease.endMs - nowMs;
       leastLeftMs = Math.min(leastLeftMs, lease.leftAtKeepMs);
-      this.#keep(lease);
+      if (this.#many) this.#many.keep(lease);
+      else this.#keep(lease);
     }
     return leastLeftMs;
   }
@@ -166,7 +193,7 @@ export class KeptLeases {
     }, pauseMs);
   }
 
-  /** Streams open now. */
+  /** Leases kept now. */
   get open(): number {
     return this.leases.reduce((n, l) => n + (l.stream ? 1 : 0), 0);
   }
@@ -174,7 +201,8 @@ export class KeptLeases {
   /** Cancels every stream (the owner's cancel: leases are released). */
   close(): void {
     this.#closing = true;
-    for (const lease of this.leases) lease.stream?.cancel();
+    if (this.#many) this.#many.close();
+    else for (const lease of this.leases) lease.stream?.cancel();
   }
 
   /** Acquires each of `names` with wait 0, as a stranger would: how many were free (their lease had gone), and how many calls failed. */
