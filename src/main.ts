@@ -5,6 +5,7 @@ import { ConfigError, helpText, loadConfig } from "./config/load-config.ts";
 import { packageVersion } from "./config/version.ts";
 import { createLogger } from "./log/logger.ts";
 import { startSidecar } from "./sidecar.ts";
+import { startTracing } from "./tracing/start-tracing.ts";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
@@ -32,7 +33,9 @@ const grpcLine = (message?: unknown, ...rest: unknown[]): void =>
 setLogger({ error: grpcLine, info: grpcLine, debug: grpcLine });
 
 try {
-  const sidecar = await startSidecar(options, { logger });
+  // Undefined unless the OTEL_* variables ask for traces: then no OpenTelemetry SDK is even loaded.
+  const tracing = await startTracing(process.env, logger);
+  const sidecar = await startSidecar(options, { logger, tracing });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
@@ -40,7 +43,12 @@ try {
       process.exit(1);
     }
     logger.info({ signal }, "signal received");
-    void sidecar.stop().then(() => process.exit(0));
+    void sidecar
+      .stop()
+      // The last spans go out before the process does.
+      .then(() => tracing?.shutdown())
+      .catch((error: unknown) => logger.warn({ err: error }, "sending the last spans failed"))
+      .then(() => process.exit(0));
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);

@@ -20,6 +20,7 @@ import { type LoadSignals, OverloadGuard } from "./engine/overload-guard.ts";
 import { addReflection } from "./server/reflection.ts";
 import { apiCredentials } from "./server/tls-credentials.ts";
 import { rejectUnreadableRequests } from "./server/unreadable-request.ts";
+import type { Tracing } from "./tracing/tracing.ts";
 import { systemClock } from "./util/clock.ts";
 import { createInstances, guardInstances } from "./sidecar-instances.ts";
 
@@ -29,6 +30,11 @@ export interface SidecarDeps extends EngineDeps {
   instances?: LockInstance[];
   /** Load signals to judge overload by instead of the measured ones (tests). */
   loadSignals?: Partial<LoadSignals>;
+  /**
+   * Spans for calls and instance calls (see startTracing). Without it nothing
+   * is traced, and no tracing code runs. The caller shuts it down.
+   */
+  tracing?: Tracing | undefined;
 }
 
 export interface Sidecar {
@@ -62,7 +68,10 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     instanceTls?.close();
   };
   const raw = deps.instances ?? createInstances(options, deps, logger, instanceTls);
-  const instances = guardInstances(raw, options, metrics, clock, logger);
+  const guarded = guardInstances(raw, options, metrics, clock, logger);
+  // Outermost, so a span sees what the guards made of each answer.
+  const { tracing } = deps;
+  const instances = tracing ? guarded.map((instance) => tracing.instance(instance)) : guarded;
   const engine = new LockEngine(instances, options, { ...deps, observer: metrics });
   // Generous against the per-call timeout: a slow answer is still an answer for readiness.
   const health = new QuorumHealth(engine, logger, { probeTimeoutMs: options.instanceTimeoutMs * 4 });
@@ -80,6 +89,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     // and so its leases, until TCP gives up (many minutes).
     "grpc.keepalive_time_ms": options.clientPingIntervalMs,
     "grpc.keepalive_timeout_ms": options.clientPingTimeoutMs,
+    ...(tracing ? { interceptors: [tracing.interceptor()] } : {}),
   });
   server.addService(
     serverServiceDefinition(LockService),
