@@ -11,17 +11,21 @@ import {
 } from "@grpc/grpc-js";
 import {
   AcquireRequestSchema,
+  DescribeRequestSchema,
   ExtendRequestSchema,
   HoldRequestSchema,
   KeepAliveRequestSchema,
+  ListLeasesRequestSchema,
   LockService,
   ReleaseRequestSchema,
   type AcquireResponse,
+  type DescribeResponse,
   type ExtendResponse,
   type HoldResponse,
   type KeepAliveManyRequest,
   type KeepAliveManyResponse,
   type KeepAliveResponse,
+  type ListLeasesResponse,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
 import { grpcServiceDefinition } from "../protocol/grpc-service-definition.ts";
@@ -36,6 +40,8 @@ interface RawClient {
   acquire: Unary<unknown, AcquireResponse>;
   extend: Unary<unknown, ExtendResponse>;
   release: Unary<unknown, ReleaseResponse>;
+  describe: Unary<unknown, DescribeResponse>;
+  listLeases: Unary<unknown, ListLeasesResponse>;
   keepAlive(request: unknown, options: CallOptions): ClientReadableStream<KeepAliveResponse>;
   hold(request: unknown, options: CallOptions): ClientReadableStream<HoldResponse>;
   keepAliveMany(options: CallOptions): ClientDuplexStream<KeepAliveManyRequest, KeepAliveManyResponse>;
@@ -71,6 +77,22 @@ export class LockClient {
 
   release(request: MessageInitShape<typeof ReleaseRequestSchema>, options: CallOptions = {}): Promise<ReleaseResponse> {
     return this.#unary(this.#raw.release, create(ReleaseRequestSchema, request), options);
+  }
+
+  /** Who holds the lock and who waits, as a majority of the sidecar's instances sees it. */
+  describe(
+    request: MessageInitShape<typeof DescribeRequestSchema>,
+    options: CallOptions = {},
+  ): Promise<DescribeResponse> {
+    return this.#unary(this.#raw.describe, create(DescribeRequestSchema, request), options);
+  }
+
+  /** One page of the leases the sidecar holds (no lease ids). */
+  listLeases(
+    request: MessageInitShape<typeof ListLeasesRequestSchema>,
+    options: CallOptions = {},
+  ): Promise<ListLeasesResponse> {
+    return this.#unary(this.#raw.listLeases, create(ListLeasesRequestSchema, request), options);
   }
 
   keepAlive(

@@ -1,7 +1,7 @@
 import { LockError, type LockErrorCode } from "../errors/lock-error.ts";
 
 /** The unary RPCs whose outcomes are counted. */
-export type Rpc = "acquire" | "extend" | "release";
+export type Rpc = "acquire" | "extend" | "release" | "describe" | "list_leases";
 
 /** How a call that failed ended, one label value per error class. */
 export type ErrorOutcome =
@@ -15,7 +15,16 @@ export type ErrorOutcome =
   | "internal";
 
 /** How a unary call ended: its answer, or the class of its error. */
-export type CallOutcome = "acquired" | "contended" | "extended" | "released" | "not_released" | ErrorOutcome;
+export type CallOutcome =
+  | "acquired"
+  | "contended"
+  | "extended"
+  | "released"
+  | "not_released"
+  | "held"
+  | "free"
+  | "listed"
+  | ErrorOutcome;
 
 const OUTCOME_OF: Record<LockErrorCode, ErrorOutcome> = {
   "invalid-argument": "invalid",
@@ -34,6 +43,8 @@ export const OUTCOMES_OF_RPC: Readonly<Record<Rpc, readonly CallOutcome[]>> = {
   acquire: ["acquired", "contended", ...ERROR_OUTCOMES],
   extend: ["extended", ...ERROR_OUTCOMES],
   release: ["released", "not_released", ...ERROR_OUTCOMES],
+  describe: ["held", "free", ...ERROR_OUTCOMES],
+  list_leases: ["listed", ...ERROR_OUTCOMES],
 };
 
 /** The outcome label of a thrown value: its LockError class, or `internal` (a bug). */

@@ -56,10 +56,10 @@ async function runHold(
   try {
     const name = checkName(req.name, ctx.limits);
     const ttlMs = checkTtlMs(req.ttl, ctx.limits);
-    checkOwner(req.owner);
+    const owner = checkOwner(req.owner);
     const requestId = checkRequestId(req.requestId);
     const waitMs = waitWithinDeadline(checkWaitMs(req.wait, ctx.limits), call.remainingMs(), ctx.instanceTimeoutMs);
-    const acquire = (): Promise<AcquireResult> => ctx.engine.acquire(name, ttlMs, waitMs, call.signal);
+    const acquire = (): Promise<AcquireResult> => ctx.engine.acquire(name, ttlMs, waitMs, call.signal, owner);
     const result = requestId === "" ? await acquire() : await requestIds.acquire(name, requestId, acquire);
     if (!result.acquired) {
       const retryAfter =

@@ -12,12 +12,16 @@ import {
   ReleaseResponseSchema,
   type AcquireRequest,
   type AcquireResponse,
+  type DescribeRequest,
+  type DescribeResponse,
   type ExtendRequest,
   type ExtendResponse,
   type HoldRequest,
   type HoldResponse,
   type KeepAliveRequest,
   type KeepAliveResponse,
+  type ListLeasesRequest,
+  type ListLeasesResponse,
   type ReleaseRequest,
   type ReleaseResponse,
 } from "../../gen/lock/v1/lock_pb.ts";
@@ -33,6 +37,7 @@ import type { Logger } from "../log/logger.ts";
 import { errorOutcome, type CallOutcome, type Rpc } from "../observe/call-outcome.ts";
 import { callSignal, type CallSignal } from "./call-signal.ts";
 import { holdHandler } from "./hold.ts";
+import { describeLock, listLeases } from "./inspection.ts";
 import { KeptManyStreams } from "./kept-many.ts";
 import { KeptStreams } from "./kept-stream.ts";
 import { toLeaseMessage } from "./lease-message.ts";
@@ -92,10 +97,10 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     if (refused) throw refused;
     const name = checkName(req.name, limits);
     const ttlMs = checkTtlMs(req.ttl, limits);
-    checkOwner(req.owner);
+    const owner = checkOwner(req.owner);
     const requestId = checkRequestId(req.requestId);
     const waitMs = waitWithinDeadline(checkWaitMs(req.wait, limits), call.remainingMs(), ctx.instanceTimeoutMs);
-    const attempt = (): Promise<AcquireResult> => engine.acquire(name, ttlMs, waitMs, call.signal);
+    const attempt = (): Promise<AcquireResult> => engine.acquire(name, ttlMs, waitMs, call.signal, owner);
     const result = requestId === "" ? await attempt() : await requestIds.acquire(name, requestId, attempt);
     if (!result.acquired) {
       return create(AcquireResponseSchema, {
@@ -175,6 +180,18 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
 
   const keepAliveMany = new KeptManyStreams(ctx, sessions).handler;
 
+  // Read-only: not refused under overload, when someone most needs to see who holds what.
+  const describe = unary<DescribeRequest, DescribeResponse>(
+    ctx,
+    { rpc: "describe", outcome: (res) => (res.held ? "held" : "free") },
+    (req) => describeLock(ctx, req),
+  );
+  const listLeasesHandler = unary<ListLeasesRequest, ListLeasesResponse>(
+    ctx,
+    { rpc: "list_leases", outcome: () => "listed" },
+    async (req) => listLeases(ctx, req),
+  );
+
   return {
     acquire,
     extend,
@@ -182,6 +199,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     keepAlive: keepAliveHandler,
     hold: admittedHold,
     keepAliveMany,
+    describe,
+    listLeases: listLeasesHandler,
   } as UntypedServiceImplementation;
 }
 

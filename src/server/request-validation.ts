@@ -80,6 +80,17 @@ export function checkOwner(owner: string): string {
   return owner;
 }
 
+/** ListLeases' default page size, and the most one page may hold. */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/** page_size: 0 (unset) is the default; negative or above MAX_PAGE_SIZE is refused. */
+export function checkPageSize(pageSize: number): number {
+  if (pageSize < 0) throw invalidArgument("page_size", `${pageSize} is negative: leave it 0 for ${DEFAULT_PAGE_SIZE}`);
+  if (pageSize > MAX_PAGE_SIZE) throw invalidArgument("page_size", `${pageSize} is above the maximum ${MAX_PAGE_SIZE}`);
+  return pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+}
+
 /** Whole milliseconds of a well-formed, non-negative Duration (sub-millisecond parts round up). */
 function durationMs(field: string, d: Duration): number {
   const { seconds, nanos } = d;
