@@ -1,6 +1,7 @@
 import { ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { resolveHoldOptions, type HoldOptions } from "./hold-options.ts";
 import { Lease } from "./lease.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
 import { LockClient } from "./lock-client.ts";
 import { openHold } from "./open-hold.ts";
 
@@ -93,6 +94,15 @@ export class Locks implements Disposable {
     }
     if (lease.signal.aborted) throw lease.signal.reason;
     return result;
+  }
+
+  /**
+   * Keeps many held leases alive over one KeepAliveMany stream (a lease from
+   * Acquire, say): cheaper for the sidecar than a Hold per lease. Close it
+   * when done.
+   */
+  keeper(): LeaseKeeper {
+    return new LeaseKeeper(this.client);
   }
 
   /** Closes the connection (when this instance opened it). Leases still held run out at their last expiresAt. */
