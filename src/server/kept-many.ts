@@ -13,54 +13,14 @@ import { inItem, ManyReplies } from "./many-replies.ts";
 import { checkLeaseId, checkName, checkTtlMs } from "./request-validation.ts";
 import { unreadableError } from "./unreadable-request.ts";
 
-type Duplex = ServerDuplexStream<KeepAliveManyRequest, KeepAliveManyResponse>;
+export type ManyDuplex = ServerDuplexStream<KeepAliveManyRequest, KeepAliveManyResponse>;
 
-/**
- * The KeepAliveMany streams of one service, under one shutdown listener.
- * Each stream counts as one against LOCK_MAX_STREAMS, however many leases
- * it keeps; each lease new to this sidecar is admitted as KeepAlive admits
- * one, and counts against LOCK_MAX_LEASES.
- */
-export class KeptManyStreams {
+/** What a stream needs of the service's KeepAliveMany streams. */
+export interface ManyHost {
   readonly ctx: LockServiceContext;
   readonly sessions: LeaseSessions;
-  readonly #open = new Set<KeptMany>();
-
-  constructor(ctx: LockServiceContext, sessions: LeaseSessions) {
-    this.ctx = ctx;
-    this.sessions = sessions;
-    ctx.shutdown.addEventListener(
-      "abort",
-      () => {
-        for (const kept of [...this.#open]) kept.end("shutdown");
-      },
-      { once: true },
-    );
-  }
-
-  /** The lock.v1 KeepAliveMany handler. */
-  readonly handler = (stream: Duplex): void => {
-    const { ctx } = this;
-    if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError(
-        "resource-exhausted",
-        `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
-        { metadata: { setting: "LOCK_MAX_STREAMS" } },
-      );
-      stream.emit("error", toGrpcStatus(limit));
-      return;
-    }
-    const kept = new KeptMany(this, stream);
-    this.#open.add(kept);
-    ctx.streams.add(kept.done);
-    kept.start();
-  };
-
-  /** A stream is done: shutdown no longer waits for it. */
-  finished(kept: KeptMany): void {
-    this.#open.delete(kept);
-    this.ctx.streams.delete(kept.done);
-  }
+  /** The stream is done: shutdown no longer waits for it. */
+  finished(kept: KeptMany): void;
 }
 
 /**
@@ -71,10 +31,10 @@ export class KeptManyStreams {
  * lease's told end"). A half-close only means no more items: the leases are
  * kept until the call ends, and it ends OK once none is left.
  */
-class KeptMany implements ManyStream {
+export class KeptMany implements ManyStream {
   readonly done: Promise<void>;
-  readonly #streams: KeptManyStreams;
-  readonly #stream: Duplex;
+  readonly #streams: ManyHost;
+  readonly #stream: ManyDuplex;
   readonly #probe: CallEndProbe;
   readonly #replies: ManyReplies;
   readonly #leases = new Map<string, KeptManyLease>();
@@ -84,7 +44,7 @@ class KeptMany implements ManyStream {
   #ended = false;
   #resolveDone!: () => void;
 
-  constructor(streams: KeptManyStreams, stream: Duplex) {
+  constructor(streams: ManyHost, stream: ManyDuplex) {
     this.#streams = streams;
     this.#stream = stream;
     const deadline = stream.getDeadline();

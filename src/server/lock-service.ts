@@ -38,7 +38,7 @@ import { errorOutcome, type CallOutcome, type Rpc } from "../observe/call-outcom
 import { callSignal, type CallSignal } from "./call-signal.ts";
 import { holdHandler } from "./hold.ts";
 import { describeLock, listLeases } from "./inspection.ts";
-import { KeptManyStreams } from "./kept-many.ts";
+import { KeptManyStreams } from "./kept-many-streams.ts";
 import { KeptStreams } from "./kept-stream.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "../observe/lock-service-observer.ts";
