@@ -15,17 +15,20 @@ export interface SidecarProcess {
 }
 
 /**
- * Starts `node src/main.ts` with `env`. For profiling, BENCH_SIDECAR_FLAGS
+ * Starts `node src/main.ts` (or `script`, another build's) with `env`. For profiling, BENCH_SIDECAR_FLAGS
  * passes node flags (`--cpu-prof`, `--trace-gc`, V8 heap flags) to the
  * sidecar only, and BENCH_SIDECAR_STDOUT=1 shows its stdout (where
  * `--trace-gc` writes).
  */
-export async function startSidecarProcess(env: Record<string, string>): Promise<SidecarProcess> {
+export async function startSidecarProcess(
+  env: Record<string, string>,
+  script = "src/main.ts",
+): Promise<SidecarProcess> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
   const adminAddress = `127.0.0.1:${await freePort()}`;
   const flags = process.env["BENCH_SIDECAR_FLAGS"]?.split(" ").filter((f) => f !== "") ?? [];
-  const proc: ChildProcess = spawn(process.execPath, [...flags, "src/main.ts"], {
+  const proc: ChildProcess = spawn(process.execPath, [...flags, script], {
     env: { ...process.env, LOCK_LISTEN: address, LOCK_ADMIN_LISTEN: adminAddress, LOCK_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", process.env["BENCH_SIDECAR_STDOUT"] ? "inherit" : "ignore", "inherit"],
   });
