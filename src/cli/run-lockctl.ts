@@ -3,19 +3,30 @@ import { CliError, usageError } from "./cli-error.ts";
 import { parseCommandArgs } from "./cli-args.ts";
 import type { CliContext, Command } from "./command.ts";
 import { acquireCommand } from "./commands/acquire.ts";
+import { describeCommand } from "./commands/describe.ts";
 import { extendCommand } from "./commands/extend.ts";
 import { holdCommand } from "./commands/hold.ts";
+import { leasesCommand } from "./commands/leases.ts";
 import { releaseCommand } from "./commands/release.ts";
 import { statusCommand } from "./commands/status.ts";
 import { EXIT } from "./exit-codes.ts";
 
-export const COMMANDS: readonly Command[] = [acquireCommand, releaseCommand, extendCommand, holdCommand, statusCommand];
+export const COMMANDS: readonly Command[] = [
+  acquireCommand,
+  releaseCommand,
+  extendCommand,
+  holdCommand,
+  describeCommand,
+  leasesCommand,
+  statusCommand,
+];
 
 export function mainUsage(): string {
   return `Usage: lockctl COMMAND [ARGS...] [--address HOST:PORT]
 
 Takes, renews and gives back leases on named locks through a lock sidecar
-(lock.v1.LockService over gRPC).
+(lock.v1.LockService over gRPC), and shows who holds a lock and which leases
+a sidecar holds.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join("\n")}
@@ -28,7 +39,8 @@ TLS); see a command's --help.
 
 Exit codes: 0 ok, 1 not acquired / not released, 2 usage, 3 lease lost
 (or no longer held), 4 unavailable, 5 other error; hold exits with its
-command's code when the command ran and the lease held.`;
+command's code when the command ran and the lease held; describe and
+leases exit 0 whether the lock is held or free, and whatever they list.`;
 }
 
 /** Runs one lockctl invocation and resolves to its exit code; never throws. */

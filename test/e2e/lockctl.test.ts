@@ -291,4 +291,109 @@ describe("lockctl", () => {
     expect(gone.stdout).toMatch(/UNREACHABLE/);
     expect(gone.stderr).toMatch(/instance states unknown/);
   });
+
+  it("describe shows who holds a lock and who waits, as text and --json; 4 once a majority is down", async () => {
+    const { client } = await setUp();
+    const acquired = await lockctl(["acquire", "ctl-d", "--ttl", "1m", "--owner", "e2e owner"]);
+    expect(acquired.code).toBe(0);
+    const lease = JSON.parse(acquired.stdout) as { leaseId: string; fencingToken: string };
+    const waiter = client.acquire({ name: "ctl-d", ttl: ms(5000), wait: ms(20_000), owner: "next" });
+    waiter.catch(() => undefined);
+    await eventually(async () => (await client.describe({ name: "ctl-d" })).waitingTickets === 1, 5000, "a ticket");
+
+    const text = await lockctl(["describe", "ctl-d"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^lock "ctl-d": held by "e2e owner"\n/);
+    expect(text.stdout).toContain(`  fencing token  ${lease.fencingToken}\n`);
+    expect(text.stdout).toMatch(/ {2}held since {5}\d{4}-\d\d-\d\dT[\d:.]+Z \(\S+ ago\)\n/);
+    expect(text.stdout).toMatch(/ {2}expires in {5}\d+(\.\d)?s unless renewed\n/);
+    expect(text.stdout).toContain("  waiting        1 ticket(s) on the instances, 1 caller(s) through this sidecar\n");
+    expect(text.stdout).toMatch(/ {2}instances {6}3 of 3 answered, [23] agree\n$/);
+
+    const json = await lockctl(["describe", "ctl-d", "--json"]);
+    expect(json.code).toBe(0);
+    const described = JSON.parse(json.stdout) as Record<string, unknown>;
+    expect(described).toMatchObject({
+      name: "ctl-d",
+      held: true,
+      owner: "e2e owner",
+      fencingToken: lease.fencingToken,
+      waitingTickets: 1,
+      waitingHere: 1,
+      instances: { total: 3, answered: 3 },
+    });
+    expect(Date.parse(described["heldSince"] as string)).toBeLessThanOrEqual(Date.now());
+    expect(described["remainingTtlMs"]).toBeGreaterThan(30_000);
+    expect(described["remainingTtlMs"]).toBeLessThanOrEqual(60_000);
+    // Never the lease id, in either form.
+    for (const out of [text.stdout, json.stdout]) expect(out).not.toContain(lease.leaseId.split(".")[0]);
+
+    const free = await lockctl(["describe", "ctl-free", "--json"]);
+    expect(JSON.parse(free.stdout)).toEqual({
+      name: "ctl-free",
+      held: false,
+      owner: "",
+      fencingToken: null,
+      heldSince: null,
+      heldForMs: null,
+      remainingTtlMs: null,
+      waitingTickets: 0,
+      waitingHere: 0,
+      instances: { total: 3, answered: 3, agreeing: 3 },
+    });
+    expect((await lockctl(["describe", "ctl-free"])).stdout).toMatch(/^lock "ctl-free": free\n/);
+
+    await servers!.kill(0);
+    await servers!.kill(1);
+    const down = await lockctl(["describe", "ctl-d"]);
+    expect(down.code).toBe(4);
+    expect(down.stderr).toMatch(/UNAVAILABLE: lock "ctl-d": only [01] of 3 instances answered \(need 2\)/);
+  });
+
+  it("leases lists what the sidecar holds, by name, across pages, flags a kept-alive lease, and never shows lease ids", async () => {
+    const { client } = await setUp();
+    const plain = await client.acquire({ name: "ctl-l-b", ttl: ms(60_000), owner: "batch job" });
+    const other = await client.acquire({ name: "ctl-l-a", ttl: ms(60_000) });
+    const hold = start(["hold", "ctl-l-c", "--ttl", "1s", "--owner", "held by lockctl", "--", "sleep", "30"]);
+    await eventually(
+      async () => (await client.listLeases({})).leases.some((l) => l.name === "ctl-l-c" && l.keptAlive),
+      10_000,
+      "the hold's lease",
+    );
+
+    const json = await lockctl(["leases", "--json", "--page-size", "1"]);
+    expect(json.code).toBe(0);
+    const listed = JSON.parse(json.stdout) as { leases: Record<string, unknown>[] };
+    expect(listed.leases.map((l) => [l["name"], l["owner"], l["keptAlive"]])).toEqual([
+      ["ctl-l-a", "", false],
+      ["ctl-l-b", "batch job", false],
+      ["ctl-l-c", "held by lockctl", true],
+    ]);
+    expect(listed.leases[1]).toMatchObject({ fencingToken: String(plain.lease!.fencingToken), ttlMs: 60_000 });
+    expect(Date.parse(listed.leases[1]!["expiresAt"] as string)).toBeGreaterThan(Date.now() + 30_000);
+    expect(Date.parse(listed.leases[1]!["acquiredAt"] as string)).toBeLessThanOrEqual(Date.now());
+
+    const table = await lockctl(["leases"]);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^NAME +OWNER +FENCING TOKEN +EXPIRES IN +KEPT ALIVE$/);
+    expect(lines.slice(1).map((line) => line.split(/ {2,}/))).toEqual([
+      ["ctl-l-a", "-", String(other.lease!.fencingToken), expect.stringMatching(/^\d+\.\ds$/), "no"],
+      ["ctl-l-b", "batch job", String(plain.lease!.fencingToken), expect.stringMatching(/^\d+\.\ds$/), "no"],
+      ["ctl-l-c", "held by lockctl", expect.stringMatching(/^\d+$/), expect.stringMatching(/^\d+ms|\d\.\ds$/), "yes"],
+    ]);
+    for (const out of [table.stdout, json.stdout]) {
+      expect(out).not.toContain(plain.lease!.leaseId.split(".")[0]);
+      expect(out).not.toContain(other.lease!.leaseId.split(".")[0]);
+    }
+
+    hold.proc.kill("SIGTERM");
+    await hold.exited;
+    await client.release({ name: "ctl-l-a", leaseId: other.lease!.leaseId });
+    await client.release({ name: "ctl-l-b", leaseId: plain.lease!.leaseId });
+    const none = await lockctl(["leases"]);
+    expect(none.stdout).toBe("no leases held by this sidecar\n");
+    expect(JSON.parse((await lockctl(["leases", "--json"])).stdout)).toEqual({ leases: [] });
+    expect((await lockctl(["leases", "--page-size", "0"])).code).toBe(2);
+  });
 });

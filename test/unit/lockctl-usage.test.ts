@@ -30,6 +30,11 @@ describe("lockctl command line", () => {
     [["hold", "x"], /missing the command to run/],
     [["hold", "x", "--"], /missing the command to run/],
     [["status", "extra"], /unexpected argument "extra"/],
+    [["describe"], /missing NAME \(see lockctl describe --help\)/],
+    [["describe", "a", "b"], /unexpected argument "b"/],
+    [["leases", "x"], /unexpected argument "x"/],
+    [["leases", "--page-size", "0"], /--page-size: "0" is not a whole number from 1 to 1000/],
+    [["leases", "--page-size", "1001"], /--page-size: "1001" is not a whole number from 1 to 1000/],
     [["frobnicate"], /unknown command "frobnicate" \(see lockctl --help\)/],
   ])("exits 2 for %j", async (argv, message) => {
     const { code, out, err } = await run(...argv);
