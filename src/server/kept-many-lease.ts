@@ -3,8 +3,8 @@ import type { Keeper, KeeperEvents, LeaseLostError } from "../engine/lease-sessi
 
 /** What a lease on a KeepAliveMany stream tells its stream. */
 export interface ManyStream {
-  renewed(lease: Lease): void;
-  known(lease: Lease): void;
+  renewed(kept: KeptManyLease, lease: Lease): void;
+  known(kept: KeptManyLease, lease: Lease): void;
   lost(kept: KeptManyLease, loss: LeaseLostError): void;
 }
 
@@ -23,6 +23,8 @@ export class KeptManyLease implements KeeperEvents {
   keeper: Keeper | undefined;
   /** A stop is being carried out: it is still on the stream, but no longer kept. */
   stopping = false;
+  /** The last expires_at sent for it (wall ms): none sent later is earlier. */
+  toldWallMs = 0;
 
   constructor(stream: ManyStream, name: string, leaseId: string, key: string, expireOnClose: boolean) {
     this.stream = stream;
@@ -33,11 +35,11 @@ export class KeptManyLease implements KeeperEvents {
   }
 
   renewed(lease: Lease): void {
-    this.stream.renewed(lease);
+    this.stream.renewed(this, lease);
   }
 
   known(lease: Lease): void {
-    this.stream.known(lease);
+    this.stream.known(this, lease);
   }
 
   lost(loss: LeaseLostError): void {

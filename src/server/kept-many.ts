@@ -143,14 +143,14 @@ export class KeptMany implements ManyStream {
     this.#replies.refused(keep.name, keep.leaseId, error);
   }
 
-  renewed(lease: Lease): void {
+  renewed(kept: KeptManyLease, lease: Lease): void {
     if (this.#ended) return;
     this.#streams.ctx.observer?.renewed();
-    this.#replies.renewed(lease);
+    this.#replies.renewed(kept, lease);
   }
 
-  known(lease: Lease): void {
-    if (!this.#ended) this.#replies.renewed(lease);
+  known(kept: KeptManyLease, lease: Lease): void {
+    if (!this.#ended) this.#replies.renewed(kept, lease);
   }
 
   lost(kept: KeptManyLease, loss: LeaseLostError): void {

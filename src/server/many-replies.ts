@@ -12,12 +12,17 @@ import { renewalTickMs } from "../engine/lease-session.ts";
 import { grpcCode, INTERNAL } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { Clock } from "../util/clock.ts";
-import { toLeaseMessage } from "./lease-message.ts";
+import { toLeaseMessage, wallEndMs } from "./lease-message.ts";
 
 /** Most entries in one message: 2,000 leases is about 200 KB, far below gRPC's 4 MB default limit. */
 const MAX_ENTRIES = 2000;
 /** The longest a renewal waits to share a message: the longest renewal tick. */
 const MAX_WINDOW_MS = 100;
+
+/** A lease on the stream, with the last expires_at sent for it. */
+export interface Told {
+  toldWallMs: number;
+}
 
 /**
  * What a KeepAliveMany stream has to say, gathered into few messages.
@@ -29,6 +34,8 @@ export class ManyReplies {
   readonly #write: (message: KeepAliveManyResponse) => void;
   readonly #clock: Clock;
   #renewed: Lease[] = [];
+  /** Whose each renewal is, index for index. */
+  #renewedOf: Told[] = [];
   #lost: LeaseError[] = [];
   #refused: LeaseError[] = [];
   #stopped: StoppedLease[] = [];
@@ -47,8 +54,9 @@ export class ManyReplies {
     this.#windowMs = Math.min(this.#windowMs, renewalTickMs(ttlMs));
   }
 
-  renewed(lease: Lease): void {
+  renewed(of: Told, lease: Lease): void {
     this.#renewed.push(lease);
+    this.#renewedOf.push(of);
     if (this.#timer === undefined && this.#immediate === undefined)
       this.#timer = setTimeout(this.flush, this.#windowMs).unref();
   }
@@ -78,6 +86,7 @@ export class ManyReplies {
     while (this.#renewed.length + this.#lost.length + this.#refused.length + this.#stopped.length > 0) {
       let room = MAX_ENTRIES;
       const renewed = this.#renewed.splice(0, room);
+      const renewedOf = this.#renewedOf.splice(0, renewed.length);
       room -= renewed.length;
       const lost = this.#lost.splice(0, room);
       room -= lost.length;
@@ -86,7 +95,7 @@ export class ManyReplies {
       const stopped = this.#stopped.splice(0, room);
       this.#write(
         create(KeepAliveManyResponseSchema, {
-          renewed: renewed.map((lease) => toLeaseMessage(lease, this.#clock)),
+          renewed: renewed.map((lease, i) => this.#leaseMessage(renewedOf[i]!, lease)),
           lost,
           refused,
           stopped,
@@ -100,9 +109,20 @@ export class ManyReplies {
     this.flush();
     this.#closed = true;
     this.#renewed = [];
+    this.#renewedOf = [];
     this.#lost = [];
     this.#refused = [];
     this.#stopped = [];
+  }
+
+  /**
+   * The lease's end as sent: never earlier than one sent before. The same end
+   * read twice off the wall clock can differ by a millisecond (Date.now() is
+   * whole milliseconds, the monotonic clock is not), and the wall clock slews.
+   */
+  #leaseMessage(of: Told, lease: Lease): ReturnType<typeof toLeaseMessage> {
+    of.toldWallMs = Math.max(of.toldWallMs, wallEndMs(lease, this.#clock));
+    return toLeaseMessage(lease, this.#clock, of.toldWallMs);
   }
 
   #soon(): void {
