@@ -187,6 +187,11 @@ async function measureWindow(sidecar: SidecarProcess, kept: KeptLeases, rssStart
     `message gap - ttl/3, p99:  ${lateness.percentile(99)} ms, p50 ${lateness.percentile(50)} ms, max ${lateness.percentile(100)} ms (client side, ${lateness.count} gaps)`,
   );
   console.log(`instance calls/s:          ${(calls / windowS).toFixed(1)} (all instances)`);
+  if (perStream !== undefined) {
+    console.log(
+      `earlier expires_at:        ${kept.earlier} (by at most ${kept.earlierMaxMs.toFixed(0)} ms; the later end kept)`,
+    );
+  }
   console.log(
     `sidecar RSS:               ${rss.toFixed(0)} MiB now, ${peakRss.toFixed(0)} MiB peak, ${rssStartMiB.toFixed(0)} MiB before leases`,
   );

@@ -16,6 +16,8 @@ export interface HeldLease {
   leftAtKeepMs?: number;
   /** The stream that keeps it (shared by many leases with --many). */
   stream?: { cancel(): void } | undefined;
+  /** Lost: never kept again. */
+  gone?: boolean;
   /** With --many: renewals read for it, and when the last came. */
   messages?: number;
   lastMs?: number;
@@ -42,6 +44,9 @@ export class KeptLeases {
   readonly refusals = new Map<string, number>();
   /** Leases whose end passed before a KeepAlive stream was let in. */
   expiredUnkept = 0;
+  /** With --many: expires_at values earlier than the one known for their lease, and by how much at most (ms). */
+  earlier = 0;
+  earlierMaxMs = 0;
   /** How long after ttl/3 each message after a stream's first arrived. */
   readonly lateness = new LatenessHistogram();
   #closing = false;
@@ -61,6 +66,10 @@ export class KeptLeases {
         this.lost++;
         if ((lease.leftAtKeepMs ?? Number.POSITIVE_INFINITY) >= 3000) this.lostWithTimeLeft++;
         this.#count(this.lostReasons, why);
+      },
+      earlier: (byMs) => {
+        this.earlier++;
+        this.earlierMaxMs = Math.max(this.earlierMaxMs, byMs);
       },
       refused: (_lease, why) => this.#count(this.refusals, why),
       expiredUnkept: () => this.expiredUnkept++,
@@ -135,7 +144,7 @@ export class KeptLeases {
     const nowMs = Date.now();
     let leastLeftMs = Number.POSITIVE_INFINITY;
     for (const lease of this.leases) {
-      if (lease.stream) continue;
+      if (lease.stream || lease.gone) continue;
       if (lease.endMs <= nowMs) {
         this.expiredUnkept++;
         lease.endMs = Number.NEGATIVE_INFINITY;
@@ -176,6 +185,7 @@ export class KeptLeases {
         return;
       }
       this.lost++;
+      lease.gone = true;
       if ((lease.leftAtKeepMs ?? Number.POSITIVE_INFINITY) >= 3000) this.lostWithTimeLeft++;
       this.#count(this.lostReasons, `${e.code}: ${(e.details ?? "").replace(/"[^"]*"/g, "NAME")}`);
     });

@@ -18,6 +18,8 @@ export interface ManyLease {
   leaseId: string;
   endMs: number;
   leftAtKeepMs?: number;
+  /** Lost: never kept again. */
+  gone?: boolean;
   stream?: { cancel(): void } | undefined;
   /** Renewal messages read for it, and when the last one came (ms since the epoch). */
   messages?: number;
@@ -27,6 +29,8 @@ export interface ManyLease {
 /** What it tells the bench's counters. */
 export interface ManyTally {
   renewed(lease: ManyLease, gapMs: number | undefined): void;
+  /** An expires_at came earlier than the one known, by `byMs`; the later one is kept, as a real client does. */
+  earlier(byMs: number): void;
   lost(lease: ManyLease, why: string): void;
   refused(lease: ManyLease, why: string): void;
   /** Not kept: its end passed before the sidecar let it in. */
@@ -42,8 +46,8 @@ interface OneStream {
  * The client side of KeepAliveMany in the scale bench, kept honest: the
  * leases are spread over streams of at most `perStream` each; every message
  * is read and each lease's expires_at checked (a new one earlier than the
- * last told counts as a lost lease, as does a told end that passes without a
- * renewal, which a real client's own check would see); a keep refused
+ * one known is counted, and the later kept; a told end that passes without a
+ * renewal counts as a lost lease, as a real client's own check would see it); a keep refused
  * RESOURCE_EXHAUSTED is tried again after a pause while the lease has time
  * left.
  */
@@ -108,11 +112,8 @@ export class ManyStreams {
       if (!lease) continue;
       const at = renewed.expiresAt!;
       const endMs = Number(at.seconds) * 1000 + at.nanos / 1e6;
-      if (endMs < lease.endMs) {
-        this.#drop(lease.leaseId, "an expires_at earlier than one told before");
-        continue;
-      }
-      lease.endMs = endMs;
+      if (endMs < lease.endMs) this.#tally.earlier(lease.endMs - endMs);
+      lease.endMs = Math.max(lease.endMs, endMs);
       const gapMs = lease.messages! > 0 ? nowMs - lease.lastMs! - this.#ttlMs / 3 : undefined;
       lease.messages!++;
       lease.lastMs = nowMs;
@@ -148,6 +149,7 @@ export class ManyStreams {
     this.#kept.delete(leaseId);
     kept.on.leases--;
     kept.lease.stream = undefined;
+    kept.lease.gone = true;
     this.#tally.lost(kept.lease, why);
   }
 
