@@ -1,3 +1,5 @@
+import type { LeaseEnd } from "./lease-registry.ts";
+
 /** What became of a release that tried to hand the lock to a waiter of this sidecar. */
 export type HandoverOutcome = "granted" | "not_granted";
 
@@ -15,4 +17,9 @@ export interface EngineObserver {
    * went first (or the grant fell short and was rolled back).
    */
   handover(outcome: HandoverOutcome): void;
+  /**
+   * A lease this sidecar granted stopped being held: released, expired (its
+   * end passed unrenewed here) or lost, after `heldMs` from its grant.
+   */
+  leaseEnded(heldMs: number, end: LeaseEnd): void;
 }

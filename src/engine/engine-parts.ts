@@ -62,7 +62,7 @@ export function engineParts(instances: readonly LockInstance[], options: EngineO
     random,
     observer: deps.observer,
     calls: new InstanceCalls(instances, options.instanceTimeoutMs),
-    leases: new LeaseRegistry(),
+    leases: new LeaseRegistry(deps.observer && ((heldMs, end) => deps.observer?.leaseEnded(heldMs, end))),
     queues: new LocalQueues(
       () => waitingTicket(clock.wallMs(), random.leaseSecret()),
       () => clock.monotonicMs(),

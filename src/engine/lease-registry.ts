@@ -1,5 +1,16 @@
 import type { Lease } from "./lease.ts";
 
+/** How a lease granted here stopped being held, as this sidecar knows it. */
+export type LeaseEnd = "released" | "expired" | "lost";
+
+export const LEASE_ENDS: readonly LeaseEnd[] = ["released", "expired", "lost"];
+
+/**
+ * Told once for each lease this sidecar granted, when it leaves the live set:
+ * how long it was held (grant to release, loss, or the last end known here) and how.
+ */
+export type LeaseEndObserver = (heldMs: number, end: LeaseEnd) => void;
+
 /**
  * Leases this sidecar granted or renewed, so that it knows their validity
  * (a lease past its end is refused without asking instances) and how many
@@ -16,6 +27,11 @@ export class LeaseRegistry {
   /** Leases found lost (see expire): a renewal that lands later must not bring them back. */
   readonly #lost = new Set<string>();
   #lastPruneMs = Number.NEGATIVE_INFINITY;
+  readonly #onEnd: LeaseEndObserver | undefined;
+
+  constructor(onEnd?: LeaseEndObserver) {
+    this.#onEnd = onEnd;
+  }
 
   /** The lease with this id's secret, live or recently expired (compare its endMs). */
   get(leaseId: string): Lease | undefined {
@@ -39,8 +55,8 @@ export class LeaseRegistry {
     const key = secretOf(leaseId);
     const lease = this.#leases.get(key) ?? this.#expired.get(key);
     if (lease?.name !== name) return;
-    this.#leases.delete(key);
-    this.#expired.set(key, { ...lease, endMs: Math.min(lease.endMs, nowMs) });
+    if (this.#leases.delete(key)) this.#ended(lease, nowMs, "lost");
+    this.#expired.set(key, { ...lease, endMs: Math.min(lease.endMs, nowMs), grantedMs: undefined });
     this.#lost.add(key);
   }
 
@@ -49,10 +65,14 @@ export class LeaseRegistry {
     return this.#lost.has(secretOf(leaseId));
   }
 
-  /** Forgets the lease, if it is the one on `name`. */
-  delete(name: string, leaseId: string): void {
+  /** Forgets the lease, if it is the one on `name`: it was released at `nowMs`. */
+  delete(name: string, leaseId: string, nowMs: number): void {
     const key = secretOf(leaseId);
-    if (this.#leases.get(key)?.name === name) this.#leases.delete(key);
+    const lease = this.#leases.get(key);
+    if (lease?.name === name) {
+      this.#leases.delete(key);
+      this.#ended(lease, nowMs, "released");
+    }
     if (this.#expired.get(key)?.name === name) {
       this.#expired.delete(key);
       this.#lost.delete(key);
@@ -75,6 +95,13 @@ export class LeaseRegistry {
     return this.#leases.size;
   }
 
+  /** Tells how long a lease granted here was held; one past its end when it left had expired, whatever ended it. */
+  #ended(lease: Lease, nowMs: number, end: LeaseEnd): void {
+    if (lease.grantedMs === undefined || this.#onEnd === undefined) return;
+    const endMs = Math.min(lease.endMs, nowMs);
+    this.#onEnd(Math.max(0, endMs - lease.grantedMs), lease.endMs <= nowMs ? "expired" : end);
+  }
+
   #prune(nowMs: number, force = false): void {
     // At most once a second: pruning is O(n) and leases are plentiful.
     if (!force && nowMs - this.#lastPruneMs < 1000) return;
@@ -82,7 +109,9 @@ export class LeaseRegistry {
     for (const [id, lease] of this.#leases) {
       if (lease.endMs > nowMs) continue;
       this.#leases.delete(id);
-      this.#expired.set(id, lease);
+      this.#ended(lease, nowMs, "expired");
+      // Held time is told once: a renewal that revives the entry must not count it again.
+      this.#expired.set(id, lease.grantedMs === undefined ? lease : { ...lease, grantedMs: undefined });
     }
     for (const [id, lease] of this.#expired) {
       if (lease.endMs + lease.ttlMs > nowMs) continue;

@@ -15,6 +15,11 @@ export interface Lease {
   owner?: string | undefined;
   /** When the granting attempt started, on the wall clock (ms); undefined when another sidecar granted it. */
   acquiredAtWallMs?: number | undefined;
+  /**
+   * When this sidecar granted it, on the monotonic clock: how long it is
+   * held is measured from here. Undefined when another sidecar granted it.
+   */
+  grantedMs?: number | undefined;
 }
 
 export type AcquireResult =

@@ -180,6 +180,7 @@ export class RedlockRound {
       endMs: verdict.endMs,
       owner: request.holder?.owner ?? "",
       acquiredAtWallMs: request.holder?.sinceMs,
+      grantedMs: clock.monotonicMs(),
     };
     leases.put(lease, clock.monotonicMs());
     queues.noteVerdict(name, { kind: "contended", retryAfterMs: lease.endMs - clock.monotonicMs() });

@@ -44,7 +44,7 @@ export class ReleaseStep {
     const votes = offer
       ? await this.#handOver(name, keys, release, offer, lease)
       : await this.#releaseOnly(name, release);
-    leases.delete(name, lease.text);
+    leases.delete(name, lease.text, this.#parts.clock.monotonicMs());
     return this.#released(name, votes);
   }
 

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { HANDOVER_OUTCOMES, type EngineObserver, type HandoverOutcome } from "../engine/engine-observer.ts";
+import { LEASE_ENDS, type LeaseEnd } from "../engine/lease-registry.ts";
 import type { RenewalObserver } from "../engine/lease-sessions.ts";
 import type { InstanceCallObserver } from "../instances/observed-instance.ts";
 import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../observe/call-outcome.ts";
@@ -16,6 +17,7 @@ import { PreboundHistogram, type HistogramSeries } from "./prebound-histogram.ts
 
 /** State read at scrape time rather than tracked on every change. */
 export interface MetricSources {
+  /** Also moves leases past their end out of the live set, which tells their held time. */
   leasesHeld(): number;
   /** Acquire calls waiting now. */
   waiters(): number;
@@ -40,6 +42,8 @@ const RPC_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 const WAIT_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 // Renewals are answered within milliseconds of their due time; a lease is lost past 2/3 of its TTL.
 const LATENESS_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Leases are held from a few milliseconds (a short critical section) to hours (a leader's lease).
+const HELD_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 /**
  * The sidecar's Prometheus metrics, in a registry of their own (never the
@@ -51,6 +55,7 @@ const LATENESS_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 export class SidecarMetrics implements LockServiceObserver, EngineObserver, RenewalObserver, OverloadObserver {
   readonly registry = new Registry();
   readonly #requests = new Map<Rpc, Map<CallOutcome, CounterSeries>>();
+  readonly #held = new Map<LeaseEnd, HistogramSeries>();
   readonly #durations = new Map<Rpc, HistogramSeries>();
   readonly #waitAcquired: HistogramSeries;
   readonly #waitContended: HistogramSeries;
@@ -82,6 +87,14 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
       this.#requests.set(rpc, new Map(outcomes.map((outcome) => [outcome, requests.series({ rpc, outcome })])));
       this.#durations.set(rpc, durations.series({ rpc }));
     }
+    const held = new PreboundHistogram(registry, {
+      name: "lock_lease_held_seconds",
+      help:
+        "How long leases granted here were held, from the grant to their release, their loss, or the last " +
+        "end this sidecar knew when they expired, by how they ended",
+      buckets: HELD_BUCKETS_S,
+    });
+    for (const end of LEASE_ENDS) this.#held.set(end, held.series({ end }));
     const wait = new PreboundHistogram(registry, {
       name: "lock_acquire_wait_seconds",
       help: "Time Acquire calls that asked to wait spent until granted (acquired) or until the wait ran out (contended)",
@@ -245,6 +258,10 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     else if (outcome === "contended") this.#waitContended.observe(durationMs / 1000);
   }
 
+  leaseEnded(heldMs: number, end: LeaseEnd): void {
+    this.#held.get(end)?.observe(heldMs / 1000);
+  }
+
   renewed(): void {
     this.#renewals.inc();
   }
@@ -263,6 +280,8 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
 
   /** The text exposition format, and its content type. */
   async exposition(): Promise<{ contentType: string; text: string }> {
+    // First, so leases that ran out since the last scrape are in lock_lease_held_seconds already.
+    this.#sources?.leasesHeld();
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Lease } from "../../src/engine/lease.ts";
-import { LeaseRegistry } from "../../src/engine/lease-registry.ts";
+import { type LeaseEnd, LeaseRegistry } from "../../src/engine/lease-registry.ts";
 
 function lease(leaseId: string, endMs: number, name = "n"): Lease {
   // Short ids, not valid lease ids: the registry reads only the secret.
@@ -18,19 +18,19 @@ describe("LeaseRegistry", () => {
     registry.put(lease("a", 9000), 10);
     expect(registry.get("a")?.endMs).toBe(9000);
     expect(registry.size).toBe(2);
-    registry.delete("n", "a");
+    registry.delete("n", "a", 0);
     expect(registry.get("a")).toBeUndefined();
     expect(registry.size).toBe(1);
-    registry.delete("n", "nope");
+    registry.delete("n", "nope", 0);
     expect(registry.size).toBe(1);
   });
 
   it("deletes only the lease on the given name", () => {
     const registry = new LeaseRegistry();
     registry.put(lease("s.1", 5000, "orders"), 0);
-    registry.delete("other", "s.1");
+    registry.delete("other", "s.1", 0);
     expect(registry.get("s.1")?.name).toBe("orders");
-    registry.delete("orders", "s.1");
+    registry.delete("orders", "s.1", 0);
     expect(registry.get("s.1")).toBeUndefined();
   });
 
@@ -69,7 +69,7 @@ describe("LeaseRegistry", () => {
     registry.valid(1100);
     expect(registry.get("early")).toBeUndefined();
     expect(registry.get("exact")?.endMs).toBe(200);
-    registry.delete("n", "exact");
+    registry.delete("n", "exact", 0);
     expect(registry.get("exact")).toBeUndefined();
     // Renewed after all (put again): live once more.
     registry.put(lease("early", 5000), 1200);
@@ -112,5 +112,56 @@ describe("LeaseRegistry", () => {
     registry.put(lease("b", 5000), 0);
     expect(registry.sizeAt(500)).toBe(2); // a is over but not yet pruned
     expect(registry.sizeAt(1000)).toBe(1);
+  });
+
+  describe("tells how long each lease granted here was held, once", () => {
+    const granted = (leaseId: string, grantedMs: number, endMs: number): Lease => ({
+      ...lease(leaseId, endMs),
+      grantedMs,
+    });
+    const watched = (): { registry: LeaseRegistry; ends: [number, LeaseEnd][] } => {
+      const ends: [number, LeaseEnd][] = [];
+      return { registry: new LeaseRegistry((heldMs, end) => ends.push([heldMs, end])), ends };
+    };
+
+    it("released: from the grant to the release", () => {
+      const { registry, ends } = watched();
+      registry.put(granted("a", 100, 5000), 100);
+      registry.put({ ...granted("a", 100, 9000) }, 3000); // renewed: same grant
+      registry.delete("n", "a", 4100);
+      registry.delete("n", "a", 4200);
+      expect(ends).toEqual([[4000, "released"]]);
+    });
+
+    it("expired: from the grant to the last end known, when the prune finds it over", () => {
+      const { registry, ends } = watched();
+      registry.put(granted("a", 100, 600), 100);
+      expect(ends).toEqual([]);
+      registry.valid(1000);
+      // Renewed after all (a late answer): the held time was told already.
+      registry.put({ ...registry.get("a")!, endMs: 5000 }, 1100);
+      registry.delete("n", "a", 1200);
+      expect(ends).toEqual([[500, "expired"]]);
+    });
+
+    it("lost: from the grant to when it was found lost; one already past its end had expired", () => {
+      const { registry, ends } = watched();
+      registry.put(granted("a", 0, 5000), 0);
+      registry.put(granted("b", 0, 300), 0);
+      registry.expire("n", "a", 1200);
+      registry.expire("n", "b", 400);
+      registry.expire("n", "a", 1300);
+      expect(ends).toEqual([
+        [1200, "lost"],
+        [300, "expired"],
+      ]);
+    });
+
+    it("says nothing of a lease another sidecar granted", () => {
+      const { registry, ends } = watched();
+      registry.put(lease("renewed-here", 5000), 0);
+      registry.delete("n", "renewed-here", 100);
+      expect(ends).toEqual([]);
+    });
   });
 });

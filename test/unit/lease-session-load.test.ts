@@ -80,7 +80,7 @@ describe("lease sessions under load", () => {
     const plain = await acquire("plain");
     // Granted elsewhere: this sidecar knows no end for it.
     const elsewhere = await acquire("elsewhere");
-    engine.leases.delete("elsewhere", elsewhere.leaseId);
+    engine.leases.delete("elsewhere", elsewhere.leaseId, clock.monotonicMs());
     const t0 = clock.monotonicMs();
     sessions.keep("busy", busy.id, TTL, () => undefined);
     clock.advance(60);

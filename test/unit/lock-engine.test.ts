@@ -118,6 +118,8 @@ describe.each([3, 5])("acquire with N=%i", (n) => {
           endMs: startMs + TTL - DRIFT,
           owner: "job runner",
           acquiredAtWallMs: startWallMs,
+          // A majority answers at once here: granted when it started.
+          grantedMs: startMs,
         };
         expect(result).toEqual({ acquired: true, lease });
         expect(random.secrets).toHaveLength(1);

@@ -48,7 +48,7 @@ describe("RequestIds", () => {
     clock.advance(1500);
     const afterEnd = await ids.acquire("job", "r1", grant(lease("b", 9000)));
     expect(afterEnd.acquired && afterEnd.lease.leaseId.startsWith("b")).toBe(true);
-    leases.delete("job", afterEnd.acquired ? afterEnd.lease.leaseId : "");
+    leases.delete("job", afterEnd.acquired ? afterEnd.lease.leaseId : "", clock.monotonicMs());
     await ids.acquire("job", "r1", grant(lease("c", 9000)));
     expect(calls()).toBe(3);
   });
