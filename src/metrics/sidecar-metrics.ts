@@ -3,7 +3,14 @@ import { HANDOVER_OUTCOMES, type EngineObserver, type HandoverOutcome } from "..
 import { LEASE_ENDS, type LeaseEnd } from "../engine/lease-registry.ts";
 import type { RenewalObserver } from "../engine/lease-sessions.ts";
 import type { InstanceCallObserver } from "../instances/observed-instance.ts";
-import { OUTCOMES_OF_RPC, type CallOutcome, type Rpc } from "../observe/call-outcome.ts";
+import {
+  OUTCOMES_OF_RPC,
+  OUTCOMES_OF_STREAM,
+  type CallOutcome,
+  type Rpc,
+  type StreamOutcome,
+  type StreamRpc,
+} from "../observe/call-outcome.ts";
 import { LEASE_LOSS_REASONS, type LeaseLossReason } from "../engine/lease-loss.ts";
 import type { LockServiceObserver } from "../observe/lock-service-observer.ts";
 import {
@@ -55,6 +62,7 @@ const HELD_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 export class SidecarMetrics implements LockServiceObserver, EngineObserver, RenewalObserver, OverloadObserver {
   readonly registry = new Registry();
   readonly #requests = new Map<Rpc, Map<CallOutcome, CounterSeries>>();
+  readonly #streamEnds = new Map<StreamRpc, Map<StreamOutcome, CounterSeries>>();
   readonly #held = new Map<LeaseEnd, HistogramSeries>();
   readonly #durations = new Map<Rpc, HistogramSeries>();
   readonly #waitAcquired: HistogramSeries;
@@ -76,7 +84,7 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
 
     const requests = new PreboundCounter(registry, {
       name: "lock_requests_total",
-      help: "Finished Acquire, Extend and Release calls by outcome",
+      help: "Finished calls by RPC and outcome; KeepAlive and Hold streams count once, when they end",
     });
     const durations = new PreboundHistogram(registry, {
       name: "lock_request_duration_seconds",
@@ -87,6 +95,8 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
       this.#requests.set(rpc, new Map(outcomes.map((outcome) => [outcome, requests.series({ rpc, outcome })])));
       this.#durations.set(rpc, durations.series({ rpc }));
     }
+    for (const [rpc, outcomes] of Object.entries(OUTCOMES_OF_STREAM) as [StreamRpc, readonly StreamOutcome[]][])
+      this.#streamEnds.set(rpc, new Map(outcomes.map((outcome) => [outcome, requests.series({ rpc, outcome })])));
     const held = new PreboundHistogram(registry, {
       name: "lock_lease_held_seconds",
       help:
@@ -256,6 +266,10 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
     if (!waited) return;
     if (outcome === "acquired") this.#waitAcquired.observe(durationMs / 1000);
     else if (outcome === "contended") this.#waitContended.observe(durationMs / 1000);
+  }
+
+  streamEnded(rpc: StreamRpc, outcome: StreamOutcome): void {
+    this.#streamEnds.get(rpc)?.get(outcome)?.inc();
   }
 
   leaseEnded(heldMs: number, end: LeaseEnd): void {

@@ -47,6 +47,23 @@ export const OUTCOMES_OF_RPC: Readonly<Record<Rpc, readonly CallOutcome[]>> = {
   list_leases: ["listed", ...ERROR_OUTCOMES],
 };
 
+/** The streams that keep a lease, counted once each when it ends. */
+export type StreamRpc = "keep_alive" | "hold";
+
+/**
+ * How a stream that keeps a lease ended: `contended` (Hold did not get the
+ * lock), `cancelled` (its owner cancelled), `connection_lost`, `deadline`,
+ * `shutting_down`, `lost` (the lease was lost, the reason counted apart), or
+ * the class of the error that refused or failed it.
+ */
+export type StreamOutcome = "contended" | "connection_lost" | "lost" | ErrorOutcome;
+
+/** Every outcome each stream can have, so each series exists (at 0) from the start. */
+export const OUTCOMES_OF_STREAM: Readonly<Record<StreamRpc, readonly StreamOutcome[]>> = {
+  keep_alive: ["connection_lost", "lost", ...ERROR_OUTCOMES],
+  hold: ["contended", "connection_lost", "lost", ...ERROR_OUTCOMES],
+};
+
 /** The outcome label of a thrown value: its LockError class, or `internal` (a bug). */
 export function errorOutcome(error: unknown): ErrorOutcome {
   return error instanceof LockError ? OUTCOME_OF[error.code] : "internal";

@@ -1,4 +1,4 @@
-import type { CallOutcome, Rpc } from "./call-outcome.ts";
+import type { CallOutcome, Rpc, StreamOutcome, StreamRpc } from "./call-outcome.ts";
 import type { LeaseLossReason } from "../engine/lease-loss.ts";
 
 /**
@@ -9,6 +9,8 @@ import type { LeaseLossReason } from "../engine/lease-loss.ts";
 export interface LockServiceObserver {
   /** A unary call ended. `waited`: an Acquire that asked for a non-zero wait. */
   callEnded(rpc: Rpc, outcome: CallOutcome, durationMs: number, waited: boolean): void;
+  /** A KeepAlive or Hold stream ended (or was refused), once per stream. */
+  streamEnded(rpc: StreamRpc, outcome: StreamOutcome): void;
   /** A KeepAlive stream renewed its lease. */
   renewed(): void;
   /** A KeepAlive stream ended because its lease is lost. */

@@ -9,12 +9,14 @@ import type { RequestIds } from "../engine/request-ids.ts";
 import { waitWithinDeadline } from "../engine/wait-budget.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
+import { errorOutcome, type StreamOutcome } from "../observe/call-outcome.ts";
 import { CallEndProbe } from "./call-end.ts";
 import { callSignal } from "./call-signal.ts";
 import { keepUntilEnd } from "./kept-lease.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceContext } from "./lock-service.ts";
 import { checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs } from "./request-validation.ts";
+import { refuseStream } from "./stream-outcome.ts";
 
 /**
  * lock.v1 Hold: Acquire and KeepAlive in one call, with no window between
@@ -33,7 +35,7 @@ export function holdHandler(
         `${ctx.maxStreams} KeepAlive and Hold streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
         { metadata: { setting: "LOCK_MAX_STREAMS" } },
       );
-      stream.emit("error", toGrpcStatus(limit));
+      refuseStream(ctx.observer, "hold", stream, limit);
       return;
     }
     const done = runHold(ctx, sessions, requestIds, stream).finally(() => ctx.streams.delete(done));
@@ -53,6 +55,8 @@ async function runHold(
   const req = stream.request;
   const clock = ctx.engine.clock;
   let keeper: Keeper | undefined;
+  // Set on every way out below; counted once, when the stream is done.
+  let outcome: StreamOutcome = "internal";
   try {
     const name = checkName(req.name, ctx.limits);
     const ttlMs = checkTtlMs(req.ttl, ctx.limits);
@@ -68,6 +72,7 @@ async function runHold(
           : { retryAfter: durationFromMs(Math.max(0, Math.ceil(result.retryAfterMs))) };
       stream.write(create(HoldResponseSchema, { acquired: false, ...retryAfter }));
       stream.end();
+      outcome = "contended";
       return;
     }
     stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(result.lease, clock) }));
@@ -75,7 +80,7 @@ async function runHold(
       ctx.observer?.renewed();
       stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(renewed, clock) }));
     });
-    await keepUntilEnd(
+    outcome = await keepUntilEnd(
       ctx,
       stream as ServerWritableStream<unknown, unknown>,
       call,
@@ -85,8 +90,10 @@ async function runHold(
       req.expireOnClose,
     );
   } catch (error) {
+    outcome = errorOutcome(error);
     stream.emit("error", toGrpcStatus(error));
   } finally {
+    ctx.observer?.streamEnded("hold", outcome);
     // A stream that ended by surprise (a bug above) lets its lease run out: never an early release.
     void keeper?.close("run-out");
     call.cleanup();

@@ -3,15 +3,17 @@ import { LeaseLostError, type Keeper } from "../engine/lease-session.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import type { CallEndProbe } from "./call-end.ts";
+import type { StreamOutcome } from "../observe/call-outcome.ts";
 import type { CallSignal } from "./call-signal.ts";
 import type { LockServiceContext } from "./lock-service.ts";
+import { endOutcome } from "./stream-outcome.ts";
 
 /**
  * The end of a stream that keeps a lease (KeepAlive, Hold): waits until the
  * lease is lost (the stream ends with its status) or the call ends; then how
  * it ended decides whether the lease is released (its owner cancelled) or
  * left to run out at the last end it was told (anything else, see
- * docs/design.md).
+ * docs/design.md). Resolves with how the stream ended.
  */
 export async function keepUntilEnd(
   ctx: LockServiceContext,
@@ -21,7 +23,7 @@ export async function keepUntilEnd(
   keeper: Keeper,
   name: string,
   expireOnClose: boolean,
-): Promise<void> {
+): Promise<StreamOutcome> {
   const ended = new Promise<undefined>((resolve) => {
     if (call.signal.aborted) resolve(undefined);
     else call.signal.addEventListener("abort", () => resolve(undefined), { once: true });
@@ -32,7 +34,7 @@ export async function keepUntilEnd(
     // Messages name the lock, never the lease id: it is the proof of ownership.
     ctx.logger.warn({ lock: name, reason: loss.lossReason, detail: loss.message }, "lease lost: keepalive ended");
     stream.emit("error", toGrpcStatus(loss));
-    return;
+    return "lost";
   }
   const how = probe.how(call.signal.reason, ctx.shutdown);
   await keeper.close(how === "owner-cancelled" && !expireOnClose ? "release" : "run-out");
@@ -45,4 +47,5 @@ export async function keepUntilEnd(
   } else {
     stream.end();
   }
+  return endOutcome(how);
 }

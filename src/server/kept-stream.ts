@@ -9,6 +9,7 @@ import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import { CallEndProbe, type CallEnd } from "./call-end.ts";
 import { toLeaseMessage } from "./lease-message.ts";
+import { endOutcome } from "./stream-outcome.ts";
 import type { LockServiceContext } from "./lock-service.ts";
 
 type KeepAliveStream = ServerWritableStream<KeepAliveRequest, KeepAliveResponse>;
@@ -104,6 +105,7 @@ class KeptStream implements KeeperEvents {
     this.#ended = true;
     const { ctx } = this.#streams;
     ctx.observer?.leaseLost(loss.lossReason);
+    ctx.observer?.streamEnded("keep_alive", "lost");
     // Messages name the lock, never the lease id: it is the proof of ownership.
     ctx.logger.warn({ lock: this.#name, reason: loss.lossReason, detail: loss.message }, "lease lost: keepalive ended");
     this.#stream.emit("error", toGrpcStatus(loss));
@@ -118,6 +120,7 @@ class KeptStream implements KeeperEvents {
   end(how: CallEnd): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#streams.ctx.observer?.streamEnded("keep_alive", endOutcome(how));
     const expireOnClose = this.#stream.request.expireOnClose;
     const closing =
       this.#keeper?.close(how === "owner-cancelled" && !expireOnClose ? "release" : "run-out") ?? Promise.resolve();

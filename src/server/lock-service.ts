@@ -40,6 +40,7 @@ import { holdHandler } from "./hold.ts";
 import { describeLock, listLeases } from "./inspection.ts";
 import { KeptManyStreams } from "./kept-many-streams.ts";
 import { KeptStreams } from "./kept-stream.ts";
+import { refuseStream } from "./stream-outcome.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceObserver } from "../observe/lock-service-observer.ts";
 import type { OverloadGuard } from "../engine/overload-guard.ts";
@@ -146,7 +147,7 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
         `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
         { metadata: { setting: "LOCK_MAX_STREAMS" } },
       );
-      stream.emit("error", toGrpcStatus(limit));
+      refuseStream(ctx.observer, "keep_alive", stream, limit);
       return;
     }
     const req = stream.request;
@@ -158,14 +159,14 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
       lease = checkLeaseId(req.leaseId);
       ttlMs = checkTtlMs(req.ttl, limits);
     } catch (error) {
-      stream.emit("error", toGrpcStatus(error));
+      refuseStream(ctx.observer, "keep_alive", stream, error);
       return;
     }
     // A lease granted here (or kept here already) was admitted when it was taken: only
     // leases new to this sidecar are refused.
     const refused = sessions.holds(name, lease) ? undefined : ctx.overload?.refusal();
     if (refused) {
-      stream.emit("error", toGrpcStatus(refused));
+      refuseStream(ctx.observer, "keep_alive", stream, refused);
       return;
     }
     kept.keep(stream, name, lease, ttlMs);
@@ -174,7 +175,7 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
   const hold = holdHandler(ctx, sessions, requestIds);
   const admittedHold: handleServerStreamingCall<HoldRequest, HoldResponse> = (stream) => {
     const refused = ctx.overload?.refusal();
-    if (refused) stream.emit("error", toGrpcStatus(refused));
+    if (refused) refuseStream(ctx.observer, "hold", stream, refused);
     else hold(stream);
   };
 
