@@ -19,6 +19,7 @@ import {
   type OverloadCause,
   type OverloadObserver,
 } from "../engine/overload-guard.ts";
+import { registerBuildInfo } from "./build-info.ts";
 import { PreboundCounter, type CounterSeries } from "./prebound-counter.ts";
 import { PreboundHistogram, type HistogramSeries } from "./prebound-histogram.ts";
 
@@ -105,6 +106,7 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
       buckets: HELD_BUCKETS_S,
     });
     for (const end of LEASE_ENDS) this.#held.set(end, held.series({ end }));
+    registerBuildInfo(registry);
     const wait = new PreboundHistogram(registry, {
       name: "lock_acquire_wait_seconds",
       help: "Time Acquire calls that asked to wait spent until granted (acquired) or until the wait ran out (contended)",
