@@ -5,6 +5,7 @@ import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@o
 import { afterEach, describe, expect, it } from "vitest";
 import { LockClient } from "../../src/client/lock-client.ts";
 import { Tracing } from "../../src/tracing/tracing.ts";
+import { scrape } from "../support/prometheus-text.ts";
 import { useCluster } from "../support/sidecar-cluster.ts";
 import { eventually, ms } from "../support/sidecar-fixture.ts";
 
@@ -161,6 +162,9 @@ describe("tracing", () => {
     expect(seen[0]).toBe("failed");
     expect(seen.at(-1)).toBe("withheld");
     expect(new Set(seen)).toEqual(new Set(["failed", "withheld"]));
+    // Health and metrics still see the guards under the tracing decorator.
+    const circuit = { instance: servers.urls[1]! };
+    expect((await scrape(running.sidecar.adminPort)).value("lock_instance_circuit_open", circuit)).toBe(1);
 
     // Without a majority the call fails UNAVAILABLE: the server's fault, so an error span.
     await servers.kill(2);
@@ -188,6 +192,13 @@ describe("tracing", () => {
     hold.cancel();
     await eventually(() => spans().some((s) => s.name.endsWith("/Hold")), 2000, "the Hold span");
 
+    // The owner's cancel is still told from a lost connection through the interceptor: the lease is released.
+    await eventually(
+      async () =>
+        (await scrape(running.sidecar.adminPort)).value("lock_lease_held_seconds_count", { end: "released" }) === 1,
+      2000,
+      "the release",
+    );
     const rpc = rpcSpan("Hold");
     expect(rpc.attributes["lock.acquired"]).toBe(true);
     expect(rpc.attributes["rpc.grpc.status_code"]).toBe(status.CANCELLED);
