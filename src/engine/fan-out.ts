@@ -1,6 +1,6 @@
 import type { LockInstance } from "../instances/lock-instance.ts";
 import { TimeoutError } from "../util/abort.ts";
-import { startAnswerTimer } from "../util/answer-timer.ts";
+import { answerLimitMs, startAnswerTimer } from "../util/answer-timer.ts";
 
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -75,6 +75,10 @@ export function fanOutUntil<T>(
     const timedOut = new TimeoutError(timeoutMs);
     for (let i = 0; i < instances.length; i++) settle(i, { ok: false, error: timedOut });
   });
+  // The process's monotonic clock, as the restart witnesses' wait uses.
+  const sentMs = performance.now();
+  const limitMs = answerLimitMs(timeoutMs);
+  const tooLate = (): TimeoutError => new TimeoutError(timeoutMs, limitMs);
   instances.forEach((instance, index) => {
     let work: Promise<T>;
     try {
@@ -84,7 +88,9 @@ export function fanOutUntil<T>(
       return;
     }
     work.then(
-      (value) => settle(index, { ok: true, value }),
+      (value) =>
+        // Read too long after the send (the event loop stalled): not a vote, see answerLimitMs.
+        settle(index, performance.now() - sentMs <= limitMs ? { ok: true, value } : { ok: false, error: tooLate() }),
       (error: unknown) => settle(index, { ok: false, error }),
     );
   });

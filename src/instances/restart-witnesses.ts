@@ -1,5 +1,6 @@
 import type { Clock } from "../util/clock.ts";
 import { sleep } from "../util/abort.ts";
+import { answerLimitMs } from "../util/answer-timer.ts";
 
 /** One instance as a possible witness of the leases another one forgot. */
 export interface Witness {
@@ -25,7 +26,7 @@ export interface WitnessOptions {
   quorum: number;
   /** SCAN pattern matching every lock key of this sidecar's prefix. */
   lockPattern: string;
-  /** LOCK_INSTANCE_TIMEOUT: writes a restarted instance confirmed land on the others within it. */
+  /** LOCK_INSTANCE_TIMEOUT: sets how late an answer may be read and still count (answerLimitMs). */
   instanceTimeoutMs: number;
   /** Most time one witness's scan may take before it does not count. */
   scanTimeoutMs: number;
@@ -69,9 +70,12 @@ export class RestartWitnesses {
   /** Waits out the writes still landing, scans the witnesses, and says when `restarted` may count again. */
   async boundFor(restarted: string, signal?: AbortSignal): Promise<RestartBound> {
     const { instanceTimeoutMs } = this.#options;
-    // A grant or renewal that the instance confirmed just before it restarted
-    // has its other writes land within one instance timeout: wait them out.
-    const waited = await sleep(2 * instanceTimeoutMs, signal).then(
+    // A grant or renewal that counted the instance's vote was sent before it
+    // restarted, and no sidecar counts an answer read later than the answer
+    // limit after the send: its writes to the others have landed by then.
+    // Another sidecar's clock may run a little slower than ours.
+    const waitMs = answerLimitMs(instanceTimeoutMs) * (1 + DRIFT_RATE) + DRIFT_FIXED_MS;
+    const waited = await sleep(waitMs, signal).then(
       () => true,
       () => false,
     );

@@ -100,7 +100,12 @@ export function withTimeout<T>(work: Promise<T>, timeoutMs: number, signal?: Abo
 
 export class TimeoutError extends Error {
   override readonly name = "TimeoutError";
-  constructor(timeoutMs: number) {
-    super(`no answer within ${timeoutMs} ms`);
+  /** `readAfterMs`: an answer came, but was read this long after the call, too late to count. */
+  constructor(timeoutMs: number, readAfterMs?: number) {
+    super(
+      readAfterMs === undefined
+        ? `no answer within ${timeoutMs} ms`
+        : `answer read more than ${readAfterMs} ms after the call (this process was held up): not counted`,
+    );
   }
 }
