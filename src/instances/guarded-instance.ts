@@ -74,6 +74,15 @@ export class CircuitBudget {
 const UPTIME_SLACK_MS = 2000;
 
 /**
+ * Where restarts are told by uptime alone (no run_id, as on Dragonfly), a
+ * second restart within UPTIME_SLACK_MS of a start goes unnoticed. A
+ * quarantine then lasts until the start plus the slack and this margin (for
+ * clock drift until the next reading), so by the time the instance counts
+ * again any further restart moves its start far enough to be noticed.
+ */
+const UPTIME_BLIND_MARGIN_MS = 1000;
+
+/**
  * How long a release that could not be sent is kept for a retry when quarantine is
  * off (so LOCK_MAX_TTL is not known here).
  */
@@ -115,6 +124,8 @@ export class GuardedInstance extends InstanceDecorator {
   #startReadAtMs = 0;
   /** The start read on first contact: what the late-starter rule judges. */
   #firstStartMs: number | undefined;
+  /** The late-starter rule quarantined this instance once already. */
+  #lateStarterJudged = false;
   readonly #stopWatchingAges: () => void;
   #verifiedEpoch = -1;
   #verifying: Promise<void> | undefined;
@@ -257,6 +268,7 @@ export class GuardedInstance extends InstanceDecorator {
           this.#quarantine.start(
             this.#clock.monotonicMs() + this.#options.quarantineMs,
             "instance restarted: its votes do not count until every lease it may have forgotten has expired",
+            blindUntilMs(byUptime, startMs),
           );
         } else if (newRunId || startedAgain) {
           this.#logger.warn({ instance: this.name }, "instance restarted; quarantine is off, its votes count at once");
@@ -290,10 +302,13 @@ export class GuardedInstance extends InstanceDecorator {
     if (quarantineMs <= 0 || this.#firstStartMs === undefined || earliest === undefined) return;
     if (this.#firstStartMs <= earliest + freshStartWindowMs + UPTIME_SLACK_MS) return;
     const untilMs = this.#firstStartMs + quarantineMs;
-    if (untilMs <= this.#quarantine.untilMs || untilMs <= this.#clock.monotonicMs()) return;
+    // Judged once per first start: a quarantine the witnesses shortened is not started again.
+    if (this.#lateStarterJudged || untilMs <= this.#quarantine.untilMs || untilMs <= this.#clock.monotonicMs()) return;
+    this.#lateStarterJudged = true;
     this.#quarantine.start(
       untilMs,
       "instance started well after the others: its votes do not count until LOCK_MAX_TTL after its start, as it may have restarted and forgotten leases",
+      blindUntilMs(this.#runId === undefined, this.#firstStartMs),
     );
   }
 
@@ -323,4 +338,11 @@ export class GuardedInstance extends InstanceDecorator {
     }, this.#options.circuitProbeIntervalMs);
     this.#probe.unref();
   }
+}
+
+/** The earliest a quarantine may end when restarts are told by uptime alone (see UPTIME_BLIND_MARGIN_MS). */
+function blindUntilMs(byUptime: boolean, startMs: number | undefined): number {
+  return byUptime && startMs !== undefined
+    ? startMs + UPTIME_SLACK_MS + UPTIME_BLIND_MARGIN_MS
+    : Number.NEGATIVE_INFINITY;
 }

@@ -30,6 +30,8 @@ export class Quarantine {
   #untilMs = Number.NEGATIVE_INFINITY;
   #basis: QuarantineBasis = "max-ttl";
   #episode = 0;
+  /** The earliest the current episode may end, whatever the witnesses show. */
+  #notBeforeMs = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(instance: string, clock: Clock, logger: Logger, witnesses: RestartWitnesses | undefined) {
@@ -56,9 +58,13 @@ export class Quarantine {
     return Math.max(0, this.#untilMs - this.#clock.monotonicMs());
   }
 
-  /** Starts a quarantine until `fallbackUntilMs` at the latest; the witnesses may shorten it. */
-  start(fallbackUntilMs: number, message: string): void {
+  /**
+   * Starts a quarantine until `fallbackUntilMs` at the latest; the witnesses
+   * may shorten it, but not to before `notBeforeMs`.
+   */
+  start(fallbackUntilMs: number, message: string, notBeforeMs = Number.NEGATIVE_INFINITY): void {
     const episode = ++this.#episode;
+    this.#notBeforeMs = notBeforeMs;
     this.#set(fallbackUntilMs);
     this.#logger.warn({ instance: this.#instance, quarantineMs: Math.round(this.remainingMs()) }, message);
     if (!this.#witnesses) {
@@ -81,7 +87,8 @@ export class Quarantine {
       if (episode !== this.#episode || this.#stop.signal.aborted) return;
       if (bound.kind === "witnessed") {
         this.#basis = "witnessed";
-        if (bound.untilMs < this.#untilMs) this.#set(bound.untilMs);
+        const untilMs = Math.max(bound.untilMs, this.#notBeforeMs);
+        if (untilMs < this.#untilMs) this.#set(untilMs);
         this.#logger.info(
           {
             instance: this.#instance,
