@@ -235,7 +235,13 @@ export class LeaseSession implements ScheduledTask {
     } else if (nowMs >= untilMs) {
       this.#loseUnconfirmed(error);
     } else {
-      this.#ctx.scheduler.schedule(this, Math.min(nowMs + this.#ctx.retryDelayMs, untilMs));
+      // On the shared ticks, as renewals are: the retries of one failed batch
+      // go out together again, rather than one small batch per millisecond
+      // (which multiplied the calls to the instances just when they lagged).
+      const tickMs = renewalTickMs(this.#ttlMs(Math.min));
+      const retryMs = Math.ceil((nowMs + this.#ctx.retryDelayMs) / tickMs) * tickMs;
+      // Past the end told, the deadline comes first: run() reports the loss then.
+      this.#ctx.scheduler.schedule(this, Math.min(retryMs, untilMs));
     }
   }
 
