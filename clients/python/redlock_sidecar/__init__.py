@@ -9,7 +9,7 @@
 The lock.v1 stubs are generated, not committed: run clients/python/generate.sh.
 """
 from .client import LockClient
-from .errors import InvalidArgument, LeaseLost, LockError, NotAcquired, Unavailable
+from .errors import ErrorDetails, FieldViolation, InvalidArgument, LeaseLost, LockError, NotAcquired, Unavailable
 from .hold import HeldLease
 from .lease import Lease
 
@@ -22,4 +22,6 @@ __all__ = [
     "Unavailable",
     "LeaseLost",
     "InvalidArgument",
+    "FieldViolation",
+    "ErrorDetails",
 ]

@@ -1,7 +1,9 @@
-"""Finds the generated lock.v1 stubs.
+"""Finds the generated lock.v1 stubs, and the google.rpc error detail classes.
 
 They are not committed: generate.sh writes them into _gen/ beside this file,
 or anywhere on the import path (for example a directory in PYTHONPATH).
+google.rpc (status_pb2, error_details_pb2) may come from there too, or from
+googleapis-common-protos (installed with grpcio-status): the same messages.
 """
 import os
 import sys
@@ -21,4 +23,11 @@ except ImportError as error:
         "directory holding lock/v1/lock_pb2.py on PYTHONPATH"
     ) from error
 
-__all__ = ["lock_pb2", "lock_pb2_grpc"]
+# Optional, so stubs generated before generate.sh wrote them still work: the
+# errors then carry no reason, metadata or field violations (errors.py says so once).
+try:
+    from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+except ImportError:
+    error_details_pb2 = status_pb2 = None
+
+__all__ = ["lock_pb2", "lock_pb2_grpc", "status_pb2", "error_details_pb2"]

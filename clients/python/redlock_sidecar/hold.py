@@ -5,7 +5,7 @@ from typing import Callable, Optional
 
 import grpc
 
-from .errors import LeaseLost, LockError
+from .errors import LeaseLost, LockError, status_details
 from .lease import Lease, lease_from_message
 
 log = logging.getLogger("redlock_sidecar")
@@ -24,6 +24,8 @@ class HeldLease:
     lost or no longer renewed: then `error` is a LeaseLost, `lost` is set and
     `on_lost` is called (from a background thread). Leaving the block after a
     loss raises that LeaseLost, unless the block raised an exception itself.
+    Its `reason` is the sidecar's (e.g. "LEASE_NOT_HELD"), None when the call
+    ended without one (a dropped connection).
     """
 
     def __init__(self, call, first: Lease, on_lost: Optional[OnLost] = None, release: Optional[ReleaseCall] = None):
@@ -110,7 +112,9 @@ class HeldLease:
             else:
                 # Outage, dropped connection, shutdown: the lease runs out at the last expires_at.
                 what = f"the lease is no longer renewed and runs out at {self._lease.expires_at.isoformat()}"
-            error = LeaseLost(f"lock {self.name!r}: {what} ({code.name}: {rpc_error.details()})", code)
+            error = LeaseLost(
+                f"lock {self.name!r}: {what} ({code.name}: {rpc_error.details()})", code, status_details(rpc_error)
+            )
         self.error = error
         self.lost.set()
         if self._on_lost is not None:

@@ -7,6 +7,7 @@ Environment:
   REDLOCK_KEY_PREFIX  the sidecar's LOCK_KEY_PREFIX (default redlock-sidecar:)
 """
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -14,7 +15,7 @@ import unittest
 import uuid
 from urllib.parse import urlparse
 
-from redlock_sidecar import LeaseLost, LockClient, NotAcquired, Unavailable
+from redlock_sidecar import FieldViolation, InvalidArgument, LeaseLost, Lease, LockClient, NotAcquired, Unavailable
 
 
 def _env(name: str) -> str:
@@ -137,10 +138,70 @@ class LiveTest(unittest.TestCase):
                 self.assertTrue(lease.lost.wait(3.0), "the loss was not reported")
                 self.assertIsInstance(lease.error, LeaseLost)
                 self.assertEqual(lease.error.code.name, "FAILED_PRECONDITION")
+                self.assertEqual(lease.error.reason, "LEASE_NOT_HELD")
                 with self.assertRaises(LeaseLost):
                     lease.check()
         self.assertIs(on_exit.exception, lease.error)
         self.assertEqual(told, [lease.error])
+
+    # Error details: google.rpc.ErrorInfo (and BadRequest) decoded from grpc-status-details-bin.
+
+    def test_invalid_ttl_and_name_carry_reason_and_field(self):
+        with self.assertRaises(InvalidArgument) as caught:
+            self.client.acquire(unique("bad-ttl"), ttl=0.001)  # below LOCK_MIN_TTL (100 ms)
+        error = caught.exception
+        self.assertEqual(error.code.name, "INVALID_ARGUMENT")
+        self.assertEqual((error.reason, error.domain), ("INVALID_ARGUMENT", "lock.v1"))
+        self.assertEqual([v.field for v in error.field_violations], ["ttl"])
+        self.assertEqual(error.field, "ttl")
+        self.assertIn("LOCK_MIN_TTL", error.field_violations[0].description)
+        self.assertIsInstance(error.field_violations[0], FieldViolation)
+
+        with self.assertRaises(InvalidArgument) as caught:
+            self.client.acquire("", ttl=5)
+        self.assertEqual(caught.exception.reason, "INVALID_ARGUMENT")
+        self.assertEqual(caught.exception.field_violations, (FieldViolation("name", "must not be empty"),))
+
+    def test_extend_of_a_released_lease_says_lease_not_held(self):
+        name = unique("released")
+        lease = self.client.acquire(name, ttl=5)
+        self.assertTrue(self.client.release(lease))
+        with self.assertRaises(LeaseLost) as caught:
+            self.client.extend(lease, ttl=5)
+        error = caught.exception
+        self.assertEqual(error.code.name, "FAILED_PRECONDITION")
+        self.assertEqual((error.reason, error.domain), ("LEASE_NOT_HELD", "lock.v1"))
+        self.assertEqual(error.metadata, {"lock": name})
+        self.assertEqual(error.field_violations, ())
+
+    def test_extend_of_a_malformed_lease_id_names_the_field(self):
+        name = unique("malformed")
+        forged = Lease(name=name, lease_id="not-a-lease-id", fencing_token=1, expires_at=None, ttl=5.0)
+        with self.assertRaises(InvalidArgument) as caught:
+            self.client.extend(forged, ttl=5)
+        self.assertEqual(caught.exception.reason, "INVALID_ARGUMENT")
+        self.assertEqual(caught.exception.field, "lease_id")
+
+    def test_outage_says_quorum_unavailable_and_no_sidecar_says_nothing(self):
+        # Both are Unavailable; the reason tells the sidecar's lost majority from no sidecar at all.
+        pause_ms = 500
+        impatient = LockClient(TARGET, retries=0)
+        self.addCleanup(impatient.close)
+        paused_at = time.monotonic()
+        for instance in INSTANCES[:2]:
+            redis_cli(instance, "CLIENT", "PAUSE", str(pause_ms), "ALL")
+        self.addCleanup(lambda: time.sleep(max(0.0, paused_at + pause_ms / 1000 + 0.2 - time.monotonic())))
+        with self.assertRaises(Unavailable) as caught:
+            impatient.acquire(unique("quorum"), ttl=5)
+        self.assertEqual(caught.exception.code.name, "UNAVAILABLE")
+        self.assertEqual((caught.exception.reason, caught.exception.domain), ("QUORUM_UNAVAILABLE", "lock.v1"))
+
+        nobody = LockClient(f"127.0.0.1:{_closed_port()}", retries=0, timeout=5)
+        self.addCleanup(nobody.close)
+        with self.assertRaises(Unavailable) as caught:
+            nobody.acquire(unique("nobody"), ttl=5)
+        self.assertIsNone(caught.exception.reason)
+        self.assertEqual(caught.exception.metadata, {})
 
     def test_outage_is_unavailable_and_ends_a_hold(self):
         # CLIENT PAUSE on a majority: no instance restarts, so nothing is quarantined after.
@@ -179,6 +240,13 @@ class LiveTest(unittest.TestCase):
         lease = patient.acquire(unique("retried"), ttl=5)
         self.assertGreater(time.monotonic() - paused_at, pause_ms / 1000, "granted during the outage")
         patient.release(lease)
+
+
+def _closed_port() -> int:
+    """A port nothing listens on (bound, never listened, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _acquires(client: LockClient, name: str) -> bool:

@@ -4,21 +4,32 @@ import unittest
 
 import grpc
 
-from redlock_sidecar import InvalidArgument, LeaseLost, LockError, Unavailable
-from redlock_sidecar._stubs import lock_pb2
-from redlock_sidecar.errors import from_rpc_error
+from redlock_sidecar import FieldViolation, InvalidArgument, LeaseLost, LockError, Unavailable
+from redlock_sidecar._stubs import error_details_pb2, lock_pb2, status_pb2
+from redlock_sidecar.errors import DETAILS_KEY, from_rpc_error
 from redlock_sidecar.lease import duration, lease_from_message, seconds_of
 
 
 class FakeRpcError(grpc.RpcError):
-    def __init__(self, code, details):
-        self._code, self._details = code, details
+    def __init__(self, code, details, trailers=()):
+        self._code, self._details, self._trailers = code, details, tuple(trailers)
 
     def code(self):
         return self._code
 
     def details(self):
         return self._details
+
+    def trailing_metadata(self):
+        return self._trailers
+
+
+def status_trailer(code, message, *details) -> tuple:
+    """grpc-status-details-bin as the sidecar sends it: a google.rpc.Status of Any details."""
+    status = status_pb2.Status(code=code.value[0], message=message)
+    for detail in details:
+        status.details.add().Pack(detail)
+    return (DETAILS_KEY, status.SerializeToString())
 
 
 class ValuesTest(unittest.TestCase):
@@ -52,6 +63,29 @@ class ValuesTest(unittest.TestCase):
         other = from_rpc_error(FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "no"), "Call")
         self.assertIs(type(other), LockError)
         self.assertIn("PERMISSION_DENIED", str(other))
+
+
+    def test_status_details_are_decoded_onto_the_exception(self):
+        code = grpc.StatusCode.INVALID_ARGUMENT
+        info = error_details_pb2.ErrorInfo(reason="INVALID_ARGUMENT", domain="lock.v1", metadata={"k": "v"})
+        bad = error_details_pb2.BadRequest(
+            field_violations=[error_details_pb2.BadRequest.FieldViolation(field="ttl", description="too short")]
+        )
+        trailers = [("other", "x"), status_trailer(code, "ttl: too short", info, bad)]
+        error = from_rpc_error(FakeRpcError(code, "ttl: too short", trailers), "Acquire")
+        self.assertIs(type(error), InvalidArgument)
+        self.assertEqual((error.reason, error.domain, error.metadata), ("INVALID_ARGUMENT", "lock.v1", {"k": "v"}))
+        self.assertEqual(error.field_violations, (FieldViolation("ttl", "too short"),))
+        self.assertEqual(error.field, "ttl")
+        self.assertEqual(str(error), "Acquire: ttl: too short")
+
+    def test_no_or_unreadable_details_leave_the_error_as_it_was(self):
+        for trailers in [(), [(DETAILS_KEY, b"\xff\xff not a Status")]]:
+            error = from_rpc_error(FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down", trailers), "Call")
+            self.assertIs(type(error), Unavailable)
+            self.assertEqual((error.reason, error.domain, error.metadata, error.field_violations), (None, None, {}, ()))
+        lost = LeaseLost("lost")
+        self.assertEqual((lost.code, lost.reason, lost.metadata), (None, None, {}))
 
 
 if __name__ == "__main__":
