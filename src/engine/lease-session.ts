@@ -69,6 +69,8 @@ export class LeaseSession implements ScheduledTask {
   #dueMs = 0;
   /** Set once the last keeper left asking for a release; settles when it is done. */
   #releasing: Promise<void> | undefined;
+  /** Its owner released the lease through Release: no more renewals, and no second release. */
+  #releasedByOwner = false;
 
   constructor(ctx: SessionContext, key: string, name: string, lease: LeaseId) {
     this.#ctx = ctx;
@@ -86,12 +88,13 @@ export class LeaseSession implements ScheduledTask {
    */
   join(ttlMs: number, events: KeeperEvents, busy = false): Keeper {
     const keeper = new SessionKeeper(this, ttlMs, events);
+    if (this.#releasedByOwner) {
+      keeper.fail(this.#releasedError());
+      return keeper;
+    }
     if (this.#releasing) {
       // Its owner just asked for it to go: a stream that joins now finds it released.
-      const released = new LeaseLostError(
-        "not_held",
-        `lock ${JSON.stringify(this.#name)}: the lease was released by its owner`,
-      );
+      const released = this.#releasedError();
       void this.#releasing.then(() => keeper.fail(released));
       return keeper;
     }
@@ -134,7 +137,7 @@ export class LeaseSession implements ScheduledTask {
     this.#keepers.splice(at, 1);
     if (this.#keepers.length > 0 || this.#lost) return;
     this.#ctx.scheduler.cancel(this);
-    if (policy === "run-out") {
+    if (policy === "run-out" || this.#releasedByOwner) {
       this.#ctx.ended(this);
       return;
     }
@@ -148,9 +151,31 @@ export class LeaseSession implements ScheduledTask {
     this.#ctx.ended(this);
   }
 
+  /**
+   * Its owner is releasing the lease through Release: it is renewed no more
+   * (a renewal sent now could land after the release), and no keeper that
+   * leaves releases it again. A keeper still open at the end last told
+   * learns then that its owner released it.
+   */
+  releasedByOwner(): void {
+    if (this.#releasedByOwner || this.#lost) return;
+    this.#releasedByOwner = true;
+    const untilMs = this.#deadlineMs();
+    if (untilMs === undefined || this.#keepers.length === 0) this.#ctx.scheduler.cancel(this);
+    else this.#ctx.scheduler.schedule(this, untilMs);
+  }
+
+  #releasedError(): LeaseLostError {
+    return new LeaseLostError("not_held", `lock ${JSON.stringify(this.#name)}: the lease was released by its owner`);
+  }
+
   /** The scheduler's call: the next renewal is due, or the renewal out reached its deadline. */
   run(nowMs: number, dueMs: number): void {
     if (this.#lost || this.#keepers.length === 0) return;
+    if (this.#releasedByOwner) {
+      this.#lose(this.#releasedError());
+      return;
+    }
     if (this.#renewing) {
       // Unanswered by the end last told: lost now, whatever the answer says later.
       if (this.#untilMs === undefined) return;
@@ -205,7 +230,8 @@ export class LeaseSession implements ScheduledTask {
 
   #renewed(renewal: Promise<Lease>, lease: Lease): void {
     const nowMs = this.#answered(renewal);
-    if (nowMs === undefined) return;
+    // A renewal that lands after its owner released the lease is not news to tell.
+    if (nowMs === undefined || this.#releasedByOwner) return;
     this.#toldEndMs = lease.endMs;
     try {
       const keepers = this.#keepers.length === 1 ? this.#keepers : [...this.#keepers];
@@ -222,7 +248,7 @@ export class LeaseSession implements ScheduledTask {
 
   #failed(renewal: Promise<Lease>, error: unknown): void {
     const nowMs = this.#answered(renewal);
-    if (nowMs === undefined) return;
+    if (nowMs === undefined || this.#releasedByOwner) return;
     const untilMs = this.#untilMs;
     if (error instanceof LockError && error.code === "not-held") {
       this.#lose(new LeaseLostError("not_held", error.message, error));

@@ -66,6 +66,11 @@ export class LeaseSessions implements SessionContext {
     );
   }
 
+  /** Its owner is releasing this lease through Release: a session keeping it stops renewing and releasing. */
+  releasedByOwner(name: string, lease: LeaseId): void {
+    this.#sessions.get(sessionKey(name, lease))?.releasedByOwner();
+  }
+
   /** Whether a stream (KeepAlive, Hold) keeps this lease alive here now. */
   keeps(name: string, lease: LeaseId): boolean {
     return (this.#sessions.get(sessionKey(name, lease))?.keepers ?? 0) > 0;

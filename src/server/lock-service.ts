@@ -1,11 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type {
-  handleServerStreamingCall,
-  handleUnaryCall,
-  ServerUnaryCall,
-  UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import type { handleServerStreamingCall, handleUnaryCall, ServerUnaryCall } from "@grpc/grpc-js";
 import {
   AcquireResponseSchema,
   ExtendResponseSchema,
@@ -24,7 +19,9 @@ import {
   type ListLeasesResponse,
   type ReleaseRequest,
   type ReleaseResponse,
+  type LockService,
 } from "../../gen/lock/v1/lock_pb.ts";
+import type { ServiceHandlers } from "./grpc-service-definition.ts";
 import type { AcquireResult } from "../engine/lease.ts";
 import type { LeaseId } from "../engine/lease-id.ts";
 import type { LeaseSessions } from "../engine/lease-sessions.ts";
@@ -83,7 +80,7 @@ interface RpcReport<Req, Res> {
 }
 
 /** lock.v1.LockService over the engine: validation in, messages out, errors mapped once. */
-export function lockServiceImplementation(ctx: LockServiceContext): UntypedServiceImplementation {
+export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandlers<typeof LockService> {
   const { engine, limits } = ctx;
   const clock = engine.clock;
   const requestIds = new RequestIds(engine.leases, engine.clock);
@@ -133,8 +130,12 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     outcome: (res) => (res.released ? "released" : "not_released"),
   };
   const release = unary<ReleaseRequest, ReleaseResponse>(ctx, releaseReport, async (req) => {
+    const name = checkName(req.name, limits);
+    const lease = checkLeaseId(req.leaseId);
+    // A stream keeping this lease renews it no more, nor releases it again when it ends.
+    ctx.sessions.releasedByOwner(name, lease);
     // Not tied to the call's signal: a release the client gave up on should still happen.
-    const released = await engine.release(checkName(req.name, limits), checkLeaseId(req.leaseId));
+    const released = await engine.release(name, lease);
     return create(ReleaseResponseSchema, { released });
   });
 
@@ -202,7 +203,7 @@ export function lockServiceImplementation(ctx: LockServiceContext): UntypedServi
     keepAliveMany,
     describe,
     listLeases: listLeasesHandler,
-  } as UntypedServiceImplementation;
+  };
 }
 
 function unary<Req, Res>(

@@ -284,6 +284,36 @@ describe("LeaseSession", () => {
     for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(0);
   });
 
+  it("released through Release while kept: no more renewals, and the owner's cancel releases nothing twice", async () => {
+    const { time, fakes, controller, start, sessions, engine, lease, extendTimes } = await setup();
+    const running = start(undefined, "release");
+    await time.elapse(150);
+    const id = parseLeaseId(lease.leaseId);
+    sessions.releasedByOwner(NAME, id);
+    expect(await time.settle(engine.release(NAME, id))).toBe(true);
+    const renewalsSoFar = extendTimes().length;
+    await time.elapse(50);
+    controller.abort();
+    await time.settle(running);
+    expect(extendTimes()).toHaveLength(renewalsSoFar);
+    // One release per instance: Release's own, none from the keeper's cancel.
+    for (const fake of fakes) expect(fake.callsOf("release")).toHaveLength(1);
+  });
+
+  it("released through Release while a keeper stays open: it learns so at the end it was told, not before", async () => {
+    const { clock, time, sessions, engine, lease, t0, start } = await setup();
+    const running = start();
+    await time.elapse(150);
+    const id = parseLeaseId(lease.leaseId);
+    sessions.releasedByOwner(NAME, id);
+    await time.settle(engine.release(NAME, id));
+    const error = await time.rejection(running);
+    expectLoss(error, "not_held");
+    expect(String(error)).toMatch(/released by its owner/);
+    // Last renewal at 100: end told 100 + 300 - 5.
+    expect(clock.monotonicMs() - t0).toBe(100 + TTL - DRIFT);
+  });
+
   it("release waits for the renewal in flight, so the release lands after it", async () => {
     const { time, fakes, controller, start } = await setup();
     const running = start(undefined, "release");
