@@ -152,10 +152,9 @@ export class LeaseSession implements ScheduledTask {
   }
 
   /**
-   * Its owner is releasing the lease through Release: it is renewed no more
-   * (a renewal sent now could land after the release), and no keeper that
-   * leaves releases it again. A keeper still open at the end last told
-   * learns then that its owner released it.
+   * Its owner released the lease through Release: it is renewed no more,
+   * and no keeper that leaves releases it again. A keeper still open at the
+   * end last told learns then that its owner released it.
    */
   releasedByOwner(): void {
     if (this.#releasedByOwner || this.#lost) return;

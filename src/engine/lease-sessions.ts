@@ -66,7 +66,7 @@ export class LeaseSessions implements SessionContext {
     );
   }
 
-  /** Its owner is releasing this lease through Release: a session keeping it stops renewing and releasing. */
+  /** Its owner released this lease through Release: a session keeping it stops renewing and releasing. */
   releasedByOwner(name: string, lease: LeaseId): void {
     this.#sessions.get(sessionKey(name, lease))?.releasedByOwner();
   }

@@ -132,10 +132,12 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
   const release = unary<ReleaseRequest, ReleaseResponse>(ctx, releaseReport, async (req) => {
     const name = checkName(req.name, limits);
     const lease = checkLeaseId(req.leaseId);
-    // A stream keeping this lease renews it no more, nor releases it again when it ends.
-    ctx.sessions.releasedByOwner(name, lease);
     // Not tied to the call's signal: a release the client gave up on should still happen.
     const released = await engine.release(name, lease);
+    // A majority answered: a stream keeping this lease renews it no more, nor
+    // releases it again when it ends. After an outage (UNAVAILABLE) it does
+    // both, so the owner's cancel still tries the release again.
+    ctx.sessions.releasedByOwner(name, lease);
     return create(ReleaseResponseSchema, { released });
   });
 
