@@ -128,9 +128,11 @@ export class KeptLeases {
           this.#count(this.refusals, `Acquire: ${e.details ?? ""}`);
           return "refused";
         }
-        // Setting up is not what is measured: a call that timed out on a busy machine is tried again.
-        if (attempt >= 5) throw error;
-        await sleep(50 * attempt);
+        // Setting up is not what is measured: a call that timed out on a busy machine is tried
+        // again, as a real client would (a saturated sidecar answers UNAVAILABLE when no instance
+        // answer could be read in time).
+        if (attempt >= 30) throw error;
+        await sleep(Math.min(1000, 50 * attempt));
       }
     }
   }
