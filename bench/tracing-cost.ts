@@ -115,7 +115,12 @@ const before = beforeRev === "none" ? undefined : checkOut(beforeRev);
 const sidecars: { mode: string; sidecar: SidecarProcess }[] = [];
 try {
   // A generous instance timeout: on a small loaded machine the default 50 ms fails calls, which is not what this measures.
-  const base = { LOCK_INSTANCES: servers.urls.join(","), LOCK_HEALTH_INTERVAL: "60s", LOCK_INSTANCE_TIMEOUT: "250ms" };
+  const base = {
+    LOCK_INSTANCES: servers.urls.join(","),
+    LOCK_HEALTH_INTERVAL: "60s",
+    LOCK_INSTANCE_TIMEOUT: "250ms",
+    LOCK_MIN_TTL: "500ms",
+  };
   const endpoint = `http://127.0.0.1:${collector.port}`;
   const modes: [string, Record<string, string>, (string | undefined)?][] = [
     ["before", { ...base, LOCK_KEY_PREFIX: "before:" }, before?.script],
