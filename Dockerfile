@@ -28,7 +28,6 @@ USER 1000:1000
 # gRPC API; admin HTTP (/healthz, /readyz, /metrics).
 EXPOSE 50051 9090
 STOPSIGNAL SIGTERM
-# A young generation of at most 3 x 4 MiB: at tens of thousands of kept leases
-# V8's default (up to 3 x 16 MiB, with headroom) costs ~10 KB per lease of
-# memory for ~2 % of a core less (docs/benchmarks.md, scale).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "src/main.ts"]
+# For tens of thousands of kept leases per sidecar, NODE_OPTIONS=--max-semi-space-size=4
+# trades throughput for memory (docs/benchmarks.md, scale).
+ENTRYPOINT ["node", "src/main.ts"]

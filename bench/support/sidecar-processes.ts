@@ -14,14 +14,12 @@ export interface SidecarProcess {
   stop(): Promise<void>;
 }
 
-/** The node flags the image and `npm start` run the sidecar with (see the Dockerfile). */
-export const SIDECAR_NODE_FLAGS = "--max-semi-space-size=4";
-
 /**
- * Starts `node src/main.ts` (or `script`, another build's) with `env`, with
- * the flags the image uses. BENCH_SIDECAR_FLAGS replaces them (`--cpu-prof`,
- * `--trace-gc`, V8 heap flags; an empty value for none), and
- * BENCH_SIDECAR_STDOUT=1 shows its stdout (where `--trace-gc` writes).
+ * Starts `node src/main.ts` (or `script`, another build's) with `env`. For
+ * profiling, BENCH_SIDECAR_FLAGS passes node flags (`--cpu-prof`,
+ * `--trace-gc`, V8 heap flags such as `--max-semi-space-size=4`) to the
+ * sidecar only, and BENCH_SIDECAR_STDOUT=1 shows its stdout (where
+ * `--trace-gc` writes).
  */
 export async function startSidecarProcess(
   env: Record<string, string>,
@@ -30,7 +28,7 @@ export async function startSidecarProcess(
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
   const adminAddress = `127.0.0.1:${await freePort()}`;
-  const flags = (process.env["BENCH_SIDECAR_FLAGS"] ?? SIDECAR_NODE_FLAGS).split(" ").filter((f) => f !== "");
+  const flags = process.env["BENCH_SIDECAR_FLAGS"]?.split(" ").filter((f) => f !== "") ?? [];
   const proc: ChildProcess = spawn(process.execPath, [...flags, script], {
     env: { ...process.env, LOCK_LISTEN: address, LOCK_ADMIN_LISTEN: adminAddress, LOCK_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", process.env["BENCH_SIDECAR_STDOUT"] ? "inherit" : "ignore", "inherit"],
