@@ -11,15 +11,13 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { LockEngine } from "../../src/engine/lock-engine.ts";
-import { CircuitBudget, GuardedInstance, type GuardOptions } from "../../src/instances/guarded-instance.ts";
-import { InstanceAges } from "../../src/instances/instance-ages.ts";
-import { lockKeyPattern, RestartWitnesses } from "../../src/instances/restart-witnesses.ts";
-import { quorumOf } from "../../src/redlock/quorum.ts";
+import type { GuardedInstance } from "../../src/instances/guarded-instance.ts";
 import { eventually } from "../support/sidecar-fixture.ts";
 import { engineTestOptions } from "./support/engine-options.ts";
 import { FakeInstance } from "./support/fake-instance.ts";
 import { ManualClock } from "./support/manual-clock.ts";
 import { ScriptedRandomness } from "./support/scripted-randomness.ts";
+import { witnessedGuards } from "./support/witnessed-guards.ts";
 
 const PREFIX = "edge:";
 const QUARANTINE = 300_000;
@@ -30,30 +28,13 @@ afterEach(async () => {
 
 /** One sidecar's guards (with its own witnesses, ages, circuits) over the shared fakes, as guardInstances wires them. */
 function sidecar(fakes: FakeInstance[], clock: ManualClock, random: string, withWitnesses = true) {
-  const n = fakes.length;
-  const logger = pino({ level: "silent" });
-  const witnesses = new RestartWitnesses(
-    { count: n, quorum: quorumOf(n), lockPattern: lockKeyPattern(PREFIX), instanceTimeoutMs: 1, scanTimeoutMs: 1000 },
-    clock,
-  );
-  const options: GuardOptions = {
+  const guards = witnessedGuards(fakes, clock, {
+    prefix: PREFIX,
     quarantineMs: QUARANTINE,
-    freshStartWindowMs: 60_000,
-    ages: new InstanceAges(quorumOf(n)),
     circuitFailures: 1000,
-    circuitProbeIntervalMs: 500,
-    circuitBudget: new CircuitBudget(n - quorumOf(n)),
-    witnesses: withWitnesses ? witnesses : undefined,
-  };
-  const guards = fakes.map((f) => new GuardedInstance(f, options, clock, logger));
-  guards.forEach((g, i) =>
-    witnesses.register({
-      name: g.name,
-      canWitness: () => g.state() === "ok",
-      connectionEpoch: () => fakes[i]!.connectionEpoch(),
-      longestTtlMs: (p) => fakes[i]!.longestTtlMs(p),
-    }),
-  );
+    logger: pino({ level: "silent" }),
+    withWitnesses,
+  });
   opened.push(...guards);
   const engine = new LockEngine(guards, engineTestOptions(PREFIX), {
     clock,
@@ -64,32 +45,16 @@ function sidecar(fakes: FakeInstance[], clock: ManualClock, random: string, with
 
 async function freshSidecar() {
   const clock = new ManualClock({ monotonicMs: 10_000_000 });
-  const witnesses = new RestartWitnesses(
-    { count: 3, quorum: 2, lockPattern: lockKeyPattern(PREFIX), instanceTimeoutMs: 1, scanTimeoutMs: 1000 },
-    clock,
-  );
-  const options: GuardOptions = {
-    quarantineMs: QUARANTINE,
-    freshStartWindowMs: 60_000,
-    ages: new InstanceAges(quorumOf(3)),
-    circuitFailures: 3,
-    circuitProbeIntervalMs: 500,
-    circuitBudget: new CircuitBudget(1),
-    witnesses,
-  };
   const fakes = ["i0", "i1", "i2"].map((n) => new FakeInstance(n, clock));
   fakes[0]!.startedAtMs = clock.monotonicMs() - 3_600_000;
   fakes[1]!.startedAtMs = clock.monotonicMs() - 3_600_000;
   fakes[2]!.startedAtMs = clock.monotonicMs() - 120_000; // started 2 min after the others: a late starter
-  const guards = fakes.map((f) => new GuardedInstance(f, options, clock, pino({ level: "silent" })));
-  guards.forEach((g, i) =>
-    witnesses.register({
-      name: g.name,
-      canWitness: () => g.state() === "ok",
-      connectionEpoch: () => fakes[i]!.connectionEpoch(),
-      longestTtlMs: (p) => fakes[i]!.longestTtlMs(p),
-    }),
-  );
+  const guards = witnessedGuards(fakes, clock, {
+    prefix: PREFIX,
+    quarantineMs: QUARANTINE,
+    circuitFailures: 3,
+    logger: pino({ level: "silent" }),
+  });
   opened.push(...guards);
   for (const g of guards) await g.waitUntilConnected(0);
   expect(guards[2]!.state()).toBe("quarantined");

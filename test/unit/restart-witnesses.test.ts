@@ -1,12 +1,10 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { CircuitBudget, GuardedInstance, type GuardOptions } from "../../src/instances/guarded-instance.ts";
-import { InstanceAges } from "../../src/instances/instance-ages.ts";
-import { lockKeyPattern, RestartWitnesses } from "../../src/instances/restart-witnesses.ts";
-import { quorumOf } from "../../src/redlock/quorum.ts";
+import type { GuardedInstance } from "../../src/instances/guarded-instance.ts";
 import { eventually } from "../support/sidecar-fixture.ts";
 import { FakeInstance } from "./support/fake-instance.ts";
 import { ManualClock } from "./support/manual-clock.ts";
+import { witnessedGuards } from "./support/witnessed-guards.ts";
 
 const QUARANTINE = 300_000; // LOCK_MAX_TTL
 const PREFIX = "w:";
@@ -21,33 +19,17 @@ async function setup(n = 3) {
   const clock = new ManualClock({ monotonicMs: 10_000_000 });
   const lines: string[] = [];
   const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-  const witnesses = new RestartWitnesses(
-    { count: n, quorum: quorumOf(n), lockPattern: lockKeyPattern(PREFIX), instanceTimeoutMs: 1, scanTimeoutMs: 1000 },
-    clock,
-  );
-  const options: GuardOptions = {
-    quarantineMs: QUARANTINE,
-    freshStartWindowMs: 60_000,
-    ages: new InstanceAges(quorumOf(n)),
-    circuitFailures: 3,
-    circuitProbeIntervalMs: 500,
-    circuitBudget: new CircuitBudget(n - quorumOf(n)),
-    witnesses,
-  };
   const fakes = Array.from({ length: n }, (_, i) => {
     const fake = new FakeInstance(`fake-${i}`, clock);
     fake.startedAtMs = clock.monotonicMs() - 3_600_000;
     return fake;
   });
-  const guards = fakes.map((fake) => new GuardedInstance(fake, options, clock, logger));
-  guards.forEach((guard, i) =>
-    witnesses.register({
-      name: guard.name,
-      canWitness: () => guard.state() === "ok",
-      connectionEpoch: () => fakes[i]!.connectionEpoch(),
-      longestTtlMs: (p) => fakes[i]!.longestTtlMs(p),
-    }),
-  );
+  const guards = witnessedGuards(fakes, clock, {
+    prefix: PREFIX,
+    quarantineMs: QUARANTINE,
+    circuitFailures: 3,
+    logger,
+  });
   opened.push(...guards);
   for (const guard of guards) await guard.waitUntilConnected(0);
   const restart = async (i: number): Promise<void> => {
