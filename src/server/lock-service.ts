@@ -99,7 +99,13 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
     const requestId = checkRequestId(req.requestId);
     const waitMs = waitWithinDeadline(checkWaitMs(req.wait, limits), call.remainingMs(), ctx.instanceTimeoutMs);
     const attempt = (): Promise<AcquireResult> => engine.acquire(name, ttlMs, waitMs, call.signal, owner);
-    const result = requestId === "" ? await attempt() : await requestIds.acquire(name, requestId, attempt);
+    const result = await (requestId === "" ? attempt() : requestIds.acquire(name, requestId, attempt)).catch(
+      (error: unknown) => {
+        // No majority answer could be read in time while this sidecar is
+        // overloaded: the overload is the truth to tell, not an outage.
+        throw error instanceof LockError && error.code === "unavailable" ? (ctx.overload?.refusal() ?? error) : error;
+      },
+    );
     if (!result.acquired) {
       return create(AcquireResponseSchema, {
         acquired: false,
