@@ -13,6 +13,7 @@ import { errorOutcome, type StreamOutcome } from "../observe/call-outcome.ts";
 import { CallEndProbe } from "./call-end.ts";
 import { callSignal } from "./call-signal.ts";
 import { keepUntilEnd } from "./kept-lease.ts";
+import { overloadNotOutage } from "./overload-or-outage.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceContext } from "./lock-service.ts";
 import { checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs } from "./request-validation.ts";
@@ -64,7 +65,9 @@ async function runHold(
     const requestId = checkRequestId(req.requestId);
     const waitMs = waitWithinDeadline(checkWaitMs(req.wait, ctx.limits), call.remainingMs(), ctx.instanceTimeoutMs);
     const acquire = (): Promise<AcquireResult> => ctx.engine.acquire(name, ttlMs, waitMs, call.signal, owner);
-    const result = requestId === "" ? await acquire() : await requestIds.acquire(name, requestId, acquire);
+    const result = await overloadNotOutage(ctx.overload, () =>
+      requestId === "" ? acquire() : requestIds.acquire(name, requestId, acquire),
+    );
     if (!result.acquired) {
       const retryAfter =
         result.retryAfterMs === undefined

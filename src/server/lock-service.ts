@@ -22,6 +22,7 @@ import {
   type LockService,
 } from "../../gen/lock/v1/lock_pb.ts";
 import type { ServiceHandlers } from "./grpc-service-definition.ts";
+import { overloadNotOutage } from "./overload-or-outage.ts";
 import type { AcquireResult } from "../engine/lease.ts";
 import type { LeaseId } from "../engine/lease-id.ts";
 import type { LeaseSessions } from "../engine/lease-sessions.ts";
@@ -99,12 +100,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
     const requestId = checkRequestId(req.requestId);
     const waitMs = waitWithinDeadline(checkWaitMs(req.wait, limits), call.remainingMs(), ctx.instanceTimeoutMs);
     const attempt = (): Promise<AcquireResult> => engine.acquire(name, ttlMs, waitMs, call.signal, owner);
-    const result = await (requestId === "" ? attempt() : requestIds.acquire(name, requestId, attempt)).catch(
-      (error: unknown) => {
-        // No majority answer could be read in time while this sidecar is
-        // overloaded: the overload is the truth to tell, not an outage.
-        throw error instanceof LockError && error.code === "unavailable" ? (ctx.overload?.refusal() ?? error) : error;
-      },
+    const result = await overloadNotOutage(ctx.overload, () =>
+      requestId === "" ? attempt() : requestIds.acquire(name, requestId, attempt),
     );
     if (!result.acquired) {
       return create(AcquireResponseSchema, {

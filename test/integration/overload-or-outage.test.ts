@@ -30,11 +30,18 @@ describe("an Acquire that fails for lack of answers", () => {
     await servers?.stopAll();
   });
 
-  async function acquireWithTwoPaused(lagAfterAdmission: number): Promise<ServiceError | undefined> {
+  async function acquireWithTwoPaused(lagAfterAdmission: number, how: "acquire" | "hold" = "acquire") {
     lag.splice(0, lag.length, 0, lagAfterAdmission);
     servers.pause(1);
     servers.pause(2);
     try {
+      if (how === "hold") {
+        const stream = running.client.hold({ name: "job", ttl: ms(5000) });
+        return await new Promise<ServiceError | undefined>((resolve) => {
+          stream.once("data", () => resolve(undefined));
+          stream.once("error", (e: ServiceError) => resolve(e));
+        });
+      }
       return await running.client.acquire({ name: "job", ttl: ms(5000) }).then(
         () => undefined,
         (e: ServiceError) => e,
@@ -49,6 +56,11 @@ describe("an Acquire that fails for lack of answers", () => {
     const error = await acquireWithTwoPaused(300);
     expect(error?.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(error?.details).toMatch(/overloaded: renewals of held leases are running 300 ms late/);
+  });
+
+  it("through Hold too", async () => {
+    const error = await acquireWithTwoPaused(300, "hold");
+    expect(error?.code).toBe(status.RESOURCE_EXHAUSTED);
   });
 
   it("is UNAVAILABLE when it is not", async () => {
