@@ -169,8 +169,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
       return;
     }
     // A lease granted here (or kept here already) was admitted when it was taken: only
-    // leases new to this sidecar are refused.
-    const refused = sessions.holds(name, lease) ? undefined : ctx.overload?.refusal();
+    // leases new to this sidecar are refused, for load or for LOCK_MAX_LEASES.
+    const refused = sessions.holds(name, lease) ? undefined : (ctx.overload?.refusal() ?? roomError(engine));
     if (refused) {
       refuseStream(ctx.observer, "keep_alive", stream, refused);
       return;
@@ -246,4 +246,15 @@ function unary<Req, Res>(
       )
       .finally(signal.cleanup);
   };
+}
+
+/** The LOCK_MAX_LEASES refusal for a lease new to this sidecar, if it is full. */
+function roomError(engine: LockEngine): LockError | undefined {
+  try {
+    engine.checkRoom();
+    return undefined;
+  } catch (error) {
+    if (error instanceof LockError) return error;
+    throw error;
+  }
 }

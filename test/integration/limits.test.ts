@@ -55,4 +55,28 @@ describe("limits", () => {
     stream.cancel();
     expect((await waiter).acquired).toBe(true);
   });
+
+  it("refuses a KeepAlive for a lease new to a full sidecar, and keeps the one it granted", async () => {
+    const full = await runSidecar(testOptions({ instances: servers.urls, maxLeases: 1 }));
+    try {
+      const own = (await full.client.acquire({ name: "full-own", ttl: ms(5000) })).lease!;
+      const stranger = (await running.client.acquire({ name: "full-stranger", ttl: ms(5000) })).lease!;
+      const firstOf = (stream: NodeJS.EventEmitter) =>
+        new Promise<unknown>((resolve) => {
+          stream.once("data", resolve);
+          stream.once("error", resolve);
+        });
+      const refused = (await firstOf(
+        full.client.keepAlive({ name: "full-stranger", leaseId: stranger.leaseId, ttl: ms(5000) }),
+      )) as ServiceError;
+      expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(refused.details).toMatch(/holds 1 leases.*\(LOCK_MAX_LEASES\)/);
+      const kept = full.client.keepAlive({ name: "full-own", leaseId: own.leaseId, ttl: ms(5000) });
+      expect(await firstOf(kept)).toMatchObject({ lease: { name: "full-own" } });
+      kept.cancel();
+      await running.client.release({ name: "full-stranger", leaseId: stranger.leaseId });
+    } finally {
+      await full.stop();
+    }
+  });
 });
