@@ -7,6 +7,7 @@ import type { SidecarOptions } from "./config/options.ts";
 import { packageVersion } from "./config/version.ts";
 import { LeaseSessions } from "./engine/lease-sessions.ts";
 import { type EngineDeps, LockEngine } from "./engine/lock-engine.ts";
+import { ClientPings } from "./server/client-pings.ts";
 import { LockError } from "./errors/lock-error.ts";
 import { InstanceTlsFiles } from "./tls/instance-tls.ts";
 import type { LockInstance } from "./instances/lock-instance.ts";
@@ -84,13 +85,9 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     eventLoopDelayMs: deps.loadSignals?.eventLoopDelayMs ?? (() => loopDelay.delayMs()),
   };
 
-  const server = new Server({
-    // Without pings a client whose host vanished keeps its KeepAlive streams,
-    // and so its leases, until TCP gives up (many minutes).
-    "grpc.keepalive_time_ms": options.clientPingIntervalMs,
-    "grpc.keepalive_timeout_ms": options.clientPingTimeoutMs,
-    ...(tracing ? { interceptors: [tracing.interceptor()] } : {}),
-  });
+  // Pings each client connection (see ClientPings for why not grpc-js' own keepalive).
+  const pings = new ClientPings(options.clientPingIntervalMs, options.clientPingTimeoutMs);
+  const server = new Server({ ...(tracing ? { interceptors: [tracing.interceptor()] } : {}) });
   server.addService(
     serverServiceDefinition(LockService),
     rejectUnreadableRequests(
@@ -118,10 +115,16 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       server.bindAsync(options.listen, api.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
     );
   } catch (error) {
+    pings.close();
     closeFiles();
     loopDelay.close();
     await engine.close();
     throw new ListenError(options.listen, "LOCK_LISTEN / --listen", error);
+  }
+  if (!pings.attach(server)) {
+    logger.warn(
+      "client connections are not pinged: this grpc-js does not expose its HTTP/2 servers; a vanished client keeps its streams until TCP gives up",
+    );
   }
   const host = options.listen.slice(0, options.listen.lastIndexOf(":"));
   const address = `${host}:${port}`;
@@ -146,6 +149,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     );
   } catch (error) {
     server.forceShutdown();
+    pings.close();
     closeFiles();
     loopDelay.close();
     await engine.close();
@@ -184,6 +188,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
           resolve();
         });
       });
+      pings.close();
       closeFiles();
       loopDelay.close();
       await Promise.allSettled(streams);
