@@ -190,7 +190,15 @@ export class RedisInstance implements LockInstance {
       // itself after a reconnect and does not catch its failure, so a timeout
       // there became an unhandled rejection that ended the process. A late
       // subscription only delays notices; the fallback delay covers it.
-      const sub = this.#client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+      // Nor a retry limit: on a reconnect ioredis flushes its queue with
+      // MaxRetriesPerRequestError once the limit is reached, and the SUBSCRIBE
+      // it re-sent by itself has no handler either (a sidecar died of it in
+      // a chaos run). Queued subscriptions wait for the next connection.
+      const sub = this.#client.duplicate({
+        enableOfflineQueue: true,
+        commandTimeout: undefined,
+        maxRetriesPerRequest: null,
+      });
       sub.on("error", () => undefined);
       sub.on("message", (channel: string, tag: string) =>
         this.#watchers.get(channel)?.forEach((listener) => listener(tag)),
