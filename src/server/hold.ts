@@ -8,12 +8,12 @@ import type { LeaseSessions } from "../engine/lease-sessions.ts";
 import type { RequestIds } from "../engine/request-ids.ts";
 import { waitWithinDeadline } from "../engine/wait-budget.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
-import { LockError } from "../errors/lock-error.ts";
 import { errorOutcome, type StreamOutcome } from "../observe/call-outcome.ts";
 import { CallEndProbe } from "./call-end.ts";
 import { callSignal } from "./call-signal.ts";
 import { keepUntilEnd } from "./kept-lease.ts";
 import { overloadNotOutage } from "./overload-or-outage.ts";
+import { streamLimitRefusal } from "./stream-limit.ts";
 import { toLeaseMessage } from "./lease-message.ts";
 import type { LockServiceContext } from "./lock-service.ts";
 import { checkName, checkOwner, checkRequestId, checkTtlMs, checkWaitMs } from "./request-validation.ts";
@@ -30,12 +30,8 @@ export function holdHandler(
   requestIds: RequestIds,
 ): handleServerStreamingCall<HoldRequest, HoldResponse> {
   return (stream) => {
-    if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError(
-        "resource-exhausted",
-        `${ctx.maxStreams} KeepAlive and Hold streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
-        { metadata: { setting: "LOCK_MAX_STREAMS" } },
-      );
+    const limit = streamLimitRefusal(ctx.streams.size, ctx.maxStreams, "KeepAlive and Hold");
+    if (limit) {
       refuseStream(ctx.observer, "hold", stream, limit);
       return;
     }

@@ -1,8 +1,8 @@
 import type { LeaseSessions } from "../engine/lease-sessions.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
-import { LockError } from "../errors/lock-error.ts";
 import { KeptMany, type ManyDuplex, type ManyHost } from "./kept-many.ts";
 import type { LockServiceContext } from "./lock-service.ts";
+import { streamLimitRefusal } from "./stream-limit.ts";
 
 /**
  * The KeepAliveMany streams of one service, under one shutdown listener.
@@ -30,12 +30,8 @@ export class KeptManyStreams implements ManyHost {
   /** The lock.v1 KeepAliveMany handler. */
   readonly handler = (stream: ManyDuplex): void => {
     const { ctx } = this;
-    if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError(
-        "resource-exhausted",
-        `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
-        { metadata: { setting: "LOCK_MAX_STREAMS" } },
-      );
+    const limit = streamLimitRefusal(ctx.streams.size, ctx.maxStreams, "KeepAlive");
+    if (limit) {
       stream.emit("error", toGrpcStatus(limit));
       return;
     }

@@ -23,6 +23,7 @@ import {
 } from "../../gen/lock/v1/lock_pb.ts";
 import type { ServiceHandlers } from "./grpc-service-definition.ts";
 import { overloadNotOutage } from "./overload-or-outage.ts";
+import { streamLimitRefusal } from "./stream-limit.ts";
 import type { AcquireResult } from "../engine/lease.ts";
 import type { LeaseId } from "../engine/lease-id.ts";
 import type { LeaseSessions } from "../engine/lease-sessions.ts";
@@ -147,12 +148,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
   const { sessions } = ctx;
   const kept = new KeptStreams(ctx, sessions);
   const keepAliveHandler: handleServerStreamingCall<KeepAliveRequest, KeepAliveResponse> = (stream) => {
-    if (ctx.streams.size >= ctx.maxStreams) {
-      const limit = new LockError(
-        "resource-exhausted",
-        `${ctx.maxStreams} KeepAlive streams are open on this sidecar, its limit (LOCK_MAX_STREAMS)`,
-        { metadata: { setting: "LOCK_MAX_STREAMS" } },
-      );
+    const limit = streamLimitRefusal(ctx.streams.size, ctx.maxStreams, "KeepAlive");
+    if (limit) {
       refuseStream(ctx.observer, "keep_alive", stream, limit);
       return;
     }
