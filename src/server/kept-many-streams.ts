@@ -1,7 +1,6 @@
-import type { LeaseSessions } from "../engine/lease-sessions.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { KeptMany, type ManyDuplex, type ManyHost } from "./kept-many.ts";
-import type { LockServiceContext } from "./lock-service.ts";
+import { OpenStreams } from "./open-streams.ts";
 import { streamLimitRefusal } from "./stream-limit.ts";
 
 /**
@@ -10,23 +9,7 @@ import { streamLimitRefusal } from "./stream-limit.ts";
  * it keeps; each lease new to this sidecar is admitted as KeepAlive admits
  * one, and counts against LOCK_MAX_LEASES.
  */
-export class KeptManyStreams implements ManyHost {
-  readonly ctx: LockServiceContext;
-  readonly sessions: LeaseSessions;
-  readonly #open = new Set<KeptMany>();
-
-  constructor(ctx: LockServiceContext, sessions: LeaseSessions) {
-    this.ctx = ctx;
-    this.sessions = sessions;
-    ctx.shutdown.addEventListener(
-      "abort",
-      () => {
-        for (const kept of [...this.#open]) kept.end("shutdown");
-      },
-      { once: true },
-    );
-  }
-
+export class KeptManyStreams extends OpenStreams<KeptMany> implements ManyHost {
   /** The lock.v1 KeepAliveMany handler. */
   readonly handler = (stream: ManyDuplex): void => {
     const { ctx } = this;
@@ -36,14 +19,7 @@ export class KeptManyStreams implements ManyHost {
       return;
     }
     const kept = new KeptMany(this, stream);
-    this.#open.add(kept);
-    ctx.streams.add(kept.done);
+    this.opened(kept);
     kept.start();
   };
-
-  /** A stream is done: shutdown no longer waits for it. */
-  finished(kept: KeptMany): void {
-    this.#open.delete(kept);
-    this.ctx.streams.delete(kept.done);
-  }
 }

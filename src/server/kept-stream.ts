@@ -4,50 +4,22 @@ import { KeepAliveResponseSchema, type KeepAliveRequest, type KeepAliveResponse 
 import type { Lease } from "../engine/lease.ts";
 import type { LeaseId } from "../engine/lease-id.ts";
 import type { LeaseLostError, Keeper, KeeperEvents } from "../engine/lease-session.ts";
-import type { LeaseSessions } from "../engine/lease-sessions.ts";
 import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { LockError } from "../errors/lock-error.ts";
 import { CallEndProbe, type CallEnd } from "./call-end.ts";
 import { toLeaseMessage } from "./lease-message.ts";
+import { OpenStreams } from "./open-streams.ts";
 import { endOutcome } from "./stream-outcome.ts";
-import type { LockServiceContext } from "./lock-service.ts";
 
 type KeepAliveStream = ServerWritableStream<KeepAliveRequest, KeepAliveResponse>;
 
-/**
- * The KeepAlive streams of one service. One shutdown listener serves them
- * all: tens of thousands of streams each listening to the shutdown signal,
- * or each owning an AbortController, cost memory for nothing.
- */
-export class KeptStreams {
-  readonly ctx: LockServiceContext;
-  readonly sessions: LeaseSessions;
-  readonly #open = new Set<KeptStream>();
-
-  constructor(ctx: LockServiceContext, sessions: LeaseSessions) {
-    this.ctx = ctx;
-    this.sessions = sessions;
-    ctx.shutdown.addEventListener(
-      "abort",
-      () => {
-        for (const kept of [...this.#open]) kept.end("shutdown");
-      },
-      { once: true },
-    );
-  }
-
+/** The KeepAlive streams of one service. */
+export class KeptStreams extends OpenStreams<KeptStream> {
   /** Adapts a KeepAlive stream whose request was checked to the lease's session. */
   keep(stream: KeepAliveStream, name: string, lease: LeaseId, ttlMs: number): void {
     const kept = new KeptStream(this, stream, name);
-    this.#open.add(kept);
-    this.ctx.streams.add(kept.done);
+    this.opened(kept);
     kept.start(lease, ttlMs);
-  }
-
-  /** A stream is done: shutdown no longer waits for it. */
-  finished(kept: KeptStream): void {
-    this.#open.delete(kept);
-    this.ctx.streams.delete(kept.done);
   }
 }
 
