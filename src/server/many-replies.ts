@@ -136,8 +136,8 @@ export class ManyReplies {
 /** A failure of one lease or item, in the words (code, ErrorInfo reason, text) KeepAlive would end with. */
 export function leaseError(name: string, leaseId: string, error: unknown): LeaseError {
   if (!(error instanceof LockError)) {
-    // A bug: said without leaking internals.
-    return create(LeaseErrorSchema, { name, leaseId, code: INTERNAL, reason: "INTERNAL", message: "internal error" });
+    // A bug: said as toGrpcStatus says it to a unary call, with no ErrorInfo and so no reason.
+    return create(LeaseErrorSchema, { name, leaseId, code: INTERNAL, reason: "", message: "internal error" });
   }
   return create(LeaseErrorSchema, {
     name,

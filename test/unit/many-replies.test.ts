@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { KeepAliveManyResponse } from "../../gen/lock/v1/lock_pb.ts";
 import type { Lease } from "../../src/engine/lease.ts";
 import { LeaseLostError } from "../../src/engine/lease-session.ts";
-import { ManyReplies } from "../../src/server/many-replies.ts";
+import { statusDetails, toGrpcStatus } from "../../src/errors/grpc-status.ts";
+import { leaseError, ManyReplies } from "../../src/server/many-replies.ts";
 import type { Clock } from "../../src/util/clock.ts";
 
 /** A clock whose wall time can be set apart from its monotonic time. */
@@ -76,5 +77,17 @@ describe("ManyReplies: what a KeepAliveMany stream sends", () => {
     const ends = sent.map((m) => timestampMs(m.renewed[0]!.expiresAt!));
     expect(ends[1]).toBe(ends[0]);
     replies.close();
+  });
+
+  it("says a bug in an entry as a unary call says it: INTERNAL, no reason, none of the error's own text", () => {
+    const bug = new TypeError("cannot read properties of undefined (reading 'secret')");
+    const unary = toGrpcStatus(bug);
+    expect(statusDetails(unary.metadata).errorInfo).toBeUndefined();
+    expect(leaseError("a", "a-secret.1", bug)).toMatchObject({
+      name: "a",
+      code: unary.code,
+      reason: "",
+      message: unary.details,
+    });
   });
 });
