@@ -13,7 +13,7 @@ import { InstanceTlsFiles } from "./tls/instance-tls.ts";
 import type { LockInstance } from "./instances/lock-instance.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
 import { SidecarMetrics } from "./metrics/sidecar-metrics.ts";
-import { EventLoopDelay } from "./server/event-loop-delay.ts";
+import { ProcessLoad } from "./server/process-load.ts";
 import { serverServiceDefinition } from "./server/grpc-service-definition.ts";
 import { QuorumHealth } from "./server/health.ts";
 import { lockServiceImplementation } from "./server/lock-service.ts";
@@ -31,6 +31,8 @@ export interface SidecarDeps extends EngineDeps {
   instances?: LockInstance[];
   /** Load signals to judge overload by instead of the measured ones (tests). */
   loadSignals?: Partial<LoadSignals>;
+  /** How often those are read between calls, in ms; 0: only when a call asks (tests that script each reading). */
+  loadWatchMs?: number;
   /**
    * Spans for calls and instance calls (see startTracing). Without it nothing
    * is traced, and no tracing code runs. The caller shuts it down.
@@ -54,6 +56,8 @@ export interface Sidecar {
 
 /** Longest start-up wait for instance connections; unreachable ones are retried in the background. */
 const CONNECT_WAIT_MS = 2000;
+/** How often the overload signals are read between calls (ms): a spike no call saw still starts the settle time. */
+const LOAD_WATCH_MS = 250;
 
 export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = {}): Promise<Sidecar> {
   const logger = deps.logger ?? silentLogger();
@@ -79,10 +83,23 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   const shutdown = new AbortController();
   const streams = new Set<Promise<void>>();
   const sessions = new LeaseSessions(engine, options.retryDelayMs, metrics);
-  const loopDelay = new EventLoopDelay();
+  const processLoad = new ProcessLoad();
   const load: LoadSignals = {
     renewalLagMs: deps.loadSignals?.renewalLagMs ?? (() => sessions.renewalLagMs()),
-    eventLoopDelayMs: deps.loadSignals?.eventLoopDelayMs ?? (() => loopDelay.delayMs()),
+    eventLoopDelayMs: deps.loadSignals?.eventLoopDelayMs ?? (() => processLoad.eventLoopDelayMs()),
+    heapShare: deps.loadSignals?.heapShare ?? (() => processLoad.heapShare()),
+  };
+  const overload = new OverloadGuard(
+    load,
+    { lagMs: options.overloadLagMs, heapPercent: options.overloadHeapPercent, settleMs: options.overloadSettleMs },
+    () => clock.monotonicMs(),
+    metrics,
+  );
+  const watchMs = deps.loadWatchMs ?? LOAD_WATCH_MS;
+  const stopWatching = watchMs > 0 ? overload.watch(watchMs) : () => {};
+  const closeLoad = (): void => {
+    stopWatching();
+    processLoad.close();
   };
 
   // Pings each client connection (see ClientPings for why not grpc-js' own keepalive).
@@ -102,7 +119,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
         maxStreams: options.maxStreams,
         observer: metrics,
         sessions,
-        overload: new OverloadGuard(load, options.overloadLagMs, metrics),
+        overload,
       }),
     ),
   );
@@ -117,7 +134,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
   } catch (error) {
     pings.close();
     closeFiles();
-    loopDelay.close();
+    closeLoad();
     await engine.close();
     throw new ListenError(options.listen, "LOCK_LISTEN / --listen", error);
   }
@@ -151,7 +168,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
     server.forceShutdown();
     pings.close();
     closeFiles();
-    loopDelay.close();
+    closeLoad();
     await engine.close();
     throw error;
   }
@@ -190,7 +207,7 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       });
       pings.close();
       closeFiles();
-      loopDelay.close();
+      closeLoad();
       await Promise.allSettled(streams);
       // Leases are not released: their owners were told they hold them until
       // their ends, and a shutdown is not the owner asking. They run out then.

@@ -65,6 +65,10 @@ export interface SidecarOptions {
   maxWaiters: number;
   /** How late renewals (or the event loop) may run before new leases are refused; 0 ms: never refused for load. */
   overloadLagMs: number;
+  /** Heap in use, in percent of V8's heap limit, past which new leases are refused; 0: never refused for it. */
+  overloadHeapPercent: number;
+  /** How long the sidecar must have kept up after an overload before it takes new leases again. */
+  overloadSettleMs: number;
   /** host:port of the admin HTTP listener: /metrics, /healthz, /readyz, /status. */
   adminListen: string;
   /** pino level of the JSON logs. */
@@ -383,6 +387,32 @@ export const SETTINGS: readonly Setting[] = [
       "how late the renewals of held leases may be answered after their due time, or how long the event " +
       "loop may be held up, before new work (Acquire, Hold, a KeepAlive for a lease not kept here yet) is " +
       "RESOURCE_EXHAUSTED; held leases are still renewed; 0ms: never refused for load",
+  },
+  {
+    key: "overloadHeapPercent",
+    env: "LOCK_OVERLOAD_HEAP",
+    flag: "overload-heap",
+    kind: "integer",
+    default: 50,
+    min: 0,
+    max: 100,
+    help:
+      "how much of V8's heap limit may be in use (percent, the lowest reading over the last 10 s) before " +
+      "new work is RESOURCE_EXHAUSTED, as for LOCK_OVERLOAD_LAG: full garbage collections of a fuller heap " +
+      "hold renewals up; the limit follows the container's memory or --max-old-space-size; 0: never refused for it",
+  },
+  {
+    key: "overloadSettleMs",
+    env: "LOCK_OVERLOAD_SETTLE",
+    flag: "overload-settle",
+    kind: "duration",
+    default: 5000,
+    min: 0,
+    max: 600_000,
+    help:
+      "after an overload signal passed its limit, how long every signal must stay under its limit before " +
+      "new work is taken again: load comes in spikes, and admitting in the gaps between them adds the " +
+      "leases that are then lost",
   },
   {
     key: "adminListen",

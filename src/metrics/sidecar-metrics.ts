@@ -231,6 +231,11 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
       },
     });
     scraped(
+      "lock_overload_heap_ratio",
+      "The V8 heap in use as a share of its limit, the lowest reading over the last 10 s, compared with LOCK_OVERLOAD_HEAP",
+      (s) => s.load?.heapShare() ?? 0,
+    );
+    scraped(
       "lock_quorum_available",
       "1 while a majority of instances answers health probes (ready), else 0 (also during shutdown)",
       (s) => (s.quorumAvailable() ? 1 : 0),

@@ -248,7 +248,7 @@ describe("KeepAliveMany: how the call ends decides for its leases", () => {
     const load = { renewalLagMs: 0 };
     const { running, servers, prefix } = await cluster.start({
       count: 3,
-      options: { overloadLagMs: 100, maxLeases: 2 },
+      options: { overloadLagMs: 100, overloadSettleMs: 0, maxLeases: 2 },
       deps: { loadSignals: { renewalLagMs: () => load.renewalLagMs, eventLoopDelayMs: () => 0 } },
     });
     const other: Running = await runSidecar(testOptions({ instances: servers.urls, keyPrefix: prefix }));

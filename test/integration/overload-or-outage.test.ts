@@ -19,8 +19,12 @@ describe("an Acquire that fails for lack of answers", () => {
   beforeAll(async () => {
     servers = await RedisServers.start(3);
     const options = testOptions({ instances: servers.urls, keyPrefix: `outage-${process.pid}:`, overloadLagMs: 100 });
+    // Each case starts unloaded: no settle time carried over from the case before.
+    options.overloadSettleMs = 0;
     running = await runSidecar(options, {
       loadSignals: { renewalLagMs: () => lag.shift() ?? 0, eventLoopDelayMs: () => 0 },
+      // Only calls read the scripted lag: the first read is the admission's, the second the failure's.
+      loadWatchMs: 0,
     });
     await running.client.acquire({ name: "warm", ttl: ms(1000) });
   });

@@ -15,16 +15,24 @@ describe("overload", () => {
   let overloaded: Running;
   let other: Running;
   let redis: Redis;
-  const load = { renewalLagMs: 0, eventLoopDelayMs: 0 };
+  const load = { renewalLagMs: 0, eventLoopDelayMs: 0, heapShare: 0.1 };
+  const settleMs = 1500;
   const prefix = `overload-${process.pid}:`;
 
   beforeAll(async () => {
     servers = await RedisServers.start(3);
     redis = new Redis(servers.urls[0]!);
     const options = testOptions({ instances: servers.urls, keyPrefix: prefix, overloadLagMs: 100 });
-    overloaded = await runSidecar(options, {
-      loadSignals: { renewalLagMs: () => load.renewalLagMs, eventLoopDelayMs: () => load.eventLoopDelayMs },
-    });
+    overloaded = await runSidecar(
+      { ...options, overloadSettleMs: settleMs },
+      {
+        loadSignals: {
+          renewalLagMs: () => load.renewalLagMs,
+          eventLoopDelayMs: () => load.eventLoopDelayMs,
+          heapShare: () => load.heapShare,
+        },
+      },
+    );
     other = await runSidecar(options);
   });
 
@@ -86,11 +94,29 @@ describe("overload", () => {
     // The lock key's value: the secret, then the holder recorded with it.
     expect((await redis.get(`${prefix}lock:held`))?.split(" ")[0]).toBe(held.leaseId.split(".")[0]);
 
+    // Caught up: still refused until it has kept up for LOCK_OVERLOAD_SETTLE.
     load.renewalLagMs = 0;
+    const settling = await errorOf(client.acquire({ name: "new", ttl: ms(5000) }));
+    expect(settling?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(settling?.details).toMatch(/were running 250 ms late [\d.]+ s ago.*LOCK_OVERLOAD_SETTLE \(1500 ms\)/);
+    await new Promise((r) => setTimeout(r, settleMs + 100));
+
+    // The heap: refused while too much of its limit is in use.
+    load.heapShare = 0.7;
+    const full = await errorOf(client.acquire({ name: "new", ttl: ms(5000) }));
+    expect(full?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(full?.details).toMatch(/70 % of the heap limit is in use, past LOCK_OVERLOAD_HEAP \(50 %\)/);
+    expect(new Samples((await overloaded.sidecar.metrics.exposition()).text).value("lock_overload_heap_ratio")).toBe(
+      0.7,
+    );
+    load.heapShare = 0.1;
+    await new Promise((r) => setTimeout(r, settleMs + 100));
+
     expect((await client.acquire({ name: "new", ttl: ms(5000) })).acquired).toBe(true);
     const metrics = new Samples((await overloaded.sidecar.metrics.exposition()).text);
     expect(metrics.value("lock_overload_refusals_total", { cause: "event_loop_delay" })).toBe(3);
-    expect(metrics.value("lock_overload_refusals_total", { cause: "renewal_lag" })).toBe(1);
+    expect(metrics.value("lock_overload_refusals_total", { cause: "renewal_lag" })).toBe(2);
+    expect(metrics.value("lock_overload_refusals_total", { cause: "heap" })).toBe(1);
     expect(metrics.value("lock_renewal_lateness_seconds_count")).toBeGreaterThan(10);
     kept.cancel();
     admitted.cancel();

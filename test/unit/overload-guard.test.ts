@@ -1,36 +1,63 @@
 import { describe, expect, it } from "vitest";
 import { LockError } from "../../src/errors/lock-error.ts";
-import { OverloadGuard, overloadCause, type OverloadCause } from "../../src/engine/overload-guard.ts";
+import {
+  type LoadSignals,
+  type OverloadCause,
+  OverloadGuard,
+  type OverloadLimits,
+  overloadNow,
+} from "../../src/engine/overload-guard.ts";
 
-describe("overloadCause", () => {
+const signalsOf = (lagMs: number, delayMs: number, heap: number): LoadSignals => ({
+  renewalLagMs: () => lagMs,
+  eventLoopDelayMs: () => delayMs,
+  heapShare: () => heap,
+});
+
+describe("overloadNow", () => {
   it.each([
-    // renewal lag, event-loop delay, threshold, cause
-    [0, 0, 250, undefined],
-    [250, 250, 250, undefined], // at the threshold: still taken
-    [251, 0, 250, "renewal_lag"],
-    [0, 251, 250, "event_loop_delay"],
-    [900, 900, 250, "renewal_lag"], // renewal lag first: it is what loses leases
-    [10_000, 10_000, 0, undefined], // 0 turns the check off
-  ] as const)("lag %i ms, delay %i ms, threshold %i ms -> %s", (lagMs, delayMs, thresholdMs, cause) => {
-    expect(overloadCause(lagMs, delayMs, thresholdMs)).toBe(cause);
-  });
+    // renewal lag, event-loop delay, heap share, lag limit, heap limit %, cause
+    [0, 0, 0.1, 250, 50, undefined],
+    [250, 250, 0.5, 250, 50, undefined], // at the limits: still taken
+    [251, 0, 0.1, 250, 50, "renewal_lag"],
+    [0, 251, 0.1, 250, 50, "event_loop_delay"],
+    [0, 0, 0.51, 250, 50, "heap"],
+    [900, 900, 0.9, 250, 50, "renewal_lag"], // renewal lag first: it is what loses leases
+    [10_000, 10_000, 0.1, 0, 50, undefined], // 0 turns the lag checks off
+    [10_000, 10_000, 0.9, 0, 50, "heap"], // ... but not the heap's
+    [0, 0, 0.99, 250, 0, undefined], // 0 turns the heap check off
+  ] as const)(
+    "lag %i ms, delay %i ms, heap %f, limits %i ms / %i %% -> %s",
+    (lag, delay, heap, lagMs, heapPercent, cause) => {
+      expect(overloadNow(signalsOf(lag, delay, heap), { lagMs, heapPercent })?.cause).toBe(cause);
+    },
+  );
 });
 
 describe("OverloadGuard", () => {
-  const signals = { lagMs: 0, delayMs: 0 };
-  const refused: OverloadCause[] = [];
-  const guard = new OverloadGuard({ renewalLagMs: () => signals.lagMs, eventLoopDelayMs: () => signals.delayMs }, 250, {
-    overloadRefused: (cause) => refused.push(cause),
-  });
+  const limits: OverloadLimits = { lagMs: 250, heapPercent: 50, settleMs: 5000 };
+  function guardWith() {
+    const signals = { lagMs: 0, delayMs: 0, heap: 0.1 };
+    const refused: OverloadCause[] = [];
+    const clock = { nowMs: 1000 };
+    const guard = new OverloadGuard(
+      { renewalLagMs: () => signals.lagMs, eventLoopDelayMs: () => signals.delayMs, heapShare: () => signals.heap },
+      limits,
+      () => clock.nowMs,
+      { overloadRefused: (cause) => refused.push(cause) },
+    );
+    return { signals, refused, clock, guard };
+  }
 
-  it("takes new work while both signals are under the threshold", () => {
-    Object.assign(signals, { lagMs: 40, delayMs: 200 });
+  it("takes new work while every signal is under its limit", () => {
+    const { signals, guard } = guardWith();
+    Object.assign(signals, { lagMs: 40, delayMs: 200, heap: 0.45 });
     expect(guard.refusal()).toBeUndefined();
   });
 
-  it("refuses with RESOURCE_EXHAUSTED naming the cause, the reading and the setting, reads the signals on every call, and counts each refusal", () => {
-    refused.length = 0;
-    Object.assign(signals, { lagMs: 812, delayMs: 0 });
+  it("refuses with RESOURCE_EXHAUSTED naming the cause, the reading and the setting, and counts each refusal", () => {
+    const { signals, refused, clock, guard } = guardWith();
+    signals.lagMs = 812;
     const lag = guard.refusal();
     expect(lag).toBeInstanceOf(LockError);
     expect(lag).toMatchObject({
@@ -45,14 +72,58 @@ describe("OverloadGuard", () => {
     expect(delay).toMatchObject({ metadata: { cause: "event_loop_delay" } });
     expect(delay!.message).toMatch(/the event loop was held up for 300 ms/);
 
-    Object.assign(signals, { lagMs: 0, delayMs: 0 });
+    Object.assign(signals, { delayMs: 0, heap: 0.62 });
+    const heap = guard.refusal();
+    expect(heap).toMatchObject({ metadata: { setting: "LOCK_OVERLOAD_HEAP", cause: "heap" } });
+    expect(heap!.message).toMatch(/62 % of the heap limit is in use, past LOCK_OVERLOAD_HEAP \(50 %\)/);
+
+    signals.heap = 0.1;
+    clock.nowMs += limits.settleMs;
     expect(guard.refusal()).toBeUndefined();
-    expect(refused).toEqual(["renewal_lag", "event_loop_delay"]);
+    expect(refused).toEqual(["renewal_lag", "event_loop_delay", "heap"]);
   });
 
-  it("with a threshold of 0 never refuses and never reads the signals", () => {
+  it("keeps refusing until every signal has stayed under its limit for the settle time, then takes work again", () => {
+    const { signals, refused, clock, guard } = guardWith();
+    signals.lagMs = 400;
+    expect(guard.refusal()).toBeDefined();
+    signals.lagMs = 0;
+    clock.nowMs += 2500;
+    const settling = guard.refusal();
+    expect(settling).toMatchObject({ reason: "OVERLOADED", metadata: { cause: "renewal_lag" } });
+    expect(settling!.message).toMatch(/were running 400 ms late 2\.5 s ago.*LOCK_OVERLOAD_SETTLE \(5000 ms\)/);
+    // A new spike starts the settle time again.
+    clock.nowMs += 2000;
+    signals.delayMs = 260;
+    expect(guard.refusal()).toMatchObject({ metadata: { cause: "event_loop_delay" } });
+    signals.delayMs = 0;
+    clock.nowMs += 4999;
+    expect(guard.refusal()).toMatchObject({ metadata: { cause: "event_loop_delay" } });
+    clock.nowMs += 1;
+    expect(guard.refusal()).toBeUndefined();
+    expect(guard.refusal()).toBeUndefined();
+    expect(refused).toEqual(["renewal_lag", "renewal_lag", "event_loop_delay", "event_loop_delay"]);
+  });
+
+  it("with a settle time of 0 takes work again as soon as the signals are under their limits", () => {
+    const signals = { lagMs: 900 };
+    const guard = new OverloadGuard(
+      { renewalLagMs: () => signals.lagMs, eventLoopDelayMs: () => 0, heapShare: () => 0 },
+      { ...limits, settleMs: 0 },
+      () => 0,
+    );
+    expect(guard.refusal()).toBeDefined();
+    signals.lagMs = 0;
+    expect(guard.refusal()).toBeUndefined();
+  });
+
+  it("with every limit 0 never refuses and never reads the signals", () => {
     let reads = 0;
-    const off = new OverloadGuard({ renewalLagMs: () => ++reads * 1e6, eventLoopDelayMs: () => ++reads * 1e6 }, 0);
+    const off = new OverloadGuard(
+      { renewalLagMs: () => ++reads * 1e6, eventLoopDelayMs: () => ++reads * 1e6, heapShare: () => ++reads },
+      { lagMs: 0, heapPercent: 0, settleMs: 5000 },
+      () => 0,
+    );
     expect(off.refusal()).toBeUndefined();
     expect(reads).toBe(0);
   });
