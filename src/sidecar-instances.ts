@@ -104,7 +104,7 @@ export function guardInstances(
       name: instance.name,
       canWitness: () => counted.state() === "ok",
       connectionEpoch: () => instance.connectionEpoch(),
-      longestTtlMs: (pattern) => instance.longestTtlMs(pattern),
+      longestTtlMs: (pattern, signal) => instance.longestTtlMs(pattern, signal),
     });
     return outer;
   });

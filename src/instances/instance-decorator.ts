@@ -72,8 +72,8 @@ export abstract class InstanceDecorator implements LockInstance {
   }
 
   /** A scan, not a vote: straight through. */
-  longestTtlMs(pattern: string): Promise<number> {
-    return this.inner.longestTtlMs(pattern);
+  longestTtlMs(pattern: string, signal?: AbortSignal): Promise<number> {
+    return this.inner.longestTtlMs(pattern, signal);
   }
 
   watchReleases(channel: string, onRelease: (tag: string) => void): Promise<() => void> {

@@ -80,9 +80,11 @@ export interface LockInstance {
   /**
    * The longest remaining TTL (ms) of the keys matching a SCAN pattern: 0
    * without any, Infinity when one has no expiry. How a witness shows how
-   * long the leases a restarted instance forgot can still live.
+   * long the leases a restarted instance forgot can still live. Once
+   * `signal` aborts, no further command is sent and the call rejects: a
+   * scan whose caller gave up would only load the instance.
    */
-  longestTtlMs(pattern: string): Promise<number>;
+  longestTtlMs(pattern: string, signal?: AbortSignal): Promise<number>;
 
   /**
    * Reads one lock and writes nothing: its remaining TTL, its holder as the

@@ -1,3 +1,4 @@
+import { throwIfAborted } from "../util/abort.ts";
 import type { Clock } from "../util/clock.ts";
 import type {
   AcquireReply,
@@ -98,7 +99,9 @@ export class MemoryInstance implements LockInstance {
 
   async ping(): Promise<void> {}
 
-  async longestTtlMs(pattern: string): Promise<number> {
+  /** One synchronous pass over the store: the signal can only stop it before it starts. */
+  async longestTtlMs(pattern: string, signal?: AbortSignal): Promise<number> {
+    throwIfAborted(signal);
     return this.#store.longestTtlMs(pattern);
   }
 

@@ -1,5 +1,5 @@
 import type { Clock } from "../util/clock.ts";
-import { sleep } from "../util/abort.ts";
+import { linkedController, sleep } from "../util/abort.ts";
 import { answerLimitMs } from "../util/answer-timer.ts";
 
 /** One instance as a possible witness of the leases another one forgot. */
@@ -10,9 +10,9 @@ export interface Witness {
   connectionEpoch(): number;
   /**
    * The longest remaining TTL (ms) of its keys matching `pattern`; 0 without any;
-   * Infinity for a key without expiry.
+   * Infinity for a key without expiry. Sends no more commands once `signal` aborts.
    */
-  longestTtlMs(pattern: string): Promise<number>;
+  longestTtlMs(pattern: string, signal?: AbortSignal): Promise<number>;
 }
 
 /** When a restarted instance may count again, as far as the witnesses can tell. */
@@ -82,7 +82,9 @@ export class RestartWitnesses {
     if (!waited) return { kind: "unknown", reason: "stopped" };
     const others = this.#members.filter((m) => m.name !== restarted && m.canWitness());
     if (others.length < this.needed) return this.#tooFew(others.length);
-    const seen = (await Promise.all(others.map((w) => this.#scan(w)))).filter((ms): ms is number => ms !== undefined);
+    const answers = await Promise.all(others.map((w) => this.#scan(w, signal)));
+    if (signal?.aborted) return { kind: "unknown", reason: "stopped" };
+    const seen = answers.filter((ms): ms is number => ms !== undefined);
     if (seen.length < this.needed) return this.#tooFew(seen.length);
     const longestMs = Math.max(0, ...seen);
     if (!Number.isFinite(longestMs))
@@ -92,14 +94,15 @@ export class RestartWitnesses {
   }
 
   /** One witness's longest TTL, or undefined when its answer cannot be trusted. */
-  async #scan(witness: Witness): Promise<number | undefined> {
+  async #scan(witness: Witness, signal: AbortSignal | undefined): Promise<number | undefined> {
     const epoch = witness.connectionEpoch();
+    const { controller, cleanup } = linkedController(signal);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), this.#options.scanTimeoutMs);
     });
     try {
-      const longestMs = await Promise.race([witness.longestTtlMs(this.#options.lockPattern), late]);
+      const longestMs = await Promise.race([witness.longestTtlMs(this.#options.lockPattern, controller.signal), late]);
       // A reconnection during the scan may be a restart: what it read may be gone.
       if (longestMs === undefined || witness.connectionEpoch() !== epoch || !witness.canWitness()) return undefined;
       return longestMs;
@@ -107,6 +110,9 @@ export class RestartWitnesses {
       return undefined;
     } finally {
       clearTimeout(timer);
+      // A scan that lost the race would go on asking for pages whose answer nobody reads.
+      controller.abort();
+      cleanup();
     }
   }
 
