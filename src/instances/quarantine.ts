@@ -7,7 +7,8 @@ import type { RestartWitnesses } from "./restart-witnesses.ts";
  * How the end of a quarantine was set:
  * - `pending`: the witnesses are being asked; LOCK_MAX_TTL holds meanwhile;
  * - `witnessed`: the others' longest lease bounds it (docs/design.md);
- * - `fallback`: too few witnesses: LOCK_MAX_TTL, asked again every second;
+ * - `fallback`: LOCK_MAX_TTL: too few witnesses (asked again every second),
+ *   or a lock key without expiry on one (not asked again: it would be found again);
  * - `max-ttl`: no witnesses to ask (the plain rule).
  */
 export type QuarantineBasis = "pending" | "witnessed" | "fallback" | "max-ttl";
@@ -101,6 +102,13 @@ export class Quarantine {
         return;
       }
       this.#basis = "fallback";
+      if (bound.kind === "unbounded") {
+        this.#logger.warn(
+          { instance: this.#instance, quarantineMs: Math.round(this.remainingMs()), reason: bound.reason },
+          "instance quarantine lasts LOCK_MAX_TTL: a lock key without expiry on a witness bounds nothing shorter; not asking again",
+        );
+        return;
+      }
       if (!warned) {
         warned = true;
         this.#logger.warn(

@@ -15,10 +15,17 @@ export interface Witness {
   longestTtlMs(pattern: string, signal?: AbortSignal): Promise<number>;
 }
 
-/** When a restarted instance may count again, as far as the witnesses can tell. */
+/**
+ * When a restarted instance may count again, as far as the witnesses can tell:
+ * - `witnessed`: at `untilMs`;
+ * - `unknown`: too few witnesses answered; asking again later may help;
+ * - `unbounded`: a witness holds a lock key without expiry, so nothing
+ *   shorter than LOCK_MAX_TTL can be shown; asking again would find it again.
+ */
 export type RestartBound =
   | { kind: "witnessed"; untilMs: number; longestMs: number; witnesses: number }
-  | { kind: "unknown"; reason: string };
+  | { kind: "unknown"; reason: string }
+  | { kind: "unbounded"; reason: string };
 
 export interface WitnessOptions {
   /** Instances in the engine and how many make a majority. */
@@ -82,13 +89,14 @@ export class RestartWitnesses {
     if (!waited) return { kind: "unknown", reason: "stopped" };
     const others = this.#members.filter((m) => m.name !== restarted && m.canWitness());
     if (others.length < this.needed) return this.#tooFew(others.length);
-    const answers = await Promise.all(others.map((w) => this.#scan(w, signal)));
+    const answers = await Promise.all(others.map(async (w) => ({ name: w.name, ms: await this.#scan(w, signal) })));
     if (signal?.aborted) return { kind: "unknown", reason: "stopped" };
-    const seen = answers.filter((ms): ms is number => ms !== undefined);
+    const seen = answers.filter((a): a is { name: string; ms: number } => a.ms !== undefined);
+    // Checked before the count: with more witnesses the longest TTL would still be endless.
+    const endless = seen.find((a) => a.ms === Number.POSITIVE_INFINITY);
+    if (endless) return this.#unbounded(endless.name);
     if (seen.length < this.needed) return this.#tooFew(seen.length);
-    const longestMs = Math.max(0, ...seen);
-    if (!Number.isFinite(longestMs))
-      return { kind: "unknown", reason: "a lock key without expiry was found on a witness" };
+    const longestMs = Math.max(0, ...seen.map((a) => a.ms));
     const untilMs = this.#clock.monotonicMs() + longestMs * (1 + DRIFT_RATE) + DRIFT_FIXED_MS;
     return { kind: "witnessed", untilMs, longestMs, witnesses: seen.length };
   }
@@ -114,6 +122,13 @@ export class RestartWitnesses {
       controller.abort();
       cleanup();
     }
+  }
+
+  #unbounded(witness: string): RestartBound {
+    return {
+      kind: "unbounded",
+      reason: `${witness} holds a key matching ${this.#options.lockPattern} without expiry, which no sidecar writes: another application under the same LOCK_KEY_PREFIX, or a key changed by hand`,
+    };
   }
 
   #tooFew(found: number): RestartBound {

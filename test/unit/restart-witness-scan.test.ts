@@ -27,9 +27,23 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 class PagedWitness implements Witness {
   readonly name: string;
   pages = 0;
+  #endless = false;
+  #failing = false;
 
   constructor(name: string) {
     this.name = name;
+  }
+
+  /** Its scan finds a key without expiry at once. */
+  endless(): this {
+    this.#endless = true;
+    return this;
+  }
+
+  /** Its scan fails at once (the instance does not answer). */
+  failing(): this {
+    this.#failing = true;
+    return this;
   }
 
   canWitness(): boolean {
@@ -41,6 +55,8 @@ class PagedWitness implements Witness {
   }
 
   async longestTtlMs(_pattern: string, signal?: AbortSignal): Promise<number> {
+    if (this.#failing) throw new Error("no answer");
+    if (this.#endless) return Number.POSITIVE_INFINITY;
     for (let page = 0; page < PAGES; page++) {
       signal?.throwIfAborted();
       this.pages++;
@@ -115,6 +131,17 @@ describe("the sidecar's wiring (guardInstances)", () => {
     await guarded[0]!.waitUntilConnected(0);
     await eventually(() => fakes[1]!.signals.length > 0 && fakes[2]!.signals.length > 0, 3000, "scans");
     for (const fake of fakes.slice(1)) expect(fake.signals[0]).toBeInstanceOf(AbortSignal);
+  });
+});
+
+describe("a witness holding a lock key without expiry", () => {
+  it("makes the bound unbounded (never asked again), even when the other witness did not answer", async () => {
+    const bound = await witnessesOf(
+      [new PagedWitness("w1").endless(), new PagedWitness("w2").failing()],
+      1000,
+    ).boundFor("r");
+    expect(bound.kind).toBe("unbounded");
+    if (bound.kind === "unbounded") expect(bound.reason).toContain("w1 holds a key matching w:lock:* without expiry");
   });
 });
 
