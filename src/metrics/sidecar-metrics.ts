@@ -85,7 +85,7 @@ export class SidecarMetrics implements LockServiceObserver, EngineObserver, Rene
 
     const requests = new PreboundCounter(registry, {
       name: "lock_requests_total",
-      help: "Finished calls by RPC and outcome; KeepAlive and Hold streams count once, when they end",
+      help: "Finished calls by RPC and outcome; KeepAlive, Hold and KeepAliveMany streams count once, when they end",
     });
     const durations = new PreboundHistogram(registry, {
       name: "lock_request_duration_seconds",

@@ -47,21 +47,24 @@ export const OUTCOMES_OF_RPC: Readonly<Record<Rpc, readonly CallOutcome[]>> = {
   list_leases: ["listed", ...ERROR_OUTCOMES],
 };
 
-/** The streams that keep a lease, counted once each when it ends. */
-export type StreamRpc = "keep_alive" | "hold";
+/** The streams that keep leases, counted once each when it ends. */
+export type StreamRpc = "keep_alive" | "hold" | "keep_alive_many";
 
 /**
  * How a stream that keeps a lease ended: `contended` (Hold did not get the
  * lock), `cancelled` (its owner cancelled), `connection_lost`, `deadline`,
- * `shutting_down`, `lost` (the lease was lost, the reason counted apart), or
- * the class of the error that refused or failed it.
+ * `shutting_down`, `lost` (the lease was lost, the reason counted apart),
+ * `closed` (a KeepAliveMany stream its client half-closed ended OK once no
+ * lease was left on it), or the class of the error that refused or failed it.
  */
-export type StreamOutcome = "contended" | "connection_lost" | "lost" | ErrorOutcome;
+export type StreamOutcome = "contended" | "connection_lost" | "lost" | "closed" | ErrorOutcome;
 
 /** Every outcome each stream can have, so each series exists (at 0) from the start. */
 export const OUTCOMES_OF_STREAM: Readonly<Record<StreamRpc, readonly StreamOutcome[]>> = {
   keep_alive: ["connection_lost", "lost", ...ERROR_OUTCOMES],
   hold: ["contended", "connection_lost", "lost", ...ERROR_OUTCOMES],
+  // A lost lease does not end a KeepAliveMany stream: its loss is counted in lock_leases_lost_total only.
+  keep_alive_many: ["closed", "connection_lost", ...ERROR_OUTCOMES],
 };
 
 /** The outcome label of a thrown value: its LockError class, or `internal` (a bug). */

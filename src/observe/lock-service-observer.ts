@@ -9,7 +9,7 @@ import type { LeaseLossReason } from "../engine/lease-loss.ts";
 export interface LockServiceObserver {
   /** A unary call ended. `waited`: an Acquire that asked for a non-zero wait. */
   callEnded(rpc: Rpc, outcome: CallOutcome, durationMs: number, waited: boolean): void;
-  /** A KeepAlive or Hold stream ended (or was refused), once per stream. */
+  /** A KeepAlive, Hold or KeepAliveMany stream ended (or was refused), once per stream. */
   streamEnded(rpc: StreamRpc, outcome: StreamOutcome): void;
   /** A KeepAlive stream renewed its lease. */
   renewed(): void;

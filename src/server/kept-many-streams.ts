@@ -1,7 +1,7 @@
-import { toGrpcStatus } from "../errors/grpc-status.ts";
 import { KeptMany, type ManyDuplex, type ManyHost } from "./kept-many.ts";
 import { OpenStreams } from "./open-streams.ts";
 import { streamLimitRefusal } from "./stream-limit.ts";
+import { refuseStream } from "./stream-outcome.ts";
 
 /**
  * The KeepAliveMany streams of one service, under one shutdown listener.
@@ -15,7 +15,7 @@ export class KeptManyStreams extends OpenStreams<KeptMany> implements ManyHost {
     const { ctx } = this;
     const limit = streamLimitRefusal(ctx.streams.size, ctx.maxStreams, "KeepAlive");
     if (limit) {
-      stream.emit("error", toGrpcStatus(limit));
+      refuseStream(ctx.observer, "keep_alive_many", stream, limit);
       return;
     }
     const kept = new KeptMany(this, stream);

@@ -11,6 +11,7 @@ import { KeptManyLease, type ManyStream } from "./kept-many-lease.ts";
 import type { LockServiceContext } from "./lock-service.ts";
 import { inItem, ManyReplies } from "./many-replies.ts";
 import { checkLeaseId, checkName, checkTtlMs } from "./request-validation.ts";
+import { endOutcome } from "./stream-outcome.ts";
 import { unreadableError } from "./unreadable-request.ts";
 
 export type ManyDuplex = ServerDuplexStream<KeepAliveManyRequest, KeepAliveManyResponse>;
@@ -176,6 +177,7 @@ export class KeptMany implements ManyStream {
   #settle(): void {
     if (!this.#halfClosed || this.#leases.size > 0 || this.#ended) return;
     this.#ended = true;
+    this.#streams.ctx.observer?.streamEnded("keep_alive_many", "closed");
     this.#replies.close();
     this.#stream.end();
     this.#finish();
@@ -189,6 +191,7 @@ export class KeptMany implements ManyStream {
   end(how: CallEnd): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#streams.ctx.observer?.streamEnded("keep_alive_many", endOutcome(how));
     this.#replies.close();
     const closing: Promise<void>[] = [...this.#stopping];
     for (const kept of this.#leases.values()) {
