@@ -133,7 +133,7 @@ async function addUntilRefused(sidecar: SidecarProcess, kept: KeptLeases): Promi
     const m = await sidecar.metrics();
     console.log(
       `  ${kept.leases.length} leases, ${kept.open} kept over ${kept.streams} streams, refusals ${sum(kept.refusals)}, lost ${kept.lost}, ` +
-        `RSS ${rssMiB(sidecar.pid).toFixed(0)} MiB, lateness p99 ${fmtS(histogramPercentile(before, m, LATENESS, 99))}, load ${loadAverage()}`,
+        `RSS ${rssMiB(sidecar.pid).toFixed(0)} MiB, heap ${((m.get("lock_overload_heap_ratio") ?? Number.NaN) * 100).toFixed(0)} % of its limit, lateness p99 ${fmtS(histogramPercentile(before, m, LATENESS, 99))}, load ${loadAverage()}`,
     );
     before = m;
   }

@@ -234,7 +234,9 @@ export class KeptLeases {
     return { free, failed };
   }
 
-  #count(map: Map<string, number>, key: string): void {
+  /** Counted by message with its figures left out: each reading would be a key of its own. */
+  #count(map: Map<string, number>, message: string): void {
+    const key = message.replace(/\d+(\.\d+)?/g, "#");
     map.set(key, (map.get(key) ?? 0) + 1);
   }
 }
