@@ -49,6 +49,8 @@ const noop = (): void => undefined;
  * unless the owner asked, and a loss is reported no later than E.
  * It holds no timer of its own: the shared scheduler runs it when its next
  * renewal is due, and at the deadline of a renewal still out.
+ * Longer than most files on purpose: it is one state machine (renewing,
+ * retrying, released, lost), and its transitions read best side by side.
  */
 export class LeaseSession implements ScheduledTask {
   /** Its key among the engine's sessions. */

@@ -24,6 +24,8 @@ import {
  * whose encoders fill them; the bodies use only those names.
  * LockStore (lock-store.ts) holds the same semantics in process; the suite
  * in test/contract/ runs both.
+ * Longer than most files on purpose: the scripts are text that runs
+ * elsewhere, kept together so their shared rules can be checked at a glance.
  */
 export interface LuaScript {
   readonly source: string;

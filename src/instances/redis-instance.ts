@@ -42,7 +42,11 @@ export interface RedisInstanceOptions {
 /** Keys per SCAN step, and so per LONGEST_TTL call, when a witness is scanned. */
 const SCAN_BATCH = 1000;
 
-/** One Redis-protocol server (Dragonfly, redis-server) reached through ioredis. */
+/**
+ * One Redis-protocol server (Dragonfly, redis-server) reached through ioredis.
+ * Longer than most files on purpose: it is the one place that turns each
+ * LockInstance call into commands and their replies back into our types.
+ */
 export class RedisInstance implements LockInstance {
   readonly name: string;
   readonly #client: Redis;
