@@ -410,9 +410,9 @@ export const SETTINGS: readonly Setting[] = [
     min: 0,
     max: 600_000,
     help:
-      "after an overload signal passed its limit, how long every signal must stay under its limit before " +
-      "new work is taken again: load comes in spikes, and admitting in the gaps between them adds the " +
-      "leases that are then lost",
+      "after an overload signal read over its limit for 3 s or more, how long every signal must stay under " +
+      "its limit before new work is taken again: load comes in spikes, and admitting in the gaps between " +
+      "them adds the leases that are then lost; 0ms: taken again as soon as the signals are under",
   },
   {
     key: "adminListen",

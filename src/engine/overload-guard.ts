@@ -25,6 +25,14 @@ export interface OverloadLimits {
   settleMs: number;
 }
 
+/**
+ * How long a signal must read over its limit, on every reading, before the
+ * settle time applies (ms). Shorter overloads are refused only while they
+ * last: one late renewal echoes in the lag signal for up to 2 s, and a
+ * single pause (a long collection, a slow instance) is not a load to wait out.
+ */
+export const SUSTAINED_MS = 3000;
+
 /** Hears each refusal (metrics). */
 export interface OverloadObserver {
   overloadRefused(cause: OverloadCause): void;
@@ -60,7 +68,8 @@ export function overloadNow(
 /**
  * Admission control for new work (Acquire, Hold, a KeepAlive that starts
  * keeping a lease): refused with RESOURCE_EXHAUSTED while the sidecar is
- * behind, and until it has kept up for the settle time since (see
+ * behind, and after it was behind for SUSTAINED_MS, until it has kept up
+ * for the settle time since (see
  * docs/design.md, "Overload"), so the leases it already holds keep being
  * renewed in time. Renewals of held leases (KeepAlive streams, Extend,
  * Release) are never refused here.
@@ -70,7 +79,9 @@ export class OverloadGuard {
   readonly #limits: OverloadLimits;
   readonly #nowMs: () => number;
   readonly #observer: OverloadObserver | undefined;
-  /** The last overload seen, and when (monotonic ms). */
+  /** Since when every reading showed an overload (monotonic ms), if the last one did. */
+  #overSinceMs: number | undefined;
+  /** The last sustained overload seen, and when (monotonic ms): the settle time runs from it. */
   #last: (Overload & { atMs: number }) | undefined;
 
   /** `nowMs`: a monotonic clock, in ms. */
@@ -94,22 +105,31 @@ export class OverloadGuard {
   /** The error to refuse new work with now, or undefined to take it. */
   refusal(): LockError | undefined {
     const now = this.#read();
-    const nowMs = this.#nowMs();
+    if (now !== undefined) {
+      this.#observer?.overloadRefused(now.cause);
+      return this.#error(now, undefined);
+    }
     const last = this.#last;
     if (last === undefined) return undefined;
-    const sinceMs = nowMs - last.atMs;
-    if (now === undefined && sinceMs >= this.#limits.settleMs) {
+    const sinceMs = this.#nowMs() - last.atMs;
+    if (sinceMs >= this.#limits.settleMs) {
       this.#last = undefined;
       return undefined;
     }
     this.#observer?.overloadRefused(last.cause);
-    return this.#error(last, now === undefined ? sinceMs : undefined);
+    return this.#error(last, sinceMs);
   }
 
-  /** The overload the signals show now, if any, remembered as the last one seen. */
+  /** The overload the signals show now, if any; remembered once it has lasted SUSTAINED_MS. */
   #read(): Overload | undefined {
     const now = overloadNow(this.#signals, this.#limits);
-    if (now !== undefined) this.#last = { ...now, atMs: this.#nowMs() };
+    if (now === undefined) {
+      this.#overSinceMs = undefined;
+      return undefined;
+    }
+    const nowMs = this.#nowMs();
+    this.#overSinceMs ??= nowMs;
+    if (nowMs - this.#overSinceMs >= SUSTAINED_MS) this.#last = { ...now, atMs: nowMs };
     return now;
   }
 
@@ -123,7 +143,7 @@ export class OverloadGuard {
         ? `renewals of held leases ${now ? "are" : "were"} running ${Math.round(reading)} ms late${ago}, past LOCK_OVERLOAD_LAG (${lagMs} ms)`
         : cause === "event_loop_delay"
           ? `the event loop was held up for ${Math.round(reading)} ms${ago}, past LOCK_OVERLOAD_LAG (${lagMs} ms)`
-          : `${Math.round(reading)} % of the heap limit ${now ? "is" : "was"} in use${ago}, past LOCK_OVERLOAD_HEAP (${heapPercent} %)`;
+          : `${reading.toFixed(1)} % of the heap limit ${now ? "is" : "was"} in use${ago}, past LOCK_OVERLOAD_HEAP (${heapPercent} %)`;
     const setting = cause === "heap" ? "LOCK_OVERLOAD_HEAP" : "LOCK_OVERLOAD_LAG";
     return new LockError(
       "resource-exhausted",

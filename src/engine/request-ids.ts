@@ -33,6 +33,18 @@ export class RequestIds {
     return this.#remembered.size;
   }
 
+  /**
+   * Whether a call with this id would be answered from memory: the lease an
+   * earlier call was granted still lives here, or that call still runs.
+   * Such a retry adds no lease, so overload does not refuse it (its client
+   * would never learn the lease id it holds).
+   */
+  remembers(name: string, requestId: string): boolean {
+    if (requestId === "") return false;
+    const earlier = this.#remembered.get(`${name}\u0000${requestId}`);
+    return earlier !== undefined && (earlier.lease === undefined || this.#live(earlier.lease) !== undefined);
+  }
+
   /** `acquire`'s outcome, or the lease an earlier call with this id was granted if it still lives. */
   async acquire(name: string, requestId: string, acquire: () => Promise<AcquireResult>): Promise<AcquireResult> {
     const key = `${name}\u0000${requestId}`;

@@ -93,7 +93,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
     waits: (req) => req.wait !== undefined && (req.wait.seconds > 0n || req.wait.nanos > 0),
   };
   const acquire = unary<AcquireRequest, AcquireResponse>(ctx, acquireReport, async (req, call) => {
-    const refused = ctx.overload?.refusal();
+    // A retry answered from memory adds no lease: never refused for load.
+    const refused = requestIds.remembers(req.name, req.requestId) ? undefined : ctx.overload?.refusal();
     if (refused) throw refused;
     const name = checkName(req.name, limits);
     const ttlMs = checkTtlMs(req.ttl, limits);
@@ -177,7 +178,8 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
 
   const hold = holdHandler(ctx, sessions, requestIds);
   const admittedHold: handleServerStreamingCall<HoldRequest, HoldResponse> = (stream) => {
-    const refused = ctx.overload?.refusal();
+    const { name, requestId } = stream.request;
+    const refused = requestIds.remembers(name, requestId) ? undefined : ctx.overload?.refusal();
     if (refused) refuseStream(ctx.observer, "hold", stream, refused);
     else hold(stream);
   };

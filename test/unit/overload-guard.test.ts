@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LockError } from "../../src/errors/lock-error.ts";
 import {
   type LoadSignals,
@@ -6,6 +6,7 @@ import {
   OverloadGuard,
   type OverloadLimits,
   overloadNow,
+  SUSTAINED_MS,
 } from "../../src/engine/overload-guard.ts";
 
 const signalsOf = (lagMs: number, delayMs: number, heap: number): LoadSignals => ({
@@ -75,7 +76,7 @@ describe("OverloadGuard", () => {
     Object.assign(signals, { delayMs: 0, heap: 0.62 });
     const heap = guard.refusal();
     expect(heap).toMatchObject({ metadata: { setting: "LOCK_OVERLOAD_HEAP", cause: "heap" } });
-    expect(heap!.message).toMatch(/62 % of the heap limit is in use, past LOCK_OVERLOAD_HEAP \(50 %\)/);
+    expect(heap!.message).toMatch(/62\.0 % of the heap limit is in use, past LOCK_OVERLOAD_HEAP \(50 %\)/);
 
     signals.heap = 0.1;
     clock.nowMs += limits.settleMs;
@@ -83,26 +84,76 @@ describe("OverloadGuard", () => {
     expect(refused).toEqual(["renewal_lag", "event_loop_delay", "heap"]);
   });
 
-  it("keeps refusing until every signal has stayed under its limit for the settle time, then takes work again", () => {
-    const { signals, refused, clock, guard } = guardWith();
+  /** Readings over the limit for `forMs`, one every 250 ms, as the sidecar's watch reads them. */
+  function overFor(g: ReturnType<typeof guardWith>, forMs: number): void {
+    for (let t = 0; t < forMs; t += 250) {
+      expect(g.guard.refusal()).toBeDefined();
+      g.clock.nowMs += 250;
+    }
+    expect(g.guard.refusal()).toBeDefined();
+  }
+
+  it("after an overload that lasted SUSTAINED_MS, keeps refusing until every signal has stayed under its limit for the settle time", () => {
+    const g = guardWith();
+    const { signals, refused, clock, guard } = g;
     signals.lagMs = 400;
-    expect(guard.refusal()).toBeDefined();
+    overFor(g, SUSTAINED_MS);
     signals.lagMs = 0;
     clock.nowMs += 2500;
     const settling = guard.refusal();
     expect(settling).toMatchObject({ reason: "OVERLOADED", metadata: { cause: "renewal_lag" } });
     expect(settling!.message).toMatch(/were running 400 ms late 2\.5 s ago.*LOCK_OVERLOAD_SETTLE \(5000 ms\)/);
-    // A new spike starts the settle time again.
-    clock.nowMs += 2000;
+    // A new sustained overload starts the settle time again.
     signals.delayMs = 260;
-    expect(guard.refusal()).toMatchObject({ metadata: { cause: "event_loop_delay" } });
+    overFor(g, SUSTAINED_MS);
     signals.delayMs = 0;
     clock.nowMs += 4999;
     expect(guard.refusal()).toMatchObject({ metadata: { cause: "event_loop_delay" } });
     clock.nowMs += 1;
     expect(guard.refusal()).toBeUndefined();
     expect(guard.refusal()).toBeUndefined();
-    expect(refused).toEqual(["renewal_lag", "renewal_lag", "event_loop_delay", "event_loop_delay"]);
+    expect(refused.filter((c) => c === "renewal_lag").length).toBe(SUSTAINED_MS / 250 + 2);
+  });
+
+  it("refuses a shorter overload only while it lasts: one pause is not a load to wait out", () => {
+    const g = guardWith();
+    const { signals, clock, guard } = g;
+    signals.lagMs = 700;
+    overFor(g, SUSTAINED_MS - 250);
+    signals.lagMs = 0;
+    expect(guard.refusal()).toBeUndefined();
+    // An under-reading in between starts the count again.
+    signals.lagMs = 700;
+    overFor(g, SUSTAINED_MS - 250);
+    clock.nowMs += 250;
+    signals.lagMs = 0;
+    expect(guard.refusal()).toBeUndefined();
+  });
+
+  it("watch() reads the signals between calls, so an overload no call saw still starts the settle time", () => {
+    vi.useFakeTimers();
+    try {
+      const g = guardWith();
+      const stop = g.guard.watch(250);
+      g.signals.heap = 0.9;
+      for (let t = 0; t <= SUSTAINED_MS; t += 250) {
+        g.clock.nowMs += 250;
+        vi.advanceTimersByTime(250);
+      }
+      g.signals.heap = 0.1;
+      g.clock.nowMs += 250;
+      vi.advanceTimersByTime(250);
+      expect(g.guard.refusal()).toMatchObject({ metadata: { cause: "heap" } });
+      expect(g.refused).toEqual(["heap"]); // the watch counts no refusal
+      stop();
+      g.signals.heap = 0.9;
+      vi.advanceTimersByTime(10_000);
+      g.clock.nowMs += 10_000;
+      g.signals.heap = 0.1;
+      expect(g.guard.refusal()).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("with a settle time of 0 takes work again as soon as the signals are under their limits", () => {
