@@ -185,6 +185,8 @@ export async function startSidecar(options: SidecarOptions, deps: SidecarDeps = 
       admin: admin.address,
       instances: instances.map((i) => i.name),
       quorum: engine.quorum,
+      // What LOCK_OVERLOAD_HEAP is a share of: in a small container, a few thousand streams.
+      heapLimitMiB: processLoad.heapLimitMiB(),
     },
     "sidecar listening",
   );

@@ -28,6 +28,11 @@ export class HeapShare {
     return Math.min(...this.#samples);
   }
 
+  /** The limit the share is of, in MiB. */
+  limitMiB(): number {
+    return Math.round(this.#limit / 1048576);
+  }
+
   close(): void {
     clearInterval(this.#timer);
   }

@@ -16,6 +16,11 @@ export class ProcessLoad {
     return this.#heap.share();
   }
 
+  /** V8's heap limit, which follows the container's memory or --max-old-space-size. */
+  heapLimitMiB(): number {
+    return this.#heap.limitMiB();
+  }
+
   close(): void {
     this.#loop.close();
     this.#heap.close();

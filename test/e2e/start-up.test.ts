@@ -63,6 +63,19 @@ describe("sidecar start-up", () => {
     expect(JSON.parse(line)).toMatchObject({ version });
   });
 
+  it("the start-up line gives the heap limit LOCK_OVERLOAD_HEAP is a share of, which follows --max-old-space-size", async () => {
+    const started = run("src/main.ts", { NODE_OPTIONS: "--max-old-space-size=200" });
+    await eventually(() => started.stdout().includes("sidecar listening"), 10_000, "start-up");
+    const line = started
+      .stdout()
+      .split("\n")
+      .find((l) => l.includes("sidecar listening"))!;
+    const { heapLimitMiB } = JSON.parse(line) as { heapLimitMiB: number };
+    // The old generation's 200 MiB, and the young generation's reservation.
+    expect(heapLimitMiB).toBeGreaterThanOrEqual(200);
+    expect(heapLimitMiB).toBeLessThan(400);
+  });
+
   it("lockctl --version prints the package version", async () => {
     const printed = run("src/cli/lockctl.ts", {}, ["--version"]);
     expect(await printed.exited).toBe(0);
