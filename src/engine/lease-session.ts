@@ -107,8 +107,10 @@ export class LeaseSession implements ScheduledTask {
     const known = busy && events.known ? this.#knownValid(nowMs) : undefined;
     if (known && events.known) {
       events.known(known);
-      // When it would have been due had it been renewed a third of the TTL after its last renewal.
-      this.#ctx.scheduler.schedule(this, Math.max(nowMs, renewalDueMs(known.endMs - ttlMs, ttlMs)));
+      // When it would have been due had it been renewed a third of the TTL after its last renewal;
+      // never later than a renewal or retry the session has already scheduled for its other keepers.
+      const dueMs = Math.max(nowMs, renewalDueMs(known.endMs - ttlMs, ttlMs));
+      if (this.scheduledAtMs === undefined || dueMs < this.scheduledAtMs) this.#ctx.scheduler.schedule(this, dueMs);
     } else {
       this.#ctx.scheduler.schedule(this, nowMs);
     }
