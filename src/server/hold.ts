@@ -75,10 +75,16 @@ async function runHold(
       return;
     }
     stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(result.lease, clock) }));
-    keeper = sessions.keep(name, result.lease.id, ttlMs, (renewed) => {
-      ctx.observer?.renewed();
-      stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(renewed, clock) }));
-    });
+    keeper = sessions.keep(
+      name,
+      result.lease.id,
+      ttlMs,
+      (renewed) => {
+        ctx.observer?.renewed();
+        stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(renewed, clock) }));
+      },
+      true,
+    );
     outcome = await keepUntilEnd(
       ctx,
       stream as ServerWritableStream<unknown, unknown>,

@@ -92,4 +92,27 @@ describe("lease sessions under load", () => {
     expect(extendsOf("elsewhere", t0)).toEqual([60]);
     expect(known).toEqual([]);
   });
+  it("a keeper granted the lease in the same call (Hold) waits for the first renewal's due time, busy or not", async () => {
+    const { clock, time, acquire, sessions, extendsOf } = await setup();
+    const held = await acquire("held");
+    const t0 = clock.monotonicMs();
+    const renewed: Lease[] = [];
+    sessions.keep("held", held.id, TTL, (l) => renewed.push(l), true);
+    await time.elapse(1500);
+    expect(extendsOf("held", t0)).toEqual([1000]);
+    expect(renewed).toHaveLength(1);
+  });
+
+  it("a keeper joining on the known path never pushes back a renewal the session has due sooner", async () => {
+    const { clock, time, acquire, sessions, extendsOf } = await setup();
+    const lease = await acquire("shared");
+    const t0 = clock.monotonicMs();
+    sessions.keep("shared", lease.id, TTL, () => undefined);
+    await time.elapse(950); // renewed at once, at t0: next due at t0 + 1000
+    // A second keeper with a shorter TTL joins granted-style 950 ms on: reckoned from the
+    // lease's known end (t0 + 3000), its own first renewal would be due at t0 + 2000.
+    sessions.keep("shared", lease.id, TTL / 2, () => undefined, true);
+    await time.elapse(100);
+    expect(extendsOf("shared", t0)).toEqual([0, 1000]);
+  });
 });
