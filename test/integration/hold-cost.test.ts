@@ -1,5 +1,5 @@
 import type { ClientReadableStream } from "@grpc/grpc-js";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HoldResponse } from "../../gen/lock/v1/lock_pb.ts";
 import { RedisServers } from "../support/redis-servers.ts";
