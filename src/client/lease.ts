@@ -1,4 +1,5 @@
 import { durationFromMs, durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { setTimeout as sleep } from "node:timers/promises";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { Lease as LeaseMessage } from "../../gen/lock/v1/lock_pb.ts";
 import { clientError, isServiceError, LeaseLostError, LockClientError, type LeaseLossReason } from "./errors.ts";
@@ -9,6 +10,8 @@ import type { OpenedHold } from "./open-hold.ts";
 
 /** setTimeout fires at once beyond this. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long a released hold's end is awaited before the call is cancelled anyway (an older sidecar). */
+const RELEASED_END_WAIT_MS = 200;
 
 export interface LeaseContext {
   client: LockClient;
@@ -122,17 +125,21 @@ export class Lease implements AsyncDisposable {
 
   async #end(release: boolean): Promise<boolean> {
     clearTimeout(this.#expiryTimer);
+    let released = false;
     try {
       if (!release) return false;
       // Release first, then cancel: the answer says whether it was still held.
-      const { released } = await this.#ctx.client.release(
+      ({ released } = await this.#ctx.client.release(
         { name: this.name, leaseId: this.#leaseId },
         { deadline: Date.now() + this.#ctx.callTimeoutMs },
-      );
+      ));
       return released;
     } catch (error) {
       throw clientError(`release ${JSON.stringify(this.name)}`, error);
     } finally {
+      // A released hold is ended OK by the sidecar: a cancel would reset the stream, and an
+      // HTTP/2 server closes a connection that resets ~1,000 streams in a burst.
+      if (released) await Promise.race([this.#stream.ended, sleep(RELEASED_END_WAIT_MS, undefined, { ref: false })]);
       this.#stream.cancel();
       await this.#stream.ended;
     }

@@ -157,12 +157,15 @@ export class LeaseSession implements ScheduledTask {
 
   /**
    * Its owner released the lease through Release: it is renewed no more,
-   * and no keeper that leaves releases it again. A keeper still open at the
-   * end last told learns then that its owner released it.
+   * and no keeper that leaves releases it again. Keepers that take it as
+   * their end (KeepAlive, Hold) hear it now; one still open at the end last
+   * told (a KeepAliveMany item) learns then that its owner released it.
    */
-  releasedByOwner(): void {
+  releasedByOwner(released: boolean): void {
     if (this.#releasedByOwner || this.#lost) return;
     this.#releasedByOwner = true;
+    // Keepers that end on it end now (they leave the session as they go); the others at the end told.
+    if (released) for (const keeper of [...this.#keepers]) keeper.ownerReleased();
     const untilMs = this.#deadlineMs();
     if (untilMs === undefined || this.#keepers.length === 0) this.#ctx.scheduler.cancel(this);
     else this.#ctx.scheduler.schedule(this, untilMs);

@@ -80,9 +80,14 @@ export class LeaseSessions implements SessionContext {
     );
   }
 
-  /** Its owner released this lease through Release: a session keeping it stops renewing and releasing. */
-  releasedByOwner(name: string, lease: LeaseId): void {
-    this.#sessions.get(sessionKey(name, lease))?.releasedByOwner();
+  /**
+   * Its owner released this lease through Release: a session keeping it
+   * stops renewing and releasing. `released`: the release found it held, so
+   * keepers that end on it end now (else it was lost already, and they learn
+   * that at the end they were told).
+   */
+  releasedByOwner(name: string, lease: LeaseId, released: boolean): void {
+    this.#sessions.get(sessionKey(name, lease))?.releasedByOwner(released);
   }
 
   /** Whether a stream (KeepAlive, Hold) keeps this lease alive here now. */

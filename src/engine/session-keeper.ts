@@ -28,6 +28,13 @@ export interface KeeperEvents {
    * renewal at once.
    */
   known?(lease: Lease): void;
+  /**
+   * Its owner released the lease through Release while this keeper kept it:
+   * the stream may end now, OK (ending it is cheaper for the client than
+   * cancelling it, see docs/design.md). A keeper without it learns of the
+   * release at the end it was last told, as a loss.
+   */
+  released?(): void;
 }
 
 /**
@@ -62,6 +69,13 @@ export class SessionKeeper implements Keeper {
 
   renewed(lease: Lease): void {
     this.#events.renewed(lease);
+  }
+
+  /** Tells the keeper its owner released the lease; false if it waits for the end last told instead. */
+  ownerReleased(): boolean {
+    if (!this.#events.released || this.#loss) return false;
+    this.#events.released();
+    return true;
   }
 
   fail(loss: LeaseLostError): void {

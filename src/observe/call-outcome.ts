@@ -57,12 +57,12 @@ export type StreamRpc = "keep_alive" | "hold" | "keep_alive_many";
  * `closed` (a KeepAliveMany stream its client half-closed ended OK once no
  * lease was left on it), or the class of the error that refused or failed it.
  */
-export type StreamOutcome = "contended" | "connection_lost" | "lost" | "closed" | ErrorOutcome;
+export type StreamOutcome = "contended" | "connection_lost" | "lost" | "closed" | "released" | ErrorOutcome;
 
 /** Every outcome each stream can have, so each series exists (at 0) from the start. */
 export const OUTCOMES_OF_STREAM: Readonly<Record<StreamRpc, readonly StreamOutcome[]>> = {
-  keep_alive: ["connection_lost", "lost", ...ERROR_OUTCOMES],
-  hold: ["contended", "connection_lost", "lost", ...ERROR_OUTCOMES],
+  keep_alive: ["connection_lost", "lost", "released", ...ERROR_OUTCOMES],
+  hold: ["contended", "connection_lost", "lost", "released", ...ERROR_OUTCOMES],
   // A lost lease does not end a KeepAliveMany stream: its loss is counted in lock_leases_lost_total only.
   keep_alive_many: ["closed", "connection_lost", ...ERROR_OUTCOMES],
 };

@@ -75,13 +75,18 @@ async function runHold(
       return;
     }
     stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(result.lease, clock) }));
+    let onReleased!: () => void;
+    const released = new Promise<void>((resolve) => (onReleased = resolve));
     keeper = sessions.keep(
       name,
       result.lease.id,
       ttlMs,
-      (renewed) => {
-        ctx.observer?.renewed();
-        stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(renewed, clock) }));
+      {
+        renewed: (renewed) => {
+          ctx.observer?.renewed();
+          stream.write(create(HoldResponseSchema, { acquired: true, lease: toLeaseMessage(renewed, clock) }));
+        },
+        released: () => onReleased(),
       },
       true,
     );
@@ -93,6 +98,7 @@ async function runHold(
       keeper,
       name,
       req.expireOnClose,
+      released,
     );
   } catch (error) {
     outcome = errorOutcome(error);

@@ -9,8 +9,9 @@ import type { LockServiceContext } from "./lock-service.ts";
 import { endOutcome } from "./stream-outcome.ts";
 
 /**
- * The end of a stream that keeps a lease (KeepAlive, Hold): waits until the
- * lease is lost (the stream ends with its status) or the call ends; then how
+ * The end of a stream that keeps a lease (Hold): waits until the lease is
+ * lost (the stream ends with its status), its owner released it through
+ * Release (the stream ends OK) or the call ends; then how
  * it ended decides whether the lease is released (its owner cancelled) or
  * left to run out at the last end it was told (anything else, see
  * docs/design.md). Resolves with how the stream ended.
@@ -23,12 +24,19 @@ export async function keepUntilEnd(
   keeper: Keeper,
   name: string,
   expireOnClose: boolean,
+  released: Promise<void>,
 ): Promise<StreamOutcome> {
   const ended = new Promise<undefined>((resolve) => {
     if (call.signal.aborted) resolve(undefined);
     else call.signal.addEventListener("abort", () => resolve(undefined), { once: true });
   });
-  const loss = await Promise.race([keeper.lost, ended]);
+  const loss = await Promise.race([keeper.lost, ended, released.then(() => "released" as const)]);
+  if (loss === "released") {
+    // Its owner released it through Release: ended OK here, so the client need not cancel.
+    stream.end();
+    await keeper.close("run-out");
+    return "released";
+  }
   if (loss instanceof LeaseLostError) {
     ctx.observer?.leaseLost(loss.lossReason);
     // Messages name the lock, never the lease id: it is the proof of ownership.

@@ -84,6 +84,15 @@ class KeptStream implements KeeperEvents {
     this.#finish();
   }
 
+  /** Its owner released the lease through Release: the stream ends OK now, before the Release is answered. */
+  released(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#streams.ctx.observer?.streamEnded("keep_alive", "released");
+    this.#stream.end();
+    void (this.#keeper?.close("run-out") ?? Promise.resolve()).then(() => this.#finish());
+  }
+
   readonly #onCancelled = (): void => {
     this.end(this.#probe.how(undefined, this.#streams.ctx.shutdown));
   };

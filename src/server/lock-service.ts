@@ -142,7 +142,7 @@ export function lockServiceImplementation(ctx: LockServiceContext): ServiceHandl
     // A majority answered: a stream keeping this lease renews it no more, nor
     // releases it again when it ends. After an outage (UNAVAILABLE) it does
     // both, so the owner's cancel still tries the release again.
-    ctx.sessions.releasedByOwner(name, lease);
+    ctx.sessions.releasedByOwner(name, lease, released);
     return create(ReleaseResponseSchema, { released });
   });
 

@@ -289,7 +289,7 @@ describe("LeaseSession", () => {
     const running = start(undefined, "release");
     await time.elapse(150);
     const id = parseLeaseId(lease.leaseId);
-    sessions.releasedByOwner(NAME, id);
+    sessions.releasedByOwner(NAME, id, true);
     expect(await time.settle(engine.release(NAME, id))).toBe(true);
     const renewalsSoFar = extendTimes().length;
     await time.elapse(50);
@@ -305,7 +305,7 @@ describe("LeaseSession", () => {
     const running = start();
     await time.elapse(150);
     const id = parseLeaseId(lease.leaseId);
-    sessions.releasedByOwner(NAME, id);
+    sessions.releasedByOwner(NAME, id, true);
     await time.settle(engine.release(NAME, id));
     const error = await time.rejection(running);
     expectLoss(error, "not_held");

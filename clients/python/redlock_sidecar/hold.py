@@ -18,7 +18,8 @@ class HeldLease:
     """The lease of a Hold call, renewed by the sidecar while the call stays open.
 
     Use it as a context manager (LockClient.hold does): leaving the block
-    cancels the call and releases the lease, unless expire_on_close was set.
+    releases the lease and ends the call, unless expire_on_close was set
+    (then the call is cancelled and the lease runs out).
 
     Any end of the call that this object did not cause means the lease is
     lost or no longer renewed: then `error` is a LeaseLost, `lost` is set and
@@ -72,18 +73,23 @@ class HeldLease:
         if self._closing:
             return
         self._closing = True
+        on_watcher = threading.current_thread() is self._watcher  # on_lost may call release()
+        released = False
+        if self._release is not None and not self.lost.is_set():
+            # Release first: once it returns, leaving the block means the lock is free.
+            try:
+                self._release(self._lease)
+                released = True
+            except LockError as error:
+                log.warning("lock %r: release failed, the sidecar releases it when the hold is cancelled: %s",
+                            self.name, error)
+        # After a Release the sidecar ends the hold itself (OK). Cancelling instead resets the
+        # stream, and an HTTP/2 server closes a connection that resets ~1,000 streams in a burst.
+        if released and not on_watcher:
+            self._watcher.join(min(timeout, 0.5))
         self._call.cancel()
-        if threading.current_thread() is not self._watcher:  # on_lost may call release()
+        if not on_watcher:
             self._watcher.join(timeout)
-        if self._release is None or self.lost.is_set():
-            return
-        # The sidecar releases a cancelled hold on its own, but not before this
-        # returns: a Release call makes "the block is left" mean "the lock is free".
-        try:
-            self._release(self._lease)
-        except LockError as error:
-            log.warning("lock %r: release after the hold failed, the lease runs out at %s: %s",
-                        self.name, self._lease.expires_at.isoformat(), error)
 
     def __enter__(self) -> "HeldLease":
         return self
@@ -101,7 +107,8 @@ class HeldLease:
                 self.renewals += 1
             if self._closing:
                 return
-            # The sidecar never ends a granted hold with OK; treat it as the lease going.
+            # The sidecar ends a granted hold with OK only after a Release of its lease (by
+            # someone else, since this object did not ask): the lease is gone either way.
             error = LeaseLost(f"lock {self.name!r}: the Hold call ended: the lease is no longer renewed")
         except grpc.RpcError as rpc_error:
             code = rpc_error.code()
