@@ -51,6 +51,15 @@ if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0)
 const onlyScenario = option("--only");
 const onlyCases = option("--cases");
 const HOLD_MS = 2;
+
+/** Errors by call and message (figures left out), printed at the end: what the errors column counts. */
+const errorKinds = new Map<string, number>();
+function noteError(call: string, error: unknown): void {
+  const e = error as { details?: string; message?: string };
+  const key = `${call}: ${(e.details ?? e.message ?? String(error)).replace(/\d+(\.\d+)?/g, "#")}`;
+  errorKinds.set(key, (errorKinds.get(key) ?? 0) + 1);
+}
+
 const TTL_MS = 10_000;
 /** Commands that never run inside the lock scripts: what clients sent (see commandCount). */
 const CLIENT_COMMANDS = [
@@ -284,6 +293,7 @@ try {
   admin.forEach((r) => r.disconnect());
   await servers.stopAll();
 }
+if (errorKinds.size > 0) console.log(`\nerrors by kind: ${JSON.stringify([...errorKinds], null, 1)}`);
 process.exit(0);
 
 async function run(system: LockSystem, scenario: Scenario, seconds: number): Promise<Result> {
@@ -308,8 +318,9 @@ async function run(system: LockSystem, scenario: Scenario, seconds: number): Pro
         const askedAt = performance.now();
         let handle: unknown;
         while (handle === undefined && performance.now() < end + 5000) {
-          handle = await system.acquire(name, worker).catch(() => {
+          handle = await system.acquire(name, worker).catch((e: unknown) => {
             errors++;
+            noteError("acquire", e);
             return undefined;
           });
         }
@@ -333,7 +344,10 @@ async function run(system: LockSystem, scenario: Scenario, seconds: number): Pro
           releaseStartedAt = releasingAt;
           releasedBy = worker;
         }
-        await system.release(handle, worker).catch(() => errors++);
+        await system.release(handle, worker).catch((e: unknown) => {
+          errors++;
+          noteError("release", e);
+        });
         grantsPerWorker[worker]!++;
         cycles++;
       }
