@@ -139,7 +139,12 @@ export class Lease implements AsyncDisposable {
     } finally {
       // A released hold is ended OK by the sidecar: a cancel would reset the stream, and an
       // HTTP/2 server closes a connection that resets ~1,000 streams in a burst.
-      if (released) await Promise.race([this.#stream.ended, sleep(RELEASED_END_WAIT_MS, undefined, { ref: false })]);
+      if (released) {
+        const waited = new AbortController();
+        const gaveUp = sleep(RELEASED_END_WAIT_MS, undefined, { signal: waited.signal }).catch(() => undefined);
+        await Promise.race([this.#stream.ended, gaveUp]);
+        waited.abort();
+      }
       this.#stream.cancel();
       await this.#stream.ended;
     }
@@ -154,7 +159,10 @@ export class Lease implements AsyncDisposable {
     if (this.#ending || event.cancelledHere) return;
     const { error } = event;
     if (error?.code === grpcStatus.FAILED_PRECONDITION) this.#lose("revoked", error.details, error);
-    else {
+    else if (!error && event.status?.code === grpcStatus.OK) {
+      // The sidecar ends a granted hold OK only once a Release of its lease found it held.
+      this.#lose("revoked", "the lease was released through Release by another caller; the lock is free");
+    } else {
       const how = error ? `${grpcStatus[error.code] ?? error.code}: ${error.details}` : "the sidecar ended it";
       this.#lose("ended", `the hold ended (${how}); the lease runs out at ${this.expiresAt.toISOString()}`, error);
     }

@@ -107,6 +107,8 @@ export class LeaseSession implements ScheduledTask {
     const known = busy && events.known ? this.#knownValid(nowMs) : undefined;
     if (known && events.known) {
       events.known(known);
+      // Told now (by the message `known` writes, or by the grant itself): the end a loss is reported by.
+      this.#toldEndMs = Math.max(this.#toldEndMs ?? known.endMs, known.endMs);
       // When it would have been due had it been renewed a third of the TTL after its last renewal;
       // never later than a renewal or retry the session has already scheduled for its other keepers.
       const dueMs = Math.max(nowMs, renewalDueMs(known.endMs - ttlMs, ttlMs));
@@ -166,9 +168,14 @@ export class LeaseSession implements ScheduledTask {
     this.#releasedByOwner = true;
     // Keepers that end on it end now (they leave the session as they go); the others at the end told.
     if (released) for (const keeper of [...this.#keepers]) keeper.ownerReleased();
-    const untilMs = this.#deadlineMs();
-    if (untilMs === undefined || this.#keepers.length === 0) this.#ctx.scheduler.cancel(this);
-    else this.#ctx.scheduler.schedule(this, untilMs);
+    if (this.#keepers.length === 0) {
+      this.#ctx.scheduler.cancel(this);
+      return;
+    }
+    // The keepers left learn it at the end they were told, or now if no end is known any more
+    // (the release took the lease out of the registry): never left open unrenewed and untold.
+    const nowMs = this.#ctx.engine.clock.monotonicMs();
+    this.#ctx.scheduler.schedule(this, this.#deadlineMs() ?? nowMs);
   }
 
   #releasedError(): LeaseLostError {

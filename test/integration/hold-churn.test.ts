@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HoldResponse } from "../../gen/lock/v1/lock_pb.ts";
 import { Locks } from "../../src/client/index.ts";
 import { Samples } from "../support/prometheus-text.ts";
+import { Redis } from "ioredis";
 import { RedisServers } from "../support/redis-servers.ts";
 import { ms, type Running, runSidecar, testOptions } from "../support/sidecar-fixture.ts";
 
@@ -12,13 +13,15 @@ import { ms, type Running, runSidecar, testOptions } from "../support/sidecar-fi
  * 33 a second): a client that ended every hold by cancelling its stream lost
  * the connection, and every call on it, after about a thousand holds.
  */
+const PREFIX = `churn-${process.pid}:`;
+
 describe("holds in quick succession on one connection", () => {
   let servers: RedisServers;
   let running: Running;
 
   beforeAll(async () => {
     servers = await RedisServers.start(3);
-    running = await runSidecar(testOptions({ instances: servers.urls }));
+    running = await runSidecar(testOptions({ instances: servers.urls, keyPrefix: PREFIX }));
   });
 
   afterAll(async () => {
@@ -89,5 +92,26 @@ describe("holds in quick succession on one connection", () => {
     const metrics = new Samples((await running.sidecar.metrics.exposition()).text);
     expect(metrics.value("lock_requests_total", { rpc: "keep_alive", outcome: "released" })).toBe(1);
     expect(metrics.value("lock_requests_total", { rpc: "hold", outcome: "released" })).toBeGreaterThanOrEqual(1);
+  });
+  it("a TypeScript Lease whose lease someone else releases through Release learns it is revoked, the lock free", async () => {
+    const locks = new Locks({ address: running.sidecar.address });
+    const redis = new Redis(servers.urls[0]!);
+    try {
+      const held = locks.hold("revoked-by-release", { ttl: "10s" }, async (lease) => {
+        // Another caller with the lease id (made of the secret in the key's value and the token).
+        const secret = (await redis.get(`${PREFIX}lock:revoked-by-release`))!.split(" ")[0];
+        const leaseId = `${secret}.${lease.fencingToken}`;
+        expect((await running.client.release({ name: "revoked-by-release", leaseId })).released).toBe(true);
+        // Often aborted already: the stream ends as the Release is answered.
+        if (!lease.signal.aborted) {
+          await new Promise((resolve) => lease.signal.addEventListener("abort", resolve, { once: true }));
+        }
+      });
+      // hold() reports the loss the callback ran into.
+      await expect(held).rejects.toMatchObject({ reason: "revoked", message: /released through Release/ });
+    } finally {
+      redis.disconnect();
+      locks.close();
+    }
   });
 });

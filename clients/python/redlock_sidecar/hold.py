@@ -75,19 +75,22 @@ class HeldLease:
         self._closing = True
         on_watcher = threading.current_thread() is self._watcher  # on_lost may call release()
         released = False
-        if self._release is not None and not self.lost.is_set():
-            # Release first: once it returns, leaving the block means the lock is free.
-            try:
-                self._release(self._lease)
-                released = True
-            except LockError as error:
-                log.warning("lock %r: release failed, the sidecar releases it when the hold is cancelled: %s",
-                            self.name, error)
-        # After a Release the sidecar ends the hold itself (OK). Cancelling instead resets the
-        # stream, and an HTTP/2 server closes a connection that resets ~1,000 streams in a burst.
-        if released and not on_watcher:
-            self._watcher.join(min(timeout, 0.5))
-        self._call.cancel()
+        try:
+            if self._release is not None and not self.lost.is_set():
+                # Release first: once it returns, leaving the block means the lock is free.
+                try:
+                    released = self._release(self._lease)
+                except LockError as error:
+                    log.warning("lock %r: release failed, the sidecar releases it when the hold is cancelled: %s",
+                                self.name, error)
+            # After a Release that found it held the sidecar ends the hold itself (OK). Cancelling
+            # instead resets the stream, and an HTTP/2 server closes a connection that resets
+            # ~1,000 streams in a burst.
+            if released and not on_watcher:
+                self._watcher.join(0.5 if timeout is None else min(timeout, 0.5))
+        finally:
+            # Whatever happened above (even KeyboardInterrupt), the call ends here.
+            self._call.cancel()
         if not on_watcher:
             self._watcher.join(timeout)
 
@@ -107,9 +110,9 @@ class HeldLease:
                 self.renewals += 1
             if self._closing:
                 return
-            # The sidecar ends a granted hold with OK only after a Release of its lease (by
-            # someone else, since this object did not ask): the lease is gone either way.
-            error = LeaseLost(f"lock {self.name!r}: the Hold call ended: the lease is no longer renewed")
+            # The sidecar ends a granted hold with OK only after a Release of its lease found it
+            # held (someone else's, since this object did not ask): the lock is free already.
+            error = LeaseLost(f"lock {self.name!r}: the lease was released through Release; the lock is free")
         except grpc.RpcError as rpc_error:
             code = rpc_error.code()
             if self._closing and code == grpc.StatusCode.CANCELLED:
