@@ -1017,7 +1017,10 @@ export const LockService: GenService<{
    * passed, the sidecar shut down) stops the renewals and lets the lease run
    * out at the last expires_at sent. The stream ends with FAILED_PRECONDITION
    * when a renewal could not be confirmed by a majority before the lease
-   * expired, no later than the last expires_at it sent.
+   * expired, no later than the last expires_at it sent. A Release of the lease
+   * through this sidecar that finds it held ends the stream OK at once: after
+   * your own Release, wait for that end rather than cancel (each cancel is a
+   * stream reset, and HTTP/2 servers close a connection after many of them).
    *
    * @generated from rpc lock.v1.LockService.KeepAlive
    */
@@ -1032,8 +1035,9 @@ export const LockService: GenService<{
    * then sends it again after each renewal, with KeepAlive's rules. When the
    * wait runs out, the only message says acquired = false (with retry_after)
    * and the stream ends OK. An outage ends it UNAVAILABLE; a lost lease ends
-   * it FAILED_PRECONDITION. Cancelling the call releases the lease unless
-   * expire_on_close is set.
+   * it FAILED_PRECONDITION; a Release of its lease ends it OK, as for
+   * KeepAlive. Cancelling the call releases the lease unless expire_on_close
+   * is set.
    *
    * @generated from rpc lock.v1.LockService.Hold
    */
