@@ -6,13 +6,10 @@
  * witnesses": every sidecar scanned every witness again each second,
  * finding the same key each time, until LOCK_MAX_TTL.
  */
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GuardedInstance } from "../../src/instances/guarded-instance.ts";
 import { eventually } from "../support/sidecar-fixture.ts";
-import { FakeInstance } from "./support/fake-instance.ts";
-import { ManualClock } from "./support/manual-clock.ts";
-import { witnessedGuards } from "./support/witnessed-guards.ts";
+import { startWitnessed } from "./support/witnessed-guards.ts";
 
 const QUARANTINE = 300_000; // LOCK_MAX_TTL
 const PREFIX = "f:";
@@ -26,22 +23,12 @@ afterEach(async () => {
 
 describe("a restart while a witness holds a lock key without expiry", () => {
   it("sits out the whole LOCK_MAX_TTL, says so once with the witness, and scans no witness again", async () => {
-    const clock = new ManualClock({ monotonicMs: 10_000_000 });
-    const lines: string[] = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-    const fakes = Array.from({ length: 3 }, (_, i) => {
-      const fake = new FakeInstance(`fake-${i}`, clock);
-      fake.startedAtMs = clock.monotonicMs() - 3_600_000;
-      return fake;
-    });
-    const guards = witnessedGuards(fakes, clock, {
+    const { clock, lines, fakes, guards } = await startWitnessed(3, {
       prefix: PREFIX,
       quarantineMs: QUARANTINE,
       circuitFailures: 3,
-      logger,
     });
     opened.push(...guards);
-    for (const guard of guards) await guard.waitUntilConnected(0);
     // A short lease on both witnesses: skipping the endless key would end the quarantine after 5 s.
     fakes[1]!.put(`${PREFIX}lock:short`, "s1", 5_000);
     fakes[2]!.put(`${PREFIX}lock:short`, "s1", 5_000);

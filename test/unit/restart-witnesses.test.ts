@@ -1,10 +1,7 @@
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GuardedInstance } from "../../src/instances/guarded-instance.ts";
 import { eventually } from "../support/sidecar-fixture.ts";
-import { FakeInstance } from "./support/fake-instance.ts";
-import { ManualClock } from "./support/manual-clock.ts";
-import { witnessedGuards } from "./support/witnessed-guards.ts";
+import { startWitnessed } from "./support/witnessed-guards.ts";
 
 const QUARANTINE = 300_000; // LOCK_MAX_TTL
 const PREFIX = "w:";
@@ -16,22 +13,12 @@ afterEach(async () => {
 
 /** Guards over `n` fakes sharing witnesses, as the sidecar wires them; all identified. */
 async function setup(n = 3) {
-  const clock = new ManualClock({ monotonicMs: 10_000_000 });
-  const lines: string[] = [];
-  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-  const fakes = Array.from({ length: n }, (_, i) => {
-    const fake = new FakeInstance(`fake-${i}`, clock);
-    fake.startedAtMs = clock.monotonicMs() - 3_600_000;
-    return fake;
-  });
-  const guards = witnessedGuards(fakes, clock, {
+  const { clock, lines, fakes, guards } = await startWitnessed(n, {
     prefix: PREFIX,
     quarantineMs: QUARANTINE,
     circuitFailures: 3,
-    logger,
   });
   opened.push(...guards);
-  for (const guard of guards) await guard.waitUntilConnected(0);
   const restart = async (i: number): Promise<void> => {
     fakes[i]!.restart();
     await guards[i]!.waitUntilConnected(0);

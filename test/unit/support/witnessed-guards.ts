@@ -1,10 +1,10 @@
-import type { Logger } from "pino";
+import { type Logger, pino } from "pino";
 import { CircuitBudget, GuardedInstance } from "../../../src/instances/guarded-instance.ts";
 import { InstanceAges } from "../../../src/instances/instance-ages.ts";
 import { lockKeyPattern, RestartWitnesses } from "../../../src/instances/restart-witnesses.ts";
 import { quorumOf } from "../../../src/redlock/quorum.ts";
-import type { FakeInstance } from "./fake-instance.ts";
-import type { ManualClock } from "./manual-clock.ts";
+import { FakeInstance } from "./fake-instance.ts";
+import { ManualClock } from "./manual-clock.ts";
 
 export interface WitnessedGuardOptions {
   prefix: string;
@@ -56,4 +56,22 @@ export function witnessedGuards(
     }),
   );
   return guards;
+}
+
+/**
+ * `n` fake instances that started an hour ago, and one sidecar's witnessed
+ * guards over them, connected; what the guards log lands in `lines`.
+ */
+export async function startWitnessed(n: number, options: Omit<WitnessedGuardOptions, "logger">) {
+  const clock = new ManualClock({ monotonicMs: 10_000_000 });
+  const lines: string[] = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+  const fakes = Array.from({ length: n }, (_, i) => {
+    const fake = new FakeInstance(`fake-${i}`, clock);
+    fake.startedAtMs = clock.monotonicMs() - 3_600_000;
+    return fake;
+  });
+  const guards = witnessedGuards(fakes, clock, { ...options, logger });
+  for (const guard of guards) await guard.waitUntilConnected(0);
+  return { clock, lines, fakes, guards };
 }
