@@ -56,7 +56,8 @@ export class LockUnavailableError extends LockClientError {
 
 /**
  * Why a held lease was lost:
- * - `revoked`: the sidecar says it is gone (a renewal could not be confirmed by a majority);
+ * - `revoked`: the sidecar says it is gone (a renewal could not be confirmed by a majority,
+ *   or someone else released it through Release with its lease id: the lock is free);
  * - `ended`: the hold ended without the owner asking (the connection dropped, the sidecar
  *   shut down); the lease runs out at its last expiresAt;
  * - `expired`: its last expiresAt passed without a renewal arriving.
