@@ -37,7 +37,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { HoldResponse } from "../gen/lock/v1/lock_pb.ts";
 import { RedisServers } from "../test/support/redis-servers.ts";
 import { startSidecarProcess, type SidecarProcess } from "./support/sidecar-processes.ts";
-import { fmt, percentile, printTable } from "./support/stats.ts";
+import { fmt, percentile, printTable, withoutFigures } from "./support/stats.ts";
 
 const args = process.argv.slice(2);
 const option = (flag: string): string => (args.includes(flag) ? (args[args.indexOf(flag) + 1] ?? "") : "");
@@ -56,7 +56,7 @@ const HOLD_MS = 2;
 const errorKinds = new Map<string, number>();
 function noteError(call: string, error: unknown): void {
   const e = error as { details?: string; message?: string };
-  const key = `${call}: ${(e.details ?? e.message ?? String(error)).replace(/\d+(\.\d+)?/g, "#")}`;
+  const key = `${call}: ${withoutFigures(e.details ?? e.message ?? String(error))}`;
   errorKinds.set(key, (errorKinds.get(key) ?? 0) + 1);
 }
 

@@ -3,6 +3,7 @@ import type { KeepAliveResponse } from "../../gen/lock/v1/lock_pb.ts";
 import type { LockClient } from "../../src/client/lock-client.ts";
 import { LatenessHistogram } from "./lateness-histogram.ts";
 import { ManyStreams } from "./many-streams.ts";
+import { withoutFigures } from "./stats.ts";
 
 const CANCELLED = 1;
 const RESOURCE_EXHAUSTED = 8;
@@ -234,9 +235,9 @@ export class KeptLeases {
     return { free, failed };
   }
 
-  /** Counted by message with its figures left out: each reading would be a key of its own. */
+  /** Counted by message with its figures left out. */
   #count(map: Map<string, number>, message: string): void {
-    const key = message.replace(/\d+(\.\d+)?/g, "#");
+    const key = withoutFigures(message);
     map.set(key, (map.get(key) ?? 0) + 1);
   }
 }

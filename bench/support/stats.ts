@@ -41,3 +41,8 @@ export function histogramPercentile(
   if (total === 0) return Number.NaN;
   return buckets.find((b) => b.count >= (p / 100) * total)?.le ?? Number.NaN;
 }
+
+/** A message with its figures left out, to count messages by kind: each reading would be a kind of its own. */
+export function withoutFigures(message: string): string {
+  return message.replace(/\d+(\.\d+)?/g, "#");
+}

@@ -46,7 +46,7 @@ export class LeaseSessions implements SessionContext {
    * Keeps the lease alive for a new keeper; `on` hears of each renewal (and
    * of the loss). `granted`: the same call was just granted the lease and
    * told its end, so the first renewal waits for its due time instead of
-   * going out at once (it would only repeat the grant: Hold's cycle was 9
+   * going out at once (it would only repeat the grant: Hold's cycle was 12
    * instance commands dearer than Acquire and Release for it).
    */
   keep(

@@ -71,11 +71,9 @@ export class SessionKeeper implements Keeper {
     this.#events.renewed(lease);
   }
 
-  /** Tells the keeper its owner released the lease; false if it waits for the end last told instead. */
-  ownerReleased(): boolean {
-    if (!this.#events.released || this.#loss) return false;
-    this.#events.released();
-    return true;
+  /** Tells the keeper its owner released the lease, if it ends on that (else it hears at the end last told). */
+  ownerReleased(): void {
+    if (!this.#loss) this.#events.released?.();
   }
 
   fail(loss: LeaseLostError): void {

@@ -15,6 +15,8 @@ const WINDOW_MS = 10_000;
 export class HeapShare {
   readonly #limit = getHeapStatistics().heap_size_limit;
   readonly #samples: number[] = [];
+  /** The lowest of the samples, worked out when one is taken rather than on every call that asks. */
+  #lowest = 0;
   readonly #timer: NodeJS.Timeout;
 
   constructor() {
@@ -25,7 +27,7 @@ export class HeapShare {
 
   /** The lowest share read lately, 0 to 1. */
   share(): number {
-    return Math.min(...this.#samples);
+    return this.#lowest;
   }
 
   /** The limit the share is of, in MiB. */
@@ -40,5 +42,6 @@ export class HeapShare {
   #read(): void {
     this.#samples.push(getHeapStatistics().used_heap_size / this.#limit);
     if (this.#samples.length > WINDOW_MS / SAMPLE_MS) this.#samples.shift();
+    this.#lowest = Math.min(...this.#samples);
   }
 }
